@@ -1,0 +1,107 @@
+//! OHLCV bars and late-trade records.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Decimal, Instrument, Notional, Timeframe, Trade, Ts};
+
+/// One OHLCV bar: the trades of one instrument in the window `[open_time, open_time + timeframe)`.
+///
+/// The key of a bar is `(instrument, timeframe, open_time)`. A bar is first emitted when the
+/// watermark passes its end (`revision` 0); a late trade folded in afterwards re-emits the same
+/// key with `revision` + 1, so downstream stores upsert on the key and keep the highest revision.
+/// A bar with `trades == 0` is a carried (forward-filled) bar: O=H=L=C = previous close.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bar {
+    /// Exchange and symbol.
+    pub instrument: Instrument,
+    /// Window length.
+    pub timeframe: Timeframe,
+    /// Window start (inclusive), epoch-aligned.
+    pub open_time: Ts,
+    /// Price of the first trade (by event time, then trade id).
+    pub open: Decimal,
+    /// Highest price.
+    pub high: Decimal,
+    /// Lowest price.
+    pub low: Decimal,
+    /// Price of the last trade.
+    pub close: Decimal,
+    /// Σ amount.
+    pub volume: Decimal,
+    /// Σ price·amount, exact.
+    pub quote_volume: Notional,
+    /// Number of trades.
+    pub trades: u64,
+    /// Σ amount of taker buys.
+    pub buy_volume: Decimal,
+    /// Σ amount of taker sells.
+    pub sell_volume: Decimal,
+    /// Id of the first trade.
+    pub first_trade_id: Option<u64>,
+    /// Id of the last trade.
+    pub last_trade_id: Option<u64>,
+    /// 0 for the first emission of this key, +1 for each revision.
+    pub revision: u32,
+}
+
+impl Bar {
+    /// Window end (exclusive).
+    pub fn close_time(&self) -> Ts {
+        Ts(self.open_time.0 + self.timeframe.nanos())
+    }
+    /// Volume-weighted average price, truncated toward zero to 9 decimals; `None` for carried bars.
+    pub fn vwap(&self) -> Option<Decimal> {
+        self.quote_volume.div_to_decimal(self.volume)
+    }
+    /// True for a forward-filled bar with no trades.
+    pub fn is_carried(&self) -> bool {
+        self.trades == 0
+    }
+    /// A carried bar at `open_time`: O=H=L=C=`close`, zero volume.
+    pub fn carried(instrument: Instrument, timeframe: Timeframe, open_time: Ts, close: Decimal) -> Bar {
+        Bar {
+            instrument,
+            timeframe,
+            open_time,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: Decimal::ZERO,
+            quote_volume: Notional::ZERO,
+            trades: 0,
+            buy_volume: Decimal::ZERO,
+            sell_volume: Decimal::ZERO,
+            first_trade_id: None,
+            last_trade_id: None,
+            revision: 0,
+        }
+    }
+    /// Deterministic output order: instrument, timeframe, open time, revision.
+    pub fn sort_key(&self) -> (Instrument, Timeframe, Ts, u32) {
+        (self.instrument, self.timeframe, self.open_time, self.revision)
+    }
+}
+
+/// What happened to a trade that arrived below the watermark.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LateDisposition {
+    /// Policy `drop`: counted and reported, bars unchanged.
+    Dropped,
+    /// Policy `revise`: folded into the closed bar(s), which were re-emitted as revisions.
+    Revised,
+    /// Older than the allowed lateness: counted and reported, bars unchanged.
+    TooLate,
+}
+
+/// A trade that arrived after the watermark passed it (the late stream).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateTrade {
+    /// The trade as received.
+    pub trade: Trade,
+    /// The watermark it arrived under.
+    pub watermark: Ts,
+    /// What was done with it.
+    pub disposition: LateDisposition,
+}

@@ -1,0 +1,30 @@
+//! The one error type of the model crate.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when building domain values from untrusted input.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[allow(missing_docs)]
+pub enum ModelError {
+    /// A decimal string could not be parsed.
+    #[error("invalid decimal {input:?}: {reason}")]
+    Decimal { input: String, reason: &'static str },
+    /// A decimal has more fractional digits than tickflow's fixed scale can hold exactly.
+    #[error("decimal {input:?} has more than {max} significant fractional digits; tickflow keeps values exact and will not round")]
+    Precision { input: String, max: u32 },
+    /// Arithmetic left the representable range.
+    #[error("decimal overflow in {op}")]
+    Overflow { op: &'static str },
+    /// A timestamp could not be parsed.
+    #[error("invalid timestamp {input:?}: {reason}")]
+    Timestamp { input: String, reason: &'static str },
+    /// A timeframe string such as `1m` or `4h` could not be parsed.
+    #[error("invalid timeframe {input:?}: {reason}")]
+    Timeframe { input: String, reason: &'static str },
+    /// A symbol or exchange name is malformed or too long.
+    #[error("invalid {what} {input:?}: {reason}")]
+    Name { what: &'static str, input: String, reason: &'static str },
+    /// A side string is not buy/sell.
+    #[error("invalid side {input:?}: expected buy, sell, b, s or empty")]
+    Side { input: String },
+}

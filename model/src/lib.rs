@@ -1,0 +1,21 @@
+//! # tickflow-model
+//!
+//! Domain types shared by every tickflow crate: exact decimals ([`Decimal`], [`Notional`]),
+//! event time ([`Ts`], [`Timeframe`]), instruments in CCXT form ([`Instrument`]), trades
+//! ([`Trade`]) and bars ([`Bar`]). serde only: no I/O, no runtime.
+
+#![warn(missing_docs)]
+
+mod bar;
+mod decimal;
+mod error;
+mod instrument;
+mod time;
+mod trade;
+
+pub use bar::{Bar, LateDisposition, LateTrade};
+pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
+pub use error::ModelError;
+pub use instrument::{fnv1a64, Instrument, Side, SmallStr, EXCHANGE_MAX, SYMBOL_MAX};
+pub use time::{civil_from_days, days_from_civil, parse_timeframes, Timeframe, Ts, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
+pub use trade::{Trade, TradeKey};

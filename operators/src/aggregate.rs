@@ -1,0 +1,163 @@
+//! `aggregate_bars`: event-time OHLCV bars from trades, with watermarks, carry fill, late
+//! trades and revisions. A thin timely shell over [`BarEngine`].
+//!
+//! - **Input**: `Trade`s from [`crate::source::trade_source`] (or any stream obeying its
+//!   contract: a trade whose event time is below its message time is late).
+//! - **Output**: `(bars, late)`. Bars with revision 0 are emitted at time `window end − 1`;
+//!   revisions and late-trade records at the watermark the late trade arrived under.
+//! - **Partitioning**: trades are exchanged by instrument id, so each instrument's state lives
+//!   on exactly one worker.
+//! - **Frontier rule**: a window `[open, end)` is finalized when the input frontier reaches
+//!   `end`. Late trades are stashed and processed in message-time order, each only after every
+//!   window ending at or before its watermark was finalized; this makes every output a function
+//!   of the input partitions alone. The operator holds one capability per distinct pending
+//!   window end and per stashed late time (plus, for `carry_trailing`, one at the frontier).
+//! - **State**: per instrument and timeframe the open accumulators, finalized bars within the
+//!   allowed lateness, the last close (for carry), and seen trade-id ranges (bounded by
+//!   `dedup_retention`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use tickflow_model::{Bar, LateTrade, Trade};
+
+use crate::bar_engine::{AggregateConfig, BarEngine, Emit, Out};
+use crate::metrics::PipelineMetrics;
+use crate::OperatorError;
+
+/// Extension trait: build bars from a trade stream.
+pub trait AggregateBars<'scope> {
+    /// See the module documentation.
+    #[allow(clippy::type_complexity)]
+    fn aggregate_bars(self, cfg: AggregateConfig, metrics: Arc<PipelineMetrics>) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
+}
+
+fn cap_at(caps: &BTreeMap<u64, Capability<u64>>, t: u64) -> Option<Capability<u64>> {
+    caps.range(..=t).next_back().map(|(_, c)| c.delayed(&t))
+}
+
+impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, Trade> {
+    fn aggregate_bars(self, cfg: AggregateConfig, metrics: Arc<PipelineMetrics>) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
+        let mut engine = BarEngine::new(cfg.clone())?;
+        let trailing = cfg.carry_trailing;
+        let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
+            Exchange::new(|t: &Trade| t.instrument.id()),
+            "AggregateBars",
+            move |initial, _info| {
+                let mut heartbeat = if trailing { Some(initial) } else { None };
+                let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
+                let mut late: BTreeMap<u64, Vec<Trade>> = BTreeMap::new();
+                let mut new_ends: Vec<i64> = Vec::new();
+                let mut out: Out = Vec::new();
+                move |(input, frontier), output| {
+                    let before = engine.counters();
+                    input.for_each_stamp(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        for batch in data {
+                            for trade in batch.drain(..) {
+                                if (trade.ts.0 as u64) < t {
+                                    late.entry(t).or_default().push(trade);
+                                    if !caps.contains_key(&t) {
+                                        caps.insert(t, cap.delayed(&t, output.output_index()));
+                                    }
+                                } else {
+                                    new_ends.clear();
+                                    engine.on_time(&trade, &mut new_ends);
+                                    for &end in &new_ends {
+                                        let ct = (end - 1) as u64;
+                                        if !caps.contains_key(&ct) {
+                                            caps.insert(ct, cap.delayed(&ct, output.output_index()));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    });
+
+                    // Advance: late batches in time order, each after the windows it closes.
+                    let f = frontier.frontier().as_option().copied();
+                    loop {
+                        let next_late = late.first_key_value().map(|(t, _)| *t).filter(|t| f.is_none_or(|f| *t < f));
+                        let horizon = match (next_late, f) {
+                            (Some(t), _) => t as i64,
+                            (None, Some(f)) => f as i64,
+                            (None, None) => i64::MAX,
+                        };
+                        engine.finalize_until(horizon, &mut out);
+                        let Some(t) = next_late else { break };
+                        let trades = late.remove(&t).unwrap_or_default();
+                        for trade in &trades {
+                            new_ends.clear();
+                            engine.late(trade, t as i64, &mut out, &mut new_ends);
+                            for &end in &new_ends {
+                                let ct = (end - 1) as u64;
+                                if !caps.contains_key(&ct) {
+                                    if let Some(c) = cap_at(&caps, ct) {
+                                        caps.insert(ct, c);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let (Some(f), Some(hb)) = (f, heartbeat.as_mut()) {
+                        if f > *hb.time() {
+                            hb.downgrade(&f);
+                        }
+                        engine.carry_until(f as i64, &mut out);
+                    }
+
+                    // Send, grouped by time.
+                    if !out.is_empty() {
+                        out.sort_by_key(|(t, _)| *t);
+                        let mut i = 0;
+                        while i < out.len() {
+                            let t = out[i].0 as u64;
+                            let j = i + out[i..].iter().take_while(|(t2, _)| *t2 as u64 == t).count();
+                            let c = cap_at(&caps, t).or_else(|| heartbeat.as_ref().filter(|h| *h.time() <= t).map(|h| h.delayed(&t)));
+                            if let Some(c) = c {
+                                output.session(&c).give_iterator(out.drain(i..j).map(|(_, e)| e));
+                                continue;
+                            }
+                            // No capability can cover `t`: impossible by construction; keep the
+                            // data rather than lose it silently.
+                            debug_assert!(false, "no capability for time {t}");
+                            i = j;
+                        }
+                        out.clear();
+                    }
+
+                    // Keep exactly the capabilities still needed.
+                    let mut needed: Vec<u64> = engine.pending_ends().map(|e| (e - 1) as u64).collect();
+                    needed.extend(late.keys().copied());
+                    for &n in &needed {
+                        if !caps.contains_key(&n) {
+                            if let Some(c) = cap_at(&caps, n) {
+                                caps.insert(n, c);
+                            }
+                        }
+                    }
+                    needed.sort_unstable();
+                    caps.retain(|t, _| needed.binary_search(t).is_ok());
+                    if f.is_none() {
+                        heartbeat = None;
+                    }
+                    if let Some(f) = f {
+                        engine.prune(f as i64);
+                    }
+                    metrics.add_engine_delta(&before, &engine.counters());
+                }
+            },
+        );
+        let (bars, late) = emitted.ok_err::<Vec<Bar>, _, Vec<LateTrade>, _, _>(|e| match e {
+            Emit::Bar(b) => Ok(b),
+            Emit::Late(l) => Err(l),
+        });
+        Ok((bars, late))
+    }
+}

@@ -1,0 +1,171 @@
+//! OHLCV accumulator (pure core): folds trades or other accumulators into one bar.
+//!
+//! Every field is an associative, commutative fold (open/close pick the least/greatest trade by
+//! [`Trade::order_key`]), so a bar is independent of arrival order and a higher timeframe rolled
+//! up from lower accumulators equals direct aggregation of the same trades.
+
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, TradeKey, Ts};
+
+/// A bar under construction.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BarAccum {
+    open_k: TradeKey,
+    close_k: TradeKey,
+    high: Decimal,
+    low: Decimal,
+    volume: Decimal,
+    quote_volume: Notional,
+    buy_volume: Decimal,
+    sell_volume: Decimal,
+    count: u64,
+}
+
+impl BarAccum {
+    /// An accumulator holding one trade.
+    #[inline]
+    pub fn from_trade(t: &Trade) -> Self {
+        let k = t.order_key();
+        let (buy, sell) = match t.side {
+            Side::Buy => (t.amount, Decimal::ZERO),
+            Side::Sell => (Decimal::ZERO, t.amount),
+            Side::Unknown => (Decimal::ZERO, Decimal::ZERO),
+        };
+        BarAccum {
+            open_k: k,
+            close_k: k,
+            high: t.price,
+            low: t.price,
+            volume: t.amount,
+            quote_volume: t.price.mul_notional(t.amount),
+            buy_volume: buy,
+            sell_volume: sell,
+            count: 1,
+        }
+    }
+
+    /// Folds one trade in.
+    #[inline]
+    pub fn add(&mut self, t: &Trade) {
+        let k = t.order_key();
+        if k < self.open_k {
+            self.open_k = k;
+        }
+        if k > self.close_k {
+            self.close_k = k;
+        }
+        if t.price > self.high {
+            self.high = t.price;
+        }
+        if t.price < self.low {
+            self.low = t.price;
+        }
+        self.volume += t.amount;
+        self.quote_volume += t.price.mul_notional(t.amount);
+        match t.side {
+            Side::Buy => self.buy_volume += t.amount,
+            Side::Sell => self.sell_volume += t.amount,
+            Side::Unknown => {}
+        }
+        self.count += 1;
+    }
+
+    /// Folds another accumulator in (roll-up).
+    #[inline]
+    pub fn merge(&mut self, o: &BarAccum) {
+        if o.open_k < self.open_k {
+            self.open_k = o.open_k;
+        }
+        if o.close_k > self.close_k {
+            self.close_k = o.close_k;
+        }
+        self.high = self.high.max(o.high);
+        self.low = self.low.min(o.low);
+        self.volume += o.volume;
+        self.quote_volume += o.quote_volume;
+        self.buy_volume += o.buy_volume;
+        self.sell_volume += o.sell_volume;
+        self.count += o.count;
+    }
+
+    /// Number of trades folded in.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Close price so far.
+    pub fn close(&self) -> Decimal {
+        Decimal::from_mantissa(self.close_k.price)
+    }
+
+    /// The bar (revision 0).
+    pub fn to_bar(&self, instrument: Instrument, timeframe: Timeframe, open_time: Ts) -> Bar {
+        let id = |k: &TradeKey| if k.id == u64::MAX { None } else { Some(k.id) };
+        Bar {
+            instrument,
+            timeframe,
+            open_time,
+            open: Decimal::from_mantissa(self.open_k.price),
+            high: self.high,
+            low: self.low,
+            close: Decimal::from_mantissa(self.close_k.price),
+            volume: self.volume,
+            quote_volume: self.quote_volume,
+            trades: self.count,
+            buy_volume: self.buy_volume,
+            sell_volume: self.sell_volume,
+            first_trade_id: id(&self.open_k),
+            last_trade_id: id(&self.close_k),
+            revision: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trade(ts: i64, id: u64, px: &str, qty: &str, side: Side) -> Trade {
+        Trade {
+            instrument: Instrument::new("test", "BTC/USDT").unwrap(),
+            trade_id: Some(id),
+            ts: Ts(ts),
+            ingest_ts: Ts(0),
+            price: px.parse().unwrap(),
+            amount: qty.parse().unwrap(),
+            side,
+        }
+    }
+
+    #[test]
+    fn ohlcv_independent_of_order_and_equal_to_rollup() {
+        let ts = [
+            trade(5, 1, "100", "1", Side::Buy),
+            trade(5, 2, "102", "0.5", Side::Sell),
+            trade(7, 3, "99.5", "2", Side::Buy),
+            trade(9, 4, "101", "0.25", Side::Unknown),
+            trade(9, 5, "100.5", "1", Side::Sell),
+        ];
+        let fold = |order: &[usize]| {
+            let mut a = BarAccum::from_trade(&ts[order[0]]);
+            for &i in &order[1..] {
+                a.add(&ts[i]);
+            }
+            a
+        };
+        let a = fold(&[0, 1, 2, 3, 4]);
+        assert_eq!(a, fold(&[4, 2, 0, 3, 1]));
+        let mut r = fold(&[3, 1]);
+        r.merge(&fold(&[4, 0, 2]));
+        assert_eq!(a, r);
+        let tf = Timeframe::from_secs(60).unwrap();
+        let b = a.to_bar(ts[0].instrument, tf, Ts(0));
+        assert_eq!((b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string()), ("100".into(), "102".into(), "99.5".into(), "100.5".into()));
+        assert_eq!(b.volume.to_string(), "4.75");
+        assert_eq!(b.buy_volume.to_string(), "3");
+        assert_eq!(b.sell_volume.to_string(), "1.5");
+        assert_eq!(b.quote_volume.to_string(), "475.75"); // 100+51+199+25.25+100.5
+        assert_eq!(b.trades, 5);
+        assert_eq!((b.first_trade_id, b.last_trade_id), (Some(1), Some(5)));
+        assert_eq!(b.vwap().unwrap().to_string(), "100.157894736");
+    }
+}

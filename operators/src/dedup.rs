@@ -1,0 +1,154 @@
+//! Trade-id de-duplication with memory bounded by event time (pure core).
+//!
+//! Venues number trades per instrument, almost always contiguously, so seen ids are kept as
+//! ranges `[start, end]`: the common case (next id) extends the last range in O(1) and the set
+//! stays tiny however many trades pass. Each range remembers the largest event time it covers;
+//! [`IdSet::prune`] forgets ranges entirely older than a horizon, which bounds memory by time.
+
+use std::collections::BTreeMap;
+
+/// A set of seen trade ids, stored as ranges.
+#[derive(Clone, Debug, Default)]
+pub struct IdSet {
+    /// start → (end inclusive, max event time)
+    ranges: BTreeMap<u64, (u64, i64)>,
+    last: Option<(u64, u64)>,
+}
+
+impl IdSet {
+    /// Inserts `id` seen at `ts`; false when it was already present (a duplicate).
+    #[inline]
+    pub fn insert(&mut self, id: u64, ts: i64) -> bool {
+        // Fast path: `last` is always the highest range, so the next id extends it without
+        // touching any other range.
+        if let Some((start, end)) = self.last {
+            if end.checked_add(1) == Some(id) {
+                if let Some(r) = self.ranges.get_mut(&start) {
+                    r.0 = id;
+                    r.1 = r.1.max(ts);
+                    self.last = Some((start, id));
+                    return true;
+                }
+            }
+        }
+        let fresh = self.insert_slow(id, ts);
+        self.last = self.ranges.iter().next_back().map(|(s, (e, _))| (*s, *e));
+        fresh
+    }
+
+    fn insert_slow(&mut self, id: u64, ts: i64) -> bool {
+        // range that starts at or before id
+        let below = self.ranges.range(..=id).next_back().map(|(s, r)| (*s, *r));
+        if let Some((s, (e, _))) = below {
+            if id <= e {
+                return false;
+            }
+            if id == e + 1 {
+                let merged_end = id;
+                let mut max_ts = ts.max(self.ranges[&s].1);
+                // merge with the following range if now adjacent
+                let mut end = merged_end;
+                if let Some((&ns, &(ne, nts))) = self.ranges.range(id + 1..).next() {
+                    if ns == id + 1 {
+                        self.ranges.remove(&ns);
+                        end = ne;
+                        max_ts = max_ts.max(nts);
+                    }
+                }
+                self.ranges.insert(s, (end, max_ts));
+                return true;
+            }
+        }
+        // new range, possibly merged with a following range starting at id + 1
+        let (mut end, mut max_ts) = (id, ts);
+        if let Some(next) = id.checked_add(1) {
+            if let Some((ne, nts)) = self.ranges.remove(&next) {
+                end = ne;
+                max_ts = max_ts.max(nts);
+            }
+        }
+        self.ranges.insert(id, (end, max_ts));
+        true
+    }
+
+    /// True when `id` has been seen (and not pruned).
+    pub fn contains(&self, id: u64) -> bool {
+        self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e)
+    }
+
+    /// Forgets every range whose trades are all older than `horizon`.
+    pub fn prune(&mut self, horizon: i64) {
+        let before = self.ranges.len();
+        self.ranges.retain(|_, (_, max_ts)| *max_ts >= horizon);
+        if self.ranges.len() != before {
+            self.last = self.ranges.iter().next_back().map(|(s, (e, _))| (*s, *e));
+        }
+    }
+
+    /// Number of stored ranges (memory use).
+    pub fn ranges(&self) -> usize {
+        self.ranges.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_ids_stay_one_range() {
+        let mut s = IdSet::default();
+        for id in 1000..101_000u64 {
+            assert!(s.insert(id, id as i64));
+        }
+        assert_eq!(s.ranges(), 1);
+        assert!(!s.insert(5000, 0));
+        assert!(!s.insert(1000, 0));
+        assert!(s.insert(999, 0));
+        assert_eq!(s.ranges(), 1);
+    }
+
+    #[test]
+    fn out_of_order_ids_merge_and_detect_duplicates() {
+        let mut s = IdSet::default();
+        let ids = [10u64, 12, 14, 11, 13, 20, 19, 18, 16, 15, 17];
+        for id in ids {
+            assert!(s.insert(id, 0), "{id}");
+        }
+        for id in ids {
+            assert!(!s.insert(id, 0), "{id} dup");
+        }
+        assert_eq!(s.ranges(), 1);
+        assert!(s.contains(15));
+        assert!(!s.contains(21));
+        assert!(!s.contains(9));
+    }
+
+    #[test]
+    fn matches_a_hashset_on_random_input() {
+        let mut s = IdSet::default();
+        let mut h = std::collections::HashSet::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = x % 3000;
+            assert_eq!(s.insert(id, 0), h.insert(id), "id {id}");
+        }
+    }
+
+    #[test]
+    fn prune_bounds_memory_by_time() {
+        let mut s = IdSet::default();
+        for id in (0..100u64).step_by(2) {
+            s.insert(id, id as i64);
+        }
+        assert_eq!(s.ranges(), 50);
+        s.prune(50);
+        assert_eq!(s.ranges(), 25);
+        assert!(!s.contains(10));
+        assert!(s.contains(50));
+        assert!(s.insert(100, 100)); // fast path still sound after prune
+    }
+}

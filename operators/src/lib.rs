@@ -1,0 +1,31 @@
+//! # tickflow-operators
+//!
+//! Timely-dataflow operators over pure, timely-free cores.
+//!
+//! | operator (timely shell) | pure core | what |
+//! |---|---|---|
+//! | [`source::trade_source`] | [`watermark::Watermark`] | feeds → watermarked trade stream |
+//! | [`aggregate::AggregateBars`] | [`bar_engine::BarEngine`], [`bar_builder::BarAccum`], [`dedup::IdSet`] | trades → OHLCV bars + late stream |
+//! | [`ordered_sink::OrderedSink`] | — | deterministic, sorted hand-off to sinks |
+//!
+//! Timestamps are `u64` epoch nanoseconds of event time; the frontier is the watermark.
+//! No tokio, rdkafka or questdb here: I/O lives in `connectors` behind [`source::TradeFeed`].
+
+#![warn(missing_docs)]
+
+pub mod aggregate;
+pub mod bar_builder;
+pub mod bar_engine;
+pub mod dedup;
+mod error;
+pub mod metrics;
+pub mod ordered_sink;
+pub mod source;
+pub mod watermark;
+
+pub use aggregate::AggregateBars;
+pub use bar_engine::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
+pub use error::OperatorError;
+pub use metrics::{MetricsSnapshot, PipelineMetrics};
+pub use ordered_sink::OrderedSink;
+pub use source::{trade_source, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};

@@ -1,0 +1,203 @@
+//! `trade_source`: turns feeds (files, generators, venue clients, Kafka partitions) into a
+//! watermarked timely stream of trades.
+//!
+//! - **Input**: the [`TradeFeed`]s this worker owns. The caller assigns feeds (partitions) to
+//!   workers statically, e.g. feed `p` to worker `p % peers`, so a partition is always read by
+//!   one worker in its own order.
+//! - **Output**: `Trade`s, timestamped (timely time = epoch ns) with the partition watermark.
+//!   On-time trades travel at the operator's capability (≤ every partition's watermark, so
+//!   ≤ their event time); a late trade travels alone at exactly the watermark of its partition
+//!   when it was read, so downstream tells late from on-time by `event time < message time`,
+//!   independent of batching, speed or worker count.
+//! - **Frontier rule**: the capability is the minimum watermark over this worker's unfinished
+//!   feeds (`max event time − out_of_orderness`); a finished feed stops holding it back and
+//!   the capability is dropped when all are finished. Live feeds that have been idle for
+//!   `idle_timeout` advance their watermark to `now − out_of_orderness`; non-live feeds never
+//!   read the clock.
+//! - **State**: one [`Watermark`] per feed and a batch buffer.
+//! - Trades with negative event times are rejected (counted, reported), never panicking.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, StreamVec};
+use tickflow_model::{Trade, Ts};
+
+use crate::metrics::PipelineMetrics;
+use crate::watermark::{Arrival, Watermark};
+use crate::OperatorError;
+
+/// What a feed had to offer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FeedStatus {
+    /// Trades were appended (possibly zero); poll again soon.
+    Ready,
+    /// Nothing right now (live feeds); poll again later.
+    Idle,
+    /// The feed is exhausted; trades appended in this call are still valid.
+    Done,
+}
+
+/// A partition of trades in its own order: a file, a generator, a venue stream, a Kafka
+/// partition. Implementations live in `connectors` and `topology`; this trait keeps the
+/// operator free of I/O dependencies.
+pub trait TradeFeed {
+    /// Appends up to `max` trades to `out`.
+    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError>;
+    /// True for live feeds, whose watermark may advance on the wall clock when idle.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// A name for logs and errors.
+    fn name(&self) -> String;
+}
+
+/// Source configuration.
+#[derive(Clone, Debug)]
+pub struct SourceConfig {
+    /// Allowed disorder, ns.
+    pub out_of_orderness: i64,
+    /// Live feeds: advance the watermark after this long without data.
+    pub idle_timeout: Option<Duration>,
+    /// Trades per feed per activation.
+    pub batch: usize,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig { out_of_orderness: 0, idle_timeout: None, batch: 16_384 }
+    }
+}
+
+struct FeedState {
+    feed: Box<dyn TradeFeed>,
+    wm: Watermark,
+    last_data: Instant,
+}
+
+/// Errors reported by feeds, collected for the caller (the run fails with them).
+pub type FeedErrors = Rc<RefCell<Vec<OperatorError>>>;
+
+/// Builds the source operator for this worker's `feeds`. See the module documentation.
+pub fn trade_source<'scope>(
+    scope: Scope<'scope, u64>,
+    name: &str,
+    feeds: Vec<Box<dyn TradeFeed>>,
+    cfg: SourceConfig,
+    metrics: Arc<PipelineMetrics>,
+    errors: FeedErrors,
+) -> StreamVec<'scope, u64, Trade> {
+    source::<_, CapacityContainerBuilder<Vec<Trade>>, _, _>(scope, name, move |cap, info| {
+        let activator = scope.activator_for(info.address);
+        let mut cap = if feeds.is_empty() { None } else { Some(cap) };
+        let mut feeds: Vec<FeedState> = feeds
+            .into_iter()
+            .map(|feed| FeedState { feed, wm: Watermark::new(cfg.out_of_orderness), last_data: Instant::now() })
+            .collect();
+        let mut buf: Vec<Trade> = Vec::with_capacity(cfg.batch);
+        let mut on_time: Vec<Trade> = Vec::with_capacity(cfg.batch);
+        move |output| {
+            let Some(c) = cap.as_mut() else { return };
+            let mut any_idle = false;
+            let mut i = 0;
+            while i < feeds.len() {
+                let fs = &mut feeds[i];
+                buf.clear();
+                let status = match fs.feed.poll(&mut buf, cfg.batch) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        errors.borrow_mut().push(e);
+                        FeedStatus::Done
+                    }
+                };
+                if !buf.is_empty() {
+                    fs.last_data = Instant::now();
+                    metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                }
+                on_time.clear();
+                for t in buf.drain(..) {
+                    if t.ts.0 < 0 {
+                        metrics.bad_records.fetch_add(1, Ordering::Relaxed);
+                        errors.borrow_mut().push(OperatorError::Feed(format!("{}: trade with event time before 1970 ({})", fs.feed.name(), t.ts)));
+                        continue;
+                    }
+                    match fs.wm.observe(t.ts.0) {
+                        Arrival::OnTime => on_time.push(t),
+                        Arrival::Late(w) => {
+                            let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
+                            output.session(&late_cap).give(t);
+                        }
+                    }
+                }
+                if !on_time.is_empty() {
+                    output.session(&*c).give_iterator(on_time.drain(..));
+                }
+                if let Some(m) = fs.wm.max_seen() {
+                    metrics.max_event_time.fetch_max(m, Ordering::Relaxed);
+                }
+                match status {
+                    FeedStatus::Done => {
+                        feeds.swap_remove(i);
+                        continue;
+                    }
+                    FeedStatus::Idle => {
+                        any_idle = true;
+                        if let (true, Some(idle)) = (fs.feed.is_live(), cfg.idle_timeout) {
+                            if fs.last_data.elapsed() >= idle {
+                                fs.wm.advance_to(Ts::now().0.saturating_sub(cfg.out_of_orderness));
+                            }
+                        }
+                    }
+                    FeedStatus::Ready => {}
+                }
+                i += 1;
+            }
+            if feeds.is_empty() {
+                cap = None;
+                return;
+            }
+            // A feed without data yet holds the capability where it is.
+            let min_wm = feeds.iter().map(|f| f.wm.current()).try_fold(i64::MAX, |acc, w| w.map(|w| acc.min(w)));
+            if let Some(w) = min_wm {
+                let w = w.max(0) as u64;
+                if w > *c.time() {
+                    c.downgrade(&w);
+                }
+                metrics.watermark.store(w as i64, Ordering::Relaxed);
+            }
+            if any_idle {
+                activator.activate_after(Duration::from_millis(5));
+            } else {
+                activator.activate();
+            }
+        }
+    })
+}
+
+/// An in-memory feed over a vector of trades, in order (tests, demos, benchmarks).
+pub struct VecFeed {
+    name: String,
+    trades: std::vec::IntoIter<Trade>,
+}
+
+impl VecFeed {
+    /// A feed named `name` yielding `trades` in order.
+    pub fn new(name: impl Into<String>, trades: Vec<Trade>) -> Self {
+        VecFeed { name: name.into(), trades: trades.into_iter() }
+    }
+}
+
+impl TradeFeed for VecFeed {
+    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError> {
+        out.extend(self.trades.by_ref().take(max));
+        Ok(if self.trades.len() == 0 { FeedStatus::Done } else { FeedStatus::Ready })
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}

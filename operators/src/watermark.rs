@@ -1,0 +1,84 @@
+//! Event-time watermark of one source partition (pure core, no timely).
+//!
+//! `watermark = max event time seen − out_of_orderness`. A trade whose event time is below the
+//! watermark *at the moment it is read* is late. Because the watermark depends only on the
+//! partition's own sequence of event times, the late/on-time classification is the same on every
+//! run, at every replay speed and for every worker count. Live partitions may also advance the
+//! watermark from the wall clock after an idle timeout, so quiet symbols still close bars; file
+//! and replay partitions never consult the clock.
+
+/// Watermark tracker for one partition.
+#[derive(Clone, Debug)]
+pub struct Watermark {
+    out_of_orderness: i64,
+    max_seen: Option<i64>,
+    wm: Option<i64>,
+}
+
+/// How a trade relates to the watermark when it was read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// At or above the watermark (or the first trade of the partition).
+    OnTime,
+    /// Below the watermark, which is given.
+    Late(i64),
+}
+
+impl Watermark {
+    /// A tracker allowing `out_of_orderness` nanoseconds of disorder.
+    pub fn new(out_of_orderness: i64) -> Self {
+        Watermark { out_of_orderness: out_of_orderness.max(0), max_seen: None, wm: None }
+    }
+    /// Classifies `ts`, then folds it into the watermark.
+    #[inline]
+    pub fn observe(&mut self, ts: i64) -> Arrival {
+        let arrival = match self.wm {
+            Some(w) if ts < w => Arrival::Late(w),
+            _ => Arrival::OnTime,
+        };
+        if self.max_seen.is_none_or(|m| ts > m) {
+            self.max_seen = Some(ts);
+            let cand = ts.saturating_sub(self.out_of_orderness);
+            if self.wm.is_none_or(|w| cand > w) {
+                self.wm = Some(cand);
+            }
+        }
+        arrival
+    }
+    /// Advances the watermark to at least `ts` (idle timeout on live partitions).
+    pub fn advance_to(&mut self, ts: i64) {
+        if self.wm.is_none_or(|w| ts > w) {
+            self.wm = Some(ts);
+        }
+    }
+    /// The current watermark, `None` before the first trade.
+    pub fn current(&self) -> Option<i64> {
+        self.wm
+    }
+    /// The largest event time seen.
+    pub fn max_seen(&self) -> Option<i64> {
+        self.max_seen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_is_relative_to_the_running_maximum() {
+        let mut w = Watermark::new(10);
+        assert_eq!(w.observe(100), Arrival::OnTime);
+        assert_eq!(w.current(), Some(90));
+        assert_eq!(w.observe(95), Arrival::OnTime); // within disorder
+        assert_eq!(w.observe(90), Arrival::OnTime); // exactly at the watermark
+        assert_eq!(w.observe(89), Arrival::Late(90));
+        assert_eq!(w.observe(120), Arrival::OnTime);
+        assert_eq!(w.current(), Some(110));
+        w.advance_to(105); // never moves back
+        assert_eq!(w.current(), Some(110));
+        w.advance_to(200);
+        assert_eq!(w.observe(150), Arrival::Late(200));
+        assert_eq!(w.max_seen(), Some(150));
+    }
+}

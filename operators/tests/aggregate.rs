@@ -1,0 +1,265 @@
+//! The aggregate operator inside real timely dataflows: determinism across workers, shuffles,
+//! duplicates, late trades and revisions.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use tickflow_model::{Bar, Instrument, LateDisposition, LateTrade, Side, Timeframe, Trade, Ts};
+use tickflow_operators::{trade_source, AggregateBars, AggregateConfig, FillPolicy, LatePolicy, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed, VecFeed};
+
+const SEC: i64 = 1_000_000_000;
+
+fn tr(sym: &str, ts_ms: i64, id: u64, px: &str, qty: &str) -> Trade {
+    Trade {
+        instrument: Instrument::new("test", sym).unwrap(),
+        trade_id: Some(id),
+        ts: Ts::from_millis(ts_ms),
+        ingest_ts: Ts(0),
+        price: px.parse().unwrap(),
+        amount: qty.parse().unwrap(),
+        side: if id % 3 == 0 { Side::Sell } else { Side::Buy },
+    }
+}
+
+/// Deterministic pseudo-random tape: 2 symbols, bursts, ~4000 trades over ~40 minutes.
+fn tape(n: usize) -> Vec<Trade> {
+    let mut x: u64 = 42;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut ts = 1_700_000_000_000i64;
+    let mut out = Vec::new();
+    let (mut ida, mut idb) = (1000u64, 5000u64);
+    for _ in 0..n {
+        ts += (next() % 1200) as i64;
+        let r = next();
+        let (sym, id) = if r % 2 == 0 {
+            ida += 1;
+            ("BTC/USDT", ida)
+        } else {
+            idb += 1;
+            ("ETH/USDT", idb)
+        };
+        let px = format!("{}.{}", 100 + (r >> 8) % 50, (r >> 20) % 100);
+        let qty = format!("0.{:04}", 1 + (r >> 32) % 9999);
+        out.push(tr(sym, ts, id, &px, &qty));
+    }
+    out
+}
+
+#[derive(Clone)]
+struct Run {
+    cfg: AggregateConfig,
+    ooo_ms: i64,
+}
+
+/// Runs the dataflow with `workers` threads; `partitions` feeds are assigned `p % peers`.
+fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> (Vec<(u64, Bar)>, Vec<(u64, LateTrade)>) {
+    let bars = Arc::new(Mutex::new(Vec::new()));
+    let late = Arc::new(Mutex::new(Vec::new()));
+    let (b2, l2) = (bars.clone(), late.clone());
+    let parts = Arc::new(partitions);
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let feeds: Vec<Box<dyn TradeFeed>> = parts
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| p % peers == index)
+            .map(|(p, v)| Box::new(VecFeed::new(format!("p{p}"), v.clone())) as Box<dyn TradeFeed>)
+            .collect();
+        let (b3, l3) = (b2.clone(), l2.clone());
+        let r = r.clone();
+        let errors = Rc::new(RefCell::new(Vec::new()));
+        worker.dataflow::<u64, _, _>(|scope| {
+            let metrics = Arc::new(PipelineMetrics::new());
+            let src = SourceConfig { out_of_orderness: r.ooo_ms * 1_000_000, batch: 7, ..Default::default() };
+            let trades = trade_source(scope, "src", feeds, src, metrics.clone(), errors.clone());
+            let (bars, late) = trades.aggregate_bars(r.cfg.clone(), metrics).unwrap();
+            bars.ordered_sink("bars", |b: &Bar| b.sort_key(), move |t, v| b3.lock().unwrap().extend(v.drain(..).map(|b| (t, b))));
+            late.ordered_sink("late", |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id), move |t, v| l3.lock().unwrap().extend(v.drain(..).map(|l| (t, l))));
+        });
+        while worker.step_or_park(None) {}
+        assert!(errors.borrow().is_empty());
+    })
+    .unwrap();
+    let b = bars.lock().unwrap().clone();
+    let l = late.lock().unwrap().clone();
+    (b, l)
+}
+
+fn cfg(tfs: &str, fill: FillPolicy, late: LatePolicy) -> AggregateConfig {
+    let mut c = AggregateConfig::new(tickflow_model::parse_timeframes(tfs).unwrap());
+    c.fill = fill;
+    c.late = late;
+    c.allowed_lateness = 3600 * SEC;
+    c
+}
+
+/// Reference: direct, obviously-correct aggregation of a set of trades.
+fn reference(trades: &[Trade], tf: Timeframe) -> Vec<(Instrument, i64, String, String, String, String, String, u64)> {
+    let mut m: std::collections::BTreeMap<(Instrument, i64), Vec<Trade>> = Default::default();
+    for t in trades {
+        m.entry((t.instrument, tf.open_of(t.ts).0)).or_default().push(*t);
+    }
+    m.into_iter()
+        .map(|((i, o), mut v)| {
+            v.sort_by_key(|t| (t.ts, t.trade_id));
+            let hi = v.iter().map(|t| t.price).max().unwrap();
+            let lo = v.iter().map(|t| t.price).min().unwrap();
+            let vol = v.iter().fold(tickflow_model::Decimal::ZERO, |a, t| a + t.amount);
+            (i, o, v[0].price.to_string(), hi.to_string(), lo.to_string(), v.last().unwrap().price.to_string(), vol.to_string(), v.len() as u64)
+        })
+        .collect()
+}
+
+fn summarize(bars: &[(u64, Bar)], tf: &str) -> Vec<(Instrument, i64, String, String, String, String, String, u64)> {
+    let tf: Timeframe = tf.parse().unwrap();
+    let mut v: Vec<_> = bars
+        .iter()
+        .filter(|(_, b)| b.timeframe == tf)
+        .map(|(_, b)| (b.instrument, b.open_time.0, b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string(), b.volume.to_string(), b.trades))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bars_equal_reference_for_every_timeframe_and_rollup() {
+    let t = tape(4000);
+    let (bars, late) = run(vec![t.clone()], 1, Run { cfg: cfg("1m,5m,7m,1h", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0 });
+    assert!(late.is_empty());
+    for tf in ["1m", "5m", "7m", "1h"] {
+        let want = reference(&t, tf.parse().unwrap());
+        assert!(!want.is_empty());
+        assert_eq!(summarize(&bars, tf), want, "timeframe {tf}");
+    }
+    // emitted at window end − 1, in time order
+    for w in bars.windows(2) {
+        assert!(w[0].0 <= w[1].0);
+    }
+    for (t, b) in &bars {
+        assert_eq!(*t as i64, b.close_time().0 - 1);
+    }
+}
+
+#[test]
+fn identical_output_for_1_2_and_4_workers_and_partitions() {
+    let t = tape(3000);
+    // two partitions: split by symbol, so each partition is in order
+    let (a, b): (Vec<Trade>, Vec<Trade>) = t.iter().partition(|x| x.instrument.symbol() == "BTC/USDT");
+    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 0 };
+    let one = run(vec![a.clone(), b.clone()], 1, r.clone());
+    assert!(!one.0.is_empty());
+    for w in [2, 4] {
+        assert_eq!(run(vec![a.clone(), b.clone()], w, r.clone()), one, "{w} workers");
+    }
+}
+
+#[test]
+fn shuffling_within_out_of_orderness_and_duplicating_change_no_bar() {
+    let t = tape(3000);
+    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 10_000 };
+    let base = run(vec![t.clone()], 1, r.clone());
+    assert!(base.1.is_empty());
+    // shuffle: swap neighbours whose event times differ by < 10 s, several passes
+    let mut s = t.clone();
+    let mut x: u64 = 7;
+    for _ in 0..5 {
+        for i in 1..s.len() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x % 2 == 0 && (s[i].ts.0 - s[i - 1].ts.0).abs() < 5 * SEC {
+                s.swap(i, i - 1);
+            }
+        }
+    }
+    assert_ne!(s, t);
+    // verify the shuffle really stays within the allowed disorder
+    let mut max = i64::MIN;
+    for x in &s {
+        assert!(x.ts.0 >= max.saturating_sub(10 * SEC));
+        max = max.max(x.ts.0);
+    }
+    let shuffled = run(vec![s.clone()], 2, r.clone());
+    assert_eq!(shuffled.0.iter().map(|x| x.1).collect::<Vec<_>>(), base.0.iter().map(|x| x.1).collect::<Vec<_>>());
+    // duplicates (re-sent shortly after, as a reconnecting client would)
+    let mut d = Vec::new();
+    for (i, x) in s.iter().enumerate() {
+        d.push(*x);
+        if i % 3 == 0 {
+            d.push(*x);
+        }
+    }
+    let dup = run(vec![d], 1, r);
+    assert_eq!(dup.0.iter().map(|x| x.1).collect::<Vec<_>>(), base.0.iter().map(|x| x.1).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_late_trade_revises_exactly_one_bar() {
+    let mut t = vec![
+        tr("BTC/USDT", 0, 1, "100", "1"),
+        tr("BTC/USDT", 30_000, 2, "101", "1"),
+        tr("BTC/USDT", 61_000, 3, "102", "1"),
+        tr("BTC/USDT", 125_000, 4, "103", "1"),
+    ];
+    // late: belongs to minute 0, arrives after the watermark reached 125 s
+    t.push(tr("BTC/USDT", 45_000, 5, "99", "2"));
+    t.push(tr("BTC/USDT", 190_000, 6, "104", "1"));
+    let (bars, late) = run(vec![t.clone()], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Revise), ooo_ms: 0 });
+    let revs: Vec<&Bar> = bars.iter().map(|(_, b)| b).filter(|b| b.revision > 0).collect();
+    assert_eq!(revs.len(), 1, "{bars:#?}");
+    let r = revs[0];
+    assert_eq!(r.open_time, Ts(0));
+    assert_eq!(r.revision, 1);
+    assert_eq!((r.open.to_string(), r.high.to_string(), r.low.to_string(), r.close.to_string()), ("100".into(), "101".into(), "99".into(), "99".into()));
+    assert_eq!(r.volume.to_string(), "4");
+    assert_eq!(r.trades, 3);
+    // the original emission is unchanged
+    let orig = bars.iter().find(|(_, b)| b.open_time == Ts(0) && b.revision == 0).unwrap().1;
+    assert_eq!((orig.close.to_string(), orig.trades), ("101".into(), 2));
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].1.disposition, LateDisposition::Revised);
+    assert_eq!(late[0].1.watermark, Ts::from_millis(125_000));
+    // policy drop: no revision, same late record
+    let (bars, late) = run(vec![t], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0 });
+    assert!(bars.iter().all(|(_, b)| b.revision == 0));
+    assert_eq!(late[0].1.disposition, LateDisposition::Dropped);
+}
+
+#[test]
+fn too_late_trades_and_carry_revisions() {
+    let mut c = cfg("1m", FillPolicy::Carry, LatePolicy::Revise);
+    c.allowed_lateness = 200 * SEC;
+    let t = vec![
+        tr("BTC/USDT", 0, 1, "100", "1"),
+        tr("BTC/USDT", 200_000, 2, "101", "1"),
+        // watermark 250 s: minute 3 closes, minutes 1 and 2 are emitted carried at 100
+        tr("BTC/USDT", 250_000, 3, "101.5", "1"),
+        // minute 1 becomes real; carried minute 2 follows the new close
+        tr("BTC/USDT", 70_000, 4, "95", "1"),
+        // more than 200 s below the watermark: too late
+        tr("BTC/USDT", 10_000, 5, "1", "1"),
+        tr("BTC/USDT", 400_000, 6, "102", "1"),
+    ];
+    let (bars, late) = run(vec![t], 1, Run { cfg: c, ooo_ms: 0 });
+    let get = |o: i64, rev: u32| bars.iter().map(|x| x.1).find(|b| b.open_time == Ts::from_millis(o) && b.revision == rev);
+    let m1 = get(60_000, 0).unwrap();
+    assert_eq!((m1.trades, m1.close.to_string()), (0, "100".to_string()));
+    let m1 = get(60_000, 1).unwrap();
+    assert_eq!((m1.trades, m1.close.to_string(), m1.low.to_string()), (1, "95".to_string(), "95".to_string()));
+    let m2 = get(120_000, 1).unwrap();
+    assert_eq!((m2.trades, m2.close.to_string()), (0, "95".to_string()));
+    assert!(get(120_000, 2).is_none());
+    // a real bar sits between: later carried bars follow it, unrevised
+    assert_eq!(get(300_000, 0).unwrap().close.to_string(), "101.5");
+    assert!(get(300_000, 1).is_none());
+    assert!(get(0, 1).is_none(), "too-late trade must not revise");
+    assert_eq!(bars.iter().filter(|x| x.1.revision > 0).count(), 2);
+    let d: Vec<_> = late.iter().map(|l| l.1.disposition).collect();
+    assert_eq!(d, vec![LateDisposition::TooLate, LateDisposition::Revised]); // sorted by event time
+}
