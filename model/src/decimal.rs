@@ -86,7 +86,13 @@ impl Decimal {
     /// Exact product as a [`Notional`] (saturating at the range limit).
     #[inline]
     pub const fn mul_notional(self, o: Self) -> Notional {
-        Notional(self.0.saturating_mul(o.0))
+        // common case: both mantissas fit in 64 bits → one widening multiply, cannot overflow
+        let (a, b) = (self.0 as i64, o.0 as i64);
+        if a as i128 == self.0 && b as i128 == o.0 {
+            Notional(a as i128 * b as i128)
+        } else {
+            Notional(self.0.saturating_mul(o.0))
+        }
     }
     /// Lossy conversion for floating-point consumers (indicators, analytics).
     #[inline]
@@ -109,8 +115,12 @@ impl Decimal {
     }
     /// Parses an exact decimal from ASCII bytes: optional sign, digits, optional fraction,
     /// optional exponent (`1.5e-5`). Surrounding ASCII whitespace is ignored.
+    #[inline]
     pub fn parse_bytes(s: &[u8]) -> Result<Self, ModelError> {
-        parse_scaled(s, SCALE).map(Decimal)
+        match parse_fast(s, SCALE) {
+            Some(m) => Ok(Decimal(m)),
+            None => parse_scaled(s, SCALE).map(Decimal),
+        }
     }
 }
 
@@ -149,8 +159,47 @@ impl Notional {
     }
     /// Parses an exact notional (up to 18 fractional digits).
     pub fn parse_bytes(s: &[u8]) -> Result<Self, ModelError> {
-        parse_scaled(s, NOTIONAL_SCALE).map(Notional)
+        match parse_fast(s, NOTIONAL_SCALE) {
+            Some(m) => Ok(Notional(m)),
+            None => parse_scaled(s, NOTIONAL_SCALE).map(Notional),
+        }
     }
+}
+
+/// Fast path for the common `[-]digits[.digits]` form with at most 18 digits and at most
+/// `scale` fractional digits; `None` sends the input to the general parser.
+#[inline]
+fn parse_fast(s: &[u8], scale: u32) -> Option<i128> {
+    let (neg, body) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        _ => (false, s),
+    };
+    if body.is_empty() || body.len() > 19 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    let mut digits = 0u32;
+    let mut frac: Option<u32> = None;
+    for &b in body {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            v = v * 10 + d as u64;
+            digits += 1;
+            if let Some(f) = frac.as_mut() {
+                *f += 1;
+            }
+        } else if b == b'.' && frac.is_none() {
+            frac = Some(0);
+        } else {
+            return None;
+        }
+    }
+    let f = frac.unwrap_or(0);
+    if digits == 0 || digits > 18 || f > scale {
+        return None;
+    }
+    let m = v as i128 * 10i128.pow(scale - f);
+    Some(if neg { -m } else { m })
 }
 
 fn err(s: &[u8], reason: &'static str) -> ModelError {
@@ -208,10 +257,7 @@ fn parse_scaled(s: &[u8], scale: u32) -> Result<i128, ModelError> {
         if m == 0 && d == b'0' {
             continue;
         }
-        m = m
-            .checked_mul(10)
-            .and_then(|m| m.checked_add((d - b'0') as i128))
-            .ok_or_else(|| err(s, "too many digits"))?;
+        m = m.checked_mul(10).and_then(|m| m.checked_add((d - b'0') as i128)).ok_or_else(|| err(s, "too many digits"))?;
     }
     if !frac_part[frac.len()..].iter().all(u8::is_ascii_digit) {
         return Err(err(s, "unexpected character"));
@@ -229,12 +275,7 @@ fn parse_scaled(s: &[u8], scale: u32) -> Result<i128, ModelError> {
         let div = if -shift > 38 { None } else { Some(10i128.pow((-shift) as u32)) };
         match div {
             Some(d) if m % d == 0 => m / d,
-            _ => {
-                return Err(ModelError::Precision {
-                    input: String::from_utf8_lossy(s).into_owned(),
-                    max: scale,
-                })
-            }
+            _ => return Err(ModelError::Precision { input: String::from_utf8_lossy(s).into_owned(), max: scale }),
         }
     };
     Ok(if neg { -m } else { m })
@@ -404,6 +445,9 @@ mod tests {
             (".5", "0.5"),
             ("5.", "5"),
             ("0.000000001", "0.000000001"),
+            ("-0.5", "-0.5"),
+            ("999999999.999999999", "999999999.999999999"),
+            ("0000000000000000000001.5", "1.5"),
             ("123456789012345678901.000000001", "123456789012345678901.000000001"),
         ] {
             assert_eq!(d(input).to_string(), shown, "{input}");

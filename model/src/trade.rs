@@ -49,3 +49,15 @@ pub struct TradeKey {
     /// Amount mantissa.
     pub amount: i128,
 }
+
+/// Trades of one instrument, in arrival order: the unit that moves between dataflow operators.
+///
+/// Moving batches rather than single trades lets exchanges route one pointer per batch and lets
+/// aggregators look up per-instrument state once per batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeBatch {
+    /// Instrument id of every trade in the batch ([`Instrument::id`]).
+    pub instrument_id: u64,
+    /// The trades, all of the same instrument.
+    pub trades: Vec<Trade>,
+}

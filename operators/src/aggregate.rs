@@ -1,11 +1,11 @@
 //! `aggregate_bars`: event-time OHLCV bars from trades, with watermarks, carry fill, late
 //! trades and revisions. A thin timely shell over [`BarEngine`].
 //!
-//! - **Input**: `Trade`s from [`crate::source::trade_source`] (or any stream obeying its
+//! - **Input**: [`TradeBatch`]es from [`crate::source::trade_source`] (or any stream obeying its
 //!   contract: a trade whose event time is below its message time is late).
 //! - **Output**: `(bars, late)`. Bars with revision 0 are emitted at time `window end − 1`;
 //!   revisions and late-trade records at the watermark the late trade arrived under.
-//! - **Partitioning**: trades are exchanged by instrument id, so each instrument's state lives
+//! - **Partitioning**: batches are exchanged by instrument id, so each instrument's state lives
 //!   on exactly one worker.
 //! - **Frontier rule**: a window `[open, end)` is finalized when the input frontier reaches
 //!   `end`. Late trades are stashed and processed in message-time order, each only after every
@@ -19,13 +19,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use tickflow_model::{Bar, LateTrade, Trade, TradeBatch};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::core::OkErr;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
-use tickflow_model::{Bar, LateTrade, Trade};
 
 use crate::bar_engine::{AggregateConfig, BarEngine, Emit, Out};
 use crate::metrics::PipelineMetrics;
@@ -35,19 +35,27 @@ use crate::OperatorError;
 pub trait AggregateBars<'scope> {
     /// See the module documentation.
     #[allow(clippy::type_complexity)]
-    fn aggregate_bars(self, cfg: AggregateConfig, metrics: Arc<PipelineMetrics>) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
+    fn aggregate_bars(
+        self,
+        cfg: AggregateConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
 }
 
 fn cap_at(caps: &BTreeMap<u64, Capability<u64>>, t: u64) -> Option<Capability<u64>> {
     caps.range(..=t).next_back().map(|(_, c)| c.delayed(&t))
 }
 
-impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, Trade> {
-    fn aggregate_bars(self, cfg: AggregateConfig, metrics: Arc<PipelineMetrics>) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
+impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
+    fn aggregate_bars(
+        self,
+        cfg: AggregateConfig,
+        metrics: Arc<PipelineMetrics>,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
         let mut engine = BarEngine::new(cfg.clone())?;
         let trailing = cfg.carry_trailing;
         let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
-            Exchange::new(|t: &Trade| t.instrument.id()),
+            Exchange::new(|b: &TradeBatch| b.instrument_id),
             "AggregateBars",
             move |initial, _info| {
                 let mut heartbeat = if trailing { Some(initial) } else { None };
@@ -59,24 +67,21 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, Trade> {
                     let before = engine.counters();
                     input.for_each_stamp(|cap, data| {
                         let Some(&t) = cap.least() else { return };
-                        for batch in data {
-                            for trade in batch.drain(..) {
-                                if (trade.ts.0 as u64) < t {
-                                    late.entry(t).or_default().push(trade);
-                                    if !caps.contains_key(&t) {
-                                        caps.insert(t, cap.delayed(&t, output.output_index()));
-                                    }
-                                } else {
-                                    new_ends.clear();
-                                    engine.on_time(&trade, &mut new_ends);
-                                    for &end in &new_ends {
-                                        let ct = (end - 1) as u64;
-                                        if !caps.contains_key(&ct) {
-                                            caps.insert(ct, cap.delayed(&ct, output.output_index()));
-                                        }
-                                    }
+                        for container in data {
+                            for batch in container.iter() {
+                                engine.on_time_batch(&batch.trades, t, &mut new_ends, |trade| {
+                                    late.entry(t).or_default().push(*trade);
+                                });
+                                for &end in &new_ends {
+                                    let ct = (end - 1) as u64;
+                                    caps.entry(ct).or_insert_with(|| cap.delayed(&ct, output.output_index()));
                                 }
+                                new_ends.clear();
                             }
+                            container.clear();
+                        }
+                        if late.contains_key(&t) {
+                            caps.entry(t).or_insert_with(|| cap.delayed(&t, output.output_index()));
                         }
                     });
 
@@ -154,6 +159,7 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, Trade> {
                 }
             },
         );
+        #[allow(clippy::result_large_err)] // a routing split, not an error
         let (bars, late) = emitted.ok_err::<Vec<Bar>, _, Vec<LateTrade>, _, _>(|e| match e {
             Emit::Bar(b) => Ok(b),
             Emit::Late(l) => Err(l),

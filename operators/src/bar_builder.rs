@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(a, r);
         let tf = Timeframe::from_secs(60).unwrap();
         let b = a.to_bar(ts[0].instrument, tf, Ts(0));
-        assert_eq!((b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string()), ("100".into(), "102".into(), "99.5".into(), "100.5".into()));
+        assert_eq!(
+            (b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string()),
+            ("100".into(), "102".into(), "99.5".into(), "100.5".into())
+        );
         assert_eq!(b.volume.to_string(), "4.75");
         assert_eq!(b.buy_volume.to_string(), "3");
         assert_eq!(b.sell_volume.to_string(), "1.5");

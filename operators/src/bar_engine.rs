@@ -172,6 +172,8 @@ struct TfState {
     closed: BTreeMap<i64, Closed>,
     /// Open time and close of the latest emitted bar (drives carry).
     last: Option<(i64, Decimal)>,
+    /// Bounds `[open, end)` of the window the last trade fell in (saves a division per trade).
+    cur: (i64, i64),
 }
 
 impl TfState {
@@ -283,7 +285,14 @@ impl BarEngine {
                     .tfs
                     .iter()
                     .enumerate()
-                    .map(|(k, tf)| TfState { tf: *tf, rollup: k > 0 && tf.is_multiple_of(base), open: VecDeque::new(), closed: BTreeMap::new(), last: None })
+                    .map(|(k, tf)| TfState {
+                        tf: *tf,
+                        rollup: k > 0 && tf.is_multiple_of(base),
+                        open: VecDeque::new(),
+                        closed: BTreeMap::new(),
+                        last: None,
+                        cur: (0, 0),
+                    })
                     .collect();
                 self.insts.push(InstState { instrument: *inst, ids: IdSet::default(), tfs });
                 self.index.insert(id, self.insts.len() - 1);
@@ -319,12 +328,74 @@ impl BarEngine {
             if tfs.rollup {
                 continue;
             }
-            let open = tfs.tf.open_of(t.ts).0;
+            // skip the division while trades stay in the same window
+            let open = if t.ts.0 >= tfs.cur.0 && t.ts.0 < tfs.cur.1 {
+                tfs.cur.0
+            } else {
+                let o = tfs.tf.open_of(t.ts).0;
+                tfs.cur = (o, o + tfs.tf.nanos());
+                o
+            };
             if tfs.add(open, t) {
                 Self::add_pending(&mut self.pending, &mut self.pending_ends, open + tfs.tf.nanos(), k, ii, new_ends);
             }
         }
         true
+    }
+
+    /// Folds a batch of trades of one instrument that arrived at message time `t`: trades with
+    /// event time ≥ `t` are on time and folded in; the others are handed to `late` (the shell
+    /// stashes them until the frontier passes `t`).
+    #[inline]
+    pub fn on_time_batch(&mut self, trades: &[Trade], t: u64, new_ends: &mut Vec<i64>, mut late: impl FnMut(&Trade)) {
+        let Some(first) = trades.first() else { return };
+        let ii = self.lookup(&first.instrument);
+        let st = &mut self.insts[ii];
+        let (mut accepted, mut dups) = (0u64, 0u64);
+        for tr in trades {
+            if (tr.ts.0 as u64) < t || tr.ts.0 < 0 {
+                late(tr);
+                continue;
+            }
+            if tr.instrument.id() != st.instrument.id() {
+                // not a single-instrument batch: fall back to the per-trade path
+                self.counters.trades += accepted;
+                self.counters.duplicates += dups;
+                let rest = &trades[trades.iter().position(|x| std::ptr::eq(x, tr)).unwrap_or(0)..];
+                for r in rest {
+                    if (r.ts.0 as u64) < t || r.ts.0 < 0 {
+                        late(r);
+                    } else {
+                        self.on_time(r, new_ends);
+                    }
+                }
+                return;
+            }
+            if let Some(id) = tr.trade_id {
+                if !st.ids.insert(id, tr.ts.0) {
+                    dups += 1;
+                    continue;
+                }
+            }
+            accepted += 1;
+            for (k, tfs) in st.tfs.iter_mut().enumerate() {
+                if tfs.rollup {
+                    continue;
+                }
+                let open = if tr.ts.0 >= tfs.cur.0 && tr.ts.0 < tfs.cur.1 {
+                    tfs.cur.0
+                } else {
+                    let o = tfs.tf.open_of(tr.ts).0;
+                    tfs.cur = (o, o + tfs.tf.nanos());
+                    o
+                };
+                if tfs.add(open, tr) {
+                    Self::add_pending(&mut self.pending, &mut self.pending_ends, open + tfs.tf.nanos(), k, ii, new_ends);
+                }
+            }
+        }
+        self.counters.trades += accepted;
+        self.counters.duplicates += dups;
     }
 
     /// Handles a trade that arrived below watermark `wm` (`ts < wm`), emitting at time `wm`.
@@ -427,7 +498,17 @@ impl BarEngine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_final(tfs: &mut TfState, fill: FillPolicy, inst: Instrument, open: i64, acc: Option<BarAccum>, bar: Bar, time: i64, out: &mut Out, c: &mut EngineCounters) {
+    fn emit_final(
+        tfs: &mut TfState,
+        fill: FillPolicy,
+        inst: Instrument,
+        open: i64,
+        acc: Option<BarAccum>,
+        bar: Bar,
+        time: i64,
+        out: &mut Out,
+        c: &mut EngineCounters,
+    ) {
         let tfn = tfs.tf.nanos();
         if let (FillPolicy::Carry, Some((lo, lclose))) = (fill, tfs.last) {
             let mut o = lo + tfn;

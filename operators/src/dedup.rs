@@ -10,56 +10,63 @@ use std::collections::BTreeMap;
 /// A set of seen trade ids, stored as ranges.
 #[derive(Clone, Debug, Default)]
 pub struct IdSet {
-    /// start → (end inclusive, max event time)
+    /// start → (end inclusive, max event time), every range below `hi`
     ranges: BTreeMap<u64, (u64, i64)>,
-    last: Option<(u64, u64)>,
+    /// the highest range (start, end, max event time), kept outside the map for the fast path
+    hi: Option<(u64, u64, i64)>,
 }
 
 impl IdSet {
     /// Inserts `id` seen at `ts`; false when it was already present (a duplicate).
     #[inline]
     pub fn insert(&mut self, id: u64, ts: i64) -> bool {
-        // Fast path: `last` is always the highest range, so the next id extends it without
-        // touching any other range.
-        if let Some((start, end)) = self.last {
-            if end.checked_add(1) == Some(id) {
-                if let Some(r) = self.ranges.get_mut(&start) {
-                    r.0 = id;
-                    r.1 = r.1.max(ts);
-                    self.last = Some((start, id));
+        match &mut self.hi {
+            None => {
+                self.hi = Some((id, id, ts));
+                return true;
+            }
+            Some((s, e, m)) => {
+                if e.checked_add(1) == Some(id) {
+                    *e = id;
+                    *m = (*m).max(ts);
+                    return true;
+                }
+                if id >= *s && id <= *e {
+                    return false;
+                }
+                if id > *e {
+                    let (s0, e0, m0) = (*s, *e, *m);
+                    self.ranges.insert(s0, (e0, m0));
+                    self.hi = Some((id, id, ts));
                     return true;
                 }
             }
         }
+        // below the highest range: general case on the full set
+        if let Some((s, e, m)) = self.hi.take() {
+            self.ranges.insert(s, (e, m));
+        }
         let fresh = self.insert_slow(id, ts);
-        self.last = self.ranges.iter().next_back().map(|(s, (e, _))| (*s, *e));
+        self.hi = self.ranges.pop_last().map(|(s, (e, m))| (s, e, m));
         fresh
     }
 
     fn insert_slow(&mut self, id: u64, ts: i64) -> bool {
-        // range that starts at or before id
         let below = self.ranges.range(..=id).next_back().map(|(s, r)| (*s, *r));
-        if let Some((s, (e, _))) = below {
+        if let Some((s, (e, m))) = below {
             if id <= e {
                 return false;
             }
             if id == e + 1 {
-                let merged_end = id;
-                let mut max_ts = ts.max(self.ranges[&s].1);
-                // merge with the following range if now adjacent
-                let mut end = merged_end;
-                if let Some((&ns, &(ne, nts))) = self.ranges.range(id + 1..).next() {
-                    if ns == id + 1 {
-                        self.ranges.remove(&ns);
-                        end = ne;
-                        max_ts = max_ts.max(nts);
-                    }
+                let (mut end, mut max_ts) = (id, ts.max(m));
+                if let Some((ne, nts)) = self.ranges.remove(&(id + 1)) {
+                    end = ne;
+                    max_ts = max_ts.max(nts);
                 }
                 self.ranges.insert(s, (end, max_ts));
                 return true;
             }
         }
-        // new range, possibly merged with a following range starting at id + 1
         let (mut end, mut max_ts) = (id, ts);
         if let Some(next) = id.checked_add(1) {
             if let Some((ne, nts)) = self.ranges.remove(&next) {
@@ -73,21 +80,25 @@ impl IdSet {
 
     /// True when `id` has been seen (and not pruned).
     pub fn contains(&self, id: u64) -> bool {
+        if let Some((s, e, _)) = self.hi {
+            if id >= s && id <= e {
+                return true;
+            }
+        }
         self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e)
     }
 
     /// Forgets every range whose trades are all older than `horizon`.
     pub fn prune(&mut self, horizon: i64) {
-        let before = self.ranges.len();
         self.ranges.retain(|_, (_, max_ts)| *max_ts >= horizon);
-        if self.ranges.len() != before {
-            self.last = self.ranges.iter().next_back().map(|(s, (e, _))| (*s, *e));
+        if self.hi.is_some_and(|(_, _, m)| m < horizon) {
+            self.hi = self.ranges.pop_last().map(|(s, (e, m))| (s, e, m));
         }
     }
 
     /// Number of stored ranges (memory use).
     pub fn ranges(&self) -> usize {
-        self.ranges.len()
+        self.ranges.len() + self.hi.is_some() as usize
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod aggregate;
 pub mod bar_builder;
 pub mod bar_engine;
+pub mod container;
 pub mod dedup;
 mod error;
 pub mod metrics;

@@ -4,7 +4,7 @@
 //! - **Input**: the [`TradeFeed`]s this worker owns. The caller assigns feeds (partitions) to
 //!   workers statically, e.g. feed `p` to worker `p % peers`, so a partition is always read by
 //!   one worker in its own order.
-//! - **Output**: `Trade`s, timestamped (timely time = epoch ns) with the partition watermark.
+//! - **Output**: [`TradeBatch`]es (trades of one instrument, in partition order), timestamped (timely time = epoch ns) with the partition watermark.
 //!   On-time trades travel at the operator's capability (≤ every partition's watermark, so
 //!   ≤ their event time); a late trade travels alone at exactly the watermark of its partition
 //!   when it was read, so downstream tells late from on-time by `event time < message time`,
@@ -23,10 +23,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tickflow_model::{Trade, TradeBatch, Ts};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
-use tickflow_model::{Trade, Ts};
 
 use crate::metrics::PipelineMetrics;
 use crate::watermark::{Arrival, Watermark};
@@ -80,6 +80,55 @@ struct FeedState {
     last_data: Instant,
 }
 
+/// Trades per batch: ~72 KiB, small enough for the allocator to recycle without `mmap`.
+const BATCH_TRADES: usize = 512;
+
+/// Groups trades by instrument into batches of at most [`BATCH_TRADES`], preserving arrival
+/// order within each instrument.
+#[derive(Default)]
+struct Grouper {
+    open: Vec<TradeBatch>,
+    index: std::collections::HashMap<u64, usize>,
+    sealed: Vec<TradeBatch>,
+}
+
+impl Grouper {
+    #[inline]
+    fn push(&mut self, t: Trade) {
+        let id = t.instrument.id();
+        let i = if self.open.len() <= 8 {
+            match self.open.iter().position(|g| g.instrument_id == id) {
+                Some(i) => i,
+                None => self.start(id),
+            }
+        } else {
+            match self.index.get(&id) {
+                Some(&i) => i,
+                None => self.start(id),
+            }
+        };
+        let g = &mut self.open[i];
+        g.trades.push(t);
+        if g.trades.len() == BATCH_TRADES {
+            let full = std::mem::replace(&mut g.trades, Vec::with_capacity(BATCH_TRADES));
+            self.sealed.push(TradeBatch { instrument_id: id, trades: full });
+        }
+    }
+    fn start(&mut self, id: u64) -> usize {
+        self.open.push(TradeBatch { instrument_id: id, trades: Vec::with_capacity(BATCH_TRADES) });
+        self.index.insert(id, self.open.len() - 1);
+        self.open.len() - 1
+    }
+    fn is_empty(&self) -> bool {
+        self.sealed.is_empty() && self.open.iter().all(|g| g.trades.is_empty())
+    }
+    /// Sealed batches first, then the partial ones; per instrument this is arrival order.
+    fn drain(&mut self) -> impl Iterator<Item = TradeBatch> + '_ {
+        self.index.clear();
+        self.sealed.drain(..).chain(self.open.drain(..).filter(|g| !g.trades.is_empty()))
+    }
+}
+
 /// Errors reported by feeds, collected for the caller (the run fails with them).
 pub type FeedErrors = Rc<RefCell<Vec<OperatorError>>>;
 
@@ -91,16 +140,14 @@ pub fn trade_source<'scope>(
     cfg: SourceConfig,
     metrics: Arc<PipelineMetrics>,
     errors: FeedErrors,
-) -> StreamVec<'scope, u64, Trade> {
-    source::<_, CapacityContainerBuilder<Vec<Trade>>, _, _>(scope, name, move |cap, info| {
+) -> StreamVec<'scope, u64, TradeBatch> {
+    source::<_, CapacityContainerBuilder<Vec<TradeBatch>>, _, _>(scope, name, move |cap, info| {
         let activator = scope.activator_for(info.address);
         let mut cap = if feeds.is_empty() { None } else { Some(cap) };
-        let mut feeds: Vec<FeedState> = feeds
-            .into_iter()
-            .map(|feed| FeedState { feed, wm: Watermark::new(cfg.out_of_orderness), last_data: Instant::now() })
-            .collect();
+        let mut feeds: Vec<FeedState> =
+            feeds.into_iter().map(|feed| FeedState { feed, wm: Watermark::new(cfg.out_of_orderness), last_data: Instant::now() }).collect();
         let mut buf: Vec<Trade> = Vec::with_capacity(cfg.batch);
-        let mut on_time: Vec<Trade> = Vec::with_capacity(cfg.batch);
+        let mut groups = Grouper::default();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
             let mut any_idle = false;
@@ -119,7 +166,6 @@ pub fn trade_source<'scope>(
                     fs.last_data = Instant::now();
                     metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 }
-                on_time.clear();
                 for t in buf.drain(..) {
                     if t.ts.0 < 0 {
                         metrics.bad_records.fetch_add(1, Ordering::Relaxed);
@@ -127,15 +173,16 @@ pub fn trade_source<'scope>(
                         continue;
                     }
                     match fs.wm.observe(t.ts.0) {
-                        Arrival::OnTime => on_time.push(t),
+                        Arrival::OnTime => groups.push(t),
                         Arrival::Late(w) => {
+                            // alone, at exactly the watermark it arrived under
                             let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
-                            output.session(&late_cap).give(t);
+                            output.session(&late_cap).give(TradeBatch { instrument_id: t.instrument.id(), trades: vec![t] });
                         }
                     }
                 }
-                if !on_time.is_empty() {
-                    output.session(&*c).give_iterator(on_time.drain(..));
+                if !groups.is_empty() {
+                    output.session(&*c).give_iterator(groups.drain());
                 }
                 if let Some(m) = fs.wm.max_seen() {
                     metrics.max_event_time.fetch_max(m, Ordering::Relaxed);

@@ -6,9 +6,16 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use tickflow_model::{Bar, Instrument, LateDisposition, LateTrade, Side, Timeframe, Trade, Ts};
-use tickflow_operators::{trade_source, AggregateBars, AggregateConfig, FillPolicy, LatePolicy, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed, VecFeed};
+use tickflow_operators::{
+    trade_source, AggregateBars, AggregateConfig, FillPolicy, LatePolicy, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed, VecFeed,
+};
 
 const SEC: i64 = 1_000_000_000;
+
+/// (instrument, open time, open, high, low, close, volume, trades)
+type Summary = Vec<(Instrument, i64, String, String, String, String, String, u64)>;
+/// Bars and late trades with their emission times.
+type Output = (Vec<(u64, Bar)>, Vec<(u64, LateTrade)>);
 
 fn tr(sym: &str, ts_ms: i64, id: u64, px: &str, qty: &str) -> Trade {
     Trade {
@@ -18,7 +25,7 @@ fn tr(sym: &str, ts_ms: i64, id: u64, px: &str, qty: &str) -> Trade {
         ingest_ts: Ts(0),
         price: px.parse().unwrap(),
         amount: qty.parse().unwrap(),
-        side: if id % 3 == 0 { Side::Sell } else { Side::Buy },
+        side: if id.is_multiple_of(3) { Side::Sell } else { Side::Buy },
     }
 }
 
@@ -37,7 +44,7 @@ fn tape(n: usize) -> Vec<Trade> {
     for _ in 0..n {
         ts += (next() % 1200) as i64;
         let r = next();
-        let (sym, id) = if r % 2 == 0 {
+        let (sym, id) = if r.is_multiple_of(2) {
             ida += 1;
             ("BTC/USDT", ida)
         } else {
@@ -58,7 +65,7 @@ struct Run {
 }
 
 /// Runs the dataflow with `workers` threads; `partitions` feeds are assigned `p % peers`.
-fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> (Vec<(u64, Bar)>, Vec<(u64, LateTrade)>) {
+fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> Output {
     let bars = Arc::new(Mutex::new(Vec::new()));
     let late = Arc::new(Mutex::new(Vec::new()));
     let (b2, l2) = (bars.clone(), late.clone());
@@ -80,7 +87,11 @@ fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> (Vec<(u64, Bar)>,
             let trades = trade_source(scope, "src", feeds, src, metrics.clone(), errors.clone());
             let (bars, late) = trades.aggregate_bars(r.cfg.clone(), metrics).unwrap();
             bars.ordered_sink("bars", |b: &Bar| b.sort_key(), move |t, v| b3.lock().unwrap().extend(v.drain(..).map(|b| (t, b))));
-            late.ordered_sink("late", |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id), move |t, v| l3.lock().unwrap().extend(v.drain(..).map(|l| (t, l))));
+            late.ordered_sink(
+                "late",
+                |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id),
+                move |t, v| l3.lock().unwrap().extend(v.drain(..).map(|l| (t, l))),
+            );
         });
         while worker.step_or_park(None) {}
         assert!(errors.borrow().is_empty());
@@ -100,7 +111,7 @@ fn cfg(tfs: &str, fill: FillPolicy, late: LatePolicy) -> AggregateConfig {
 }
 
 /// Reference: direct, obviously-correct aggregation of a set of trades.
-fn reference(trades: &[Trade], tf: Timeframe) -> Vec<(Instrument, i64, String, String, String, String, String, u64)> {
+fn reference(trades: &[Trade], tf: Timeframe) -> Summary {
     let mut m: std::collections::BTreeMap<(Instrument, i64), Vec<Trade>> = Default::default();
     for t in trades {
         m.entry((t.instrument, tf.open_of(t.ts).0)).or_default().push(*t);
@@ -116,12 +127,14 @@ fn reference(trades: &[Trade], tf: Timeframe) -> Vec<(Instrument, i64, String, S
         .collect()
 }
 
-fn summarize(bars: &[(u64, Bar)], tf: &str) -> Vec<(Instrument, i64, String, String, String, String, String, u64)> {
+fn summarize(bars: &[(u64, Bar)], tf: &str) -> Summary {
     let tf: Timeframe = tf.parse().unwrap();
     let mut v: Vec<_> = bars
         .iter()
         .filter(|(_, b)| b.timeframe == tf)
-        .map(|(_, b)| (b.instrument, b.open_time.0, b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string(), b.volume.to_string(), b.trades))
+        .map(|(_, b)| {
+            (b.instrument, b.open_time.0, b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string(), b.volume.to_string(), b.trades)
+        })
         .collect();
     v.sort();
     v
@@ -173,7 +186,7 @@ fn shuffling_within_out_of_orderness_and_duplicating_change_no_bar() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 2 == 0 && (s[i].ts.0 - s[i - 1].ts.0).abs() < 5 * SEC {
+            if x.is_multiple_of(2) && (s[i].ts.0 - s[i - 1].ts.0).abs() < 5 * SEC {
                 s.swap(i, i - 1);
             }
         }
@@ -191,7 +204,7 @@ fn shuffling_within_out_of_orderness_and_duplicating_change_no_bar() {
     let mut d = Vec::new();
     for (i, x) in s.iter().enumerate() {
         d.push(*x);
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             d.push(*x);
         }
     }

@@ -1,0 +1,41 @@
+//! The one error type of the connectors crate.
+
+use thiserror::Error;
+
+/// Connector errors. Parse errors always name the source and line.
+#[derive(Debug, Error)]
+pub enum ConnectorError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// File or stream name.
+        path: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A header is missing a required column or is malformed.
+    #[error("{path}: bad header: {message}")]
+    Header {
+        /// File name.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A row could not be parsed.
+    #[error("{path}:{line}: {message}")]
+    Row {
+        /// File name.
+        path: String,
+        /// 1-based line number.
+        line: u64,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ConnectorError {
+    pub(crate) fn io(path: &str, source: std::io::Error) -> Self {
+        ConnectorError::Io { path: path.to_string(), source }
+    }
+}

@@ -1,0 +1,4 @@
+//! File sources and sinks.
+
+pub mod bar_out;
+pub mod trade_csv;

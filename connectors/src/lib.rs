@@ -1,0 +1,16 @@
+//! # tickflow-connectors
+//!
+//! Everything that touches the outside world: trade and bar files today; exchange venues,
+//! CryptoCompare/CoinDesk, Kafka (Redpanda) and QuestDB follow the same shape (one module per
+//! source, raw payloads documented with a real recorded example, one error type).
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod files;
+pub mod synthetic;
+
+pub use error::ConnectorError;
+pub use files::bar_out::{BarWriter, LateWriter, OutFormat, BAR_CSV_HEADER, LATE_CSV_HEADER};
+pub use files::trade_csv::{TradeCsvOptions, TradeCsvReader, TradeCsvWriter, TRADE_CSV_HEADER};
+pub use synthetic::{ReplayBlock, SyntheticConfig, SyntheticTape};

@@ -1,0 +1,235 @@
+//! `tickflow`: the command-line front door. See `tickflow --help` and the README.
+
+mod bench;
+mod cluster;
+mod demo;
+mod duration;
+mod feeds;
+mod pipeline;
+mod telemetry;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tickflow_connectors::{SyntheticConfig, TradeCsvOptions, TradeCsvWriter};
+use tickflow_model::{parse_timeframes, Ts};
+use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig};
+
+use crate::cluster::ClusterArgs;
+use crate::pipeline::{AggregateJob, InputSpec, JobReport};
+
+#[derive(Parser)]
+#[command(name = "tickflow", version, about = "Crypto market data and backtesting on timely-dataflow", disable_help_flag = true)]
+struct Cli {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Aggregate trades into event-time OHLCV bars.
+    #[command(disable_help_flag = true)]
+    Aggregate(AggregateArgs),
+    /// Run the main job on a bundled, seeded synthetic tape (no external services).
+    #[command(disable_help_flag = true)]
+    Demo(demo::DemoArgs),
+    /// Write a seeded synthetic trade tape (CSV).
+    #[command(disable_help_flag = true)]
+    Generate(GenerateArgs),
+    /// Benchmarks that print figures.
+    #[command(subcommand)]
+    Bench(bench::BenchCmd),
+}
+
+/// Bar semantics shared by commands that aggregate.
+#[derive(Args, Clone, Debug)]
+pub struct BarArgs {
+    /// Comma-separated timeframes, e.g. 1m,5m,1h.
+    #[arg(long, default_value = "1m")]
+    pub timeframes: String,
+    /// Empty windows: none (no bar) or carry (previous close, zero volume).
+    #[arg(long, default_value = "none")]
+    pub fill: String,
+    /// Late trades: drop (report only) or revise (re-emit affected bars as revisions).
+    #[arg(long, default_value = "drop")]
+    pub late: String,
+    /// Allowed disorder before a trade counts as late (watermark = max event time − this).
+    #[arg(long, default_value = "0")]
+    pub out_of_orderness: String,
+    /// How far below the watermark a late trade may still revise bars.
+    #[arg(long, default_value = "1h")]
+    pub allowed_lateness: String,
+}
+
+impl BarArgs {
+    /// Builds the aggregation and source configuration.
+    pub fn configs(&self) -> Result<(AggregateConfig, SourceConfig)> {
+        let mut agg = AggregateConfig::new(parse_timeframes(&self.timeframes)?);
+        agg.fill = self.fill.parse::<FillPolicy>()?;
+        agg.late = self.late.parse::<LatePolicy>()?;
+        agg.allowed_lateness = duration::parse_nanos(&self.allowed_lateness)?;
+        let src = SourceConfig { out_of_orderness: duration::parse_nanos(&self.out_of_orderness)?, ..Default::default() };
+        Ok((agg, src))
+    }
+}
+
+#[derive(Args)]
+struct AggregateArgs {
+    /// Trade CSV file(s); each file is one partition, read by one worker.
+    #[arg(short = 'i', long = "input", required = true)]
+    inputs: Vec<String>,
+    /// Bar output file (.csv, or .jsonl for JSON lines).
+    #[arg(short = 'o', long)]
+    out: String,
+    /// Late-trade output CSV.
+    #[arg(long)]
+    late_out: Option<String>,
+    #[command(flatten)]
+    bars: BarArgs,
+    /// Symbol for files without a symbol column (CCXT form, e.g. XRP/ETH).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Exchange id for files without an exchange column.
+    #[arg(long, default_value = "unknown")]
+    exchange: String,
+    /// Skip and count malformed rows instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Output CSV.
+    #[arg(short = 'o', long)]
+    out: String,
+    /// Number of trades.
+    #[arg(long, default_value_t = 1_000_000)]
+    trades: u64,
+    /// PRNG seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Comma-separated symbols.
+    #[arg(long, default_value = "BTC/USDT,ETH/USDT")]
+    symbols: String,
+    /// Per-mille of trades delivered late.
+    #[arg(long, default_value_t = 0)]
+    late_per_mille: u32,
+    /// Largest delivery delay of late trades.
+    #[arg(long, default_value = "0")]
+    max_delay: String,
+    /// Per-mille of trades delivered twice.
+    #[arg(long, default_value_t = 0)]
+    dup_per_mille: u32,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_json);
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Aggregate(a) => aggregate(a),
+        Cmd::Demo(d) => demo::run(d),
+        Cmd::Generate(g) => generate(g),
+        Cmd::Bench(b) => bench::run(b),
+    }
+}
+
+fn aggregate(a: AggregateArgs) -> Result<()> {
+    let (agg, source) = a.bars.configs()?;
+    let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
+    let job = AggregateJob {
+        inputs: a.inputs.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect(),
+        agg,
+        source,
+        bars_out: if a.cluster.process == 0 { Some(a.out.clone()) } else { None },
+        late_out: if a.cluster.process == 0 { a.late_out.clone() } else { None },
+        progress: !a.no_progress,
+        keep_tail: 0,
+    };
+    let report = pipeline::run_aggregate(job, &a.cluster)?;
+    if a.cluster.process == 0 {
+        print_summary(&report, Some(&a.out));
+    }
+    Ok(())
+}
+
+/// Prints the run summary.
+pub fn print_summary(r: &JobReport, out: Option<&str>) {
+    let m = &r.metrics;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    println!("trades read        {:>12}   ({:.2} M trades/s)", m.trades_in, m.trades_in as f64 / secs / 1e6);
+    println!("bad rows skipped   {:>12}", m.bad_records);
+    println!("duplicates ignored {:>12}", m.duplicates);
+    println!("late trades        {:>12}   (too late: {})", m.late, m.too_late);
+    for (tf, n) in &r.per_timeframe {
+        println!("bars {:<13} {:>12}", tf.to_string(), n);
+    }
+    println!("carried bars       {:>12}", m.carried);
+    println!("revisions          {:>12}", r.revisions);
+    println!("elapsed            {:>12.3} s", secs);
+    if let Some(o) = out {
+        println!("bars written to    {o}");
+    }
+}
+
+fn generate(g: GenerateArgs) -> Result<()> {
+    let cfg = SyntheticConfig {
+        seed: g.seed,
+        symbols: g.symbols.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        trades: g.trades,
+        late_per_mille: g.late_per_mille,
+        max_delay: duration::parse_nanos(&g.max_delay)?,
+        dup_per_mille: g.dup_per_mille,
+        ..Default::default()
+    };
+    if cfg.symbols.is_empty() {
+        bail!("--symbols must name at least one symbol");
+    }
+    let n = write_tape(&g.out, cfg)?;
+    println!("wrote {n} synthetic trades to {}", g.out);
+    Ok(())
+}
+
+/// Writes a synthetic tape to `path`; returns the number of rows.
+pub fn write_tape(path: &str, cfg: SyntheticConfig) -> Result<u64> {
+    let mut tape = tickflow_connectors::SyntheticTape::new(cfg, Ts::now()).map_err(|e| anyhow!(e))?;
+    let f = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+    let mut w = TradeCsvWriter::new(path, std::io::BufWriter::with_capacity(1 << 20, f))?;
+    let mut buf = Vec::with_capacity(65_536);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let more = tape.next_batch(&mut buf, 65_536);
+        for t in &buf {
+            w.write(t)?;
+        }
+        n += buf.len() as u64;
+        if !more {
+            break;
+        }
+    }
+    w.finish()?;
+    Ok(n)
+}

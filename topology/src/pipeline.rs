@@ -1,0 +1,255 @@
+//! Dataflow assembly: sources → aggregate → ordered sinks, on any number of workers/processes.
+//!
+//! Input partitions (files, synthetic tapes) are assigned statically: partition `p` is read by
+//! global worker `p % peers`. Bars are exchanged by instrument for aggregation and gathered on
+//! worker 0 for writing, sorted by (emission time, instrument, timeframe, open time, revision),
+//! so output files are byte-identical for any worker or process count.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use tickflow_connectors::{BarWriter, LateWriter, SyntheticConfig, TradeCsvOptions, TradeCsvReader};
+use tickflow_model::{Bar, LateTrade, Timeframe};
+use tickflow_operators::{trade_source, AggregateBars, AggregateConfig, MetricsSnapshot, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed};
+
+use crate::cluster::ClusterArgs;
+use crate::feeds::CsvFeed;
+
+/// One input partition.
+#[derive(Clone, Debug)]
+pub enum InputSpec {
+    /// A trade CSV file.
+    Csv {
+        /// Path.
+        path: String,
+        /// Reader options.
+        opts: TradeCsvOptions,
+    },
+    /// A pre-generated block of a synthetic tape, replayed (benchmarks' in-memory source).
+    Replay {
+        /// The tape.
+        cfg: SyntheticConfig,
+        /// Trades per block.
+        block: usize,
+        /// Trades in total.
+        total: u64,
+    },
+}
+
+/// A bar aggregation job.
+#[derive(Clone, Debug)]
+pub struct AggregateJob {
+    /// Input partitions.
+    pub inputs: Vec<InputSpec>,
+    /// Aggregation settings.
+    pub agg: AggregateConfig,
+    /// Source settings.
+    pub source: SourceConfig,
+    /// Bar output file (CSV or JSON lines by extension); `None` discards bars.
+    pub bars_out: Option<String>,
+    /// Late-trade output file.
+    pub late_out: Option<String>,
+    /// Show a progress bar for file inputs.
+    pub progress: bool,
+    /// Keep the last N bars in the report (for display).
+    pub keep_tail: usize,
+}
+
+/// What a run produced (sink side from worker 0 of process 0; metrics from this process).
+#[derive(Clone, Debug, Default)]
+pub struct JobReport {
+    /// Process-local pipeline counters.
+    pub metrics: MetricsSnapshot,
+    /// Bar rows written (revision 0, including carried).
+    pub bars: u64,
+    /// Revision rows written.
+    pub revisions: u64,
+    /// Late-trade records.
+    pub late: u64,
+    /// Bars per timeframe (revision 0).
+    pub per_timeframe: Vec<(Timeframe, u64)>,
+    /// Last bars written.
+    pub tail: Vec<Bar>,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Bad rows skipped by file sources (this process).
+    pub bad_rows: u64,
+}
+
+#[derive(Default)]
+struct SinkState {
+    bars: u64,
+    revisions: u64,
+    late: u64,
+    per_tf: std::collections::BTreeMap<Timeframe, u64>,
+    tail: std::collections::VecDeque<Bar>,
+}
+
+/// Runs the job and waits for it.
+pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobReport> {
+    tickflow_operators::BarEngine::new(job.agg.clone()).map_err(|e| anyhow!(e))?;
+    let config = cluster.timely_config()?;
+    let peers = cluster.peers();
+    let first_worker = cluster.process * cluster.workers;
+    // validate inputs up front (clear errors before any worker starts)
+    let mut total_bytes = 0u64;
+    for (p, input) in job.inputs.iter().enumerate() {
+        if let InputSpec::Csv { path, .. } = input {
+            let md = std::fs::metadata(path).with_context(|| format!("input {path}"))?;
+            if (first_worker..first_worker + cluster.workers).contains(&(p % peers)) {
+                total_bytes += md.len();
+            }
+        }
+    }
+    let progress = if job.progress && total_bytes > 0 {
+        let pb = ProgressBar::new(total_bytes);
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Some(pb)
+    } else {
+        None
+    };
+    let metrics = Arc::new(PipelineMetrics::new());
+    let bad_rows = Arc::new(AtomicU64::new(0));
+    let job = Arc::new(job);
+    let start = Instant::now();
+    let (m2, b2, pb2) = (metrics.clone(), bad_rows.clone(), progress.clone());
+    let guards = timely::execute(config, move |worker| -> Result<Option<SinkStateOut>, String> {
+        let (index, peers) = (worker.index(), worker.peers());
+        let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
+        let mut feeds: Vec<Box<dyn TradeFeed>> = Vec::new();
+        for (p, input) in job.inputs.iter().enumerate() {
+            if p % peers != index {
+                continue;
+            }
+            match input {
+                InputSpec::Csv { path, opts } => {
+                    let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
+                    feeds.push(Box::new(CsvFeed::new(r, pb2.clone(), b2.clone())));
+                }
+                InputSpec::Replay { cfg, block, total } => {
+                    let r = tickflow_connectors::ReplayBlock::new(cfg.clone(), *block, *total).map_err(|e| e.to_string())?;
+                    feeds.push(Box::new(crate::feeds::ReplayFeed(r, format!("replay#{p}"))));
+                }
+            }
+        }
+        let sink_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+        let state = Rc::new(RefCell::new(SinkState::default()));
+        let mut bar_writer = if index == 0 { job.bars_out.as_deref().map(BarWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
+        let mut late_writer = if index == 0 { job.late_out.as_deref().map(LateWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
+        let keep = job.keep_tail;
+        worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
+            let trades = trade_source(scope, "TradeSource", feeds, job.source.clone(), m2.clone(), errors.clone());
+            let (bars, late) = trades.aggregate_bars(job.agg.clone(), m2.clone()).map_err(|e| e.to_string())?;
+            let (st, se) = (state.clone(), sink_error.clone());
+            bars.ordered_sink(
+                "BarSink",
+                |b: &Bar| b.sort_key(),
+                move |_t, v| {
+                    let mut s = st.borrow_mut();
+                    for b in v.drain(..) {
+                        if b.revision == 0 {
+                            s.bars += 1;
+                            *s.per_tf.entry(b.timeframe).or_insert(0) += 1;
+                        } else {
+                            s.revisions += 1;
+                        }
+                        if let Some(w) = bar_writer.as_mut() {
+                            if let Err(e) = w.write(&b) {
+                                se.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                        if keep > 0 {
+                            s.tail.push_back(b);
+                            if s.tail.len() > keep {
+                                s.tail.pop_front();
+                            }
+                        }
+                    }
+                    if let Some(w) = bar_writer.as_mut() {
+                        if let Err(e) = w.flush() {
+                            se.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
+                },
+            );
+            let (st, se) = (state.clone(), sink_error.clone());
+            late.ordered_sink(
+                "LateSink",
+                |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id),
+                move |_t, v| {
+                    st.borrow_mut().late += v.len() as u64;
+                    if let Some(w) = late_writer.as_mut() {
+                        for l in v.drain(..) {
+                            if let Err(e) = w.write(&l) {
+                                se.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                        if let Err(e) = w.flush() {
+                            se.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
+                },
+            );
+            Ok(())
+        })?;
+        while worker.step_or_park(None) {}
+        if let Some(e) = errors.borrow().first() {
+            return Err(e.to_string());
+        }
+        if let Some(e) = sink_error.borrow().clone() {
+            return Err(e);
+        }
+        if index == 0 {
+            let s = state.borrow();
+            Ok(Some(SinkStateOut {
+                bars: s.bars,
+                revisions: s.revisions,
+                late: s.late,
+                per_tf: s.per_tf.iter().map(|(k, v)| (*k, *v)).collect(),
+                tail: s.tail.iter().copied().collect(),
+            }))
+        } else {
+            Ok(None)
+        }
+    })
+    .map_err(|e| anyhow!("starting timely: {e}"))?;
+    let mut report = JobReport::default();
+    for r in guards.join() {
+        match r {
+            Ok(Ok(Some(s))) => {
+                report.bars = s.bars;
+                report.revisions = s.revisions;
+                report.late = s.late;
+                report.per_timeframe = s.per_tf;
+                report.tail = s.tail;
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => return Err(anyhow!(e)),
+            Err(e) => return Err(anyhow!("worker failed: {e}")),
+        }
+    }
+    if let Some(pb) = progress {
+        pb.finish_and_clear();
+    }
+    report.elapsed = start.elapsed();
+    report.metrics = metrics.snapshot();
+    report.bad_rows = bad_rows.load(Ordering::Relaxed);
+    report.metrics.bad_records += report.bad_rows;
+    Ok(report)
+}
+
+struct SinkStateOut {
+    bars: u64,
+    revisions: u64,
+    late: u64,
+    per_tf: Vec<(Timeframe, u64)>,
+    tail: Vec<Bar>,
+}

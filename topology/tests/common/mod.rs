@@ -1,0 +1,67 @@
+//! Helpers shared by the CLI integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tickflow_model::Decimal;
+
+/// `../shared/data` beside the repository (override with `TICKFLOW_SHARED_DATA`).
+pub fn shared_data() -> PathBuf {
+    if let Ok(p) = std::env::var("TICKFLOW_SHARED_DATA") {
+        return PathBuf::from(p);
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    assert!(p.join("PROVENANCE.md").exists(), "reference data not found at {} (set TICKFLOW_SHARED_DATA)", p.display());
+    p
+}
+
+pub fn tickflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tickflow")).args(args).env("TICKFLOW_LOG", "warn").output().expect("running tickflow")
+}
+
+pub fn tickflow_ok(args: &[&str]) -> String {
+    let out = tickflow(args);
+    assert!(out.status.success(), "tickflow {args:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A parsed bar CSV row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    pub symbol: String,
+    pub timeframe: String,
+    pub open_time: i64,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub volume: Decimal,
+    pub trades: u64,
+    pub revision: u32,
+}
+
+pub fn read_bars(path: &Path) -> Vec<Row> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..9], ["symbol", "timeframe", "open_time", "open", "high", "low", "close", "volume", "trades"]);
+    let rev = header.iter().position(|h| *h == "revision").unwrap();
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Row {
+                symbol: f[0].into(),
+                timeframe: f[1].into(),
+                open_time: f[2].parse().unwrap(),
+                open: f[3].parse().unwrap(),
+                high: f[4].parse().unwrap(),
+                low: f[5].parse().unwrap(),
+                close: f[6].parse().unwrap(),
+                volume: f[7].parse().unwrap(),
+                trades: f[8].parse().unwrap(),
+                revision: f[rev].parse().unwrap(),
+            }
+        })
+        .collect()
+}
