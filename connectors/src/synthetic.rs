@@ -161,54 +161,6 @@ impl SyntheticTape {
     }
 }
 
-/// An in-memory source for benchmarks: generates `block` trades once, then replays the block
-/// again and again with event times and trade ids shifted forward, so memory stays fixed while
-/// the source costs little more than a copy per trade.
-pub struct ReplayBlock {
-    block: Vec<Trade>,
-    span: i64,
-    id_span: u64,
-    round: u64,
-    pos: usize,
-    remaining: u64,
-}
-
-impl ReplayBlock {
-    /// `total` trades from a block of `block` trades of the tape `cfg`.
-    pub fn new(cfg: SyntheticConfig, block: usize, total: u64) -> Result<Self, tickflow_model::ModelError> {
-        let mut g = SyntheticTape::new(SyntheticConfig { trades: block as u64, late_per_mille: 0, dup_per_mille: 0, ..cfg }, Ts(0))?;
-        let mut v = Vec::with_capacity(block);
-        while g.next_batch(&mut v, 65_536) {}
-        let first = v.first().map(|t| t.ts.0).unwrap_or(0);
-        let last = v.last().map(|t| t.ts.0).unwrap_or(0);
-        let id_span = v.iter().filter_map(|t| t.trade_id).max().unwrap_or(0) + 1;
-        Ok(ReplayBlock { span: last - first + 1, id_span, block: v, round: 0, pos: 0, remaining: total })
-    }
-
-    /// Appends up to `max` trades; false when done.
-    pub fn next_batch(&mut self, out: &mut Vec<Trade>, max: usize) -> bool {
-        let mut n = max.min(self.remaining as usize);
-        while n > 0 && !self.block.is_empty() {
-            let take = n.min(self.block.len() - self.pos);
-            let (dt, di) = (self.span * self.round as i64, self.id_span * self.round);
-            out.extend(self.block[self.pos..self.pos + take].iter().map(|t| {
-                let mut t = *t;
-                t.ts.0 += dt;
-                t.trade_id = t.trade_id.map(|i| i + di);
-                t
-            }));
-            self.pos += take;
-            n -= take;
-            self.remaining -= take as u64;
-            if self.pos == self.block.len() {
-                self.pos = 0;
-                self.round += 1;
-            }
-        }
-        self.remaining > 0 && !self.block.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 mod bar;
 mod decimal;
+pub mod digits;
 mod error;
 mod instrument;
 mod time;

@@ -50,18 +50,8 @@ impl Ts {
     #[inline]
     pub fn parse_bytes(s: &[u8]) -> Result<Ts, ModelError> {
         // fast path: a plain non-negative integer epoch
-        if !s.is_empty() && s.len() <= 19 {
-            let mut v: u64 = 0;
-            let mut ok = true;
-            for &b in s {
-                let d = b.wrapping_sub(b'0');
-                if d >= 10 {
-                    ok = false;
-                    break;
-                }
-                v = v * 10 + d as u64;
-            }
-            if ok {
+        if s.len() <= 19 {
+            if let Some(v) = crate::digits::parse_u64(s) {
                 let v = v as i64; // < 10^19 fits
                 let ns = if v < 100_000_000_000 {
                     v * NANOS_PER_SEC

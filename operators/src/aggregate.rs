@@ -55,7 +55,7 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
         let mut engine = BarEngine::new(cfg.clone())?;
         let trailing = cfg.carry_trailing;
         let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
-            Exchange::new(|b: &TradeBatch| b.instrument_id),
+            Exchange::new(|b: &TradeBatch| b.instrument.id()),
             "AggregateBars",
             move |initial, _info| {
                 let mut heartbeat = if trailing { Some(initial) } else { None };
@@ -69,8 +69,8 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                         let Some(&t) = cap.least() else { return };
                         for container in data {
                             for batch in container.iter() {
-                                engine.on_time_batch(&batch.trades, t, &mut new_ends, |trade| {
-                                    late.entry(t).or_default().push(*trade);
+                                engine.on_time_batch(batch, t, &mut new_ends, |trade| {
+                                    late.entry(t).or_default().push(trade);
                                 });
                                 for &end in &new_ends {
                                     let ct = (end - 1) as u64;

@@ -24,19 +24,24 @@ impl BarAccum {
     /// An accumulator holding one trade.
     #[inline]
     pub fn from_trade(t: &Trade) -> Self {
-        let k = t.order_key();
-        let (buy, sell) = match t.side {
-            Side::Buy => (t.amount, Decimal::ZERO),
-            Side::Sell => (Decimal::ZERO, t.amount),
+        Self::from_parts(t.order_key(), t.price, t.amount, t.side)
+    }
+
+    /// An accumulator holding one trade given by its parts (`k` is its [`Trade::order_key`]).
+    #[inline]
+    pub fn from_parts(k: TradeKey, price: Decimal, amount: Decimal, side: Side) -> Self {
+        let (buy, sell) = match side {
+            Side::Buy => (amount, Decimal::ZERO),
+            Side::Sell => (Decimal::ZERO, amount),
             Side::Unknown => (Decimal::ZERO, Decimal::ZERO),
         };
         BarAccum {
             open_k: k,
             close_k: k,
-            high: t.price,
-            low: t.price,
-            volume: t.amount,
-            quote_volume: t.price.mul_notional(t.amount),
+            high: price,
+            low: price,
+            volume: amount,
+            quote_volume: price.mul_notional(amount),
             buy_volume: buy,
             sell_volume: sell,
             count: 1,
@@ -46,24 +51,30 @@ impl BarAccum {
     /// Folds one trade in.
     #[inline]
     pub fn add(&mut self, t: &Trade) {
-        let k = t.order_key();
+        self.add_parts(t.order_key(), t.price, t.amount, t.side)
+    }
+
+    /// Folds one trade in, given by its parts.
+    #[inline]
+    pub fn add_parts(&mut self, k: TradeKey, price: Decimal, amount: Decimal, side: Side) {
         if k < self.open_k {
             self.open_k = k;
         }
         if k > self.close_k {
             self.close_k = k;
         }
-        if t.price > self.high {
-            self.high = t.price;
+        // new highs and lows are rare: these branches predict well
+        if price > self.high {
+            self.high = price;
         }
-        if t.price < self.low {
-            self.low = t.price;
+        if price < self.low {
+            self.low = price;
         }
-        self.volume += t.amount;
-        self.quote_volume += t.price.mul_notional(t.amount);
-        match t.side {
-            Side::Buy => self.buy_volume += t.amount,
-            Side::Sell => self.sell_volume += t.amount,
+        self.volume += amount;
+        self.quote_volume += price.mul_notional(amount);
+        match side {
+            Side::Buy => self.buy_volume += amount,
+            Side::Sell => self.sell_volume += amount,
             Side::Unknown => {}
         }
         self.count += 1;

@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use tickflow_model::{Bar, Decimal, Instrument, LateDisposition, LateTrade, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Decimal, Instrument, LateDisposition, LateTrade, Side, Timeframe, Trade, TradeBatch, TradeKey, Ts};
 
 use crate::bar_builder::BarAccum;
 use crate::dedup::IdSet;
@@ -197,6 +197,23 @@ impl TfState {
             }
         }
     }
+    /// Index of the open window at `open`, creating it from the given trade when missing
+    /// (then `true`: the trade is already folded in).
+    #[inline]
+    fn slot(&mut self, open: i64, k: TradeKey, price: Decimal, amount: Decimal, side: Side) -> (usize, bool) {
+        if let Some((o, _)) = self.open.back() {
+            if *o == open {
+                return (self.open.len() - 1, false);
+            }
+        }
+        match self.open.binary_search_by_key(&open, |(o, _)| *o) {
+            Ok(i) => (i, false),
+            Err(i) => {
+                self.open.insert(i, (open, BarAccum::from_parts(k, price, amount, side)));
+                (i, true)
+            }
+        }
+    }
     /// Merges an accumulator into the open window at `open`; true when the window is new.
     fn merge(&mut self, open: i64, a: &BarAccum) -> bool {
         match self.open.binary_search_by_key(&open, |(o, _)| *o) {
@@ -235,6 +252,8 @@ pub struct BarEngine {
     pending_ends: BTreeMap<i64, usize>,
     counters: EngineCounters,
     pruned_at: i64,
+    /// Selected trade indices of the batch being folded.
+    scratch: Vec<u32>,
 }
 
 /// Pushes output: (emission time, record).
@@ -256,6 +275,7 @@ impl BarEngine {
             pending_ends: BTreeMap::new(),
             counters: EngineCounters::default(),
             pruned_at: i64::MIN,
+            scratch: Vec::new(),
         })
     }
 
@@ -343,59 +363,93 @@ impl BarEngine {
         true
     }
 
-    /// Folds a batch of trades of one instrument that arrived at message time `t`: trades with
-    /// event time ≥ `t` are on time and folded in; the others are handed to `late` (the shell
-    /// stashes them until the frontier passes `t`).
-    #[inline]
-    pub fn on_time_batch(&mut self, trades: &[Trade], t: u64, new_ends: &mut Vec<i64>, mut late: impl FnMut(&Trade)) {
-        let Some(first) = trades.first() else { return };
-        let ii = self.lookup(&first.instrument);
+    /// Folds a batch (one instrument) that arrived at message time `t`: trades with event time
+    /// ≥ `t` are on time and folded in; the others are handed to `late` (the shell stashes them
+    /// until the frontier passes `t`).
+    ///
+    /// Two passes: classify every trade (late / duplicate / accepted), then for each timeframe
+    /// fold each run of trades falling in the same window into a local accumulator that is
+    /// written back once per window.
+    pub fn on_time_batch(&mut self, b: &TradeBatch, t: u64, new_ends: &mut Vec<i64>, mut late: impl FnMut(Trade)) {
+        let n = b.len();
+        if n == 0 {
+            return;
+        }
+        let ii = self.lookup(&b.instrument);
         let st = &mut self.insts[ii];
-        let (mut accepted, mut dups) = (0u64, 0u64);
-        for tr in trades {
-            if (tr.ts.0 as u64) < t || tr.ts.0 < 0 {
-                late(tr);
-                continue;
-            }
-            if tr.instrument.id() != st.instrument.id() {
-                // not a single-instrument batch: fall back to the per-trade path
-                self.counters.trades += accepted;
-                self.counters.duplicates += dups;
-                let rest = &trades[trades.iter().position(|x| std::ptr::eq(x, tr)).unwrap_or(0)..];
-                for r in rest {
-                    if (r.ts.0 as u64) < t || r.ts.0 < 0 {
-                        late(r);
-                    } else {
-                        self.on_time(r, new_ends);
-                    }
+        let (ts_col, id_col, px_col, qty_col, side_col) = (&b.ts[..n], &b.trade_id[..n], &b.price[..n], &b.amount[..n], &b.side[..n]);
+        // pass 1: classify (fast path: all on time, ids continuing the seen range)
+        let sel = &mut self.scratch;
+        sel.clear();
+        let mut all = true;
+        let mut dups = 0u64;
+        let fast = ts_col.iter().all(|&ts| ts >= 0 && ts as u64 >= t) && st.ids.extend_contiguous(id_col, ts_col);
+        if fast {
+            sel.extend(0..n as u32);
+        } else {
+            for i in 0..n {
+                let ts = ts_col[i];
+                if ts < 0 || (ts as u64) < t {
+                    late(b.get(i));
+                    all = false;
+                    continue;
                 }
-                return;
-            }
-            if let Some(id) = tr.trade_id {
-                if !st.ids.insert(id, tr.ts.0) {
+                let id = id_col[i];
+                if id != u64::MAX && !st.ids.insert(id, ts) {
                     dups += 1;
+                    all = false;
                     continue;
                 }
-            }
-            accepted += 1;
-            for (k, tfs) in st.tfs.iter_mut().enumerate() {
-                if tfs.rollup {
-                    continue;
-                }
-                let open = if tr.ts.0 >= tfs.cur.0 && tr.ts.0 < tfs.cur.1 {
-                    tfs.cur.0
-                } else {
-                    let o = tfs.tf.open_of(tr.ts).0;
-                    tfs.cur = (o, o + tfs.tf.nanos());
-                    o
-                };
-                if tfs.add(open, tr) {
-                    Self::add_pending(&mut self.pending, &mut self.pending_ends, open + tfs.tf.nanos(), k, ii, new_ends);
-                }
+                sel.push(i as u32);
             }
         }
-        self.counters.trades += accepted;
+        self.counters.trades += sel.len() as u64;
         self.counters.duplicates += dups;
+        if sel.is_empty() {
+            return;
+        }
+        // pass 2: fold runs of same-window trades
+        let m = sel.len();
+        let idx = |j: usize| if all { j } else { sel[j] as usize };
+        for (k, tfs) in st.tfs.iter_mut().enumerate() {
+            if tfs.rollup {
+                continue;
+            }
+            let tfn = tfs.tf.nanos();
+            let mut j = 0;
+            while j < m {
+                let i = idx(j);
+                let ts = ts_col[i];
+                let open = if ts >= tfs.cur.0 && ts < tfs.cur.1 {
+                    tfs.cur.0
+                } else {
+                    let o = tfs.tf.open_of(Ts(ts)).0;
+                    tfs.cur = (o, o + tfn);
+                    o
+                };
+                let end = open + tfn;
+                let key = |i: usize| TradeKey { ts: ts_col[i], id: id_col[i], price: px_col[i].mantissa(), amount: qty_col[i].mantissa() };
+                let (slot, new) = tfs.slot(open, key(i), px_col[i], qty_col[i], side_col[i]);
+                if new {
+                    Self::add_pending(&mut self.pending, &mut self.pending_ends, end, k, ii, new_ends);
+                }
+                let mut acc = tfs.open[slot].1;
+                if !new {
+                    acc.add_parts(key(i), px_col[i], qty_col[i], side_col[i]);
+                }
+                j += 1;
+                while j < m {
+                    let i = idx(j);
+                    let ts = ts_col[i];
+                    if ts < open || ts >= end {
+                        break;
+                    }
+                    acc.add_parts(key(i), px_col[i], qty_col[i], side_col[i]);
+                    j += 1;
+                }
+                tfs.open[slot].1 = acc;
+            }
+        }
     }
 
     /// Handles a trade that arrived below watermark `wm` (`ts < wm`), emitting at time `wm`.

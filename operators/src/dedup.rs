@@ -51,6 +51,27 @@ impl IdSet {
         fresh
     }
 
+    /// Inserts `ids` (seen at `ts`) when they continue the highest range contiguously
+    /// (`hi.end + 1, hi.end + 2, …`): the common case of a batch from one venue stream.
+    /// Returns false, changing nothing, otherwise.
+    #[inline]
+    pub fn extend_contiguous(&mut self, ids: &[u64], ts: &[i64]) -> bool {
+        let (Some((s, e, m)), Some(&first)) = (self.hi, ids.first()) else { return false };
+        if e.checked_add(1) != Some(first) || first.checked_add(ids.len() as u64).is_none() {
+            return false;
+        }
+        let mut ok = true;
+        for (i, &id) in ids.iter().enumerate() {
+            ok &= id == first + i as u64;
+        }
+        if !ok {
+            return false;
+        }
+        let max_ts = ts.iter().copied().fold(m, i64::max);
+        self.hi = Some((s, first + ids.len() as u64 - 1, max_ts));
+        true
+    }
+
     fn insert_slow(&mut self, id: u64, ts: i64) -> bool {
         let below = self.ranges.range(..=id).next_back().map(|(s, r)| (*s, *r));
         if let Some((s, (e, m))) = below {
@@ -147,6 +168,20 @@ mod tests {
             let id = x % 3000;
             assert_eq!(s.insert(id, 0), h.insert(id), "id {id}");
         }
+    }
+
+    #[test]
+    fn contiguous_batches_extend_in_one_step() {
+        let mut s = IdSet::default();
+        assert!(!s.extend_contiguous(&[1, 2, 3], &[0, 0, 0]), "needs an existing range");
+        s.insert(1, 0);
+        assert!(s.extend_contiguous(&[2, 3, 4], &[5, 6, 7]));
+        assert!(!s.extend_contiguous(&[5, 7], &[0, 0]), "gap");
+        assert!(!s.extend_contiguous(&[4, 5], &[0, 0]), "overlap");
+        assert_eq!(s.ranges(), 1);
+        assert!(s.contains(4) && !s.contains(5));
+        s.prune(7);
+        assert!(s.contains(4), "max ts 7 was kept");
     }
 
     #[test]

@@ -29,4 +29,4 @@ pub use bar_engine::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
 pub use error::OperatorError;
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use ordered_sink::OrderedSink;
-pub use source::{trade_source, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};
+pub use source::{trade_source, BatchFeed, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};

@@ -45,6 +45,26 @@ impl Watermark {
         }
         arrival
     }
+    /// Observes a whole batch if every trade in it is on time (then returns true and the state
+    /// equals observing them one by one); otherwise returns false and leaves the state as it
+    /// was. One pass with a running maximum, no per-trade branching on the result.
+    #[inline]
+    pub fn observe_all_on_time(&mut self, ts: &[i64]) -> bool {
+        let Some(&first) = ts.first() else { return true };
+        let mut max = self.max_seen.unwrap_or(first);
+        let mut floor = self.wm.unwrap_or(i64::MIN);
+        let mut ok = true;
+        for &t in ts {
+            ok &= t >= floor;
+            max = max.max(t);
+            floor = floor.max(max.saturating_sub(self.out_of_orderness));
+        }
+        if ok {
+            self.max_seen = Some(max);
+            self.wm = Some(floor);
+        }
+        ok
+    }
     /// Advances the watermark to at least `ts` (idle timeout on live partitions).
     pub fn advance_to(&mut self, ts: i64) {
         if self.wm.is_none_or(|w| ts > w) {
@@ -64,6 +84,34 @@ impl Watermark {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_observation_equals_one_by_one() {
+        let mut x: u64 = 5;
+        for _ in 0..2000 {
+            let mut ts = Vec::new();
+            let mut t = 1000i64;
+            for _ in 0..(x % 12) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t += (x % 40) as i64 - 12;
+                ts.push(t);
+            }
+            let mut a = Watermark::new(15);
+            a.observe(1000 + (x % 30) as i64);
+            let mut b = a.clone();
+            let one_by_one = ts.iter().all(|&t| a.observe(t) == Arrival::OnTime);
+            let before = b.clone();
+            let batch = b.observe_all_on_time(&ts);
+            assert_eq!(batch, one_by_one, "{ts:?}");
+            if batch {
+                assert_eq!((a.current(), a.max_seen()), (b.current(), b.max_seen()));
+            } else {
+                assert_eq!((before.current(), before.max_seen()), (b.current(), b.max_seen()));
+            }
+        }
+    }
 
     #[test]
     fn late_is_relative_to_the_running_maximum() {

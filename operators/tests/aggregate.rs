@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use tickflow_model::{Bar, Instrument, LateDisposition, LateTrade, Side, Timeframe, Trade, Ts};
 use tickflow_operators::{
-    trade_source, AggregateBars, AggregateConfig, FillPolicy, LatePolicy, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed, VecFeed,
+    trade_source, AggregateBars, AggregateConfig, BatchFeed, FillPolicy, LatePolicy, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed, VecFeed,
 };
 
 const SEC: i64 = 1_000_000_000;
@@ -64,6 +64,14 @@ struct Run {
     ooo_ms: i64,
 }
 
+impl Run {
+    fn batched(&self) -> Self {
+        let mut r = self.clone();
+        r.ooo_ms = -1 - r.ooo_ms; // negative marks: use BatchFeed (decoded in `run`)
+        r
+    }
+}
+
 /// Runs the dataflow with `workers` threads; `partitions` feeds are assigned `p % peers`.
 fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> Output {
     let bars = Arc::new(Mutex::new(Vec::new()));
@@ -76,14 +84,21 @@ fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> Output {
             .iter()
             .enumerate()
             .filter(|(p, _)| p % peers == index)
-            .map(|(p, v)| Box::new(VecFeed::new(format!("p{p}"), v.clone())) as Box<dyn TradeFeed>)
+            .map(|(p, v)| {
+                if r.ooo_ms < 0 {
+                    Box::new(BatchFeed::from_trades(format!("p{p}"), v.clone(), 5)) as Box<dyn TradeFeed>
+                } else {
+                    Box::new(VecFeed::new(format!("p{p}"), v.clone())) as Box<dyn TradeFeed>
+                }
+            })
             .collect();
         let (b3, l3) = (b2.clone(), l2.clone());
         let r = r.clone();
         let errors = Rc::new(RefCell::new(Vec::new()));
         worker.dataflow::<u64, _, _>(|scope| {
             let metrics = Arc::new(PipelineMetrics::new());
-            let src = SourceConfig { out_of_orderness: r.ooo_ms * 1_000_000, batch: 7, ..Default::default() };
+            let ooo = if r.ooo_ms < 0 { -1 - r.ooo_ms } else { r.ooo_ms };
+            let src = SourceConfig { out_of_orderness: ooo * 1_000_000, batch: 7, ..Default::default() };
             let trades = trade_source(scope, "src", feeds, src, metrics.clone(), errors.clone());
             let (bars, late) = trades.aggregate_bars(r.cfg.clone(), metrics).unwrap();
             bars.ordered_sink("bars", |b: &Bar| b.sort_key(), move |t, v| b3.lock().unwrap().extend(v.drain(..).map(|b| (t, b))));
@@ -275,4 +290,24 @@ fn too_late_trades_and_carry_revisions() {
     assert_eq!(bars.iter().filter(|x| x.1.revision > 0).count(), 2);
     let d: Vec<_> = late.iter().map(|l| l.1.disposition).collect();
     assert_eq!(d, vec![LateDisposition::TooLate, LateDisposition::Revised]); // sorted by event time
+}
+
+#[test]
+fn batch_feed_fast_path_equals_per_trade_path() {
+    // a tape with late trades and duplicates, cut into small single-instrument batches
+    let mut t = tape(3000);
+    for i in (50..t.len()).step_by(97) {
+        let mut late = t[i - 40];
+        late.trade_id = late.trade_id.map(|x| x + 1_000_000);
+        t.insert(i, late);
+    }
+    for i in (10..t.len()).step_by(53) {
+        let d = t[i - 3];
+        t.insert(i, d);
+    }
+    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 2_000 };
+    let per_trade = run(vec![t.clone()], 1, r.clone());
+    assert!(!per_trade.1.is_empty(), "the tape has late trades");
+    assert_eq!(run(vec![t.clone()], 1, r.batched()), per_trade);
+    assert_eq!(run(vec![t], 2, r.batched()), per_trade);
 }

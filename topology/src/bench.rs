@@ -1,8 +1,10 @@
 //! `tickflow bench …`: benchmarks that print figures (never timed tests).
 //!
 //! `bench aggregate` measures trades/s and peak memory through the full timely dataflow:
-//! in-memory (seeded generator) source with 1 and 2 workers, and CSV file → bars. Each
-//! configuration runs in its own child process so peak RSS is per configuration.
+//! an in-memory source (a seeded tape generated up front and held as per-instrument columnar
+//! batches, one partition per symbol; the timer starts after generation) with 1 and 2 workers,
+//! and CSV file → bars, where memory stays flat. Each configuration runs in its own child
+//! process so peak RSS is per configuration.
 
 use std::time::Instant;
 
@@ -31,6 +33,9 @@ pub struct BenchAggregateArgs {
     /// Worker counts to measure for the in-memory source.
     #[arg(long, default_value = "1,2")]
     workers: String,
+    /// Number of symbols in the generated tapes (one in-memory partition per symbol).
+    #[arg(long, default_value_t = 2)]
+    symbols: usize,
     /// Skip the CSV → bars measurement.
     #[arg(long)]
     no_csv: bool,
@@ -68,16 +73,30 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
     let (inputs, workers) = match parts.as_slice() {
         ["memory", w] => {
             let w: usize = w.parse()?;
-            // one partition per worker, symbols split between partitions
-            let symbols = ["BTC/USDT", "ETH/USDT"];
-            let parts = w.min(symbols.len()).max(1);
-            let inputs = (0..parts)
-                .map(|p| {
-                    let syms: Vec<String> = symbols.iter().enumerate().filter(|(i, _)| i % parts == p).map(|(_, s)| s.to_string()).collect();
-                    let total = a.trades / parts as u64;
-                    InputSpec::Replay { cfg: SyntheticConfig { seed: 7 + p as u64, symbols: syms, ..Default::default() }, block: 1 << 16, total }
-                })
-                .collect();
+            // The input is generated up front and held in memory as per-instrument batches
+            // (one partition per symbol, in time order); timing starts after that.
+            let symbols = bench_symbols(a.symbols);
+            let mut inputs = Vec::new();
+            for (p, sym) in symbols.iter().enumerate() {
+                let cfg = SyntheticConfig { seed: 7 + p as u64, symbols: vec![sym.to_string()], trades: a.trades / symbols.len() as u64, ..Default::default() };
+                let mut g = SyntheticTape::new(cfg, Ts(0)).map_err(|e| anyhow!(e))?;
+                // generate in chunks straight into 4096-trade columnar batches
+                let mut batches: Vec<tickflow_model::TradeBatch> = Vec::new();
+                let mut chunk = Vec::with_capacity(4096);
+                loop {
+                    chunk.clear();
+                    let more = g.next_batch(&mut chunk, 4096);
+                    if let Some(first) = chunk.first() {
+                        let mut b = tickflow_model::TradeBatch::with_capacity(first.instrument, chunk.len());
+                        chunk.iter().for_each(|t| b.push(t));
+                        batches.push(b);
+                    }
+                    if !more {
+                        break;
+                    }
+                }
+                inputs.push(InputSpec::Batches(std::sync::Arc::new(std::sync::Mutex::new(batches))));
+            }
             (inputs, w)
         }
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
@@ -92,6 +111,17 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         serde_json::json!({"trades": report.metrics.trades_in, "bars": report.bars, "secs": secs, "rate": report.metrics.trades_in as f64 / secs, "peak_rss_mib": peak_rss_mib()})
     );
     Ok(())
+}
+
+/// `n` symbols: BTC/USDT, ETH/USDT, then S2/USDT, S3/USDT, …
+fn bench_symbols(n: usize) -> Vec<String> {
+    (0..n.max(1))
+        .map(|i| match i {
+            0 => "BTC/USDT".to_string(),
+            1 => "ETH/USDT".to_string(),
+            i => format!("S{i}/USDT"),
+        })
+        .collect()
 }
 
 fn child(a: &BenchAggregateArgs, spec: &str, trades: u64) -> Result<serde_json::Value> {
@@ -111,7 +141,7 @@ fn child(a: &BenchAggregateArgs, spec: &str, trades: u64) -> Result<serde_json::
             "--late",
             &a.bars.late,
         ])
-        .args(["--out-of-orderness", &a.bars.out_of_orderness, "--allowed-lateness", &a.bars.allowed_lateness])
+        .args(["--out-of-orderness", &a.bars.out_of_orderness, "--allowed-lateness", &a.bars.allowed_lateness, "--symbols", &a.symbols.to_string()])
         .output()
         .context("running benchmark child")?;
     if !out.status.success() {
@@ -122,11 +152,15 @@ fn child(a: &BenchAggregateArgs, spec: &str, trades: u64) -> Result<serde_json::
 }
 
 fn parent(a: &BenchAggregateArgs) -> Result<()> {
-    println!("tickflow bench aggregate — {} trades, timeframes {}, fill {}, late {}", a.trades, a.bars.timeframes, a.bars.fill, a.bars.late);
+    println!(
+        "tickflow bench aggregate — {} trades, {} symbols, timeframes {}, fill {}, late {}",
+        a.trades, a.symbols, a.bars.timeframes, a.bars.fill, a.bars.late
+    );
     println!("machine: {} logical CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // generator alone (the in-memory source's own cost)
     let t = Instant::now();
-    let mut g = SyntheticTape::new(SyntheticConfig { trades: a.trades, ..Default::default() }, Ts(0)).map_err(|e| anyhow!(e))?;
+    let mut g =
+        SyntheticTape::new(SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, Ts(0)).map_err(|e| anyhow!(e))?;
     let mut buf = Vec::with_capacity(16_384);
     let mut n = 0u64;
     loop {
@@ -146,7 +180,7 @@ fn parent(a: &BenchAggregateArgs) -> Result<()> {
         let rate = v["rate"].as_f64().unwrap_or(0.0);
         println!(
             "{:<34} {:>12.2} M {:>10.2} M {:>8.0} MiB",
-            format!("in-memory source, {w} worker(s)"),
+            format!("in-memory batches, {w} worker(s)"),
             rate / 1e6,
             rate / 1e6 / wn,
             v["peak_rss_mib"].as_f64().unwrap_or(0.0)
@@ -164,7 +198,8 @@ fn parent(a: &BenchAggregateArgs) -> Result<()> {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("bench-trades.csv").to_string_lossy().into_owned();
         let t = Instant::now();
-        crate::write_tape(&path, SyntheticConfig { trades: a.trades, ..Default::default() })?;
+        // the core trade layout: timestamp,symbol,price,amount,trade_id,side
+        crate::write_tape(&path, SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, true)?;
         let size = std::fs::metadata(&path)?.len();
         println!("(wrote {:.0} MiB CSV in {:.1} s)", size as f64 / 1048576.0, t.elapsed().as_secs_f64());
         for w in ["1", "2"] {

@@ -42,7 +42,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let cfg =
         SyntheticConfig { seed: a.seed, trades: a.hours * 3600 * 20, late_per_mille: 5, max_delay: 20_000_000_000, dup_per_mille: 2, ..Default::default() };
     println!("tickflow demo — SYNTHETIC data: a seeded, generated tape (exchange id \"synthetic\"), not market data");
-    let n = crate::write_tape(&tape, cfg)?;
+    let n = crate::write_tape(&tape, cfg, false)?;
     println!("tape               {tape} ({n} rows incl. late and duplicate deliveries)");
     let mut agg = AggregateConfig::new(vec![Timeframe::from_secs(60)?, Timeframe::from_secs(300)?, Timeframe::from_secs(3600)?]);
     agg.fill = FillPolicy::Carry;

@@ -36,15 +36,3 @@ impl TradeFeed for CsvFeed {
         self.reader.name().to_string()
     }
 }
-
-/// A replayed in-memory block as a feed.
-pub struct ReplayFeed(pub tickflow_connectors::ReplayBlock, pub String);
-
-impl TradeFeed for ReplayFeed {
-    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError> {
-        Ok(if self.0.next_batch(out, max) { FeedStatus::Ready } else { FeedStatus::Done })
-    }
-    fn name(&self) -> String {
-        self.1.clone()
-    }
-}

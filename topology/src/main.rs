@@ -133,6 +133,9 @@ struct GenerateArgs {
     /// Per-mille of trades delivered twice.
     #[arg(long, default_value_t = 0)]
     dup_per_mille: u32,
+    /// Write only timestamp,symbol,price,amount,trade_id,side (no exchange or ingest time).
+    #[arg(long)]
+    minimal: bool,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
     help: Option<bool>,
@@ -207,16 +210,17 @@ fn generate(g: GenerateArgs) -> Result<()> {
     if cfg.symbols.is_empty() {
         bail!("--symbols must name at least one symbol");
     }
-    let n = write_tape(&g.out, cfg)?;
+    let n = write_tape(&g.out, cfg, g.minimal)?;
     println!("wrote {n} synthetic trades to {}", g.out);
     Ok(())
 }
 
 /// Writes a synthetic tape to `path`; returns the number of rows.
-pub fn write_tape(path: &str, cfg: SyntheticConfig) -> Result<u64> {
+pub fn write_tape(path: &str, cfg: SyntheticConfig, minimal: bool) -> Result<u64> {
     let mut tape = tickflow_connectors::SyntheticTape::new(cfg, Ts::now()).map_err(|e| anyhow!(e))?;
     let f = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-    let mut w = TradeCsvWriter::new(path, std::io::BufWriter::with_capacity(1 << 20, f))?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut w = if minimal { TradeCsvWriter::minimal(path, out)? } else { TradeCsvWriter::new(path, out)? };
     let mut buf = Vec::with_capacity(65_536);
     let mut n = 0u64;
     loop {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use tickflow_connectors::{BarWriter, LateWriter, SyntheticConfig, TradeCsvOptions, TradeCsvReader};
+use tickflow_connectors::{BarWriter, LateWriter, TradeCsvOptions, TradeCsvReader};
 use tickflow_model::{Bar, LateTrade, Timeframe};
 use tickflow_operators::{trade_source, AggregateBars, AggregateConfig, MetricsSnapshot, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed};
 
@@ -30,15 +30,9 @@ pub enum InputSpec {
         /// Reader options.
         opts: TradeCsvOptions,
     },
-    /// A pre-generated block of a synthetic tape, replayed (benchmarks' in-memory source).
-    Replay {
-        /// The tape.
-        cfg: SyntheticConfig,
-        /// Trades per block.
-        block: usize,
-        /// Trades in total.
-        total: u64,
-    },
+    /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
+    /// that owns the partition.
+    Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
 }
 
 /// A bar aggregation job.
@@ -134,9 +128,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                     let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
                     feeds.push(Box::new(CsvFeed::new(r, pb2.clone(), b2.clone())));
                 }
-                InputSpec::Replay { cfg, block, total } => {
-                    let r = tickflow_connectors::ReplayBlock::new(cfg.clone(), *block, *total).map_err(|e| e.to_string())?;
-                    feeds.push(Box::new(crate::feeds::ReplayFeed(r, format!("replay#{p}"))));
+                InputSpec::Batches(b) => {
+                    let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
+                    feeds.push(Box::new(tickflow_operators::BatchFeed::new(format!("memory#{p}"), batches)));
                 }
             }
         }

@@ -1,4 +1,5 @@
 //! File sources and sinks.
 
 pub mod bar_out;
+pub mod scan;
 pub mod trade_csv;

@@ -99,6 +99,19 @@ impl Columns {
     }
 }
 
+/// Equality of short byte strings without a libc call.
+#[inline]
+fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut diff = 0u8;
+    for i in 0..a.len() {
+        diff |= a[i] ^ b[i];
+    }
+    diff == 0
+}
+
 /// Splits a CSV line into fields, honouring double quotes (`"a,b"`, `""` escapes).
 fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
@@ -140,13 +153,20 @@ pub struct TradeCsvReader {
     end: usize,
     eof: bool,
     line: u64,
-    cols: Option<Columns>,
-    opts: TradeCsvOptions,
-    default_inst: Option<Instrument>,
-    cache: Option<(Vec<u8>, Vec<u8>, Instrument)>,
     bad: u64,
     bytes: u64,
     fields: Vec<(usize, usize)>,
+    rows: RowParser,
+}
+
+/// Per-row parsing state, separate from the buffer so rows can be parsed while the buffer is
+/// scanned.
+struct RowParser {
+    cols: Columns,
+    opts: TradeCsvOptions,
+    default_inst: Option<Instrument>,
+    /// Recently seen (symbol, exchange) fields and their instruments.
+    cache: Vec<(Vec<u8>, Vec<u8>, Instrument)>,
     owned: Vec<Vec<u8>>,
 }
 
@@ -171,20 +191,16 @@ impl TradeCsvReader {
             end: 0,
             eof: false,
             line: 0,
-            cols: None,
-            opts,
-            default_inst,
-            cache: None,
             bad: 0,
             bytes: 0,
             fields: Vec::with_capacity(16),
-            owned: Vec::new(),
+            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), owned: Vec::new() },
         };
         // header
         match r.next_line()? {
             Some((s, e)) => {
                 let line = r.buf[s..e].to_vec();
-                r.cols = Some(Columns::from_header(&r.path, &line, r.default_inst.is_some())?);
+                r.rows.cols = Columns::from_header(&r.path, &line, r.rows.default_inst.is_some())?;
             }
             None => return Err(ConnectorError::Header { path: r.path.clone(), message: "empty file".into() }),
         }
@@ -252,51 +268,130 @@ impl TradeCsvReader {
     }
 
     /// Appends up to `max` trades; returns false at end of input.
+    ///
+    /// One SIMD pass (`memchr3`) over the buffer finds every `,`, `\n` and `"`; rows are cut
+    /// from those positions without rescanning. A row containing a quote is re-split by the
+    /// quote-aware splitter. Quoted fields may not contain line breaks.
     pub fn read_batch(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<bool, ConnectorError> {
         let target = out.len() + max;
-        while out.len() < target {
-            let Some((s, e)) = self.next_line()? else { return Ok(false) };
-            if s == e || self.buf[s..e].iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            match self.parse_row(s, e) {
-                Ok(t) => out.push(t),
-                Err(message) => {
-                    if self.opts.skip_bad {
-                        self.bad += 1;
-                    } else {
-                        return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message });
+        loop {
+            let base = self.start;
+            let mut row_start = base;
+            let mut field_start = base;
+            let mut quoted = false;
+            self.fields.clear();
+            for p in super::scan::Separators::new(&self.buf[base..self.end]) {
+                let p = base + p;
+                match self.buf[p] {
+                    b',' => {
+                        self.fields.push((field_start - row_start, p - row_start));
+                        field_start = p + 1;
+                    }
+                    b'"' => quoted = true,
+                    _ => {
+                        let mut e = p;
+                        if e > row_start && self.buf[e - 1] == b'\r' {
+                            e -= 1;
+                        }
+                        self.fields.push((field_start - row_start, e.max(field_start) - row_start));
+                        self.line += 1;
+                        self.bytes += (p + 1 - row_start) as u64;
+                        let line = &self.buf[row_start..e];
+                        if !line.iter().all(u8::is_ascii_whitespace) {
+                            match self.rows.parse(line, &self.fields, quoted) {
+                                Ok(t) => out.push(t),
+                                Err(message) => {
+                                    if self.rows.opts.skip_bad {
+                                        self.bad += 1;
+                                    } else {
+                                        self.start = p + 1;
+                                        return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message });
+                                    }
+                                }
+                            }
+                        }
+                        self.fields.clear();
+                        quoted = false;
+                        row_start = p + 1;
+                        field_start = p + 1;
+                        if out.len() >= target {
+                            break;
+                        }
                     }
                 }
             }
+            self.start = row_start;
+            if out.len() >= target {
+                return Ok(true);
+            }
+            if self.eof {
+                // a last row without a line ending
+                if let Some((s, e)) = self.next_line()? {
+                    let line = self.buf[s..e].to_vec();
+                    if !line.iter().all(u8::is_ascii_whitespace) {
+                        let mut fields = Vec::new();
+                        let mut last = 0;
+                        for (i, &b) in line.iter().enumerate() {
+                            if b == b',' {
+                                fields.push((last, i));
+                                last = i + 1;
+                            }
+                        }
+                        fields.push((last, line.len()));
+                        let quoted = line.contains(&b'"');
+                        match self.rows.parse(&line, &fields, quoted) {
+                            Ok(t) => out.push(t),
+                            Err(message) if self.rows.opts.skip_bad => {
+                                let _ = message;
+                                self.bad += 1;
+                            }
+                            Err(message) => return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message }),
+                        }
+                    }
+                }
+                return Ok(false);
+            }
+            self.refill()?;
         }
-        Ok(true)
     }
 
-    fn parse_row(&mut self, s: usize, e: usize) -> Result<Trade, String> {
-        let Some(cols) = self.cols.as_ref() else { return Err("no header".into()) };
-        let line = &self.buf[s..e];
-        let quoted = memchr::memchr(b'"', line).is_some();
-        self.fields.clear();
+    /// Moves the unread tail to the front and reads more (growing the buffer for long lines).
+    fn refill(&mut self) -> Result<(), ConnectorError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let n = self.buf.len() * 2;
+            self.buf.resize(n, 0);
+        }
+        let n = self.input.read(&mut self.buf[self.end..]).map_err(|e| ConnectorError::io(&self.path, e))?;
+        if n == 0 {
+            self.eof = true;
+        }
+        self.end += n;
+        Ok(())
+    }
+}
+
+impl RowParser {
+    /// Parses one row; `fields` are byte ranges into `line`.
+    fn parse(&mut self, line: &[u8], fields: &[(usize, usize)], quoted: bool) -> Result<Trade, String> {
+        let cols = &self.cols;
         if quoted {
             self.owned = split_fields(line);
-        } else {
-            let mut last = 0;
-            for p in memchr::memchr_iter(b',', line) {
-                self.fields.push((last, p));
-                last = p + 1;
-            }
-            self.fields.push((last, line.len()));
         }
-        let n = if quoted { self.owned.len() } else { self.fields.len() };
+        let n = if quoted { self.owned.len() } else { fields.len() };
         if n < cols.count {
             return Err(format!("expected {} fields, found {n}", cols.count));
         }
+        let owned = &self.owned;
         let field = |i: usize| -> &[u8] {
             if quoted {
-                &self.owned[i]
+                &owned[i]
             } else {
-                let (a, b) = self.fields[i];
+                let (a, b) = fields[i];
                 &line[a..b]
             }
         };
@@ -312,13 +407,9 @@ impl TradeCsvReader {
                 if f.is_empty() {
                     None
                 } else {
-                    let f = f.strip_suffix(b".0").unwrap_or(f);
-                    Some(
-                        std::str::from_utf8(f)
-                            .ok()
-                            .and_then(|x| x.parse::<u64>().ok())
-                            .ok_or_else(|| format!("trade_id {:?} is not an unsigned integer", String::from_utf8_lossy(f)))?,
-                    )
+                    let n = f.len();
+                    let f = if n > 2 && f[n - 2] == b'.' && f[n - 1] == b'0' { &f[..n - 2] } else { f };
+                    Some(tickflow_model::digits::parse_u64(f).ok_or_else(|| format!("trade_id {:?} is not an unsigned integer", String::from_utf8_lossy(f)))?)
                 }
             }
             None => None,
@@ -338,9 +429,9 @@ impl TradeCsvReader {
             (sym, exch) => {
                 let sym_b = sym.unwrap_or(b"");
                 let ex_b = exch.unwrap_or(b"");
-                match &self.cache {
-                    Some((cs, ce, inst)) if cs.as_slice() == sym_b && ce.as_slice() == ex_b => *inst,
-                    _ => {
+                match self.cache.iter().find(|(cs, ce, _)| eq_short(cs, sym_b) && eq_short(ce, ex_b)) {
+                    Some((_, _, inst)) => *inst,
+                    None => {
                         let sym_s = match sym {
                             Some(s) => String::from_utf8_lossy(s).into_owned(),
                             None => self.opts.default_symbol.clone().unwrap_or_default(),
@@ -350,7 +441,10 @@ impl TradeCsvReader {
                             _ => self.opts.exchange.clone(),
                         };
                         let inst = Instrument::new(&ex_s, &sym_s).map_err(|e| e.to_string())?;
-                        self.cache = Some((sym_b.to_vec(), ex_b.to_vec(), inst));
+                        if self.cache.len() >= 64 {
+                            self.cache.pop();
+                        }
+                        self.cache.insert(0, (sym_b.to_vec(), ex_b.to_vec(), inst));
                         inst
                     }
                 }
@@ -363,34 +457,37 @@ impl TradeCsvReader {
 /// Header written by [`TradeCsvWriter`].
 pub const TRADE_CSV_HEADER: &str = "timestamp,exchange,symbol,trade_id,price,amount,side,ingest_ts";
 
+/// Header of the core layout written by [`TradeCsvWriter::minimal`].
+pub const TRADE_CSV_MINIMAL_HEADER: &str = "timestamp,symbol,price,amount,trade_id,side";
+
 /// Writes trades as CSV (timestamps in epoch ns, exact decimals); readable by [`TradeCsvReader`].
 pub struct TradeCsvWriter<W: Write> {
     out: W,
     name: String,
+    minimal: bool,
 }
 
 impl<W: Write> TradeCsvWriter<W> {
-    /// Writes the header.
+    /// Full layout ([`TRADE_CSV_HEADER`]): keeps exchange and ingest time.
     pub fn new(name: &str, mut out: W) -> Result<Self, ConnectorError> {
         writeln!(out, "{TRADE_CSV_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
-        Ok(TradeCsvWriter { out, name: name.into() })
+        Ok(TradeCsvWriter { out, name: name.into(), minimal: false })
+    }
+    /// The core layout ([`TRADE_CSV_MINIMAL_HEADER`]); exchange and ingest time are not kept.
+    pub fn minimal(name: &str, mut out: W) -> Result<Self, ConnectorError> {
+        writeln!(out, "{TRADE_CSV_MINIMAL_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
+        Ok(TradeCsvWriter { out, name: name.into(), minimal: true })
     }
     /// Writes one trade.
     pub fn write(&mut self, t: &Trade) -> Result<(), ConnectorError> {
         let id = t.trade_id.map(|i| i.to_string()).unwrap_or_default();
-        writeln!(
-            self.out,
-            "{},{},{},{},{},{},{},{}",
-            t.ts.0,
-            t.instrument.exchange(),
-            t.instrument.symbol(),
-            id,
-            t.price,
-            t.amount,
-            t.side.as_str(),
-            t.ingest_ts.0
-        )
-        .map_err(|e| ConnectorError::io(&self.name, e))
+        let r = if self.minimal {
+            writeln!(self.out, "{},{},{},{},{},{}", t.ts.0, t.instrument.symbol(), t.price, t.amount, id, t.side.as_str())
+        } else {
+            let (ex, sym, side) = (t.instrument.exchange(), t.instrument.symbol(), t.side.as_str());
+            writeln!(self.out, "{},{ex},{sym},{id},{},{},{side},{}", t.ts.0, t.price, t.amount, t.ingest_ts.0)
+        };
+        r.map_err(|e| ConnectorError::io(&self.name, e))
     }
     /// Flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, ConnectorError> {
