@@ -89,6 +89,16 @@ impl TradeBatch {
             ingest_ts: Vec::with_capacity(cap),
         }
     }
+    /// Appends row `i` of `rows` (its instrument must be the batch's).
+    #[inline]
+    pub fn push_row(&mut self, rows: &TradeRows, i: usize) {
+        self.ts.push(rows.ts[i]);
+        self.trade_id.push(rows.trade_id[i]);
+        self.price.push(rows.price[i]);
+        self.amount.push(rows.amount[i]);
+        self.side.push(rows.side[i]);
+        self.ingest_ts.push(rows.ingest_ts[i]);
+    }
     /// A batch of one trade.
     pub fn single(t: &Trade) -> Self {
         let mut b = TradeBatch::with_capacity(t.instrument, 1);
@@ -130,6 +140,101 @@ impl TradeBatch {
         }
     }
     /// The trades as rows.
+    pub fn iter(&self) -> impl Iterator<Item = Trade> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+}
+
+/// Trades of any instruments in partition order, stored by column: what feeds hand to the
+/// source operator. Each row names its instrument by an index into `instruments`.
+///
+/// Parsers push scalar fields straight into the columns, so no row struct is built or copied
+/// on the way from bytes to bars.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TradeRows {
+    /// Instruments referenced by `inst`.
+    pub instruments: Vec<Instrument>,
+    /// Index into `instruments`, per row.
+    pub inst: Vec<u32>,
+    /// Event times, ns.
+    pub ts: Vec<i64>,
+    /// Trade ids (`u64::MAX` when none).
+    pub trade_id: Vec<u64>,
+    /// Prices.
+    pub price: Vec<Decimal>,
+    /// Amounts.
+    pub amount: Vec<Decimal>,
+    /// Taker sides.
+    pub side: Vec<Side>,
+    /// Ingest times, ns.
+    pub ingest_ts: Vec<i64>,
+}
+
+impl TradeRows {
+    /// Number of rows.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+    /// Removes all rows and instruments.
+    pub fn clear(&mut self) {
+        self.instruments.clear();
+        self.inst.clear();
+        self.ts.clear();
+        self.trade_id.clear();
+        self.price.clear();
+        self.amount.clear();
+        self.side.clear();
+        self.ingest_ts.clear();
+    }
+    /// The index of `i` in the instrument table, adding it when new.
+    #[inline]
+    pub fn intern(&mut self, i: Instrument) -> u32 {
+        let id = i.id();
+        match self.instruments.iter().position(|x| x.id() == id) {
+            Some(p) => p as u32,
+            None => {
+                self.instruments.push(i);
+                (self.instruments.len() - 1) as u32
+            }
+        }
+    }
+    /// Appends a row from its parts (`inst` from [`intern`](Self::intern)).
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_parts(&mut self, inst: u32, ts: i64, trade_id: Option<u64>, price: Decimal, amount: Decimal, side: Side, ingest_ts: i64) {
+        self.inst.push(inst);
+        self.ts.push(ts);
+        self.trade_id.push(trade_id.unwrap_or(u64::MAX));
+        self.price.push(price);
+        self.amount.push(amount);
+        self.side.push(side);
+        self.ingest_ts.push(ingest_ts);
+    }
+    /// Appends a trade.
+    pub fn push(&mut self, t: &Trade) {
+        let i = self.intern(t.instrument);
+        self.push_parts(i, t.ts.0, t.trade_id, t.price, t.amount, t.side, t.ingest_ts.0);
+    }
+    /// Row `i` as a trade.
+    #[inline]
+    pub fn get(&self, i: usize) -> Trade {
+        let id = self.trade_id[i];
+        Trade {
+            instrument: self.instruments[self.inst[i] as usize],
+            trade_id: if id == u64::MAX { None } else { Some(id) },
+            ts: Ts(self.ts[i]),
+            ingest_ts: Ts(self.ingest_ts[i]),
+            price: self.price[i],
+            amount: self.amount[i],
+            side: self.side[i],
+        }
+    }
+    /// The rows as trades.
     pub fn iter(&self) -> impl Iterator<Item = Trade> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }

@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tickflow_model::{Trade, TradeBatch, Ts};
+use tickflow_model::{Trade, TradeBatch, TradeRows, Ts};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
@@ -47,8 +47,8 @@ pub enum FeedStatus {
 /// partition. Implementations live in `connectors` and `topology`; this trait keeps the
 /// operator free of I/O dependencies.
 pub trait TradeFeed {
-    /// Appends up to `max` trades to `out`.
-    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError>;
+    /// Appends up to `max` trades to `out` (columnar, in partition order).
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError>;
     /// Fast path for feeds whose data already comes as batches of one instrument each, in
     /// partition order (e.g. a Kafka partition keyed by instrument, an in-memory tape): the
     /// source then moves whole batches instead of regrouping trades. Return `None` (the
@@ -97,34 +97,38 @@ struct Grouper {
     open: Vec<TradeBatch>,
     index: std::collections::HashMap<u64, usize>,
     sealed: Vec<TradeBatch>,
+    /// Open-batch slot per instrument index of the current rows.
+    slots: Vec<usize>,
 }
 
 impl Grouper {
-    #[inline]
-    fn push(&mut self, t: &Trade) {
-        let id = t.instrument.id();
-        let i = if self.open.len() <= 8 {
-            match self.open.iter().position(|g| g.instrument.id() == id) {
-                Some(i) => i,
-                None => self.start(t),
-            }
-        } else {
-            match self.index.get(&id) {
+    /// Maps the instrument table of the rows about to be pushed to open batches.
+    fn map_instruments(&mut self, instruments: &[tickflow_model::Instrument]) {
+        self.slots.clear();
+        for inst in instruments {
+            let id = inst.id();
+            let slot = match self.index.get(&id) {
                 Some(&i) => i,
-                None => self.start(t),
-            }
-        };
-        let g = &mut self.open[i];
-        g.push(t);
-        if g.len() == BATCH_TRADES {
-            let full = std::mem::replace(g, TradeBatch::with_capacity(t.instrument, BATCH_TRADES));
-            self.sealed.push(full);
+                None => {
+                    self.open.push(TradeBatch::with_capacity(*inst, 256));
+                    self.index.insert(id, self.open.len() - 1);
+                    self.open.len() - 1
+                }
+            };
+            self.slots.push(slot);
         }
     }
-    fn start(&mut self, t: &Trade) -> usize {
-        self.open.push(TradeBatch::with_capacity(t.instrument, 256));
-        self.index.insert(t.instrument.id(), self.open.len() - 1);
-        self.open.len() - 1
+    /// Appends row `i` (after [`map_instruments`](Self::map_instruments) for these rows).
+    #[inline]
+    fn push_row(&mut self, rows: &TradeRows, i: usize) {
+        let slot = self.slots[rows.inst[i] as usize];
+        let g = &mut self.open[slot];
+        g.push_row(rows, i);
+        if g.len() == BATCH_TRADES {
+            let inst = g.instrument;
+            let full = std::mem::replace(g, TradeBatch::with_capacity(inst, BATCH_TRADES));
+            self.sealed.push(full);
+        }
     }
     fn is_empty(&self) -> bool {
         self.sealed.is_empty() && self.open.iter().all(|g| g.is_empty())
@@ -153,7 +157,7 @@ pub fn trade_source<'scope>(
         let mut cap = if feeds.is_empty() { None } else { Some(cap) };
         let mut feeds: Vec<FeedState> =
             feeds.into_iter().map(|feed| FeedState { feed, wm: Watermark::new(cfg.out_of_orderness), last_data: Instant::now() }).collect();
-        let mut buf: Vec<Trade> = Vec::with_capacity(cfg.batch);
+        let mut buf = TradeRows::default();
         let mut groups = Grouper::default();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
@@ -174,7 +178,7 @@ pub fn trade_source<'scope>(
                                     output.session(&*c).give(batch);
                                 } else {
                                     // rare: take the per-trade path below (state unchanged)
-                                    buf.extend(batch.iter());
+                                    batch.iter().for_each(|t| buf.push(&t));
                                 }
                             }
                             status
@@ -196,19 +200,26 @@ pub fn trade_source<'scope>(
                     fs.last_data = Instant::now();
                     metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
                 }
-                for t in buf.drain(..) {
-                    if t.ts.0 < 0 {
-                        metrics.bad_records.fetch_add(1, Ordering::Relaxed);
-                        errors.borrow_mut().push(OperatorError::Feed(format!("{}: trade with event time before 1970 ({})", fs.feed.name(), t.ts)));
-                        continue;
-                    }
-                    match fs.wm.observe(t.ts.0) {
-                        Arrival::OnTime => groups.push(&t),
-                        Arrival::Late(w) => {
-                            // alone, at exactly the watermark it arrived under
-                            let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
-                            output.session(&late_cap).give(TradeBatch::single(&t));
+                if !buf.is_empty() {
+                    // common case: every row on time → group without per-row classification
+                    let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
+                    groups.map_instruments(&buf.instruments);
+                    for i in 0..buf.len() {
+                        if !all_on_time {
+                            let ts = buf.ts[i];
+                            if ts < 0 {
+                                metrics.bad_records.fetch_add(1, Ordering::Relaxed);
+                                errors.borrow_mut().push(OperatorError::Feed(format!("{}: trade with event time before 1970 ({})", fs.feed.name(), Ts(ts))));
+                                continue;
+                            }
+                            if let Arrival::Late(w) = fs.wm.observe(ts) {
+                                // alone, at exactly the watermark it arrived under
+                                let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
+                                output.session(&late_cap).give(TradeBatch::single(&buf.get(i)));
+                                continue;
+                            }
                         }
+                        groups.push_row(&buf, i);
                     }
                 }
                 if !groups.is_empty() {
@@ -270,8 +281,8 @@ impl VecFeed {
 }
 
 impl TradeFeed for VecFeed {
-    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError> {
-        out.extend(self.trades.by_ref().take(max));
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
+        self.trades.by_ref().take(max).for_each(|t| out.push(&t));
         Ok(if self.trades.len() == 0 { FeedStatus::Done } else { FeedStatus::Ready })
     }
     fn name(&self) -> String {
@@ -311,9 +322,9 @@ impl BatchFeed {
 }
 
 impl TradeFeed for BatchFeed {
-    fn poll(&mut self, out: &mut Vec<Trade>, _max: usize) -> Result<FeedStatus, OperatorError> {
+    fn poll(&mut self, out: &mut TradeRows, _max: usize) -> Result<FeedStatus, OperatorError> {
         match self.batches.pop_front() {
-            Some(b) => out.extend(b.iter()),
+            Some(b) => b.iter().for_each(|t| out.push(&t)),
             None => return Ok(FeedStatus::Done),
         }
         Ok(if self.batches.is_empty() { FeedStatus::Done } else { FeedStatus::Ready })

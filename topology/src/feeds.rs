@@ -2,7 +2,7 @@
 
 use indicatif::ProgressBar;
 use tickflow_connectors::TradeCsvReader;
-use tickflow_model::Trade;
+use tickflow_model::TradeRows;
 use tickflow_operators::{FeedStatus, OperatorError, TradeFeed};
 
 /// A trade CSV file as a feed (one partition).
@@ -21,9 +21,9 @@ impl CsvFeed {
 }
 
 impl TradeFeed for CsvFeed {
-    fn poll(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<FeedStatus, OperatorError> {
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
         let bad_before = self.reader.bad_rows();
-        let more = self.reader.read_batch(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
+        let more = self.reader.read_rows(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
         self.bad.fetch_add(self.reader.bad_rows() - bad_before, std::sync::atomic::Ordering::Relaxed);
         if let Some(pb) = &self.progress {
             let b = self.reader.bytes_read();

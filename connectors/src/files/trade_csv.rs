@@ -27,7 +27,7 @@
 use std::fs::File;
 use std::io::{Read, Write};
 
-use tickflow_model::{Decimal, Instrument, Side, Trade, Ts};
+use tickflow_model::{Decimal, Instrument, Side, Trade, TradeRows, Ts};
 
 use crate::ConnectorError;
 
@@ -272,7 +272,7 @@ impl TradeCsvReader {
     /// One SIMD pass (`memchr3`) over the buffer finds every `,`, `\n` and `"`; rows are cut
     /// from those positions without rescanning. A row containing a quote is re-split by the
     /// quote-aware splitter. Quoted fields may not contain line breaks.
-    pub fn read_batch(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<bool, ConnectorError> {
+    pub fn read_rows(&mut self, out: &mut TradeRows, max: usize) -> Result<bool, ConnectorError> {
         let target = out.len() + max;
         loop {
             let base = self.start;
@@ -298,8 +298,8 @@ impl TradeCsvReader {
                         self.bytes += (p + 1 - row_start) as u64;
                         let line = &self.buf[row_start..e];
                         if !line.iter().all(u8::is_ascii_whitespace) {
-                            match self.rows.parse(line, &self.fields, quoted) {
-                                Ok(t) => out.push(t),
+                            match self.rows.parse(line, &self.fields, quoted, out) {
+                                Ok(()) => {}
                                 Err(message) => {
                                     if self.rows.opts.skip_bad {
                                         self.bad += 1;
@@ -339,8 +339,8 @@ impl TradeCsvReader {
                         }
                         fields.push((last, line.len()));
                         let quoted = line.contains(&b'"');
-                        match self.rows.parse(&line, &fields, quoted) {
-                            Ok(t) => out.push(t),
+                        match self.rows.parse(&line, &fields, quoted, out) {
+                            Ok(()) => {}
                             Err(message) if self.rows.opts.skip_bad => {
                                 let _ = message;
                                 self.bad += 1;
@@ -353,6 +353,15 @@ impl TradeCsvReader {
             }
             self.refill()?;
         }
+    }
+
+    /// Appends up to `max` trades as rows (convenience over [`read_rows`](Self::read_rows));
+    /// returns false at end of input.
+    pub fn read_batch(&mut self, out: &mut Vec<Trade>, max: usize) -> Result<bool, ConnectorError> {
+        let mut rows = TradeRows::default();
+        let more = self.read_rows(&mut rows, max)?;
+        out.extend(rows.iter());
+        Ok(more)
     }
 
     /// Moves the unread tail to the front and reads more (growing the buffer for long lines).
@@ -377,7 +386,7 @@ impl TradeCsvReader {
 
 impl RowParser {
     /// Parses one row; `fields` are byte ranges into `line`.
-    fn parse(&mut self, line: &[u8], fields: &[(usize, usize)], quoted: bool) -> Result<Trade, String> {
+    fn parse(&mut self, line: &[u8], fields: &[(usize, usize)], quoted: bool, out: &mut TradeRows) -> Result<(), String> {
         let cols = &self.cols;
         if quoted {
             self.owned = split_fields(line);
@@ -450,7 +459,9 @@ impl RowParser {
                 }
             }
         };
-        Ok(Trade { instrument, trade_id, ts, ingest_ts, price, amount, side })
+        let inst = out.intern(instrument);
+        out.push_parts(inst, ts.0, trade_id, price, amount, side, ingest_ts.0);
+        Ok(())
     }
 }
 
