@@ -174,33 +174,31 @@ fn parse_fast(s: &[u8], scale: u32) -> Option<i128> {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
-    if body.is_empty() || body.len() > 19 {
+    let (int, frac) = match body.iter().position(|&b| b == b'.') {
+        Some(p) => (&body[..p], &body[p + 1..]),
+        None => (body, &body[body.len()..]),
+    };
+    let (ni, nf) = (int.len(), frac.len());
+    if ni + nf == 0 || ni + nf > 18 || nf as u32 > scale {
         return None;
     }
-    let mut v: u64 = 0;
-    let mut digits = 0u32;
-    let mut frac: Option<u32> = None;
-    for &b in body {
-        let d = b.wrapping_sub(b'0');
-        if d < 10 {
-            v = v * 10 + d as u64;
-            digits += 1;
-            if let Some(f) = frac.as_mut() {
-                *f += 1;
-            }
-        } else if b == b'.' && frac.is_none() {
-            frac = Some(0);
-        } else {
-            return None;
-        }
-    }
-    let f = frac.unwrap_or(0);
-    if digits == 0 || digits > 18 || f > scale {
-        return None;
-    }
-    let m = v as i128 * 10i128.pow(scale - f);
+    let iv = if ni == 0 { 0 } else { crate::digits::parse_u64(int)? };
+    let fv = if nf == 0 { 0 } else { crate::digits::parse_u64(frac)? };
+    let v = iv * POW10[nf] + fv; // ≤ 18 digits: fits
+    let m = v as i128 * POW10[(scale as usize) - nf] as i128;
     Some(if neg { -m } else { m })
 }
+
+/// Powers of ten that fit a `u64`.
+const POW10: [u64; 19] = {
+    let mut t = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 fn err(s: &[u8], reason: &'static str) -> ModelError {
     ModelError::Decimal { input: String::from_utf8_lossy(s).into_owned(), reason }
@@ -448,9 +446,34 @@ mod tests {
             ("-0.5", "-0.5"),
             ("999999999.999999999", "999999999.999999999"),
             ("0000000000000000000001.5", "1.5"),
+            ("123456789.123456789", "123456789.123456789"),
+            ("12345678901234567.8", "12345678901234567.8"),
+            ("0.100000000000", "0.1"),
+            ("-.25", "-0.25"),
             ("123456789012345678901.000000001", "123456789012345678901.000000001"),
         ] {
             assert_eq!(d(input).to_string(), shown, "{input}");
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_parser() {
+        let mut x: u64 = 11;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"0123456789012345678901234567890123456789.-";
+        for _ in 0..200_000 {
+            let len = 1 + next() as usize % 24;
+            let s: Vec<u8> = (0..len).map(|_| alphabet[next() as usize % alphabet.len()]).collect();
+            let general = parse_scaled(&s, SCALE).ok();
+            if let Some(fast) = parse_fast(&s, SCALE) {
+                assert_eq!(Some(fast), general, "{:?}", String::from_utf8_lossy(&s));
+            }
+            assert_eq!(Decimal::parse_bytes(&s).ok().map(|d| d.0), general, "{:?}", String::from_utf8_lossy(&s));
         }
     }
 
