@@ -99,6 +99,24 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
             }
             (inputs, w)
         }
+        ["parse", path] => {
+            // reader alone, no dataflow: how much of the CSV path is parsing
+            let t = Instant::now();
+            let mut r = tickflow_connectors::TradeCsvReader::open(path, TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() })?;
+            let mut rows = tickflow_model::TradeRows::default();
+            let mut n = 0u64;
+            loop {
+                rows.clear();
+                let more = r.read_rows(&mut rows, 16_384)?;
+                n += rows.len() as u64;
+                if !more {
+                    break;
+                }
+            }
+            let secs = t.elapsed().as_secs_f64();
+            println!("{}", serde_json::json!({"trades": n, "secs": secs, "rate": n as f64 / secs, "peak_rss_mib": peak_rss_mib()}));
+            return Ok(());
+        }
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
