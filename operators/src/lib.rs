@@ -19,6 +19,7 @@ pub mod bar_engine;
 pub mod container;
 pub mod dedup;
 mod error;
+pub mod indicators;
 pub mod metrics;
 pub mod ordered_sink;
 pub mod source;

@@ -1,0 +1,40 @@
+//! Bollinger Bands (Backtrader `BollingerBands`): `mid = SMA(period)`,
+//! `top/bot = mid ± devfactor · stddev`, `stddev = sqrt(SMA(x²) − SMA(x)²)` (population).
+
+use super::{fsum, Indicator, Ohlcv, Window};
+
+/// BollingerBands(period, devfactor). Lines: `mid, top, bot`. Min period: `period`.
+pub struct BollingerBands {
+    w: Window,
+    devfactor: f64,
+}
+
+impl BollingerBands {
+    /// Bands over closes.
+    pub fn new(period: usize, devfactor: f64) -> Self {
+        BollingerBands { w: Window::new(period), devfactor }
+    }
+}
+
+impl Indicator for BollingerBands {
+    fn lines(&self) -> &'static [&'static str] {
+        &["mid", "top", "bot"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.w.push(bar.close);
+        if !self.w.full() {
+            out.iter_mut().for_each(|v| *v = f64::NAN);
+            return;
+        }
+        let p = self.w.len() as f64;
+        let mid = fsum(self.w.iter()) / p;
+        let meansq = fsum(self.w.iter().map(|x| x.powi(2))) / p;
+        let sd = (meansq - mid.powi(2)).powf(0.5);
+        out[0] = mid;
+        out[1] = mid + self.devfactor * sd;
+        out[2] = mid - self.devfactor * sd;
+    }
+    fn min_period(&self) -> usize {
+        self.w.len()
+    }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Generates backtrader_indicators_2006-day-001.csv: Backtrader's own indicator values on its
+sample data (../shared/data/backtrader/2006-day-001.txt), the oracle for tickflow's indicators.
+
+    pip install backtrader==1.9.78.123
+    python3 gen_backtrader_indicators.py ../../../../shared/data/backtrader/2006-day-001.txt > backtrader_indicators_2006-day-001.csv
+
+Each row is one bar; empty cells are Backtrader's warm-up (NaN). Values are printed with repr()
+(shortest round-trip), so the file holds Backtrader's float64 results exactly.
+"""
+import math
+import sys
+
+import backtrader as bt
+
+# (column prefix, indicator factory, line names) — parameters are Backtrader's names
+SPECS = [
+    ("sma", lambda d: bt.ind.SMA(d, period=30), ["sma"]),
+    ("ema", lambda d: bt.ind.EMA(d, period=30), ["ema"]),
+    ("wma", lambda d: bt.ind.WMA(d, period=30), ["wma"]),
+    ("smma", lambda d: bt.ind.SMMA(d, period=30), ["smma"]),
+    ("rsi", lambda d: bt.ind.RSI(d, period=14), ["rsi"]),
+    ("macd", lambda d: bt.ind.MACDHisto(d, period_me1=12, period_me2=26, period_signal=9), ["macd", "signal", "histo"]),
+    ("bbands", lambda d: bt.ind.BollingerBands(d, period=20, devfactor=2.0), ["mid", "top", "bot"]),
+    ("atr", lambda d: bt.ind.ATR(d, period=14), ["atr"]),
+    ("stochastic", lambda d: bt.ind.Stochastic(d, period=14, period_dfast=3, period_dslow=3), ["percK", "percD"]),
+    ("cci", lambda d: bt.ind.CCI(d, period=20, factor=0.015), ["cci"]),
+    ("momentum", lambda d: bt.ind.Momentum(d, period=12), ["momentum"]),
+    ("roc", lambda d: bt.ind.RateOfChange(d, period=12), ["roc"]),
+    ("williamsr", lambda d: bt.ind.WilliamsR(d, period=14), ["percR"]),
+    ("dm", lambda d: bt.ind.DirectionalMovement(d, period=14), ["adx", "adxr", "plusDI", "minusDI"]),
+    ("highest", lambda d: bt.ind.Highest(d.high, period=14), ["highest"]),
+    ("lowest", lambda d: bt.ind.Lowest(d.low, period=14), ["lowest"]),
+    ("crossover", lambda d: bt.ind.CrossOver(bt.ind.SMA(d, period=10), bt.ind.SMA(d, period=30)), ["crossover"]),
+]
+
+
+class Record(bt.Strategy):
+    def __init__(self):
+        self.inds = [(name, fac(self.data), lines) for name, fac, lines in SPECS]
+        self.rows = []
+
+    def prenext(self):
+        self.next()
+
+    def next(self):
+        row = [self.data.datetime.date(0).isoformat()]
+        for _name, ind, lines in self.inds:
+            for i, _l in enumerate(lines):
+                v = ind.lines[i][0]
+                row.append("" if v is None or (isinstance(v, float) and math.isnan(v)) else repr(float(v)))
+        self.rows.append(row)
+
+
+def main(path):
+    cerebro = bt.Cerebro(stdstats=False)
+    cerebro.adddata(bt.feeds.BacktraderCSVData(dataname=path))
+    cerebro.addstrategy(Record)
+    strat = cerebro.run(runonce=False)[0]
+    header = ["date"] + [f"{name}.{l}" for name, _f, lines in SPECS for l in lines]
+    print(",".join(header))
+    for r in strat.rows:
+        print(",".join(r))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
