@@ -7,6 +7,7 @@
 //! | [`source::trade_source`] | [`watermark::Watermark`] | feeds → watermarked trade stream |
 //! | [`aggregate::AggregateBars`] | [`bar_engine::BarEngine`], [`bar_builder::BarAccum`], [`dedup::IdSet`] | trades → OHLCV bars + late stream |
 //! | [`ordered_sink::OrderedSink`] | — | deterministic, sorted hand-off to sinks |
+//! | [`indicator_stage::IndicatorStage`] | [`indicators`] (one file each) | bars → indicator values per key |
 //!
 //! Timestamps are `u64` epoch nanoseconds of event time; the frontier is the watermark.
 //! No tokio, rdkafka or questdb here: I/O lives in `connectors` behind [`source::TradeFeed`].
@@ -19,6 +20,7 @@ pub mod bar_engine;
 pub mod container;
 pub mod dedup;
 mod error;
+pub mod indicator_stage;
 pub mod indicators;
 pub mod metrics;
 pub mod ordered_sink;
@@ -28,6 +30,7 @@ pub mod watermark;
 pub use aggregate::AggregateBars;
 pub use bar_engine::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
 pub use error::OperatorError;
+pub use indicator_stage::{IndicatorRow, IndicatorStage};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use ordered_sink::OrderedSink;
 pub use source::{trade_source, BatchFeed, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};

@@ -1,10 +1,12 @@
 //! `tickflow`: the command-line front door. See `tickflow --help` and the README.
 
+mod bars_in;
 mod bench;
 mod cluster;
 mod demo;
 mod duration;
 mod feeds;
+mod indicator_cmd;
 mod pipeline;
 mod telemetry;
 
@@ -38,6 +40,9 @@ enum Cmd {
     /// Run the main job on a bundled, seeded synthetic tape (no external services).
     #[command(disable_help_flag = true)]
     Demo(demo::DemoArgs),
+    /// Compute an indicator over a bar file.
+    #[command(disable_help_flag = true)]
+    Indicator(indicator_cmd::IndicatorArgs),
     /// Write a seeded synthetic trade tape (CSV).
     #[command(disable_help_flag = true)]
     Generate(GenerateArgs),
@@ -155,6 +160,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Aggregate(a) => aggregate(a),
         Cmd::Demo(d) => demo::run(d),
         Cmd::Generate(g) => generate(g),
+        Cmd::Indicator(i) => indicator_cmd::run(i),
         Cmd::Bench(b) => bench::run(b),
     }
 }

@@ -1,0 +1,39 @@
+//! Bars from files into a dataflow: read on worker 0, fed at their close time.
+
+use anyhow::{bail, Result};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::InputHandle;
+
+/// The input handle type for bars.
+pub type BarInput = InputHandle<u64, CapacityContainerBuilder<Vec<Bar>>>;
+use tickflow_model::Bar;
+
+/// A default CCXT-style symbol for a Backtrader/Yahoo file: `orcl-1995-2014.txt` → `ORCL/USD`.
+pub fn default_symbol(path: &str) -> String {
+    let stem = std::path::Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or("DATA");
+    let base: String = stem.split(['-', '_', '.']).next().unwrap_or("DATA").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    format!("{}/USD", if base.is_empty() { "DATA".to_string() } else { base.to_ascii_uppercase() })
+}
+
+/// The timely time at which a bar is fed: its close time − 1 ns (it is final then).
+pub fn bar_time(b: &Bar) -> Result<u64> {
+    let t = b.close_time().0 - 1;
+    if t < 0 {
+        bail!("bar at {} is before 1970, which tickflow's event time does not represent", b.open_time);
+    }
+    Ok(t as u64)
+}
+
+/// Sends `bars` (any order) through `input` in time order and closes it.
+pub fn feed(mut input: BarInput, bars: &[Bar]) -> Result<()> {
+    let mut v: Vec<(u64, &Bar)> = bars.iter().map(|b| Ok((bar_time(b)?, b))).collect::<Result<_>>()?;
+    v.sort_by_key(|(t, b)| (*t, b.sort_key()));
+    for (t, b) in v {
+        if t > *input.time() {
+            input.advance_to(t);
+        }
+        input.send(*b);
+    }
+    input.close();
+    Ok(())
+}
