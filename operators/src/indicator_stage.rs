@@ -39,6 +39,9 @@ pub struct IndicatorRow {
     pub values: Vec<f64>,
 }
 
+/// Per-key state: the indicator and its output buffer.
+type KeyState = (Box<dyn Indicator>, Vec<f64>);
+
 /// Extension trait: indicators as dataflow stages.
 pub trait IndicatorStage<'scope> {
     /// Runs indicator `name` with `params` per (instrument, timeframe). Returns the line names
@@ -55,7 +58,7 @@ impl<'scope> IndicatorStage<'scope> for StreamVec<'scope, u64, Bar> {
             "Indicator",
             move |_cap, _info| {
                 let mut stash: BTreeMap<u64, (timely::dataflow::operators::Capability<u64>, Vec<Bar>)> = BTreeMap::new();
-                let mut state: HashMap<(Instrument, Timeframe), (Box<dyn Indicator>, Vec<f64>)> = HashMap::new();
+                let mut state: HashMap<(Instrument, Timeframe), KeyState> = HashMap::new();
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| {
                         let Some(&t) = cap.least() else { return };
