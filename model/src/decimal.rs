@@ -94,6 +94,27 @@ impl Decimal {
             Notional(self.0.saturating_mul(o.0))
         }
     }
+    /// `self × o`, rounded half to even at nine decimals (money: commissions, values).
+    /// `None` on overflow.
+    pub fn checked_mul(self, o: Self) -> Option<Self> {
+        let p = self.0.checked_mul(o.0)?; // scale 18
+        let (q, r) = (p / ONE, p % ONE);
+        let half = ONE / 2;
+        let q = match r.abs().cmp(&half) {
+            std::cmp::Ordering::Greater => q + p.signum(),
+            std::cmp::Ordering::Equal if q % 2 != 0 => q + p.signum(),
+            _ => q,
+        };
+        Some(Decimal(q))
+    }
+    /// `self / o`, truncated toward zero at nine decimals (sizes: never more than affordable).
+    /// `None` for division by zero or overflow.
+    pub fn checked_div(self, o: Self) -> Option<Self> {
+        if o.0 == 0 {
+            return None;
+        }
+        self.0.checked_mul(ONE).map(|n| Decimal(n / o.0))
+    }
     /// Lossy conversion for floating-point consumers (indicators, analytics).
     #[inline]
     pub fn to_f64(self) -> f64 {
@@ -514,6 +535,18 @@ mod tests {
         fn add(self, o: Self) -> Self {
             self.saturating_add(o)
         }
+    }
+
+    #[test]
+    fn money_multiplication_and_division() {
+        assert_eq!(d("2.5").checked_mul(d("0.001")).unwrap(), d("0.0025"));
+        // half to even at the ninth decimal
+        assert_eq!(d("0.000000005").checked_mul(d("0.1")).unwrap(), d("0")); // 0.0000000005 → 0
+        assert_eq!(d("0.000000015").checked_mul(d("0.1")).unwrap(), d("0.000000002"));
+        assert_eq!(d("-0.000000015").checked_mul(d("0.1")).unwrap(), d("-0.000000002"));
+        assert_eq!(d("95000").checked_div(d("2.37037")).unwrap().to_string(), "40078.131262208");
+        assert_eq!(d("1").checked_div(d("3")).unwrap(), d("0.333333333"));
+        assert!(d("1").checked_div(Decimal::ZERO).is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod decimal;
 pub mod digits;
 mod error;
 mod instrument;
+mod order;
 mod time;
 mod trade;
 
@@ -18,5 +19,6 @@ pub use bar::{Bar, LateDisposition, LateTrade};
 pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
 pub use error::ModelError;
 pub use instrument::{fnv1a64, Instrument, Side, SmallStr, EXCHANGE_MAX, SYMBOL_MAX};
+pub use order::{ClosedTrade, Fill, Order, OrderKind, OrderSide, OrderStatus};
 pub use time::{civil_from_days, days_from_civil, parse_timeframes, Timeframe, Ts, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
 pub use trade::{Trade, TradeBatch, TradeKey, TradeRows};

@@ -17,6 +17,7 @@
 pub mod aggregate;
 pub mod bar_builder;
 pub mod bar_engine;
+pub mod broker;
 pub mod container;
 pub mod dedup;
 mod error;

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Backtrader reference for tickflow's SMA-cross backtest (the oracle).
+
+    pip install backtrader==1.9.78.123
+    python3 gen_backtrader_smacross.py ../../../../shared/data/backtrader/orcl-1995-2014.txt > backtrader_smacross_orcl.json
+
+SMA(10/30) crossover, long only (buy on cross up, close on cross down), PercentSizer(95),
+commission 0.1% of value, cash 100000, market orders filled at the next bar's open. Raw
+(unadjusted) OHLC via GenericCSVData. Floats are written with repr() (exact).
+"""
+import json
+import sys
+
+import backtrader as bt
+
+
+class SmaCross(bt.Strategy):
+    params = (("fast", 10), ("slow", 30))
+
+    def __init__(self):
+        self.cross = bt.ind.CrossOver(bt.ind.SMA(period=self.p.fast), bt.ind.SMA(period=self.p.slow))
+        self.orders, self.trades = [], []
+
+    def notify_order(self, o):
+        if o.status in (o.Completed, o.Canceled, o.Margin, o.Rejected):
+            self.orders.append({
+                "created": bt.num2date(o.created.dt).date().isoformat(),
+                "side": "buy" if o.isbuy() else "sell",
+                "status": o.getstatusname(),
+                "size": o.created.size,
+                "executed": bt.num2date(o.executed.dt).date().isoformat() if o.status == o.Completed else None,
+                "price": o.executed.price if o.status == o.Completed else None,
+                "commission": o.executed.comm if o.status == o.Completed else None,
+            })
+
+    def notify_trade(self, t):
+        if t.isclosed:
+            self.trades.append({
+                "entry": bt.num2date(t.dtopen).date().isoformat(),
+                "exit": bt.num2date(t.dtclose).date().isoformat(),
+                "entry_price": t.price,
+                "pnl": t.pnl,
+                "pnlcomm": t.pnlcomm,
+                "commission": t.commission,
+            })
+
+    def next(self):
+        if not self.position:
+            if self.cross > 0:
+                self.buy()
+        elif self.cross < 0:
+            self.close()
+
+
+def main(path):
+    cerebro = bt.Cerebro(stdstats=False)
+    data = bt.feeds.GenericCSVData(dataname=path, dtformat="%Y-%m-%d", datetime=0, open=1, high=2, low=3, close=4, volume=6, openinterest=-1)
+    cerebro.adddata(data)
+    cerebro.addstrategy(SmaCross)
+    cerebro.broker.setcash(100000.0)
+    cerebro.broker.setcommission(commission=0.001)
+    cerebro.addsizer(bt.sizers.PercentSizer, percents=95)
+    s = cerebro.run()[0]
+    print(json.dumps({"final_value": cerebro.broker.getvalue(), "cash": cerebro.broker.getcash(), "orders": s.orders, "trades": s.trades}, indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
