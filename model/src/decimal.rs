@@ -386,6 +386,12 @@ impl std::ops::AddAssign for Decimal {
         *self = self.saturating_add(o)
     }
 }
+impl std::ops::SubAssign for Decimal {
+    #[inline]
+    fn sub_assign(&mut self, o: Self) {
+        *self = self.saturating_sub(o)
+    }
+}
 impl std::ops::AddAssign for Notional {
     #[inline]
     fn add_assign(&mut self, o: Self) {

@@ -94,6 +94,8 @@ pub struct OrderRequest {
 struct PositionState {
     size: Decimal,
     avg_price: Decimal,
+    /// Exact cost of the open quantity at its entry prices.
+    cost: Decimal,
     // open round trip
     entry_time: Option<Ts>,
     max_abs: Decimal,
@@ -457,18 +459,21 @@ impl Broker {
         st.commission += commission;
         let same_dir = old.is_zero() || (old.is_negative() == signed.is_negative());
         if same_dir {
-            // extend: average price
+            // extend: the cost basis grows by exactly what was paid
+            st.cost += value;
             let total = old.abs() + o.size;
-            let cost = old.abs().checked_mul(st.avg_price).unwrap_or(Decimal::ZERO) + value;
-            st.avg_price = cost.checked_div(total).unwrap_or(price);
+            st.avg_price = st.cost.checked_div(total).unwrap_or(price);
             st.entry_value += value;
             st.entry_size += o.size;
         } else {
-            // reduce (and maybe flip)
+            // reduce (and maybe flip): release the matching share of the cost basis
             let closing = o.size.min(old.abs());
-            let per_unit = if old.is_negative() { st.avg_price - price } else { price - st.avg_price };
-            st.pnl += closing.checked_mul(per_unit).unwrap_or(Decimal::ZERO);
-            st.exit_value += closing.checked_mul(price).unwrap_or(Decimal::ZERO);
+            let released =
+                if closing == old.abs() { st.cost } else { st.cost.checked_mul(closing).and_then(|x| x.checked_div(old.abs())).unwrap_or(Decimal::ZERO) };
+            let proceeds = closing.checked_mul(price).unwrap_or(Decimal::ZERO);
+            st.pnl += if old.is_negative() { released - proceeds } else { proceeds - released };
+            st.cost -= released;
+            st.exit_value += proceeds;
             st.exit_size += closing;
         }
         st.size = new;
@@ -492,6 +497,7 @@ impl Broker {
                 let rest = new.abs();
                 st.entry_time = Some(ts);
                 st.avg_price = price;
+                st.cost = rest.checked_mul(price).unwrap_or(Decimal::ZERO);
                 st.entry_value = rest.checked_mul(price).unwrap_or(Decimal::ZERO);
                 st.entry_size = rest;
                 st.exit_value = Decimal::ZERO;
