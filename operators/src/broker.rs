@@ -16,8 +16,8 @@
 //! - Cash: a buy whose cost plus commission exceeds the cash at execution is **rejected**, not
 //!   resized (Backtrader's `Margin`).
 //! - OCO: filling or canceling one order of a group cancels the others. Bracket: the two exit
-//!   children wait for the parent to fill, then form an OCO pair; a rejected or canceled parent
-//!   cancels them.
+//!   children wait for the parent to fill, then form an OCO pair acting from the next bar on
+//!   (as Backtrader); a rejected or canceled parent cancels them.
 //!
 //! All money is exact decimal: commissions and values are rounded half-to-even at nine
 //! decimals.
@@ -115,6 +115,8 @@ struct Pending {
     /// Best close seen (trailing stops) and triggered state (stop-limit).
     trail_best: Option<Decimal>,
     triggered: bool,
+    /// Bracket children: when the parent filled (they act from the next bar on).
+    activated: Option<Ts>,
 }
 
 /// Events produced while processing a bar.
@@ -197,7 +199,7 @@ impl Broker {
         self.next_id += 1;
         let order =
             Order { id, instrument: r.instrument, side: r.side, size: r.size, kind: r.kind, created: now, status: OrderStatus::Accepted, updated: now, group };
-        self.pending.insert(id, Pending { order, parent, trail_best: None, triggered: false });
+        self.pending.insert(id, Pending { order, parent, trail_best: None, triggered: false, activated: None });
         Ok(id)
     }
 
@@ -391,11 +393,9 @@ impl Broker {
             .collect();
         for id in ids {
             let Some(mut p) = self.pending.remove(&id) else { continue };
-            if let Some(parent) = p.parent {
-                if self.pending.contains_key(&parent) {
-                    self.pending.insert(id, p); // waits for the parent
-                    continue;
-                }
+            if p.parent.is_some() && !p.activated.is_some_and(|a| a < bar.open_time) {
+                self.pending.insert(id, p); // waits for the parent to fill on an earlier bar
+                continue;
             }
             let Some(price) = self.execution_price(&mut p, bar, at_close) else {
                 self.pending.insert(id, p);
@@ -420,7 +420,13 @@ impl Broker {
             f.status = OrderStatus::Filled;
             f.updated = ts;
             ev.orders.push(f);
-            // OCO / bracket siblings go; bracket children of a filled parent now become active
+            // bracket children of a filled parent become active from the next bar
+            for q in self.pending.values_mut() {
+                if q.parent == Some(o.id) {
+                    q.activated = Some(ts);
+                }
+            }
+            // OCO / bracket siblings go
             if o.group.is_some() {
                 let siblings: Vec<u64> = self.pending.iter().filter(|(_, q)| q.order.group == o.group && q.order.id != o.id).map(|(id, _)| *id).collect();
                 for s in siblings {

@@ -101,3 +101,46 @@ fn unknown_strategies_and_bad_parameters_are_clear_errors() {
     assert!("bogus".parse::<Sizer>().is_err());
     assert_eq!("all-in".parse::<Sizer>().unwrap(), Sizer::AllIn);
 }
+
+#[test]
+fn bracket_strategy_matches_backtrader() {
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/backtrader_bracket_orcl.json")).unwrap()).unwrap();
+    let cfg = BrokerConfig {
+        cash: Decimal::from_int(100_000),
+        commission: Commission::Percent { maker: "0.001".parse().unwrap(), taker: "0.001".parse().unwrap() },
+        ..Default::default()
+    };
+    let strat = build("bracket_cross", &StrategyParams::parse(["fast=10", "slow=30", "stop=0.05", "limit=0.10"]).unwrap()).unwrap();
+    let r = Backtest::run(strat, cfg, Sizer::PercentOfCash(Decimal::from_int(95)), &orcl()).unwrap();
+
+    // status counts (Backtrader notifies in event order, so compare as counts)
+    let count = |side: OrderSide, st: OrderStatus| r.orders.iter().filter(|o| o.side == side && o.status == st).count();
+    let wcount = |side: &str, st: &str| want["orders"].as_array().unwrap().iter().filter(|o| o["side"] == side && o["status"] == st).count();
+    assert_eq!(count(OrderSide::Buy, OrderStatus::Filled), wcount("buy", "Completed"));
+    assert_eq!(count(OrderSide::Sell, OrderStatus::Filled), wcount("sell", "Completed"));
+    assert_eq!(count(OrderSide::Sell, OrderStatus::Canceled), wcount("sell", "Canceled"));
+    assert_eq!(count(OrderSide::Buy, OrderStatus::Rejected), wcount("buy", "Margin"));
+
+    // every execution, in time order
+    let mut wf: Vec<&serde_json::Value> = want["orders"].as_array().unwrap().iter().filter(|o| o["status"] == "Completed").collect();
+    wf.sort_by_key(|o| (o["executed"].as_str().unwrap().to_string(), if o["side"] == "buy" { 0 } else { 1 }));
+    let mut ours = r.fills.clone();
+    ours.sort_by_key(|f| (f.ts, f.side == OrderSide::Sell));
+    assert_eq!(ours.len(), wf.len());
+    for (f, w) in ours.iter().zip(wf) {
+        assert_eq!(date(f.ts), w["executed"].as_str().unwrap(), "fill of order {}", f.order_id);
+        assert_eq!(f.side.as_str(), w["side"].as_str().unwrap());
+        close(f.price.to_f64(), w["price"].as_f64().unwrap(), &format!("fill price on {}", date(f.ts)));
+        close(f.size.to_f64(), w["size"].as_f64().unwrap().abs(), "fill size");
+        close(f.commission.to_f64(), w["commission"].as_f64().unwrap(), "fill commission");
+    }
+    let w_trades = want["trades"].as_array().unwrap();
+    assert_eq!(r.trades.len(), w_trades.len());
+    for (t, w) in r.trades.iter().zip(w_trades) {
+        assert_eq!(date(t.exit_time), w["exit"].as_str().unwrap());
+        close(t.net_pnl().to_f64(), w["pnlcomm"].as_f64().unwrap(), "pnl after commission");
+    }
+    let fv: f64 = r.summary.final_value.parse().unwrap();
+    close(fv, want["final_value"].as_f64().unwrap(), "final value");
+}

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Backtrader reference for tickflow's SMA-cross backtest (the oracle).
+"""Backtrader reference for tickflow's backtests (the oracle): SMA cross, and SMA cross with brackets.
 
     pip install backtrader==1.9.78.123
     python3 gen_backtrader_smacross.py ../../../../shared/data/backtrader/orcl-1995-2014.txt > backtrader_smacross_orcl.json
+    python3 gen_backtrader_smacross.py ../../../../shared/data/backtrader/orcl-1995-2014.txt bracket > backtrader_bracket_orcl.json
+
+Bracket variant: on a cross up while flat with no open orders, buy_bracket with a market entry,
+stop at close*(1-0.05) and take-profit limit at close*(1+0.10) of the signal bar.
 
 SMA(10/30) crossover, long only (buy on cross up, close on cross down), PercentSizer(95),
 commission 0.1% of value, cash 100000, market orders filled at the next bar's open. Raw
@@ -52,11 +56,19 @@ class SmaCross(bt.Strategy):
             self.close()
 
 
-def main(path):
+class BracketCross(SmaCross):
+    def next(self):
+        open_orders = [o for o in self.broker.get_orders_open() if o.alive()]
+        if self.cross > 0 and not self.position and not open_orders:
+            c = self.data.close[0]
+            self.buy_bracket(exectype=bt.Order.Market, stopprice=c * (1 - 0.05), limitprice=c * (1 + 0.10))
+
+
+def main(path, variant="cross"):
     cerebro = bt.Cerebro(stdstats=False)
     data = bt.feeds.GenericCSVData(dataname=path, dtformat="%Y-%m-%d", datetime=0, open=1, high=2, low=3, close=4, volume=6, openinterest=-1)
     cerebro.adddata(data)
-    cerebro.addstrategy(SmaCross)
+    cerebro.addstrategy(BracketCross if variant == "bracket" else SmaCross)
     cerebro.broker.setcash(100000.0)
     cerebro.broker.setcommission(commission=0.001)
     cerebro.addsizer(bt.sizers.PercentSizer, percents=95)
@@ -65,4 +77,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
