@@ -393,7 +393,7 @@ impl Broker {
             .collect();
         for id in ids {
             let Some(mut p) = self.pending.remove(&id) else { continue };
-            if p.parent.is_some() && !p.activated.is_some_and(|a| a < bar.open_time) {
+            if p.parent.is_some() && p.activated.is_none_or(|a| a >= bar.open_time) {
                 self.pending.insert(id, p); // waits for the parent to fill on an earlier bar
                 continue;
             }

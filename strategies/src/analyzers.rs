@@ -1,12 +1,12 @@
 //! Analyzers: returns, Sharpe (plain and Backtrader's), Sortino, drawdown, trade statistics, SQN.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tickflow_model::{ClosedTrade, Decimal};
 
 use crate::EquityPoint;
 
 /// Trade statistics (net of commissions).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TradeStats {
     /// Closed round trips.
     pub count: usize,
@@ -29,7 +29,7 @@ pub struct TradeStats {
 }
 
 /// Summary of a backtest.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Starting cash.
     pub initial_value: String,

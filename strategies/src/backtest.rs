@@ -12,7 +12,7 @@ use crate::analyzers::Summary;
 use crate::{Ctx, Sizer, Strategy, StrategyError};
 
 /// Portfolio value after a bar.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EquityPoint {
     /// Bar close time.
     pub ts: Ts,
@@ -43,16 +43,57 @@ pub struct BacktestResult {
 pub struct Backtest {
     broker: Broker,
     strategy: Box<dyn Strategy>,
+    /// One instance per instrument for per-instrument strategies (`strategy` is the template
+    /// factory's first product and serves the first instrument).
+    factory: Option<Box<dyn Fn() -> Box<dyn Strategy> + Send>>,
+    per_instrument: std::collections::BTreeMap<tickflow_model::Instrument, Box<dyn Strategy>>,
     sizer: Sizer,
     initial: Decimal,
     out: BacktestResult,
     last_ts: Option<Ts>,
+    /// How much of `out` has been handed out by `take_new`.
+    cursor: (usize, usize, usize, usize),
+}
+
+/// Events produced since the last [`Backtest::take_new`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewEvents {
+    /// Orders that reached a final status.
+    pub orders: Vec<Order>,
+    /// Fills.
+    pub fills: Vec<Fill>,
+    /// Round trips.
+    pub trades: Vec<ClosedTrade>,
+    /// Equity points.
+    pub equity: Vec<EquityPoint>,
 }
 
 impl Backtest {
     /// A backtest of `strategy` with a fresh broker.
     pub fn new(strategy: Box<dyn Strategy>, cfg: BrokerConfig, sizer: Sizer) -> Result<Self, StrategyError> {
-        Ok(Backtest { broker: Broker::new(cfg)?, strategy, sizer, initial: cfg.cash, out: BacktestResult::default(), last_ts: None })
+        Ok(Backtest {
+            broker: Broker::new(cfg)?,
+            strategy,
+            factory: None,
+            per_instrument: Default::default(),
+            sizer,
+            initial: cfg.cash,
+            out: BacktestResult::default(),
+            last_ts: None,
+            cursor: (0, 0, 0, 0),
+        })
+    }
+
+    /// A backtest that builds strategies with `factory`: one instance per instrument when the
+    /// strategy trades instruments independently, one overall otherwise.
+    pub fn with_factory(factory: Box<dyn Fn() -> Box<dyn Strategy> + Send>, cfg: BrokerConfig, sizer: Sizer) -> Result<Self, StrategyError> {
+        let first = factory();
+        let keyed = first.per_instrument();
+        let mut bt = Backtest::new(first, cfg, sizer)?;
+        if keyed {
+            bt.factory = Some(factory);
+        }
+        Ok(bt)
     }
 
     /// Feeds one final bar. Bars must arrive in close-time order (per instrument).
@@ -61,7 +102,15 @@ impl Backtest {
         self.broker.on_bar(bar, &mut ev);
         {
             let mut ctx = Ctx { broker: &mut self.broker, bar, sizer: self.sizer, errors: &mut self.out.errors, events: &mut ev };
-            self.strategy.on_bar(bar, &mut ctx);
+            match &self.factory {
+                None => self.strategy.on_bar(bar, &mut ctx),
+                Some(f) => {
+                    let first_free = self.per_instrument.is_empty();
+                    let s =
+                        self.per_instrument.entry(bar.instrument).or_insert_with(|| if first_free { std::mem::replace(&mut self.strategy, f()) } else { f() });
+                    s.on_bar(bar, &mut ctx);
+                }
+            }
         }
         self.broker.on_close(bar, &mut ev);
         self.absorb(ev);
@@ -79,19 +128,60 @@ impl Backtest {
         self.out.trades.extend(ev.trades);
     }
 
+    /// Events since the previous call (streaming consumers: the dataflow stage, live paper
+    /// trading). The last equity point may still be replaced by a later bar with the same close
+    /// time (multi-instrument runs), so equity is handed out one point behind.
+    pub fn take_new(&mut self) -> NewEvents {
+        let (o, f, t, e) = self.cursor;
+        let e_end = self.out.equity.len().saturating_sub(1).max(e);
+        let ev = NewEvents {
+            orders: self.out.orders[o..].to_vec(),
+            fills: self.out.fills[f..].to_vec(),
+            trades: self.out.trades[t..].to_vec(),
+            equity: self.out.equity[e..e_end].to_vec(),
+        };
+        self.cursor = (self.out.orders.len(), self.out.fills.len(), self.out.trades.len(), e_end);
+        ev
+    }
+
     /// Ends the run: open orders expire, analyzers run.
     pub fn finish(mut self) -> BacktestResult {
         let mut ev = BrokerEvents::default();
         self.broker.expire_all(self.last_ts.unwrap_or(Ts(0)), &mut ev);
         self.absorb(ev);
         self.out.orders.sort_by_key(|o| o.id);
+        self.finish_summary()
+    }
+
+    /// Like [`finish`](Self::finish), but only the events not yet taken are kept in the result
+    /// besides the summary and the equity tail (streaming consumers already have the rest).
+    pub fn finish_streaming(mut self) -> (NewEvents, Summary) {
+        let mut ev = BrokerEvents::default();
+        self.broker.expire_all(self.last_ts.unwrap_or(Ts(0)), &mut ev);
+        self.absorb(ev);
+        let (o, f, t, e) = self.cursor;
+        let rest = NewEvents {
+            orders: self.out.orders[o..].to_vec(),
+            fills: self.out.fills[f..].to_vec(),
+            trades: self.out.trades[t..].to_vec(),
+            equity: self.out.equity[e..].to_vec(),
+        };
+        let r = self.finish_summary();
+        (rest, r.summary)
+    }
+
+    fn finish_summary(mut self) -> BacktestResult {
         self.out.summary = Summary::compute(self.initial, &self.out.equity, &self.out.trades, self.out.orders.len());
         self.out
     }
 
-    /// Runs over `bars` (sorted here by close time, then instrument).
+    /// Runs over `bars` (sorted here by close time, then instrument) with one strategy instance.
     pub fn run(strategy: Box<dyn Strategy>, cfg: BrokerConfig, sizer: Sizer, bars: &[Bar]) -> Result<BacktestResult, StrategyError> {
-        let mut bt = Backtest::new(strategy, cfg, sizer)?;
+        Self::run_with(Backtest::new(strategy, cfg, sizer)?, bars)
+    }
+
+    /// Runs a prepared backtest over `bars` (sorted here by close time, then instrument).
+    pub fn run_with(mut bt: Backtest, bars: &[Bar]) -> Result<BacktestResult, StrategyError> {
         let mut sorted: Vec<&Bar> = bars.iter().collect();
         sorted.sort_by_key(|b| (b.close_time(), b.instrument));
         for b in sorted {

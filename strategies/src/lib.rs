@@ -1,8 +1,9 @@
 //! # tickflow-strategies
 //!
 //! Strategies are pure: final bars in, order requests out, no I/O and no timely. The same
-//! strategy object runs in a backtest over a file, in a replay and in live paper trading,
-//! because all of them feed it bars through [`Backtest`] (or the dataflow stage built on it).
+//! strategy runs in a backtest over a file, in a replay and in live paper trading, because all
+//! of them feed it bars through [`Backtest`] — directly, or through the dataflow stage
+//! [`BacktestStage`] that wraps it.
 //!
 //! Writing a strategy = one file implementing [`Strategy`] + one line in [`REGISTRY`].
 
@@ -16,6 +17,7 @@ mod context;
 mod macd_trend;
 mod rsi_reversion;
 mod sma_cross;
+mod stage;
 
 use std::collections::BTreeMap;
 
@@ -23,13 +25,14 @@ use thiserror::Error;
 use tickflow_model::Bar;
 
 pub use analyzers::{Summary, TradeStats};
-pub use backtest::{Backtest, BacktestResult, EquityPoint};
+pub use backtest::{Backtest, BacktestResult, EquityPoint, NewEvents};
 pub use bollinger_breakout::BollingerBreakout;
 pub use bracket_cross::BracketCross;
 pub use context::{Ctx, Sizer};
 pub use macd_trend::MacdTrend;
 pub use rsi_reversion::RsiReversion;
 pub use sma_cross::SmaCross;
+pub use stage::{expand_sweep, BacktestEvent, BacktestStage, RunSpec};
 
 /// Errors of the strategies crate.
 #[derive(Debug, Error)]
@@ -47,6 +50,12 @@ pub trait Strategy: Send {
     /// Called once per final bar of each instrument, in event-time order, after the broker has
     /// executed pending orders against that bar. Orders submitted here execute on a later bar.
     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>);
+    /// True (the default) for strategies that trade each instrument on its own: the driver then
+    /// keeps one instance per instrument, all sharing one portfolio. Multi-instrument strategies
+    /// return false and see every instrument's bars.
+    fn per_instrument(&self) -> bool {
+        true
+    }
 }
 
 /// Strategy parameters by name, as `k=v` strings.

@@ -1,5 +1,6 @@
 //! `tickflow`: the command-line front door. See `tickflow --help` and the README.
 
+mod backtest_cmd;
 mod bars_in;
 mod bench;
 mod cluster;
@@ -40,6 +41,9 @@ enum Cmd {
     /// Run the main job on a bundled, seeded synthetic tape (no external services).
     #[command(disable_help_flag = true)]
     Demo(demo::DemoArgs),
+    /// Backtest a strategy (or a parameter sweep) over bars or trades.
+    #[command(disable_help_flag = true)]
+    Backtest(backtest_cmd::BacktestArgs),
     /// Compute an indicator over a bar file.
     #[command(disable_help_flag = true)]
     Indicator(indicator_cmd::IndicatorArgs),
@@ -161,6 +165,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(d) => demo::run(d),
         Cmd::Generate(g) => generate(g),
         Cmd::Indicator(i) => indicator_cmd::run(i),
+        Cmd::Backtest(b) => backtest_cmd::run(b),
         Cmd::Bench(b) => bench::run(b),
     }
 }

@@ -1,0 +1,223 @@
+//! `backtest`: runs strategies as a dataflow stage over final bars.
+//!
+//! - **Input**: `Bar`s (from a file, from [`tickflow_operators::AggregateBars`], from a replay),
+//!   timestamped no later than their close. Revisions (revision > 0) are not fed: a strategy
+//!   acts once per window, on its first emission, as it would have live.
+//! - **Output**: [`BacktestEvent`]s — orders (final status), fills, round trips, equity points —
+//!   as they happen, at the time of the bar that caused them; one summary per run when the
+//!   input ends.
+//! - **Partitioning**: every bar is broadcast; run `r` of a sweep lives on worker
+//!   `r % peers`, so a parameter sweep spreads over workers and each run sees every bar.
+//! - **Frontier rule**: bars are stashed per timestamp and fed, sorted by (close time,
+//!   instrument), once the frontier passes that timestamp; summaries are emitted when the
+//!   frontier empties. The operator holds its initial capability, downgraded to the frontier,
+//!   for the summaries.
+//! - **State**: one [`Backtest`] (strategy + broker) per owned run, and bars of open timestamps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tickflow_model::{Bar, ClosedTrade, Fill, Order};
+use tickflow_operators::broker::BrokerConfig;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use crate::{build, Backtest, EquityPoint, Sizer, StrategyError, StrategyParams, Summary};
+
+/// One backtest of a sweep.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// Strategy name.
+    pub strategy: String,
+    /// Its parameters.
+    pub params: StrategyParams,
+    /// Broker settings.
+    pub broker: BrokerConfig,
+    /// Sizer.
+    pub sizer: Sizer,
+}
+
+/// Output of the stage, tagged with the run index.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BacktestEvent {
+    /// An order reached its final status.
+    Order(u32, Order),
+    /// An execution.
+    Fill(u32, Fill),
+    /// A round trip.
+    Trade(u32, ClosedTrade),
+    /// Portfolio value after a bar.
+    Equity(u32, EquityPoint),
+    /// The run's analyzers, after the last bar.
+    Summary(u32, Summary),
+}
+
+impl BacktestEvent {
+    /// Run index.
+    pub fn run(&self) -> u32 {
+        match self {
+            BacktestEvent::Order(r, _)
+            | BacktestEvent::Fill(r, _)
+            | BacktestEvent::Trade(r, _)
+            | BacktestEvent::Equity(r, _)
+            | BacktestEvent::Summary(r, _) => *r,
+        }
+    }
+}
+
+/// Extension trait: backtests as a dataflow stage.
+pub trait BacktestStage<'scope> {
+    /// Runs every spec over the bars. Fails before building anything if a spec is invalid.
+    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError>;
+}
+
+impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
+    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError> {
+        for r in runs.iter() {
+            build(&r.strategy, &r.params)?;
+            tickflow_operators::broker::Broker::new(r.broker)?;
+        }
+        let (index, peers) = (self.scope().index(), self.scope().peers());
+        let mut owned: Vec<(u32, Backtest)> = Vec::new();
+        for (i, r) in runs.iter().enumerate() {
+            if i % peers == index {
+                let (name, params) = (r.strategy.clone(), r.params.clone());
+                // validated above, so construction cannot fail here
+                let factory = Box::new(move || build(&name, &params).unwrap_or_else(|_| Box::new(crate::SmaCross::new(1, 2).expect("valid"))));
+                owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?));
+            }
+        }
+        let stream = self.broadcast().unary_frontier::<CapacityContainerBuilder<Vec<BacktestEvent>>, _, _, _>(Pipeline, "Backtest", move |initial, _info| {
+            let mut hold: Option<Capability<u64>> = Some(initial);
+            let mut stash: BTreeMap<u64, Vec<Bar>> = BTreeMap::new();
+            let mut owned = Some(owned);
+            // time of the last bar fed: the end-of-input events are emitted there, so their
+            // position in the output never depends on how the frontier happened to advance
+            let mut last_t: u64 = 0;
+            move |(input, frontier), output| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    let v = stash.entry(t).or_default();
+                    for batch in data {
+                        v.extend(batch.drain(..).filter(|b| b.revision == 0));
+                    }
+                });
+                let Some(runs) = owned.as_mut() else { return };
+                let Some(h) = hold.as_mut() else { return };
+                while let Some((&t, _)) = stash.first_key_value() {
+                    if frontier.less_equal(&t) {
+                        break;
+                    }
+                    let mut bars = stash.remove(&t).unwrap_or_default();
+                    bars.sort_by_key(|b| (b.close_time(), b.instrument));
+                    let cap = h.delayed(&t.max(*h.time()));
+                    last_t = last_t.max(*cap.time());
+                    let mut session = output.session(&cap);
+                    for (r, bt) in runs.iter_mut() {
+                        for b in &bars {
+                            bt.on_bar(b);
+                        }
+                        let ev = bt.take_new();
+                        session.give_iterator(ev.orders.into_iter().map(|o| BacktestEvent::Order(*r, o)));
+                        session.give_iterator(ev.fills.into_iter().map(|f| BacktestEvent::Fill(*r, f)));
+                        session.give_iterator(ev.trades.into_iter().map(|x| BacktestEvent::Trade(*r, x)));
+                        session.give_iterator(ev.equity.into_iter().map(|e| BacktestEvent::Equity(*r, e)));
+                    }
+                }
+                match frontier.frontier().as_option() {
+                    Some(&f) => {
+                        if f > *h.time() {
+                            h.downgrade(&f);
+                        }
+                    }
+                    None => {
+                        // input done: summaries, then release the capability
+                        let end = h.delayed(&last_t.max(*h.time()));
+                        let mut session = output.session(&end);
+                        for (r, bt) in owned.take().unwrap_or_default() {
+                            let (rest, summary) = bt.finish_streaming();
+                            session.give_iterator(rest.orders.into_iter().map(|o| BacktestEvent::Order(r, o)));
+                            session.give_iterator(rest.fills.into_iter().map(|f| BacktestEvent::Fill(r, f)));
+                            session.give_iterator(rest.trades.into_iter().map(|x| BacktestEvent::Trade(r, x)));
+                            session.give_iterator(rest.equity.into_iter().map(|e| BacktestEvent::Equity(r, e)));
+                            session.give(BacktestEvent::Summary(r, summary));
+                        }
+                        drop(session);
+                        hold = None;
+                    }
+                }
+            }
+        });
+        Ok(stream)
+    }
+}
+
+/// Expands sweep syntax into parameter sets: `fast=5..50:5` (inclusive range with step),
+/// `fast=5,10,20` (list), `fast=7` (single). The result is the cartesian product, in a stable
+/// order.
+pub fn expand_sweep(pairs: &[String]) -> Result<Vec<StrategyParams>, StrategyError> {
+    let mut axes: Vec<(String, Vec<f64>)> = Vec::new();
+    for p in pairs {
+        let (k, v) = p.split_once('=').ok_or_else(|| StrategyError::Config(format!("parameter {p:?} is not k=v")))?;
+        let num = |s: &str| s.trim().parse::<f64>().map_err(|_| StrategyError::Config(format!("parameter {k}: {s:?} is not a number")));
+        let values = if let Some((range, step)) = v.split_once(':').filter(|_| v.contains("..")) {
+            let (a, b) = range.split_once("..").ok_or_else(|| StrategyError::Config(format!("parameter {k}: bad range {v:?}")))?;
+            let (a, b, step) = (num(a)?, num(b)?, num(step)?);
+            if step <= 0.0 || b < a || ((b - a) / step) > 10_000.0 {
+                return Err(StrategyError::Config(format!("parameter {k}: range {v:?} needs start <= end and a positive step (at most 10000 values)")));
+            }
+            let n = ((b - a) / step + 1e-9).floor() as usize;
+            (0..=n).map(|i| a + step * i as f64).collect()
+        } else if v.contains("..") {
+            let (a, b) = v.split_once("..").unwrap_or((v, v));
+            let (a, b) = (num(a)?, num(b)?);
+            if b < a || b - a > 10_000.0 {
+                return Err(StrategyError::Config(format!("parameter {k}: bad range {v:?}")));
+            }
+            (0..=((b - a) as usize)).map(|i| a + i as f64).collect()
+        } else {
+            v.split(',').map(num).collect::<Result<Vec<_>, _>>()?
+        };
+        axes.push((k.trim().to_string(), values));
+    }
+    let mut out = vec![StrategyParams::default()];
+    for (k, vals) in &axes {
+        let mut next = Vec::with_capacity(out.len() * vals.len());
+        for base in &out {
+            for v in vals {
+                let mut p = base.clone();
+                p.set(k, *v);
+                next.push(p);
+            }
+        }
+        out = next;
+    }
+    if out.len() > 100_000 {
+        return Err(StrategyError::Config(format!("the sweep has {} combinations; at most 100000", out.len())));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_sweep;
+
+    #[test]
+    fn sweeps_expand_to_the_cartesian_product() {
+        let s = expand_sweep(&["fast=5..50:5".into(), "slow=100,200".into()]).unwrap();
+        assert_eq!(s.len(), 20);
+        assert_eq!(s[0].values()["fast"], 5.0);
+        assert_eq!(s[19].values()["fast"], 50.0);
+        assert_eq!(s[1].values()["slow"], 200.0);
+        assert_eq!(expand_sweep(&["x=1..3".into()]).unwrap().len(), 3);
+        assert_eq!(expand_sweep(&[]).unwrap().len(), 1);
+        for bad in ["fast", "fast=5..1:1", "fast=1..5:0", "fast=a,b", "fast=1..x"] {
+            assert!(expand_sweep(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! `tickflow backtest`: strategies over bars (from a bar file, or from trades aggregated in the
+//! same dataflow), one run or a parameter sweep spread over workers.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
+use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, OrderKind, Ts};
+use tickflow_operators::broker::{BrokerConfig, Commission, Slippage};
+use tickflow_operators::{trade_source, AggregateBars, OrderedSink, PipelineMetrics, TradeFeed};
+use tickflow_strategies::{expand_sweep, BacktestEvent, BacktestStage, EquityPoint, RunSpec, Sizer, Summary};
+
+use crate::cluster::ClusterArgs;
+
+/// Flags of `tickflow backtest`.
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// Bar file: tickflow bar CSV, or Backtrader/Yahoo CSV.
+    #[arg(long, conflicts_with = "trades")]
+    bars: Option<String>,
+    /// Trade CSV, aggregated into bars in the same dataflow (see --timeframe).
+    #[arg(long)]
+    trades: Option<String>,
+    /// Bar timeframe when aggregating --trades.
+    #[arg(long, default_value = "1m")]
+    timeframe: String,
+    /// Strategy: sma_cross, rsi_reversion, bollinger_breakout, macd_trend, bracket_cross.
+    #[arg(long)]
+    strategy: String,
+    /// Parameter (repeatable): fast=10, or a sweep: fast=5..50:5, slow=100,200.
+    #[arg(long = "param")]
+    params: Vec<String>,
+    /// Starting cash.
+    #[arg(long, default_value = "100000")]
+    cash: String,
+    /// Commission as a fraction of traded value (taker; also maker unless --maker-commission).
+    #[arg(long, default_value = "0")]
+    commission: String,
+    /// Commission for limit orders, as a fraction of value.
+    #[arg(long)]
+    maker_commission: Option<String>,
+    /// Fixed commission per order instead of a fraction.
+    #[arg(long, conflicts_with = "commission")]
+    commission_fixed: Option<String>,
+    /// Slippage: percent:P (fraction, e.g. percent:0.0005) or fixed:X (price units).
+    #[arg(long)]
+    slippage: Option<String>,
+    /// Sizer: fixed:N, percent:P (of cash) or all-in.
+    #[arg(long, default_value = "percent:95")]
+    sizer: String,
+    /// Fill market orders at the signal bar's close (look-ahead; off by default).
+    #[arg(long)]
+    cheat_on_close: bool,
+    /// Rank sweep runs by: sharpe, total_return, sqn, profit_factor or max_drawdown_pct.
+    #[arg(long, default_value = "sharpe")]
+    rank_by: String,
+    /// Output directory.
+    #[arg(long, default_value = "tickflow-backtest")]
+    out_dir: String,
+    /// Symbol for Backtrader/Yahoo bar files (default from the file name).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Exchange id for files without one.
+    #[arg(long, default_value = "file")]
+    exchange: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+fn dec(s: &str, what: &str) -> Result<Decimal> {
+    s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+/// Everything collected for one run.
+#[derive(Default)]
+struct RunOut {
+    orders: Vec<Order>,
+    fills: Vec<Fill>,
+    trades: Vec<ClosedTrade>,
+    equity: Vec<EquityPoint>,
+    summary: Option<Summary>,
+}
+
+/// Runs the command.
+pub fn run(a: BacktestArgs) -> Result<()> {
+    let cash = dec(&a.cash, "cash")?;
+    if cash <= Decimal::ZERO {
+        bail!("--cash must be positive");
+    }
+    let taker = dec(&a.commission, "commission")?;
+    let maker = a.maker_commission.as_deref().map(|m| dec(m, "maker-commission")).transpose()?.unwrap_or(taker);
+    if taker.is_negative() || maker.is_negative() || taker >= Decimal::ONE {
+        bail!("--commission is a fraction of value between 0 and 1, e.g. 0.001");
+    }
+    let commission = match &a.commission_fixed {
+        Some(f) => Commission::Fixed(dec(f, "commission-fixed")?),
+        None => Commission::Percent { maker, taker },
+    };
+    let slippage = match a.slippage.as_deref() {
+        None => Slippage::None,
+        Some(s) => match s.split_once(':') {
+            Some(("percent", p)) => Slippage::Percent(dec(p, "slippage")?),
+            Some(("fixed", x)) => Slippage::Fixed(dec(x, "slippage")?),
+            _ => bail!("--slippage: use percent:P or fixed:X"),
+        },
+    };
+    let sizer: Sizer = a.sizer.parse()?;
+    let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: a.cheat_on_close };
+    let grid = expand_sweep(&a.params)?;
+    let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: a.strategy.clone(), params, broker, sizer }).collect();
+    for r in &runs {
+        tickflow_strategies::build(&r.strategy, &r.params)?;
+    }
+    if !["sharpe", "total_return", "sqn", "profit_factor", "max_drawdown_pct"].contains(&a.rank_by.as_str()) {
+        bail!("--rank-by: use sharpe, total_return, sqn, profit_factor or max_drawdown_pct");
+    }
+    let bars: Vec<Bar> = match (&a.bars, &a.trades) {
+        (Some(b), None) => {
+            let symbol = a.symbol.clone().unwrap_or_else(|| crate::bars_in::default_symbol(b));
+            let v = tickflow_connectors::read_bars(b, &a.exchange, &symbol)?;
+            if v.is_empty() {
+                bail!("{b} holds no bars");
+            }
+            v
+        }
+        (None, Some(_)) => Vec::new(),
+        _ => bail!("give --bars FILE or --trades FILE"),
+    };
+    let timeframe: tickflow_model::Timeframe = a.timeframe.parse()?;
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir))?;
+    let runs = Arc::new(runs);
+    let bars = Arc::new(bars);
+    let trades = a.trades.clone();
+    let exchange = a.exchange.clone();
+    let symbol = a.symbol.clone();
+    let runs2 = runs.clone();
+    let start = std::time::Instant::now();
+    let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<Option<BTreeMap<u32, RunOut>>, String> {
+        let index = worker.index();
+        let collected: Rc<RefCell<BTreeMap<u32, RunOut>>> = Rc::new(RefCell::new(BTreeMap::new()));
+        let mut input = crate::bars_in::BarInput::new();
+        let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
+        worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
+            let bar_stream = match &trades {
+                Some(path) => {
+                    let mut feeds: Vec<Box<dyn TradeFeed>> = Vec::new();
+                    if index == 0 {
+                        let opts = tickflow_connectors::TradeCsvOptions {
+                            default_symbol: symbol.clone(),
+                            exchange: exchange.clone(),
+                            skip_bad: false,
+                            ingest_ts: Ts::now(),
+                        };
+                        let r = tickflow_connectors::TradeCsvReader::open(path, opts).map_err(|e| e.to_string())?;
+                        feeds.push(Box::new(crate::feeds::CsvFeed::new(r, None, Arc::new(Default::default()))));
+                    }
+                    let metrics = Arc::new(PipelineMetrics::new());
+                    let t = trade_source(scope, "TradeSource", feeds, Default::default(), metrics.clone(), errors.clone());
+                    let (b, _late) = t.aggregate_bars(tickflow_operators::AggregateConfig::new(vec![timeframe]), metrics).map_err(|e| e.to_string())?;
+                    b
+                }
+                None => input.to_stream(scope),
+            };
+            let events = bar_stream.backtest(runs2.clone()).map_err(|e| e.to_string())?;
+            let c = collected.clone();
+            events.ordered_sink(
+                "BacktestSink",
+                |e: &BacktestEvent| e.run(),
+                move |_t, v| {
+                    let mut c = c.borrow_mut();
+                    for e in v.drain(..) {
+                        let r = c.entry(e.run()).or_default();
+                        match e {
+                            BacktestEvent::Order(_, o) => r.orders.push(o),
+                            BacktestEvent::Fill(_, f) => r.fills.push(f),
+                            BacktestEvent::Trade(_, t) => r.trades.push(t),
+                            BacktestEvent::Equity(_, p) => r.equity.push(p),
+                            BacktestEvent::Summary(_, s) => r.summary = Some(s),
+                        }
+                    }
+                },
+            );
+            Ok(())
+        })?;
+        if index == 0 && trades.is_none() {
+            crate::bars_in::feed(input, &bars).map_err(|e| e.to_string())?;
+        } else {
+            input.close();
+        }
+        while worker.step_or_park(None) {}
+        if let Some(e) = errors.borrow().first() {
+            return Err(e.to_string());
+        }
+        Ok(if index == 0 { Some(std::mem::take(&mut *collected.borrow_mut())) } else { None })
+    })
+    .map_err(|e| anyhow!("starting timely: {e}"))?;
+    let mut results = BTreeMap::new();
+    for r in guards.join() {
+        if let Some(m) = r.map_err(|e| anyhow!(e))?.map_err(|e| anyhow!(e))? {
+            results = m;
+        }
+    }
+    if a.cluster.process != 0 {
+        return Ok(());
+    }
+    report(&a, &runs, results, start.elapsed())
+}
+
+fn metric(s: &Summary, by: &str) -> f64 {
+    let v = match by {
+        "total_return" => s.total_return,
+        "sqn" => s.trades.sqn,
+        "profit_factor" => s.trades.profit_factor,
+        "max_drawdown_pct" => -s.max_drawdown_pct,
+        _ => s.sharpe,
+    };
+    if v.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        v
+    }
+}
+
+fn ms(t: Ts) -> i64 {
+    t.millis()
+}
+
+fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv"))?);
+    writeln!(w, "id,symbol,created,updated,side,type,size,price,stop_price,status")?;
+    let mut orders = r.orders.clone();
+    orders.sort_by_key(|o| o.id);
+    for o in &orders {
+        let (ty, price, stop) = match o.kind {
+            OrderKind::Market => ("market", String::new(), String::new()),
+            OrderKind::Limit { price } => ("limit", price.to_string(), String::new()),
+            OrderKind::Stop { price } => ("stop", String::new(), price.to_string()),
+            OrderKind::StopLimit { stop, limit } => ("stop_limit", limit.to_string(), stop.to_string()),
+            OrderKind::StopTrail { .. } => ("stop_trail", String::new(), String::new()),
+        };
+        let status = serde_json::to_value(o.status)?.as_str().unwrap_or("").to_string();
+        writeln!(w, "{},{},{},{},{},{ty},{},{price},{stop},{status}", o.id, o.instrument.symbol(), ms(o.created), ms(o.updated), o.side.as_str(), o.size)?;
+    }
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("fills.csv"))?);
+    writeln!(w, "order_id,time,symbol,side,price,size,commission")?;
+    for f in &r.fills {
+        writeln!(w, "{},{},{},{},{},{},{}", f.order_id, ms(f.ts), f.instrument.symbol(), f.side.as_str(), f.price, f.size, f.commission)?;
+    }
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("trades.csv"))?);
+    writeln!(w, "symbol,entry_time,exit_time,side,size,entry_price,exit_price,pnl,commission,net_pnl")?;
+    for t in &r.trades {
+        let side = if t.side == tickflow_model::OrderSide::Buy { "long" } else { "short" };
+        writeln!(
+            w,
+            "{},{},{},{side},{},{},{},{},{},{}",
+            t.instrument.symbol(),
+            ms(t.entry_time),
+            ms(t.exit_time),
+            t.size,
+            t.entry_price,
+            t.exit_price,
+            t.pnl,
+            t.commission,
+            t.net_pnl()
+        )?;
+    }
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("equity.csv"))?);
+    writeln!(w, "time,cash,value")?;
+    for e in &r.equity {
+        writeln!(w, "{},{},{}", ms(e.ts), e.cash, e.value)?;
+    }
+    w.flush()?;
+    let summary = serde_json::json!({
+        "strategy": spec.strategy,
+        "params": spec.params.values(),
+        "summary": r.summary,
+    });
+    let text = serde_json::to_string_pretty(&summary)?.replace(": Infinity", ": null");
+    std::fs::write(dir.join("summary.json"), text + "\n")?;
+    Ok(())
+}
+
+fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, elapsed: std::time::Duration) -> Result<()> {
+    let mut ranked: Vec<(u32, &RunOut)> = results.iter().filter(|(_, r)| r.summary.is_some()).map(|(k, v)| (*k, v)).collect();
+    if ranked.len() != runs.len() {
+        bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
+    }
+    ranked.sort_by(|x, y| {
+        let (mx, my) =
+            (metric(x.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by), metric(y.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by));
+        my.partial_cmp(&mx).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0))
+    });
+    let dir = Path::new(&a.out_dir);
+    let (best_id, best) = ranked[0];
+    write_run(dir, best, &runs[best_id as usize])?;
+    if runs.len() > 1 {
+        let keys: Vec<String> = runs[0].params.values().keys().cloned().collect();
+        let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard.csv"))?);
+        writeln!(w, "rank,{},final_value,total_return,sharpe,sortino,max_drawdown_pct,trades,win_rate,profit_factor,sqn", keys.join(","))?;
+        for (rank, (id, r)) in ranked.iter().enumerate() {
+            let s = r.summary.clone().unwrap_or_default();
+            let p: Vec<String> = keys.iter().map(|k| runs[*id as usize].params.values().get(k).map(|v| v.to_string()).unwrap_or_default()).collect();
+            writeln!(
+                w,
+                "{},{},{},{},{},{},{},{},{},{},{}",
+                rank + 1,
+                p.join(","),
+                s.final_value,
+                s.total_return,
+                s.sharpe,
+                s.sortino,
+                s.max_drawdown_pct,
+                s.trades.count,
+                s.trades.win_rate,
+                s.trades.profit_factor,
+                s.trades.sqn
+            )?;
+        }
+        w.flush()?;
+    }
+    let s = best.summary.clone().unwrap_or_default();
+    let params: Vec<String> = runs[best_id as usize].params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("strategy           {} {}", a.strategy, params.join(" "));
+    if runs.len() > 1 {
+        println!("sweep              {} runs, best by {} (leaderboard.csv)", runs.len(), a.rank_by);
+    }
+    println!("initial value      {:>16}", s.initial_value);
+    println!("final value        {:>16}", s.final_value);
+    println!("total return       {:>15.2}%", s.total_return * 100.0);
+    println!("annual return      {:>15.2}%", s.annual_return * 100.0);
+    println!("sharpe             {:>16.3}", s.sharpe);
+    println!("sharpe (bt)        {:>16.3}", s.sharpe_backtrader);
+    println!("sortino            {:>16.3}", s.sortino);
+    println!("max drawdown       {:>15.2}% ({:.2}, {} bars)", s.max_drawdown_pct, s.max_drawdown, s.max_drawdown_bars);
+    println!("trades             {:>16}   won {} lost {}", s.trades.count, s.trades.won, s.trades.lost);
+    println!("win rate           {:>15.1}%", s.trades.win_rate * 100.0);
+    println!("profit factor      {:>16.3}", s.trades.profit_factor);
+    println!("expectancy         {:>16.2}", s.trades.expectancy);
+    println!("sqn                {:>16.3}", s.trades.sqn);
+    println!("orders             {:>16}", s.orders);
+    println!("elapsed            {:>14.3} s", elapsed.as_secs_f64());
+    println!("written to         {}/ (orders.csv fills.csv trades.csv equity.csv summary.json)", a.out_dir);
+    Ok(())
+}
