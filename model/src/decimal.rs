@@ -118,6 +118,11 @@ impl Decimal {
     /// Lossy conversion for floating-point consumers (indicators, analytics).
     #[inline]
     pub fn to_f64(self) -> f64 {
+        // |m| < 2^53 is exact as f64, so one correctly rounded division gives the double
+        // nearest the decimal value (what parsing the decimal string would give)
+        if self.0.unsigned_abs() < (1u128 << 53) {
+            return self.0 as i64 as f64 / ONE as f64;
+        }
         let int = (self.0 / ONE) as f64;
         let frac = (self.0 % ONE) as f64 / ONE as f64;
         int + frac
@@ -540,6 +545,13 @@ mod tests {
         type Output = Notional;
         fn add(self, o: Self) -> Self {
             self.saturating_add(o)
+        }
+    }
+
+    #[test]
+    fn to_f64_equals_parsing_the_string() {
+        for s in ["2.37037", "3.652778", "0.1", "105433.6", "0.00027625", "-7.046875", "95000", "123456.789012345"] {
+            assert_eq!(d(s).to_f64(), s.parse::<f64>().unwrap(), "{s}");
         }
     }
 

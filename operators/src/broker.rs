@@ -136,8 +136,9 @@ pub struct Broker {
     cash: Decimal,
     next_id: u64,
     pending: BTreeMap<u64, Pending>,
-    positions: BTreeMap<Instrument, PositionState>,
-    last_close: BTreeMap<Instrument, Decimal>,
+    /// Keyed by instrument id (cheap keys; sums are exact so order does not matter).
+    positions: BTreeMap<u64, PositionState>,
+    last_close: BTreeMap<u64, Decimal>,
 }
 
 impl Broker {
@@ -156,7 +157,7 @@ impl Broker {
 
     /// Position size of `i` (negative when short).
     pub fn position(&self, i: &Instrument) -> Decimal {
-        self.positions.get(i).map(|p| p.size).unwrap_or(Decimal::ZERO)
+        self.positions.get(&i.id()).map(|p| p.size).unwrap_or(Decimal::ZERO)
     }
 
     /// Cash plus positions at the last closes.
@@ -351,7 +352,7 @@ impl Broker {
     /// then marks positions at the close. Call before the strategy sees the bar.
     pub fn on_bar(&mut self, bar: &Bar, ev: &mut BrokerEvents) {
         self.execute(bar, false, ev);
-        self.last_close.insert(bar.instrument, bar.close);
+        self.last_close.insert(bar.instrument.id(), bar.close);
         // trailing stops follow the best close
         for p in self.pending.values_mut() {
             if p.order.instrument == bar.instrument {
@@ -449,7 +450,7 @@ impl Broker {
             OrderSide::Sell => self.cash = self.cash + value - commission,
         }
         ev.fills.push(Fill { order_id: o.id, instrument: o.instrument, side: o.side, ts, price, size: o.size, commission });
-        let st = self.positions.entry(o.instrument).or_default();
+        let st = self.positions.entry(o.instrument.id()).or_default();
         let old = st.size;
         let new = old + signed;
         if old.is_zero() {

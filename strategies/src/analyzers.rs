@@ -113,12 +113,19 @@ impl Summary {
         // Backtrader's SharpeRatio: yearly returns, riskfreerate 1%, population std
         let mut yearly = Vec::new();
         let mut prev = init;
+        // the year each point belongs to (a close exactly at midnight belongs to the day before)
+        let day_ns = 86_400_000_000_000i64;
+        let mut cache: (i64, i64) = (i64::MIN, 0);
+        let mut year_of = |ts: i64| {
+            let day = ts.div_euclid(day_ns) - i64::from(ts.rem_euclid(day_ns) == 0);
+            if day != cache.0 {
+                cache = (day, tickflow_model::civil_from_days(day).0);
+            }
+            cache.1
+        };
+        let years: Vec<i64> = equity.iter().map(|e| year_of(e.ts.0)).collect();
         for (i, e) in equity.iter().enumerate() {
-            let y = tickflow_model::civil_from_days(e.ts.0.div_euclid(86_400_000_000_000) - if e.ts.0 % 86_400_000_000_000 == 0 { 1 } else { 0 }).0;
-            let next_y = equity
-                .get(i + 1)
-                .map(|n| tickflow_model::civil_from_days(n.ts.0.div_euclid(86_400_000_000_000) - if n.ts.0 % 86_400_000_000_000 == 0 { 1 } else { 0 }).0);
-            if next_y != Some(y) {
+            if years.get(i + 1) != Some(&years[i]) {
                 let v = e.value.to_f64();
                 yearly.push(v / prev - 1.0);
                 prev = v;
