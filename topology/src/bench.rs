@@ -46,7 +46,7 @@ fn bench_bars(n: usize) -> Vec<tickflow_model::Bar> {
     let inst = Instrument::new("synthetic", "BTC/USDT").expect("valid");
     let tf = Timeframe::from_secs(60).expect("valid");
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut price: i64 = 95_000_00; // cents
+    let mut price: i64 = 9_500_000; // cents (95000.00)
     (0..n)
         .map(|i| {
             x ^= x << 13;
