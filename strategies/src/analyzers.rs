@@ -61,7 +61,7 @@ fn mean(x: &[f64]) -> f64 {
     if x.is_empty() {
         0.0
     } else {
-        x.iter().sum::<f64>() / x.len() as f64
+        x.iter().sum::<f64>() / x.len() as f64 + 0.0
     }
 }
 
@@ -136,7 +136,7 @@ impl Summary {
         let net: Vec<f64> = trades.iter().map(|t| t.net_pnl().to_f64()).collect();
         let wins: Vec<f64> = net.iter().copied().filter(|p| *p > 0.0).collect();
         let losses: Vec<f64> = net.iter().copied().filter(|p| *p <= 0.0).collect();
-        let gross_loss: f64 = -losses.iter().sum::<f64>();
+        let gross_loss: f64 = 0.0 - losses.iter().sum::<f64>();
         let tstats = TradeStats {
             count: net.len(),
             won: wins.len(),

@@ -22,57 +22,57 @@ use crate::cluster::ClusterArgs;
 pub struct BacktestArgs {
     /// Bar file: tickflow bar CSV, or Backtrader/Yahoo CSV.
     #[arg(long, conflicts_with = "trades")]
-    bars: Option<String>,
+    pub(crate) bars: Option<String>,
     /// Trade CSV, aggregated into bars in the same dataflow (see --timeframe).
     #[arg(long)]
-    trades: Option<String>,
-    /// Bar timeframe when aggregating --trades.
+    pub(crate) trades: Option<String>,
+    /// Bar timeframe: built from --trades, or selected from a --bars file holding several.
     #[arg(long, default_value = "1m")]
-    timeframe: String,
+    pub(crate) timeframe: String,
     /// Strategy: sma_cross, rsi_reversion, bollinger_breakout, macd_trend, bracket_cross.
     #[arg(long)]
-    strategy: String,
+    pub(crate) strategy: String,
     /// Parameter (repeatable): fast=10, or a sweep: fast=5..50:5, slow=100,200.
     #[arg(long = "param")]
-    params: Vec<String>,
+    pub(crate) params: Vec<String>,
     /// Starting cash.
     #[arg(long, default_value = "100000")]
-    cash: String,
+    pub(crate) cash: String,
     /// Commission as a fraction of traded value (taker; also maker unless --maker-commission).
     #[arg(long, default_value = "0")]
-    commission: String,
+    pub(crate) commission: String,
     /// Commission for limit orders, as a fraction of value.
     #[arg(long)]
-    maker_commission: Option<String>,
+    pub(crate) maker_commission: Option<String>,
     /// Fixed commission per order instead of a fraction.
     #[arg(long, conflicts_with = "commission")]
-    commission_fixed: Option<String>,
+    pub(crate) commission_fixed: Option<String>,
     /// Slippage: percent:P (fraction, e.g. percent:0.0005) or fixed:X (price units).
     #[arg(long)]
-    slippage: Option<String>,
+    pub(crate) slippage: Option<String>,
     /// Sizer: fixed:N, percent:P (of cash) or all-in.
     #[arg(long, default_value = "percent:95")]
-    sizer: String,
+    pub(crate) sizer: String,
     /// Fill market orders at the signal bar's close (look-ahead; off by default).
     #[arg(long)]
-    cheat_on_close: bool,
+    pub(crate) cheat_on_close: bool,
     /// Rank sweep runs by: sharpe, total_return, sqn, profit_factor or max_drawdown_pct.
     #[arg(long, default_value = "sharpe")]
-    rank_by: String,
+    pub(crate) rank_by: String,
     /// Output directory.
     #[arg(long, default_value = "tickflow-backtest")]
-    out_dir: String,
+    pub(crate) out_dir: String,
     /// Symbol for Backtrader/Yahoo bar files (default from the file name).
     #[arg(long)]
-    symbol: Option<String>,
+    pub(crate) symbol: Option<String>,
     /// Exchange id for files without one.
     #[arg(long, default_value = "file")]
-    exchange: String,
+    pub(crate) exchange: String,
     #[command(flatten)]
-    cluster: ClusterArgs,
+    pub(crate) cluster: ClusterArgs,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
-    help: Option<bool>,
+    pub(crate) help: Option<bool>,
 }
 
 fn dec(s: &str, what: &str) -> Result<Decimal> {
@@ -84,7 +84,7 @@ fn dec(s: &str, what: &str) -> Result<Decimal> {
 struct RunOut {
     orders: Vec<Order>,
     fills: Vec<Fill>,
-    trades: Vec<ClosedTrade>,
+    pub(crate) trades: Vec<ClosedTrade>,
     equity: Vec<EquityPoint>,
     summary: Option<Summary>,
 }
@@ -125,9 +125,13 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let bars: Vec<Bar> = match (&a.bars, &a.trades) {
         (Some(b), None) => {
             let symbol = a.symbol.clone().unwrap_or_else(|| crate::bars_in::default_symbol(b));
-            let v = tickflow_connectors::read_bars(b, &a.exchange, &symbol)?;
+            let mut v = tickflow_connectors::read_bars(b, &a.exchange, &symbol)?;
+            let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
+            if v.iter().any(|x| x.timeframe != v[0].timeframe) {
+                v.retain(|x| x.timeframe == tf);
+            }
             if v.is_empty() {
-                bail!("{b} holds no bars");
+                bail!("{b} holds no {} bars", a.timeframe);
             }
             v
         }

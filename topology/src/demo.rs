@@ -88,5 +88,29 @@ pub fn run(a: DemoArgs) -> Result<()> {
             b.trades
         );
     }
-    Ok(())
+
+    // the strategy engine on the same bars: SMA(10/30) cross on 5-minute bars, both symbols
+    println!();
+    println!("backtest: sma_cross fast=10 slow=30 on the 5m bars, 0.1% commission, 45% of cash per entry");
+    let out_dir = dir.join("backtest").to_string_lossy().into_owned();
+    crate::backtest_cmd::run(crate::backtest_cmd::BacktestArgs {
+        bars: Some(bars),
+        trades: None,
+        timeframe: "5m".into(),
+        strategy: "sma_cross".into(),
+        params: vec!["fast=10".into(), "slow=30".into()],
+        cash: "100000".into(),
+        commission: "0.001".into(),
+        maker_commission: None,
+        commission_fixed: None,
+        slippage: None,
+        sizer: "percent:45".into(),
+        cheat_on_close: false,
+        rank_by: "sharpe".into(),
+        out_dir,
+        symbol: None,
+        exchange: "file".into(),
+        cluster: a.cluster.clone(),
+        help: None,
+    })
 }

@@ -119,4 +119,9 @@ fn demo_runs_the_main_job_and_writes_bars() {
     assert!(bars.iter().any(|b| b.timeframe == "1h"));
     assert!(bars.iter().any(|b| b.revision > 0), "demo tape has late trades that revise bars");
     assert!(bars.iter().all(|b| b.high >= b.low && b.high >= b.open && b.high >= b.close));
+    // the strategy engine runs on the demo's bars too
+    assert!(stdout.contains("backtest: sma_cross") && stdout.contains("final value"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("backtest/summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["strategy"], "sma_cross");
+    assert!(summary["summary"]["final_value"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
 }
