@@ -13,7 +13,7 @@ use clap::Args;
 use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, OrderKind, Ts};
 use tickflow_operators::broker::{BrokerConfig, Commission, Slippage};
 use tickflow_operators::{trade_source, AggregateBars, OrderedSink, PipelineMetrics, TradeFeed};
-use tickflow_strategies::{expand_sweep, BacktestEvent, BacktestStage, EquityPoint, RunSpec, Sizer, Summary};
+use tickflow_strategies::{expand_sweep, BacktestEvent, BacktestStage, EquityPoint, LiveViews, RunSpec, Sizer, Summary};
 
 use crate::cluster::ClusterArgs;
 
@@ -77,6 +77,14 @@ pub struct BacktestArgs {
 
 fn dec(s: &str, what: &str) -> Result<Decimal> {
     s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+/// Final contents of the differential views: (rank, run, value µ) and per (run, instrument)
+/// (fills, notional µ).
+#[derive(Default)]
+struct Views {
+    leaderboard: BTreeMap<(u32, u32, i64), isize>,
+    fills: BTreeMap<(u32, tickflow_model::Instrument), (isize, isize)>,
 }
 
 /// Everything collected for one run.
@@ -147,9 +155,11 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let symbol = a.symbol.clone();
     let runs2 = runs.clone();
     let start = std::time::Instant::now();
-    let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<Option<BTreeMap<u32, RunOut>>, String> {
+    type WorkerOut = Option<(BTreeMap<u32, RunOut>, Views)>;
+    let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<WorkerOut, String> {
         let index = worker.index();
         let collected: Rc<RefCell<BTreeMap<u32, RunOut>>> = Rc::new(RefCell::new(BTreeMap::new()));
+        let views: Rc<RefCell<Views>> = Rc::new(RefCell::new(Views::default()));
         let mut input = crate::bars_in::BarInput::new();
         let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
@@ -174,6 +184,41 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                 None => input.to_stream(scope),
             };
             let events = bar_stream.backtest(runs2.clone()).map_err(|e| e.to_string())?;
+            // differential views, maintained incrementally; their final state is kept
+            let v = views.clone();
+            events.clone().leaderboard(10).inner.ordered_sink(
+                "LeaderboardSink",
+                |x: &((u32, u32, i64), u64, isize)| x.0,
+                move |_t, d| {
+                    let mut v = v.borrow_mut();
+                    for (row, _, diff) in d.drain(..) {
+                        *v.leaderboard.entry(row).or_insert(0) += diff;
+                    }
+                },
+            );
+            let (counts, notional) = events.clone().fill_totals();
+            let v = views.clone();
+            counts.inner.ordered_sink(
+                "FillCountSink",
+                |x: &(((u32, tickflow_model::Instrument), isize), u64, isize)| x.0,
+                move |_t, d| {
+                    let mut v = v.borrow_mut();
+                    for (((run, inst), n), _, diff) in d.drain(..) {
+                        v.fills.entry((run, inst)).or_default().0 += n * diff;
+                    }
+                },
+            );
+            let v = views.clone();
+            notional.inner.ordered_sink(
+                "NotionalSink",
+                |x: &(((u32, tickflow_model::Instrument), isize), u64, isize)| x.0,
+                move |_t, d| {
+                    let mut v = v.borrow_mut();
+                    for (((run, inst), n), _, diff) in d.drain(..) {
+                        v.fills.entry((run, inst)).or_default().1 += n * diff;
+                    }
+                },
+            );
             let c = collected.clone();
             events.ordered_sink(
                 "BacktestSink",
@@ -203,19 +248,21 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         if let Some(e) = errors.borrow().first() {
             return Err(e.to_string());
         }
-        Ok(if index == 0 { Some(std::mem::take(&mut *collected.borrow_mut())) } else { None })
+        Ok(if index == 0 { Some((std::mem::take(&mut *collected.borrow_mut()), std::mem::take(&mut *views.borrow_mut()))) } else { None })
     })
     .map_err(|e| anyhow!("starting timely: {e}"))?;
     let mut results = BTreeMap::new();
+    let mut views = Views::default();
     for r in guards.join() {
-        if let Some(m) = r.map_err(|e| anyhow!(e))?.map_err(|e| anyhow!(e))? {
+        if let Some((m, v)) = r.map_err(|e| anyhow!(e))?.map_err(|e| anyhow!(e))? {
             results = m;
+            views = v;
         }
     }
     if a.cluster.process != 0 {
         return Ok(());
     }
-    report(&a, &runs, results, start.elapsed())
+    report(&a, &runs, results, views, start.elapsed())
 }
 
 fn metric(s: &Summary, by: &str) -> f64 {
@@ -295,7 +342,7 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
     Ok(())
 }
 
-fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, elapsed: std::time::Duration) -> Result<()> {
+fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration) -> Result<()> {
     let mut ranked: Vec<(u32, &RunOut)> = results.iter().filter(|(_, r)| r.summary.is_some()).map(|(k, v)| (*k, v)).collect();
     if ranked.len() != runs.len() {
         bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
@@ -308,6 +355,23 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, el
     let dir = Path::new(&a.out_dir);
     let (best_id, best) = ranked[0];
     write_run(dir, best, &runs[best_id as usize])?;
+    // the differential views' final state
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard_live.csv"))?);
+    writeln!(w, "rank,run,value")?;
+    for ((rank, run, v), n) in &views.leaderboard {
+        if *n > 0 {
+            writeln!(w, "{rank},{run},{}", Decimal::from_mantissa(*v as i128 * tickflow_strategies::MICROS))?;
+        }
+    }
+    w.flush()?;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("fill_totals.csv"))?);
+    writeln!(w, "run,symbol,fills,notional")?;
+    for ((run, inst), (n, notional)) in &views.fills {
+        if *n != 0 {
+            writeln!(w, "{run},{},{n},{}", inst.symbol(), Decimal::from_mantissa(*notional as i128 * tickflow_strategies::MICROS))?;
+        }
+    }
+    w.flush()?;
     if runs.len() > 1 {
         let keys: Vec<String> = runs[0].params.values().keys().cloned().collect();
         let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard.csv"))?);
@@ -354,6 +418,6 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, el
     println!("sqn                {:>16.3}", s.trades.sqn);
     println!("orders             {:>16}", s.orders);
     println!("elapsed            {:>14.3} s", elapsed.as_secs_f64());
-    println!("written to         {}/ (orders.csv fills.csv trades.csv equity.csv summary.json)", a.out_dir);
+    println!("written to         {}/ (orders.csv fills.csv trades.csv equity.csv summary.json leaderboard_live.csv fill_totals.csv)", a.out_dir);
     Ok(())
 }

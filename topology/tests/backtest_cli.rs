@@ -5,7 +5,7 @@ mod common;
 use common::{shared_data, tickflow, tickflow_ok};
 
 fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    ["orders.csv", "fills.csv", "trades.csv", "equity.csv", "summary.json", "leaderboard.csv"]
+    ["orders.csv", "fills.csv", "trades.csv", "equity.csv", "summary.json", "leaderboard.csv", "leaderboard_live.csv", "fill_totals.csv"]
         .iter()
         .filter_map(|f| std::fs::read(dir.join(f)).ok().map(|b| (f.to_string(), b)))
         .collect()
@@ -54,7 +54,7 @@ fn cli_backtest_matches_backtrader_and_is_identical_across_workers() {
     assert!(trades.starts_with("symbol,entry_time,exit_time,side,size,entry_price,exit_price,pnl,commission"));
     assert_eq!(trades.lines().count() - 1, want["trades"].as_array().unwrap().len());
     let one = files(&out);
-    assert_eq!(one.len(), 5);
+    assert_eq!(one.len(), 7);
     for w in ["2", "4"] {
         let (_, o) = run(&format!("w{w}"), &["-w", w]);
         assert_eq!(files(&o), one, "{w} workers");
@@ -84,6 +84,22 @@ fn cli_backtest_matches_backtrader_and_is_identical_across_workers() {
     let s1 = sweep("1");
     assert!(s1.iter().any(|(f, b)| f == "leaderboard.csv" && b.iter().filter(|c| **c == b'\n').count() == 7));
     assert_eq!(sweep("2"), s1);
+    // the differential leaderboard (maintained incrementally from equity changes) ends in the
+    // same order as ranking the runs by final value
+    let dir = tmp.path().join("sweep1");
+    let live = std::fs::read_to_string(dir.join("leaderboard_live.csv")).unwrap();
+    let live_values: Vec<f64> = live.lines().skip(1).map(|l| l.split(',').nth(2).unwrap().parse().unwrap()).collect();
+    assert_eq!(live_values.len(), 6);
+    assert!(live_values.windows(2).all(|w| w[0] >= w[1]), "{live}");
+    let board = std::fs::read_to_string(dir.join("leaderboard.csv")).unwrap();
+    let mut finals: Vec<f64> = board.lines().skip(1).map(|l| l.split(',').nth(3).unwrap().parse().unwrap()).collect();
+    finals.sort_by(|a, b| b.partial_cmp(a).unwrap());
+    for (l, f) in live_values.iter().zip(&finals) {
+        assert!((l - f).abs() <= 1e-6, "live {l} vs final {f}");
+    }
+    // fill totals: as many fills as fills.csv of the best run has
+    let totals = std::fs::read_to_string(dir.join("fill_totals.csv")).unwrap();
+    assert_eq!(totals.lines().count(), 7, "{totals}");
 }
 
 #[test]
