@@ -85,6 +85,12 @@ fn sma_cross_matches_backtrader_order_by_order() {
     close(fv, want["final_value"].as_f64().unwrap(), "final value");
     close(r.equity.last().unwrap().cash.to_f64(), want["cash"].as_f64().unwrap(), "final cash");
     assert!(r.errors.is_empty(), "{:?}", r.errors);
+    // analyzers: Backtrader's SharpeRatio and DrawDown
+    let an = &want["analyzers"];
+    close(r.summary.sharpe_backtrader, an["sharpe"].as_f64().unwrap(), "SharpeRatio");
+    close(r.summary.max_drawdown_pct, an["max_drawdown_pct"].as_f64().unwrap(), "DrawDown max %");
+    close(r.summary.max_drawdown, an["max_moneydown"].as_f64().unwrap(), "DrawDown max money");
+    assert_eq!(r.summary.max_drawdown_bars as u64, an["max_drawdown_len"].as_u64().unwrap(), "DrawDown max length");
 }
 
 #[test]

@@ -72,8 +72,17 @@ def main(path, variant="cross"):
     cerebro.broker.setcash(100000.0)
     cerebro.broker.setcommission(commission=0.001)
     cerebro.addsizer(bt.sizers.PercentSizer, percents=95)
+    cerebro.addanalyzer(bt.analyzers.SharpeRatio, _name="sharpe")
+    cerebro.addanalyzer(bt.analyzers.DrawDown, _name="drawdown")
     s = cerebro.run()[0]
-    print(json.dumps({"final_value": cerebro.broker.getvalue(), "cash": cerebro.broker.getcash(), "orders": s.orders, "trades": s.trades}, indent=1))
+    dd = s.analyzers.drawdown.get_analysis()
+    analyzers = {
+        "sharpe": s.analyzers.sharpe.get_analysis()["sharperatio"],
+        "max_drawdown_pct": dd["max"]["drawdown"],
+        "max_moneydown": dd["max"]["moneydown"],
+        "max_drawdown_len": dd["max"]["len"],
+    }
+    print(json.dumps({"final_value": cerebro.broker.getvalue(), "cash": cerebro.broker.getcash(), "analyzers": analyzers, "orders": s.orders, "trades": s.trades}, indent=1))
 
 
 if __name__ == "__main__":
