@@ -75,75 +75,154 @@ fn std(x: &[f64], bessel: bool) -> f64 {
     (ss / if bessel { (n - 1) as f64 } else { n as f64 }).sqrt()
 }
 
-impl Summary {
-    /// Computes every analyzer.
-    pub fn compute(initial: Decimal, equity: &[EquityPoint], trades: &[ClosedTrade], orders: usize) -> Summary {
-        let init = initial.to_f64();
-        let values: Vec<f64> = equity.iter().map(|e| e.value.to_f64()).collect();
-        let final_value = equity.last().map(|e| e.value).unwrap_or(initial);
+/// Equity-curve statistics folded one point at a time (no history kept).
+#[derive(Clone, Debug)]
+pub struct EquityStats {
+    init: f64,
+    prev: f64,
+    n: usize,
+    // Welford over per-bar returns
+    mean: f64,
+    m2: f64,
+    down_sq: f64,
+    first_ts: Option<i64>,
+    last_ts: i64,
+    last_value: Option<Decimal>,
+    peak: f64,
+    max_dd: f64,
+    max_dd_pct: f64,
+    under: usize,
+    max_len: usize,
+    // Backtrader's yearly returns
+    year: Option<i64>,
+    year_start: f64,
+    year_last: f64,
+    yearly: Vec<f64>,
+    day_cache: (i64, i64),
+}
+
+impl EquityStats {
+    /// Starting from `initial` cash.
+    pub fn new(initial: Decimal) -> Self {
+        let i = initial.to_f64();
+        EquityStats {
+            init: i,
+            prev: i,
+            n: 0,
+            mean: 0.0,
+            m2: 0.0,
+            down_sq: 0.0,
+            first_ts: None,
+            last_ts: 0,
+            last_value: None,
+            peak: i,
+            max_dd: 0.0,
+            max_dd_pct: 0.0,
+            under: 0,
+            max_len: 0,
+            year: None,
+            year_start: i,
+            year_last: i,
+            yearly: Vec::new(),
+            day_cache: (i64::MIN, 0),
+        }
+    }
+
+    fn year_of(&mut self, ts: i64) -> i64 {
+        // a close exactly at midnight belongs to the day before
+        let day_ns = 86_400_000_000_000i64;
+        let day = ts.div_euclid(day_ns) - i64::from(ts.rem_euclid(day_ns) == 0);
+        if day != self.day_cache.0 {
+            self.day_cache = (day, tickflow_model::civil_from_days(day).0);
+        }
+        self.day_cache.1
+    }
+
+    /// Folds the next equity point.
+    pub fn push(&mut self, p: &EquityPoint) {
+        let v = p.value.to_f64();
+        let r = if self.prev != 0.0 { v / self.prev - 1.0 } else { 0.0 };
+        self.prev = v;
+        self.n += 1;
+        let d = r - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (r - self.mean);
+        self.down_sq += r.min(0.0).powi(2);
+        self.first_ts.get_or_insert(p.ts.0);
+        self.last_ts = p.ts.0;
+        self.last_value = Some(p.value);
+        if v >= self.peak {
+            self.peak = v;
+            self.under = 0;
+        } else {
+            self.under += 1;
+            self.max_len = self.max_len.max(self.under);
+            self.max_dd = self.max_dd.max(self.peak - v);
+            self.max_dd_pct = self.max_dd_pct.max((self.peak - v) / self.peak * 100.0);
+        }
+        let y = self.year_of(p.ts.0);
+        match self.year {
+            Some(cur) if cur != y => {
+                self.yearly.push(self.year_last / self.year_start - 1.0);
+                self.year_start = self.year_last;
+            }
+            _ => {}
+        }
+        self.year = Some(y);
+        self.year_last = v;
+    }
+
+    /// The summary, given the closed trades and the number of orders.
+    pub fn summary(&self, initial: Decimal, trades: &[ClosedTrade], orders: usize) -> Summary {
+        let init = self.init;
+        let final_value = self.last_value.unwrap_or(initial);
         let fv = final_value.to_f64();
-        let rets: Vec<f64> = std::iter::once(init)
-            .chain(values.iter().copied())
-            .collect::<Vec<_>>()
-            .windows(2)
-            .map(|w| if w[0] != 0.0 { w[1] / w[0] - 1.0 } else { 0.0 })
-            .collect();
-        let span_years = match (equity.first(), equity.last()) {
-            (Some(a), Some(b)) if b.ts > a.ts => (b.ts.0 - a.ts.0) as f64 / (365.25 * 86_400e9),
+        let span_years = match self.first_ts {
+            Some(a) if self.last_ts > a => (self.last_ts - a) as f64 / (365.25 * 86_400e9),
             _ => 0.0,
         };
-        let bars_per_year = if span_years > 0.0 { values.len() as f64 / span_years } else { 0.0 };
-        let sharpe = if std(&rets, true) > 0.0 { mean(&rets) / std(&rets, true) * bars_per_year.sqrt() } else { 0.0 };
-        let downside: Vec<f64> = rets.iter().map(|r| r.min(0.0)).collect();
-        let dd = (downside.iter().map(|r| r * r).sum::<f64>() / downside.len().max(1) as f64).sqrt();
-        let sortino = if dd > 0.0 { mean(&rets) / dd * bars_per_year.sqrt() } else { 0.0 };
-        // drawdown
-        let (mut peak, mut max_dd, mut max_dd_pct, mut under, mut max_len) = (init, 0.0f64, 0.0f64, 0usize, 0usize);
-        for &v in &values {
-            if v >= peak {
-                peak = v;
-                under = 0;
-            } else {
-                under += 1;
-                max_len = max_len.max(under);
-                max_dd = max_dd.max(peak - v);
-                max_dd_pct = max_dd_pct.max((peak - v) / peak * 100.0);
-            }
-        }
-        // Backtrader's SharpeRatio: yearly returns, riskfreerate 1%, population std
-        let mut yearly = Vec::new();
-        let mut prev = init;
-        // the year each point belongs to (a close exactly at midnight belongs to the day before)
-        let day_ns = 86_400_000_000_000i64;
-        let mut cache: (i64, i64) = (i64::MIN, 0);
-        let mut year_of = |ts: i64| {
-            let day = ts.div_euclid(day_ns) - i64::from(ts.rem_euclid(day_ns) == 0);
-            if day != cache.0 {
-                cache = (day, tickflow_model::civil_from_days(day).0);
-            }
-            cache.1
-        };
-        let years: Vec<i64> = equity.iter().map(|e| year_of(e.ts.0)).collect();
-        for (i, e) in equity.iter().enumerate() {
-            if years.get(i + 1) != Some(&years[i]) {
-                let v = e.value.to_f64();
-                yearly.push(v / prev - 1.0);
-                prev = v;
-            }
+        let bars_per_year = if span_years > 0.0 { self.n as f64 / span_years } else { 0.0 };
+        let sd = if self.n > 1 { (self.m2 / (self.n - 1) as f64).sqrt() } else { 0.0 };
+        let sharpe = if sd > 0.0 { self.mean / sd * bars_per_year.sqrt() } else { 0.0 };
+        let dd = (self.down_sq / self.n.max(1) as f64).sqrt();
+        let sortino = if dd > 0.0 { self.mean / dd * bars_per_year.sqrt() } else { 0.0 };
+        let mut yearly = self.yearly.clone();
+        if self.year.is_some() {
+            yearly.push(self.year_last / self.year_start - 1.0);
         }
         let excess: Vec<f64> = yearly.iter().map(|r| r - 0.01).collect();
         let sharpe_bt = if std(&excess, false) > 0.0 { mean(&excess) / std(&excess, false) } else { 0.0 };
+        Summary {
+            initial_value: initial.to_string(),
+            final_value: final_value.to_string(),
+            total_return: if init != 0.0 { fv / init - 1.0 } else { 0.0 },
+            annual_return: if span_years > 0.0 && init > 0.0 && fv > 0.0 { (fv / init).powf(1.0 / span_years) - 1.0 } else { 0.0 },
+            sharpe,
+            sharpe_backtrader: sharpe_bt,
+            sortino,
+            max_drawdown: self.max_dd,
+            max_drawdown_pct: self.max_dd_pct,
+            max_drawdown_bars: self.max_len,
+            orders,
+            trades: TradeStats::compute(trades),
+        }
+    }
+}
+
+impl TradeStats {
+    /// Statistics of closed trades (net of commissions).
+    pub fn compute(trades: &[ClosedTrade]) -> TradeStats {
         let net: Vec<f64> = trades.iter().map(|t| t.net_pnl().to_f64()).collect();
         let wins: Vec<f64> = net.iter().copied().filter(|p| *p > 0.0).collect();
         let losses: Vec<f64> = net.iter().copied().filter(|p| *p <= 0.0).collect();
         let gross_loss: f64 = 0.0 - losses.iter().sum::<f64>();
-        let tstats = TradeStats {
+        TradeStats {
             count: net.len(),
             won: wins.len(),
             lost: losses.len(),
             win_rate: if net.is_empty() { 0.0 } else { wins.len() as f64 / net.len() as f64 },
             profit_factor: if gross_loss > 0.0 {
-                wins.iter().sum::<f64>() / gross_loss
+                wins.iter().sum::<f64>() / gross_loss + 0.0
             } else if wins.is_empty() {
                 0.0
             } else {
@@ -153,20 +232,17 @@ impl Summary {
             avg_loss: mean(&losses),
             expectancy: mean(&net),
             sqn: if std(&net, true) > 0.0 { (net.len() as f64).sqrt() * mean(&net) / std(&net, true) } else { 0.0 },
-        };
-        Summary {
-            initial_value: initial.to_string(),
-            final_value: final_value.to_string(),
-            total_return: if init != 0.0 { fv / init - 1.0 } else { 0.0 },
-            annual_return: if span_years > 0.0 && init > 0.0 && fv > 0.0 { (fv / init).powf(1.0 / span_years) - 1.0 } else { 0.0 },
-            sharpe,
-            sharpe_backtrader: sharpe_bt,
-            sortino,
-            max_drawdown: max_dd,
-            max_drawdown_pct: max_dd_pct,
-            max_drawdown_bars: max_len,
-            orders,
-            trades: tstats,
         }
+    }
+}
+
+impl Summary {
+    /// Computes every analyzer over a whole equity curve.
+    pub fn compute(initial: Decimal, equity: &[EquityPoint], trades: &[ClosedTrade], orders: usize) -> Summary {
+        let mut st = EquityStats::new(initial);
+        for p in equity {
+            st.push(p);
+        }
+        st.summary(initial, trades, orders)
     }
 }

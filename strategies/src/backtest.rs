@@ -53,6 +53,12 @@ pub struct Backtest {
     last_ts: Option<Ts>,
     /// How much of `out` has been handed out by `take_new`.
     cursor: (usize, usize, usize, usize),
+    /// Analyzer state, folded as equity points become final.
+    stats: crate::analyzers::EquityStats,
+    /// Keep the whole history in the result (the direct driver); streaming runs keep only
+    /// what has not been taken yet.
+    keep_history: bool,
+    orders_seen: usize,
 }
 
 /// Events produced since the last [`Backtest::take_new`].
@@ -81,6 +87,9 @@ impl Backtest {
             out: BacktestResult::default(),
             last_ts: None,
             cursor: (0, 0, 0, 0),
+            stats: crate::analyzers::EquityStats::new(cfg.cash),
+            keep_history: true,
+            orders_seen: 0,
         })
     }
 
@@ -117,7 +126,13 @@ impl Backtest {
         let point = EquityPoint { ts: bar.close_time(), cash: self.broker.cash(), value: self.broker.value() };
         match self.out.equity.last_mut() {
             Some(last) if last.ts == point.ts => *last = point,
-            _ => self.out.equity.push(point),
+            Some(last) => {
+                // the previous point is final now
+                let done = *last;
+                self.stats.push(&done);
+                self.out.equity.push(point);
+            }
+            None => self.out.equity.push(point),
         }
         self.last_ts = Some(bar.close_time());
     }
@@ -141,7 +156,27 @@ impl Backtest {
             equity: self.out.equity[e..e_end].to_vec(),
         };
         self.cursor = (self.out.orders.len(), self.out.fills.len(), self.out.trades.len(), e_end);
+        if !self.keep_history {
+            // streaming: forget what was handed out (trades stay: the trade analyzers need them)
+            let n = self.out.orders.len();
+            self.note_orders(n);
+            self.out.orders.clear();
+            self.out.fills.clear();
+            self.out.equity.drain(..e_end);
+            self.cursor = (0, 0, self.out.trades.len(), 0);
+        }
         ev
+    }
+
+    /// Orders forgotten in streaming mode (counted for the summary).
+    fn note_orders(&mut self, n: usize) {
+        self.orders_seen += n;
+    }
+
+    /// Streaming mode: history handed out by [`take_new`](Self::take_new) is not kept.
+    pub fn streaming(mut self) -> Self {
+        self.keep_history = false;
+        self
     }
 
     /// Ends the run: open orders expire, analyzers run.
@@ -171,8 +206,20 @@ impl Backtest {
     }
 
     fn finish_summary(mut self) -> BacktestResult {
-        self.out.summary = Summary::compute(self.initial, &self.out.equity, &self.out.trades, self.out.orders.len());
+        if let Some(last) = self.out.equity.last() {
+            let last = *last;
+            self.stats.push(&last);
+        }
+        self.out.summary = self.stats.summary(self.initial, &self.out.trades, self.orders_total());
         self.out
+    }
+
+    fn orders_total(&self) -> usize {
+        if self.keep_history {
+            self.out.orders.len()
+        } else {
+            self.orders_seen + self.out.orders.len()
+        }
     }
 
     /// Runs over `bars` (sorted here by close time, then instrument) with one strategy instance.

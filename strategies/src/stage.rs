@@ -42,20 +42,24 @@ pub struct RunSpec {
     pub sizer: Sizer,
 }
 
-/// Output of the stage, tagged with the run index.
+/// Output of the stage, tagged with the run index. The frequent variant (equity) is small;
+/// the others are boxed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BacktestEvent {
     /// An order reached its final status.
-    Order(u32, Order),
+    Order(u32, Box<Order>),
     /// An execution.
-    Fill(u32, Fill),
+    Fill(u32, Box<Fill>),
     /// A round trip.
-    Trade(u32, ClosedTrade),
+    Trade(u32, Box<ClosedTrade>),
     /// Portfolio value after a bar.
     Equity(u32, EquityPoint),
     /// The run's analyzers, after the last bar.
-    Summary(u32, Summary),
+    Summary(u32, Box<Summary>),
 }
+
+/// Bar × run steps per activation: bounds the output buffered before downstream operators run.
+const STEPS_PER_ACTIVATION: usize = 1 << 20;
 
 impl BacktestEvent {
     /// Run index.
@@ -89,10 +93,12 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                 let (name, params) = (r.strategy.clone(), r.params.clone());
                 // validated above, so construction cannot fail here
                 let factory = Box::new(move || build(&name, &params).unwrap_or_else(|_| Box::new(crate::SmaCross::new(1, 2).expect("valid"))));
-                owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?));
+                owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?.streaming()));
             }
         }
-        let stream = self.broadcast().unary_frontier::<CapacityContainerBuilder<Vec<BacktestEvent>>, _, _, _>(Pipeline, "Backtest", move |initial, _info| {
+        let scope = self.scope();
+        let stream = self.broadcast().unary_frontier::<CapacityContainerBuilder<Vec<BacktestEvent>>, _, _, _>(Pipeline, "Backtest", move |initial, info| {
+            let activator = scope.activator_for(info.address);
             let mut hold: Option<Capability<u64>> = Some(initial);
             let mut stash: BTreeMap<u64, Vec<Bar>> = BTreeMap::new();
             let mut owned = Some(owned);
@@ -109,12 +115,19 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                 });
                 let Some(runs) = owned.as_mut() else { return };
                 let Some(h) = hold.as_mut() else { return };
+                let mut budget = STEPS_PER_ACTIVATION;
                 while let Some((&t, _)) = stash.first_key_value() {
                     if frontier.less_equal(&t) {
                         break;
                     }
+                    if budget == 0 {
+                        // let downstream drain what we produced; continue on the next activation
+                        activator.activate();
+                        return;
+                    }
                     let mut bars = stash.remove(&t).unwrap_or_default();
                     bars.sort_by_key(|b| (b.close_time(), b.instrument));
+                    budget = budget.saturating_sub(bars.len() * runs.len().max(1));
                     let cap = h.delayed(&t.max(*h.time()));
                     last_t = last_t.max(*cap.time());
                     let mut session = output.session(&cap);
@@ -123,11 +136,14 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                             bt.on_bar(b);
                         }
                         let ev = bt.take_new();
-                        session.give_iterator(ev.orders.into_iter().map(|o| BacktestEvent::Order(*r, o)));
-                        session.give_iterator(ev.fills.into_iter().map(|f| BacktestEvent::Fill(*r, f)));
-                        session.give_iterator(ev.trades.into_iter().map(|x| BacktestEvent::Trade(*r, x)));
+                        session.give_iterator(ev.orders.into_iter().map(|o| BacktestEvent::Order(*r, Box::new(o))));
+                        session.give_iterator(ev.fills.into_iter().map(|f| BacktestEvent::Fill(*r, Box::new(f))));
+                        session.give_iterator(ev.trades.into_iter().map(|x| BacktestEvent::Trade(*r, Box::new(x))));
                         session.give_iterator(ev.equity.into_iter().map(|e| BacktestEvent::Equity(*r, e)));
                     }
+                }
+                if !stash.is_empty() && stash.first_key_value().is_some_and(|(t, _)| !frontier.less_equal(t)) {
+                    return; // more complete timestamps wait for the next activation
                 }
                 match frontier.frontier().as_option() {
                     Some(&f) => {
@@ -141,11 +157,11 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                         let mut session = output.session(&end);
                         for (r, bt) in owned.take().unwrap_or_default() {
                             let (rest, summary) = bt.finish_streaming();
-                            session.give_iterator(rest.orders.into_iter().map(|o| BacktestEvent::Order(r, o)));
-                            session.give_iterator(rest.fills.into_iter().map(|f| BacktestEvent::Fill(r, f)));
-                            session.give_iterator(rest.trades.into_iter().map(|x| BacktestEvent::Trade(r, x)));
+                            session.give_iterator(rest.orders.into_iter().map(|o| BacktestEvent::Order(r, Box::new(o))));
+                            session.give_iterator(rest.fills.into_iter().map(|f| BacktestEvent::Fill(r, Box::new(f))));
+                            session.give_iterator(rest.trades.into_iter().map(|x| BacktestEvent::Trade(r, Box::new(x))));
                             session.give_iterator(rest.equity.into_iter().map(|e| BacktestEvent::Equity(r, e)));
-                            session.give(BacktestEvent::Summary(r, summary));
+                            session.give(BacktestEvent::Summary(r, Box::new(summary)));
                         }
                         drop(session);
                         hold = None;

@@ -154,6 +154,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let exchange = a.exchange.clone();
     let symbol = a.symbol.clone();
     let runs2 = runs.clone();
+    let detailed = runs.len() == 1;
     let start = std::time::Instant::now();
     type WorkerOut = Option<(BTreeMap<u32, RunOut>, Views)>;
     let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<WorkerOut, String> {
@@ -227,12 +228,14 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                     let mut c = c.borrow_mut();
                     for e in v.drain(..) {
                         let r = c.entry(e.run()).or_default();
+                        // sweeps keep summaries only; the winner is re-run alone for its details
                         match e {
-                            BacktestEvent::Order(_, o) => r.orders.push(o),
-                            BacktestEvent::Fill(_, f) => r.fills.push(f),
-                            BacktestEvent::Trade(_, t) => r.trades.push(t),
+                            BacktestEvent::Summary(_, s) => r.summary = Some(*s),
+                            _ if !detailed => {}
+                            BacktestEvent::Order(_, o) => r.orders.push(*o),
+                            BacktestEvent::Fill(_, f) => r.fills.push(*f),
+                            BacktestEvent::Trade(_, t) => r.trades.push(*t),
                             BacktestEvent::Equity(_, p) => r.equity.push(p),
-                            BacktestEvent::Summary(_, s) => r.summary = Some(s),
                         }
                     }
                 },
@@ -261,6 +264,18 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     }
     if a.cluster.process != 0 {
         return Ok(());
+    }
+    if !detailed {
+        // re-run the winner alone (same bars, same code) for its orders, fills, trades, equity
+        report_sweep(&a, &runs, &results, &views)?;
+        let best = best_run(&results, &a.rank_by).ok_or_else(|| anyhow!("no run produced a summary"))?;
+        let params: Vec<String> = runs[best as usize].params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!();
+        println!("best of {} runs by {}: {}", runs.len(), a.rank_by, params.join(" "));
+        let dir = a.out_dir.clone();
+        run(BacktestArgs { params, ..a })?;
+        // the sweep's views, not the single re-run's
+        return write_views(Path::new(&dir), &views);
     }
     report(&a, &runs, results, views, start.elapsed())
 }
@@ -342,20 +357,13 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
     Ok(())
 }
 
-fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration) -> Result<()> {
-    let mut ranked: Vec<(u32, &RunOut)> = results.iter().filter(|(_, r)| r.summary.is_some()).map(|(k, v)| (*k, v)).collect();
-    if ranked.len() != runs.len() {
-        bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
-    }
-    ranked.sort_by(|x, y| {
-        let (mx, my) =
-            (metric(x.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by), metric(y.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by));
-        my.partial_cmp(&mx).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0))
-    });
-    let dir = Path::new(&a.out_dir);
-    let (best_id, best) = ranked[0];
-    write_run(dir, best, &runs[best_id as usize])?;
-    // the differential views' final state
+fn best_run(results: &BTreeMap<u32, RunOut>, by: &str) -> Option<u32> {
+    let mut v: Vec<(u32, f64)> = results.iter().filter_map(|(k, r)| r.summary.as_ref().map(|s| (*k, metric(s, by)))).collect();
+    v.sort_by(|x, y| y.1.partial_cmp(&x.1).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0)));
+    v.first().map(|x| x.0)
+}
+
+fn write_views(dir: &Path, views: &Views) -> Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard_live.csv"))?);
     writeln!(w, "rank,run,value")?;
     for ((rank, run, v), n) in &views.leaderboard {
@@ -372,31 +380,61 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
         }
     }
     w.flush()?;
-    if runs.len() > 1 {
-        let keys: Vec<String> = runs[0].params.values().keys().cloned().collect();
-        let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard.csv"))?);
-        writeln!(w, "rank,{},final_value,total_return,sharpe,sortino,max_drawdown_pct,trades,win_rate,profit_factor,sqn", keys.join(","))?;
-        for (rank, (id, r)) in ranked.iter().enumerate() {
-            let s = r.summary.clone().unwrap_or_default();
-            let p: Vec<String> = keys.iter().map(|k| runs[*id as usize].params.values().get(k).map(|v| v.to_string()).unwrap_or_default()).collect();
-            writeln!(
-                w,
-                "{},{},{},{},{},{},{},{},{},{},{}",
-                rank + 1,
-                p.join(","),
-                s.final_value,
-                s.total_return,
-                s.sharpe,
-                s.sortino,
-                s.max_drawdown_pct,
-                s.trades.count,
-                s.trades.win_rate,
-                s.trades.profit_factor,
-                s.trades.sqn
-            )?;
-        }
-        w.flush()?;
+    Ok(())
+}
+
+/// Writes `leaderboard.csv` (and the differential views) of a sweep and prints its top rows.
+fn report_sweep(a: &BacktestArgs, runs: &[RunSpec], results: &BTreeMap<u32, RunOut>, views: &Views) -> Result<()> {
+    let dir = Path::new(&a.out_dir);
+    let mut ranked: Vec<(u32, Summary)> = results.iter().filter_map(|(k, r)| r.summary.clone().map(|s| (*k, s))).collect();
+    if ranked.len() != runs.len() {
+        bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
     }
+    ranked.sort_by(|x, y| metric(&y.1, &a.rank_by).partial_cmp(&metric(&x.1, &a.rank_by)).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0)));
+    let keys: Vec<String> = runs[0].params.values().keys().cloned().collect();
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard.csv"))?);
+    writeln!(w, "rank,{},final_value,total_return,sharpe,sortino,max_drawdown_pct,trades,win_rate,profit_factor,sqn", keys.join(","))?;
+    println!("{:<5} {:<28} {:>18} {:>10} {:>8}", "rank", "params", "final value", "sharpe", "trades");
+    for (rank, (id, s)) in ranked.iter().enumerate() {
+        let p: Vec<String> = keys.iter().map(|k| runs[*id as usize].params.values().get(k).map(|v| v.to_string()).unwrap_or_default()).collect();
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{}",
+            rank + 1,
+            p.join(","),
+            s.final_value,
+            s.total_return,
+            s.sharpe,
+            s.sortino,
+            s.max_drawdown_pct,
+            s.trades.count,
+            s.trades.win_rate,
+            s.trades.profit_factor,
+            s.trades.sqn
+        )?;
+        if rank < 10 {
+            let shown: Vec<String> = keys.iter().zip(&p).map(|(k, v)| format!("{k}={v}")).collect();
+            println!("{:<5} {:<28} {:>18} {:>10.3} {:>8}", rank + 1, shown.join(" "), s.final_value, s.sharpe, s.trades.count);
+        }
+    }
+    w.flush()?;
+    write_views(dir, views)
+}
+
+fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration) -> Result<()> {
+    let mut ranked: Vec<(u32, &RunOut)> = results.iter().filter(|(_, r)| r.summary.is_some()).map(|(k, v)| (*k, v)).collect();
+    if ranked.len() != runs.len() {
+        bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
+    }
+    ranked.sort_by(|x, y| {
+        let (mx, my) =
+            (metric(x.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by), metric(y.1.summary.as_ref().unwrap_or(&Summary::default()), &a.rank_by));
+        my.partial_cmp(&mx).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0))
+    });
+    let dir = Path::new(&a.out_dir);
+    let (best_id, best) = ranked[0];
+    write_run(dir, best, &runs[best_id as usize])?;
+    write_views(dir, &views)?;
     let s = best.summary.clone().unwrap_or_default();
     let params: Vec<String> = runs[best_id as usize].params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("strategy           {} {}", a.strategy, params.join(" "));
