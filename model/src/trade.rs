@@ -52,6 +52,13 @@ pub struct TradeKey {
     pub amount: i128,
 }
 
+/// A trade from column values (`u64::MAX` = no trade id).
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn row(instrument: Instrument, ts: i64, id: u64, ingest: i64, price: Decimal, amount: Decimal, side: Side) -> Trade {
+    Trade { instrument, trade_id: if id == u64::MAX { None } else { Some(id) }, ts: Ts(ts), ingest_ts: Ts(ingest), price, amount, side }
+}
+
 /// Trades of one instrument, in arrival order, stored by column: the unit that moves between
 /// dataflow operators.
 ///
@@ -128,16 +135,7 @@ impl TradeBatch {
     /// Trade `i` as a row.
     #[inline]
     pub fn get(&self, i: usize) -> Trade {
-        let id = self.trade_id[i];
-        Trade {
-            instrument: self.instrument,
-            trade_id: if id == u64::MAX { None } else { Some(id) },
-            ts: Ts(self.ts[i]),
-            ingest_ts: Ts(self.ingest_ts[i]),
-            price: self.price[i],
-            amount: self.amount[i],
-            side: self.side[i],
-        }
+        row(self.instrument, self.ts[i], self.trade_id[i], self.ingest_ts[i], self.price[i], self.amount[i], self.side[i])
     }
     /// The trades as rows.
     pub fn iter(&self) -> impl Iterator<Item = Trade> + '_ {
@@ -223,16 +221,7 @@ impl TradeRows {
     /// Row `i` as a trade.
     #[inline]
     pub fn get(&self, i: usize) -> Trade {
-        let id = self.trade_id[i];
-        Trade {
-            instrument: self.instruments[self.inst[i] as usize],
-            trade_id: if id == u64::MAX { None } else { Some(id) },
-            ts: Ts(self.ts[i]),
-            ingest_ts: Ts(self.ingest_ts[i]),
-            price: self.price[i],
-            amount: self.amount[i],
-            side: self.side[i],
-        }
+        row(self.instruments[self.inst[i] as usize], self.ts[i], self.trade_id[i], self.ingest_ts[i], self.price[i], self.amount[i], self.side[i])
     }
     /// The rows as trades.
     pub fn iter(&self) -> impl Iterator<Item = Trade> + '_ {

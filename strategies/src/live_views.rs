@@ -28,6 +28,31 @@ use crate::BacktestEvent;
 /// Values in the views are integers: money in micro-units (value × 10⁶, truncated).
 pub const MICROS: i128 = 1_000;
 
+/// Turns selected events into differential updates `(data, time, diff)` with a stateful mapper.
+fn updates<'scope, D, S, F>(events: StreamVec<'scope, u64, BacktestEvent>, name: &str, mut state: S, mut f: F) -> VecCollection<'scope, u64, D>
+where
+    D: timely::ExchangeData + Clone,
+    S: 'static,
+    F: FnMut(&mut S, &BacktestEvent, u64, &mut Vec<(D, u64, isize)>) + 'static,
+{
+    events
+        .unary::<CapacityContainerBuilder<Vec<(D, u64, isize)>>, _, _, _>(Pipeline, name, move |_cap, _info| {
+            let mut buf = Vec::new();
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    for batch in data {
+                        for e in batch.iter() {
+                            f(&mut state, e, t, &mut buf);
+                        }
+                    }
+                    output.session(&cap).give_iterator(buf.drain(..));
+                });
+            }
+        })
+        .as_collection()
+}
+
 /// Extension trait over backtest event streams.
 pub trait LiveViews<'scope> {
     /// `(rank, run, value_micros)` of the `top` most valuable runs (rank 1 = highest value; ties
@@ -40,32 +65,19 @@ pub trait LiveViews<'scope> {
 
 impl<'scope> LiveViews<'scope> for StreamVec<'scope, u64, BacktestEvent> {
     fn leaderboard(self, top: usize) -> VecCollection<'scope, u64, (u32, u32, i64)> {
-        let values = self
-            .unary::<CapacityContainerBuilder<Vec<((u32, i64), u64, isize)>>, _, _, _>(Pipeline, "EquityChanges", |_cap, _info| {
-                let mut last: HashMap<u32, i64> = HashMap::new();
-                move |input, output| {
-                    input.for_each_stamp(|cap, data| {
-                        let Some(&t) = cap.least() else { return };
-                        let mut session = output.session(&cap);
-                        for batch in data {
-                            for e in batch.iter() {
-                                if let BacktestEvent::Equity(run, p) = e {
-                                    let v = (p.value.mantissa() / MICROS).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
-                                    match last.insert(*run, v) {
-                                        Some(old) if old == v => {}
-                                        Some(old) => {
-                                            session.give(((*run, old), t, -1));
-                                            session.give(((*run, v), t, 1));
-                                        }
-                                        None => session.give(((*run, v), t, 1)),
-                                    }
-                                }
-                            }
-                        }
-                    });
+        let values = updates(self, "EquityChanges", HashMap::<u32, i64>::new(), |last, e, t, out| {
+            if let BacktestEvent::Equity(run, p) = e {
+                let v = (p.value.mantissa() / MICROS).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+                match last.insert(*run, v) {
+                    Some(old) if old == v => {}
+                    Some(old) => {
+                        out.push(((*run, old), t, -1));
+                        out.push(((*run, v), t, 1));
+                    }
+                    None => out.push(((*run, v), t, 1)),
                 }
-            })
-            .as_collection();
+            }
+        });
         values
             .map(|(run, v)| ((), (std::cmp::Reverse(v), run)))
             .reduce(move |_k, input, output: &mut Vec<((u32, u32, i64), isize)>| {
@@ -78,24 +90,12 @@ impl<'scope> LiveViews<'scope> for StreamVec<'scope, u64, BacktestEvent> {
     }
 
     fn fill_totals(self) -> (VecCollection<'scope, u64, ((u32, Instrument), isize)>, VecCollection<'scope, u64, ((u32, Instrument), isize)>) {
-        let fills = self
-            .unary::<CapacityContainerBuilder<Vec<((u32, Instrument, i64), u64, isize)>>, _, _, _>(Pipeline, "Fills", |_cap, _info| {
-                move |input, output| {
-                    input.for_each_stamp(|cap, data| {
-                        let Some(&t) = cap.least() else { return };
-                        let mut session = output.session(&cap);
-                        for batch in data {
-                            for e in batch.iter() {
-                                if let BacktestEvent::Fill(run, f) = e {
-                                    let notional = f.size.checked_mul(f.price).map(|x| (x.mantissa() / MICROS) as i64).unwrap_or(i64::MAX);
-                                    session.give(((*run, f.instrument, notional), t, 1));
-                                }
-                            }
-                        }
-                    });
-                }
-            })
-            .as_collection();
+        let fills = updates(self, "Fills", (), |_, e, t, out| {
+            if let BacktestEvent::Fill(run, f) = e {
+                let notional = f.size.checked_mul(f.price).map(|x| (x.mantissa() / MICROS) as i64).unwrap_or(i64::MAX);
+                out.push(((*run, f.instrument, notional), t, 1));
+            }
+        });
         let counts = fills.clone().map(|(run, inst, _)| (run, inst)).count();
         let notional = fills.explode(|(run, inst, n)| Some(((run, inst), n as isize))).count();
         (counts, notional)

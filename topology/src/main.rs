@@ -151,6 +151,13 @@ struct GenerateArgs {
 }
 
 fn main() {
+    // `tickflow … | head` should end quietly when the reader goes away, like other Unix tools,
+    // instead of panicking on a broken pipe (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     telemetry::init(cli.log_json);
     if let Err(e) = run(cli) {
