@@ -80,6 +80,30 @@ impl BarAccum {
         self.count += 1;
     }
 
+    /// Folds a run of trades summed by the engine (no overflow occurred in it).
+    #[inline]
+    pub(crate) fn merge_run(&mut self, r: &crate::bar_engine::RunSums) {
+        if let Some(k) = r.open_k {
+            if k < self.open_k {
+                self.open_k = k;
+            }
+        }
+        if let Some(k) = r.close_k {
+            if k > self.close_k {
+                self.close_k = k;
+            }
+        }
+        if r.count > 0 {
+            self.high = self.high.max(Decimal::from_mantissa(r.high));
+            self.low = self.low.min(Decimal::from_mantissa(r.low));
+        }
+        self.volume += Decimal::from_mantissa(r.volume);
+        self.quote_volume += Notional::from_mantissa(r.quote);
+        self.buy_volume += Decimal::from_mantissa(r.buy);
+        self.sell_volume += Decimal::from_mantissa(r.sell);
+        self.count += r.count;
+    }
+
     /// Folds another accumulator in (roll-up).
     #[inline]
     pub fn merge(&mut self, o: &BarAccum) {

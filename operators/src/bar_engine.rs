@@ -157,6 +157,47 @@ impl Hasher for IdHasher {
     }
 }
 
+/// Sums of a run of trades in one window, accumulated without saturation checks.
+pub(crate) struct RunSums {
+    pub(crate) open_k: Option<TradeKey>,
+    pub(crate) close_k: Option<TradeKey>,
+    pub(crate) high: i128,
+    pub(crate) low: i128,
+    pub(crate) volume: i128,
+    pub(crate) quote: i128,
+    pub(crate) buy: i128,
+    pub(crate) sell: i128,
+    pub(crate) count: u64,
+    pub(crate) overflow: bool,
+}
+
+impl Default for RunSums {
+    fn default() -> Self {
+        RunSums { open_k: None, close_k: None, high: i128::MIN, low: i128::MAX, volume: 0, quote: 0, buy: 0, sell: 0, count: 0, overflow: false }
+    }
+}
+
+impl RunSums {
+    #[inline]
+    fn add(&mut self, q: i128, p: i128, side: Side) {
+        let (v, o1) = self.volume.overflowing_add(q);
+        // price × amount: one widening multiply when both fit in 64 bits
+        let (pq, o2) = match (i64::try_from(p), i64::try_from(q)) {
+            (Ok(a), Ok(b)) => (a as i128 * b as i128, false),
+            _ => p.overflowing_mul(q),
+        };
+        let (qv, o3) = self.quote.overflowing_add(pq);
+        let (b, o4) = self.buy.overflowing_add(if side == Side::Buy { q } else { 0 });
+        let (s, o5) = self.sell.overflowing_add(if side == Side::Sell { q } else { 0 });
+        self.volume = v;
+        self.quote = qv;
+        self.buy = b;
+        self.sell = s;
+        self.count += 1;
+        self.overflow |= o1 | o2 | o3 | o4 | o5;
+    }
+}
+
 struct Closed {
     acc: Option<BarAccum>,
     bar: Bar,
@@ -438,14 +479,38 @@ impl BarEngine {
                     acc.add_parts(key(i), px_col[i], qty_col[i], side_col[i]);
                 }
                 j += 1;
+                // the rest of the run: fold into wrapping locals with an overflow flag, merge
+                // once; on any overflow, redo the run on the saturating path (never in practice)
+                let run_start = j;
+                let mut run = RunSums::default();
                 while j < m {
                     let i = idx(j);
                     let ts = ts_col[i];
                     if ts < open || ts >= end {
                         break;
                     }
-                    acc.add_parts(key(i), px_col[i], qty_col[i], side_col[i]);
+                    let (p, q) = (px_col[i].mantissa(), qty_col[i].mantissa());
+                    let k = key(i);
+                    if k < run.open_k.unwrap_or(k) || run.open_k.is_none() {
+                        run.open_k = Some(k);
+                    }
+                    if run.close_k.is_none_or(|c| k > c) {
+                        run.close_k = Some(k);
+                    }
+                    run.high = run.high.max(p);
+                    run.low = run.low.min(p);
+                    run.add(q, p, side_col[i]);
                     j += 1;
+                }
+                if j > run_start {
+                    if run.overflow {
+                        for jj in run_start..j {
+                            let i = idx(jj);
+                            acc.add_parts(key(i), px_col[i], qty_col[i], side_col[i]);
+                        }
+                    } else {
+                        acc.merge_run(&run);
+                    }
                 }
                 tfs.open[slot].1 = acc;
             }

@@ -311,3 +311,25 @@ fn batch_feed_fast_path_equals_per_trade_path() {
     assert_eq!(run(vec![t.clone()], 1, r.batched()), per_trade);
     assert_eq!(run(vec![t], 2, r.batched()), per_trade);
 }
+
+#[test]
+fn sums_near_the_decimal_range_saturate_instead_of_wrapping() {
+    // mantissas of 1e38 (max ~1.7e38): two of them overflow the run sums, which must fall back
+    // to saturating arithmetic rather than wrap around
+    let huge = "100000000000000000000000000000"; // 1e29 units
+    let t = vec![
+        tr("BTC/USDT", 1_000, 1, "1", huge),
+        tr("BTC/USDT", 2_000, 2, "1", huge),
+        tr("BTC/USDT", 3_000, 3, "1", huge),
+        tr("BTC/USDT", 4_000, 4, "1", "1"),
+        tr("BTC/USDT", 70_000, 5, "1", "1"),
+    ];
+    let (bars, _) = run(vec![t], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0 });
+    let b = bars.iter().find(|(_, b)| b.open_time == Ts(0)).unwrap().1;
+    assert_eq!(b.trades, 4);
+    assert_eq!(b.volume.mantissa(), i128::MAX, "saturated, not wrapped");
+    assert!(b.quote_volume.mantissa() > 0);
+    // and a normal window right after is unaffected
+    let b2 = bars.iter().find(|(_, b)| b.open_time == Ts::from_millis(60_000)).unwrap().1;
+    assert_eq!(b2.volume.to_string(), "1");
+}
