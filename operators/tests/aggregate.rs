@@ -333,3 +333,76 @@ fn sums_near_the_decimal_range_saturate_instead_of_wrapping() {
     let b2 = bars.iter().find(|(_, b)| b.open_time == Ts::from_millis(60_000)).unwrap().1;
     assert_eq!(b2.volume.to_string(), "1");
 }
+
+/// A live feed: recent trades once, then idle until a bar shows up (or it gives up).
+struct IdleLiveFeed {
+    sent: bool,
+    bar_seen: Arc<std::sync::atomic::AtomicBool>,
+    gave_up: Arc<std::sync::atomic::AtomicBool>,
+    started: std::time::Instant,
+}
+
+impl TradeFeed for IdleLiveFeed {
+    fn poll(&mut self, out: &mut tickflow_model::TradeRows, _max: usize) -> Result<tickflow_operators::FeedStatus, tickflow_operators::OperatorError> {
+        use std::sync::atomic::Ordering;
+        use tickflow_operators::FeedStatus;
+        if !self.sent {
+            self.sent = true;
+            // two trades in a recent minute window: only the wall clock can close it
+            let now = Ts::now().0;
+            let minute = 60_000_000_000;
+            let open = now - now.rem_euclid(minute) - 2 * minute; // ends ≥ 60 s before now
+            for (i, off) in [1_000_000_000i64, 2_000_000_000].iter().enumerate() {
+                let mut t = tr("BTC/USDT", 0, i as u64 + 1, "100", "1");
+                t.ts = Ts(open + off);
+                out.push(&t);
+            }
+            return Ok(FeedStatus::Ready);
+        }
+        if self.bar_seen.load(Ordering::SeqCst) {
+            return Ok(FeedStatus::Done);
+        }
+        if self.started.elapsed() > std::time::Duration::from_secs(10) {
+            self.gave_up.store(true, Ordering::SeqCst);
+            return Ok(FeedStatus::Done);
+        }
+        Ok(FeedStatus::Idle)
+    }
+    fn is_live(&self) -> bool {
+        true
+    }
+    fn name(&self) -> String {
+        "live".into()
+    }
+}
+
+#[test]
+fn live_sources_close_bars_on_an_idle_timeout() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let bar_seen = Arc::new(AtomicBool::new(false));
+    let gave_up = Arc::new(AtomicBool::new(false));
+    let (b2, g2) = (bar_seen.clone(), gave_up.clone());
+    timely::execute(timely::Config::thread(), move |worker| {
+        let feed: Box<dyn TradeFeed> = Box::new(IdleLiveFeed { sent: false, bar_seen: b2.clone(), gave_up: g2.clone(), started: std::time::Instant::now() });
+        let seen = b2.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let metrics = Arc::new(PipelineMetrics::new());
+            let src = SourceConfig { out_of_orderness: 1_000_000_000, idle_timeout: Some(std::time::Duration::from_millis(20)), ..Default::default() };
+            let trades = trade_source(scope, "live", vec![feed], src, metrics.clone(), Rc::new(RefCell::new(Vec::new())));
+            let (bars, _) = trades.aggregate_bars(cfg("1m", FillPolicy::None, LatePolicy::Drop), metrics).unwrap();
+            bars.ordered_sink(
+                "bars",
+                |b: &Bar| b.sort_key(),
+                move |_t, v| {
+                    if v.iter().any(|b| b.trades == 2) {
+                        seen.store(true, Ordering::SeqCst);
+                    }
+                },
+            );
+        });
+        while worker.step_or_park(Some(std::time::Duration::from_millis(5))) {}
+    })
+    .unwrap();
+    assert!(bar_seen.load(Ordering::SeqCst), "the bar was emitted");
+    assert!(!gave_up.load(Ordering::SeqCst), "it was emitted while the feed was live and idle, not at end of input");
+}
