@@ -200,17 +200,26 @@ fn parse_fast(s: &[u8], scale: u32) -> Option<i128> {
         Some(b'-') => (true, &s[1..]),
         _ => (false, s),
     };
-    let (int, frac) = match body.iter().position(|&b| b == b'.') {
-        Some(p) => (&body[..p], &body[p + 1..]),
-        None => (body, &body[body.len()..]),
-    };
-    let (ni, nf) = (int.len(), frac.len());
-    if ni + nf == 0 || ni + nf > 18 || nf as u32 > scale {
+    // at most 18 digits and one dot: the digits cannot overflow a u64, so one unchecked pass
+    if body.is_empty() || body.len() > 19 {
         return None;
     }
-    let iv = if ni == 0 { 0 } else { crate::digits::parse_u64(int)? };
-    let fv = if nf == 0 { 0 } else { crate::digits::parse_u64(frac)? };
-    let v = iv * POW10[nf] + fv; // ≤ 18 digits: fits
+    let mut v: u64 = 0;
+    let mut dot = usize::MAX;
+    for (i, &b) in body.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            v = v.wrapping_mul(10).wrapping_add(d as u64);
+        } else if b == b'.' && dot == usize::MAX {
+            dot = i;
+        } else {
+            return None;
+        }
+    }
+    let (digits, nf) = if dot == usize::MAX { (body.len(), 0) } else { (body.len() - 1, body.len() - 1 - dot) };
+    if digits == 0 || digits > 18 || nf as u32 > scale {
+        return None;
+    }
     let m = v as i128 * POW10[(scale as usize) - nf] as i128;
     Some(if neg { -m } else { m })
 }

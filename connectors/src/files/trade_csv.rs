@@ -144,6 +144,9 @@ fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
+/// Fields per row kept by the fast path (wider rows take the quote-aware path).
+const MAX_FIELDS: usize = 64;
+
 /// Streaming trade CSV reader.
 pub struct TradeCsvReader {
     path: String,
@@ -155,7 +158,7 @@ pub struct TradeCsvReader {
     line: u64,
     bad: u64,
     bytes: u64,
-    fields: Vec<(usize, usize)>,
+    fields: [(u32, u32); MAX_FIELDS],
     rows: RowParser,
 }
 
@@ -193,7 +196,7 @@ impl TradeCsvReader {
             line: 0,
             bad: 0,
             bytes: 0,
-            fields: Vec::with_capacity(16),
+            fields: [(0, 0); MAX_FIELDS],
             rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), owned: Vec::new() },
         };
         // header
@@ -279,26 +282,36 @@ impl TradeCsvReader {
             let mut row_start = base;
             let mut field_start = base;
             let mut quoted = false;
-            self.fields.clear();
-            for p in super::scan::Separators::new(&self.buf[base..self.end]) {
+            let mut nf = 0usize;
+            for (p, kind) in super::scan::Separators::new(&self.buf[base..self.end]) {
                 let p = base + p;
-                match self.buf[p] {
-                    b',' => {
-                        self.fields.push((field_start - row_start, p - row_start));
+                match kind {
+                    super::scan::COMMA => {
+                        if nf < MAX_FIELDS {
+                            self.fields[nf] = ((field_start - row_start) as u32, (p - row_start) as u32);
+                        } else {
+                            quoted = true; // more fields than the fast path keeps: re-split the row
+                        }
+                        nf += 1;
                         field_start = p + 1;
                     }
-                    b'"' => quoted = true,
+                    super::scan::QUOTE => quoted = true,
                     _ => {
                         let mut e = p;
                         if e > row_start && self.buf[e - 1] == b'\r' {
                             e -= 1;
                         }
-                        self.fields.push((field_start - row_start, e.max(field_start) - row_start));
+                        if nf < MAX_FIELDS {
+                            self.fields[nf] = ((field_start - row_start) as u32, (e.max(field_start) - row_start) as u32);
+                        } else {
+                            quoted = true;
+                        }
+                        nf += 1;
                         self.line += 1;
                         self.bytes += (p + 1 - row_start) as u64;
                         let line = &self.buf[row_start..e];
                         if !line.iter().all(u8::is_ascii_whitespace) {
-                            match self.rows.parse(line, &self.fields, quoted, out) {
+                            match self.rows.parse(line, &self.fields[..nf.min(MAX_FIELDS)], quoted, out) {
                                 Ok(()) => {}
                                 Err(message) => {
                                     if self.rows.opts.skip_bad {
@@ -310,7 +323,7 @@ impl TradeCsvReader {
                                 }
                             }
                         }
-                        self.fields.clear();
+                        nf = 0;
                         quoted = false;
                         row_start = p + 1;
                         field_start = p + 1;
@@ -371,7 +384,7 @@ impl TradeCsvReader {
 
 impl RowParser {
     /// Parses one row; `fields` are byte ranges into `line`.
-    fn parse(&mut self, line: &[u8], fields: &[(usize, usize)], quoted: bool, out: &mut TradeRows) -> Result<(), String> {
+    fn parse(&mut self, line: &[u8], fields: &[(u32, u32)], quoted: bool, out: &mut TradeRows) -> Result<(), String> {
         let cols = &self.cols;
         if quoted {
             self.owned = split_fields(line);
@@ -386,7 +399,7 @@ impl RowParser {
                 &owned[i]
             } else {
                 let (a, b) = fields[i];
-                &line[a..b]
+                &line[a as usize..b as usize]
             }
         };
         let ts = Ts::parse_bytes(field(cols.ts)).map_err(|e| e.to_string())?;
