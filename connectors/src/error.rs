@@ -22,6 +22,14 @@ pub enum ConnectorError {
         /// What is wrong.
         message: String,
     },
+    /// A venue payload could not be understood.
+    #[error("{venue}: {message}")]
+    Payload {
+        /// Venue id.
+        venue: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A row could not be parsed.
     #[error("{path}:{line}: {message}")]
     Row {

@@ -9,6 +9,7 @@
 mod error;
 pub mod files;
 pub mod synthetic;
+pub mod venues;
 
 pub use error::ConnectorError;
 pub use files::bar_csv::{parse_bars, read_bars};

@@ -1,0 +1,192 @@
+//! Binance spot: REST aggregate trades, trades and klines; WebSocket `aggTrade`/`trade` events.
+//!
+//! Recorded REST aggregate trade (`GET /api/v3/aggTrades`, CCXT fixture):
+//! ```json
+//! [{"a":"2913537567","p":"73238.70000000","q":"0.00109000","f":"3479463557","l":"3479463557",
+//!   "T":"1710327661939","m":false,"M":true}]
+//! ```
+//! `m` is "the buyer is the maker": `m = false` means the buyer took liquidity → taker side buy.
+//!
+//! Recorded kline (`GET /api/v3/klines`): `[open_ms, "o", "h", "l", "c", "volume", close_ms,
+//! "quote_volume", trades, "taker_buy_base", "taker_buy_quote", "0"]`. A kline whose close time is
+//! not yet past `now` is still forming and is excluded.
+//!
+//! Recorded WebSocket message (combined stream, cryptofeed capture 2021-10-12):
+//! `{"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","E":…,"s":"NKNUSDT","a":…,"p":"0.35050000","q":"…","f":…,"l":…,"T":…,"m":true,"M":true}}`
+
+use serde::Deserialize;
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+
+use super::{de_decimal, de_i64, de_u64, instrument, payload_err, split_concatenated};
+use crate::ConnectorError;
+
+const VENUE: &str = "binance";
+const QUOTES: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY", "BRL", "AUD", "JPY", "USD"];
+
+/// `BTC/USDT` → `BTCUSDT`.
+pub fn market_id(symbol: &str) -> String {
+    symbol.split(':').next().unwrap_or(symbol).replace('/', "").to_ascii_uppercase()
+}
+
+/// `BTCUSDT` → `BTC/USDT` (by known quote assets).
+pub fn ccxt_symbol(id: &str) -> Option<String> {
+    split_concatenated(id, QUOTES)
+}
+
+/// An aggregate trade (REST `aggTrades` and the WebSocket `aggTrade` event).
+#[derive(Debug, Deserialize)]
+#[allow(non_snake_case, missing_docs)]
+pub struct AggTrade {
+    #[serde(deserialize_with = "de_u64")]
+    pub a: u64,
+    #[serde(deserialize_with = "de_decimal")]
+    pub p: Decimal,
+    #[serde(deserialize_with = "de_decimal")]
+    pub q: Decimal,
+    #[serde(deserialize_with = "de_i64")]
+    pub T: i64,
+    pub m: bool,
+}
+
+impl AggTrade {
+    /// Normalised trade.
+    pub fn to_trade(&self, instrument: Instrument, ingest: Ts) -> Trade {
+        Trade {
+            instrument,
+            trade_id: Some(self.a),
+            ts: Ts::from_millis(self.T),
+            ingest_ts: ingest,
+            price: self.p,
+            amount: self.q,
+            side: if self.m { Side::Sell } else { Side::Buy },
+        }
+    }
+}
+
+/// A raw trade (REST `/api/v3/trades`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(missing_docs)]
+pub struct RawTrade {
+    #[serde(deserialize_with = "de_u64")]
+    pub id: u64,
+    #[serde(deserialize_with = "de_decimal")]
+    pub price: Decimal,
+    #[serde(deserialize_with = "de_decimal")]
+    pub qty: Decimal,
+    #[serde(deserialize_with = "de_i64")]
+    pub time: i64,
+    pub is_buyer_maker: bool,
+}
+
+/// Parses a REST `aggTrades` body.
+pub fn parse_agg_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: Vec<AggTrade> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("aggTrades: {e}")))?;
+    Ok(v.iter().map(|t| t.to_trade(instrument, ingest)).collect())
+}
+
+/// Parses a REST `trades` body.
+pub fn parse_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: Vec<RawTrade> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("trades: {e}")))?;
+    Ok(v.iter()
+        .map(|t| Trade {
+            instrument,
+            trade_id: Some(t.id),
+            ts: Ts::from_millis(t.time),
+            ingest_ts: ingest,
+            price: t.price,
+            amount: t.qty,
+            side: if t.is_buyer_maker { Side::Sell } else { Side::Buy },
+        })
+        .collect())
+}
+
+/// Parses a REST `klines` body; klines not closed at `now` are left out.
+pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts) -> Result<Vec<Bar>, ConnectorError> {
+    let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("klines: {e}")))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        if r.len() < 11 {
+            return Err(payload_err(VENUE, format!("kline with {} fields, expected 12", r.len())));
+        }
+        let int = |i: usize| -> Result<i64, ConnectorError> {
+            r[i].as_i64().or_else(|| r[i].as_str().and_then(|s| s.parse().ok())).ok_or_else(|| payload_err(VENUE, format!("kline field {i} is not an integer")))
+        };
+        let dec = |i: usize| -> Result<Decimal, ConnectorError> {
+            serde_json::from_value::<Decimal>(r[i].clone()).map_err(|e| payload_err(VENUE, format!("kline field {i}: {e}")))
+        };
+        let close_ms = int(6)?;
+        if Ts::from_millis(close_ms) >= now {
+            continue; // still forming
+        }
+        let volume = dec(5)?;
+        let buy = dec(9)?;
+        out.push(Bar {
+            instrument,
+            timeframe,
+            open_time: Ts::from_millis(int(0)?),
+            open: dec(1)?,
+            high: dec(2)?,
+            low: dec(3)?,
+            close: dec(4)?,
+            volume,
+            quote_volume: serde_json::from_value::<Notional>(r[7].clone()).map_err(|e| payload_err(VENUE, format!("kline quote volume: {e}")))?,
+            trades: int(8)? as u64,
+            buy_volume: buy,
+            sell_volume: volume - buy,
+            first_trade_id: None,
+            last_trade_id: None,
+            revision: 0,
+        });
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+#[allow(non_snake_case)]
+struct WsEvent {
+    e: String,
+    s: String,
+    #[serde(default, deserialize_with = "opt_u64")]
+    a: Option<u64>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    t: Option<u64>,
+    #[serde(deserialize_with = "de_decimal")]
+    p: Decimal,
+    #[serde(deserialize_with = "de_decimal")]
+    q: Decimal,
+    #[serde(deserialize_with = "de_i64")]
+    T: i64,
+    m: bool,
+}
+
+fn opt_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_u64(d).map(Some)
+}
+
+/// Parses one WebSocket text frame. `Ok(None)` for events that are not trades (depth, klines,
+/// subscription acks); an error for malformed trade events.
+pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Option<Trade>, ConnectorError> {
+    let mut v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    // combined streams wrap the event: {"stream": …, "data": {…}}
+    let probe = match v.get_mut("data") {
+        Some(d) => d.take(),
+        None => v,
+    };
+    match probe.get("e").and_then(|e| e.as_str()) {
+        Some("aggTrade") | Some("trade") => {}
+        _ => return Ok(None),
+    }
+    let ev: WsEvent = serde_json::from_value(probe).map_err(|e| payload_err(VENUE, format!("ws trade: {e}")))?;
+    let symbol = ccxt_symbol(&ev.s).ok_or_else(|| payload_err(VENUE, format!("unknown market {}", ev.s)))?;
+    let id = if ev.e == "aggTrade" { ev.a } else { ev.t };
+    Ok(Some(Trade {
+        instrument: instrument(VENUE, exchange, &symbol)?,
+        trade_id: id,
+        ts: Ts::from_millis(ev.T),
+        ingest_ts: ingest,
+        price: ev.p,
+        amount: ev.q,
+        side: if ev.m { Side::Sell } else { Side::Buy },
+    }))
+}

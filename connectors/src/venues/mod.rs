@@ -1,0 +1,79 @@
+//! Exchange payloads: raw message types, symbol mapping and normalisation into `model::Trade`
+//! and `model::Bar`. One module per venue; each documents a real recorded payload and is tested
+//! against it (and against CCXT's own parsed output where CCXT publishes fixtures).
+//!
+//! Networking (REST paging, rate limits, WebSocket sessions) builds on these parsers.
+
+pub mod binance;
+pub mod coinbase;
+pub mod kraken;
+
+use serde::de::{self, Deserializer, Visitor};
+use tickflow_model::{Decimal, Instrument};
+
+use crate::ConnectorError;
+
+pub(crate) fn payload_err(venue: &str, message: impl Into<String>) -> ConnectorError {
+    ConnectorError::Payload { venue: venue.to_string(), message: message.into() }
+}
+
+/// Splits a concatenated market id (`BTCUSDT`) into `BASE/QUOTE` using known quote assets,
+/// longest first.
+pub(crate) fn split_concatenated(id: &str, quotes: &[&str]) -> Option<String> {
+    let up = id.to_ascii_uppercase();
+    let mut qs: Vec<&&str> = quotes.iter().collect();
+    qs.sort_by_key(|q| std::cmp::Reverse(q.len()));
+    qs.iter().find_map(|q| up.strip_suffix(**q).filter(|b| !b.is_empty()).map(|b| format!("{b}/{q}")))
+}
+
+/// A JSON number or numeric string as an exact decimal.
+pub(crate) fn de_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+    serde::Deserialize::deserialize(d)
+}
+
+/// A JSON integer or integer string.
+pub(crate) fn de_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an unsigned integer or a string holding one")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom("negative id"))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            v.trim().parse().map_err(|_| E::custom(format!("{v:?} is not an unsigned integer")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// A JSON integer or integer string (signed).
+pub(crate) fn de_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct V;
+    impl Visitor<'_> for V {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an integer or a string holding one")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
+            v.trim().parse().map_err(|_| E::custom(format!("{v:?} is not an integer")))
+        }
+    }
+    d.deserialize_any(V)
+}
+
+/// An instrument, mapping the model error to a payload error.
+pub(crate) fn instrument(venue: &str, exchange: &str, symbol: &str) -> Result<Instrument, ConnectorError> {
+    Instrument::new(exchange, symbol).map_err(|e| payload_err(venue, e.to_string()))
+}
