@@ -5,8 +5,10 @@
 //! Networking (REST paging, rate limits, WebSocket sessions) builds on these parsers.
 
 pub mod binance;
+pub mod bybit;
 pub mod coinbase;
 pub mod kraken;
+pub mod okx;
 
 use serde::de::{self, Deserializer, Visitor};
 use tickflow_model::{Decimal, Instrument};

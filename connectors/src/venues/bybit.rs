@@ -1,0 +1,164 @@
+//! Bybit v5: REST recent trades and klines; WebSocket `publicTrade` messages.
+//!
+//! Recorded REST trades (`GET /v5/market/recent-trade`, linear):
+//! ```json
+//! {"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"execId":"a905d5c3-1ed0-4f37-83e4-9c73a2fe2f01",
+//!   "symbol":"BTCUSDT","price":"27450.50","size":"0.005","side":"Buy","time":"1709891679000","isBlockTrade":false}]}}
+//! ```
+//! `side` is the taker side. Spot trade ids are numeric; linear ids are UUIDs, which get a stable
+//! 64-bit id (FNV-1a of the text) so de-duplication still works.
+//!
+//! Recorded kline (`GET /v5/market/kline`): `["start_ms","o","h","l","c","volume","turnover"]`,
+//! newest first. Recorded WebSocket trade: `{"topic":"publicTrade.BTCUSDT","data":[{"T":…,"s":"BTCUSDT",
+//! "S":"Buy","v":"0.010","p":"27451.00","i":"9dc75fca-…","BT":false}]}`.
+
+use tickflow_model::{fnv1a64, Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+
+use super::{instrument, payload_err, split_concatenated};
+use crate::ConnectorError;
+
+const VENUE: &str = "bybit";
+const QUOTES: &[&str] = &["USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL", "USD", "DAI"];
+
+/// `BTCUSDT` → `BTC/USDT` (linear contracts settle in the quote: `BTC/USDT:USDT` when `linear`).
+pub fn ccxt_symbol(id: &str, category: &str) -> Option<String> {
+    let s = split_concatenated(id, QUOTES)?;
+    Some(match category {
+        "linear" => {
+            let q = s.split('/').nth(1).unwrap_or("").to_string();
+            format!("{s}:{q}")
+        }
+        "inverse" => {
+            let b = s.split('/').next().unwrap_or("").to_string();
+            format!("{s}:{b}")
+        }
+        _ => s,
+    })
+}
+
+/// `BTC/USDT[:USDT]` → `BTCUSDT`.
+pub fn market_id(symbol: &str) -> String {
+    symbol.split(':').next().unwrap_or(symbol).replace('/', "").to_ascii_uppercase()
+}
+
+/// A venue trade id: numeric ids as is, others (UUIDs) as a stable 64-bit hash.
+pub fn trade_id(text: &str) -> u64 {
+    text.parse().unwrap_or_else(|_| fnv1a64(&[text.as_bytes()]))
+}
+
+fn ok_result(body: &str) -> Result<serde_json::Value, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, e.to_string()))?;
+    match v.get("retCode").and_then(|c| c.as_i64()) {
+        Some(0) => {}
+        Some(c) => return Err(payload_err(VENUE, format!("retCode {c}: {}", v.get("retMsg").and_then(|m| m.as_str()).unwrap_or("")))),
+        None => return Err(payload_err(VENUE, "no retCode")),
+    }
+    v.get("result").cloned().ok_or_else(|| payload_err(VENUE, "no result"))
+}
+
+fn s<'a>(v: &'a serde_json::Value, k: &str) -> Result<&'a str, ConnectorError> {
+    v.get(k).and_then(|x| x.as_str()).ok_or_else(|| payload_err(VENUE, format!("missing {k}")))
+}
+
+fn dec(text: &str, what: &str) -> Result<Decimal, ConnectorError> {
+    text.parse().map_err(|e| payload_err(VENUE, format!("{what}: {e}")))
+}
+
+fn side(text: &str) -> Side {
+    match text {
+        "Buy" => Side::Buy,
+        "Sell" => Side::Sell,
+        _ => Side::Unknown,
+    }
+}
+
+/// Parses a REST recent-trade body.
+pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let r = ok_result(body)?;
+    let category = r.get("category").and_then(|c| c.as_str()).unwrap_or("spot").to_string();
+    let list = r.get("list").and_then(|l| l.as_array()).ok_or_else(|| payload_err(VENUE, "no list"))?;
+    list.iter()
+        .map(|t| {
+            let sym = ccxt_symbol(s(t, "symbol")?, &category).ok_or_else(|| payload_err(VENUE, "unknown symbol"))?;
+            let ms: i64 = s(t, "time")?.parse().map_err(|_| payload_err(VENUE, "bad time"))?;
+            Ok(Trade {
+                instrument: instrument(VENUE, exchange, &sym)?,
+                trade_id: Some(trade_id(s(t, "execId")?)),
+                ts: Ts::from_millis(ms),
+                ingest_ts: ingest,
+                price: dec(s(t, "price")?, "price")?,
+                amount: dec(s(t, "size")?, "size")?,
+                side: side(s(t, "side")?),
+            })
+        })
+        .collect()
+}
+
+/// Parses a REST kline body (newest first) into bars sorted by open time; klines not closed at
+/// `now` are left out.
+pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts) -> Result<Vec<Bar>, ConnectorError> {
+    let r = ok_result(body)?;
+    let list = r.get("list").and_then(|l| l.as_array()).ok_or_else(|| payload_err(VENUE, "no list"))?;
+    let mut out = Vec::new();
+    for row in list {
+        let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        if a.len() < 7 {
+            return Err(payload_err(VENUE, "kline with fewer than 7 fields"));
+        }
+        let open_time = Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad kline time"))?);
+        if Ts(open_time.0 + timeframe.nanos()) > now {
+            continue;
+        }
+        out.push(Bar {
+            instrument,
+            timeframe,
+            open_time,
+            open: dec(a[1], "open")?,
+            high: dec(a[2], "high")?,
+            low: dec(a[3], "low")?,
+            close: dec(a[4], "close")?,
+            volume: dec(a[5], "volume")?,
+            quote_volume: a[6].parse::<Notional>().map_err(|e| payload_err(VENUE, format!("turnover: {e}")))?,
+            trades: 0,
+            buy_volume: Decimal::ZERO,
+            sell_volume: Decimal::ZERO,
+            first_trade_id: None,
+            last_trade_id: None,
+            revision: 0,
+        });
+    }
+    out.sort_by_key(|b| b.open_time);
+    Ok(out)
+}
+
+/// Parses a WebSocket frame: the trades of a `publicTrade.*` (or v5 `trade.<category>.*`)
+/// message, empty for anything else.
+pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    let Some(topic) = v.get("topic").and_then(|t| t.as_str()) else { return Ok(Vec::new()) };
+    let category = if topic.starts_with("trade.linear.") {
+        "linear"
+    } else if topic.starts_with("trade.inverse.") {
+        "inverse"
+    } else if topic.starts_with("publicTrade.") || topic.starts_with("trade.spot.") {
+        "spot"
+    } else {
+        return Ok(Vec::new());
+    };
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| payload_err(VENUE, "trade message without data"))?;
+    data.iter()
+        .map(|t| {
+            let sym = ccxt_symbol(s(t, "s")?, category).ok_or_else(|| payload_err(VENUE, "unknown symbol"))?;
+            let ms = t.get("T").and_then(|x| x.as_i64()).ok_or_else(|| payload_err(VENUE, "missing T"))?;
+            Ok(Trade {
+                instrument: instrument(VENUE, exchange, &sym)?,
+                trade_id: Some(trade_id(s(t, "i")?)),
+                ts: Ts::from_millis(ms),
+                ingest_ts: ingest,
+                price: dec(s(t, "p")?, "price")?,
+                amount: dec(s(t, "v")?, "size")?,
+                side: side(s(t, "S")?),
+            })
+        })
+        .collect()
+}

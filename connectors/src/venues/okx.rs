@@ -1,0 +1,123 @@
+//! OKX v5: REST trades and candles; WebSocket `trades` channel.
+//!
+//! Recorded REST trades (`GET /api/v5/market/trades`):
+//! ```json
+//! {"code":"0","msg":"","data":[{"instId":"BTC-USDT","side":"sell","sz":"0.00013669","px":"102537.9",
+//!   "tradeId":"734864333","ts":"1747087163557"}]}
+//! ```
+//! `side` is the taker side. Recorded candle (`GET /api/v5/market/candles`): `["ts","o","h","l","c",
+//! "vol","volCcy","volCcyQuote","confirm"]`, newest first; `confirm = "0"` marks the forming
+//! candle, which is left out. Recorded WebSocket message: `{"arg":{"channel":"trades",
+//! "instId":"BTC-USD"},"data":[{"instId":"BTC-USD","tradeId":"130639474","px":"42219.9",
+//! "sz":"0.12060306","side":"buy","ts":"1630048897897"}]}`.
+//!
+//! Instrument ids: spot `BTC-USDT` → `BTC/USDT`; swaps `BTC-USDT-SWAP` → `BTC/USDT:USDT`,
+//! `UNI-USD-SWAP` → `UNI/USD:UNI`; futures `BTC-USD-220527` → `BTC/USD:BTC-220527`.
+
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+
+use super::{instrument, payload_err};
+use crate::ConnectorError;
+
+const VENUE: &str = "okx";
+
+/// OKX instrument id → CCXT symbol.
+pub fn ccxt_symbol(inst_id: &str) -> Option<String> {
+    let parts: Vec<&str> = inst_id.split('-').collect();
+    match parts.as_slice() {
+        [b, q] => Some(format!("{b}/{q}")),
+        [b, q, "SWAP"] => Some(format!("{b}/{q}:{}", if *q == "USD" { b } else { q })),
+        [b, q, exp] if exp.chars().all(|c| c.is_ascii_digit()) => Some(format!("{b}/{q}:{}-{exp}", if *q == "USD" { b } else { q })),
+        _ => None,
+    }
+}
+
+/// CCXT spot symbol → OKX instrument id (`BTC/USDT` → `BTC-USDT`).
+pub fn market_id(symbol: &str) -> String {
+    symbol.replace('/', "-").to_ascii_uppercase()
+}
+
+fn ok_data(body: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, e.to_string()))?;
+    match v.get("code").and_then(|c| c.as_str()) {
+        Some("0") => {}
+        Some(c) => return Err(payload_err(VENUE, format!("code {c}: {}", v.get("msg").and_then(|m| m.as_str()).unwrap_or("")))),
+        None => return Err(payload_err(VENUE, "no code")),
+    }
+    v.get("data").and_then(|d| d.as_array()).cloned().ok_or_else(|| payload_err(VENUE, "no data"))
+}
+
+fn s<'a>(v: &'a serde_json::Value, k: &str) -> Result<&'a str, ConnectorError> {
+    v.get(k).and_then(|x| x.as_str()).ok_or_else(|| payload_err(VENUE, format!("missing {k}")))
+}
+
+fn dec(text: &str, what: &str) -> Result<Decimal, ConnectorError> {
+    text.parse().map_err(|e| payload_err(VENUE, format!("{what}: {e}")))
+}
+
+fn trade(t: &serde_json::Value, exchange: &str, ingest: Ts) -> Result<Trade, ConnectorError> {
+    let id = s(t, "instId")?;
+    let sym = ccxt_symbol(id).ok_or_else(|| payload_err(VENUE, format!("unknown instrument {id}")))?;
+    let ms: i64 = s(t, "ts")?.parse().map_err(|_| payload_err(VENUE, "bad ts"))?;
+    Ok(Trade {
+        instrument: instrument(VENUE, exchange, &sym)?,
+        trade_id: Some(s(t, "tradeId")?.parse().map_err(|_| payload_err(VENUE, "tradeId is not an integer"))?),
+        ts: Ts::from_millis(ms),
+        ingest_ts: ingest,
+        price: dec(s(t, "px")?, "px")?,
+        amount: dec(s(t, "sz")?, "sz")?,
+        side: match s(t, "side")? {
+            "buy" => Side::Buy,
+            "sell" => Side::Sell,
+            _ => Side::Unknown,
+        },
+    })
+}
+
+/// Parses a REST trades body.
+pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    ok_data(body)?.iter().map(|t| trade(t, exchange, ingest)).collect()
+}
+
+/// Parses a REST candles body (newest first) into confirmed bars sorted by open time.
+pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -> Result<Vec<Bar>, ConnectorError> {
+    let mut out = Vec::new();
+    for row in ok_data(body)? {
+        let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        if a.len() < 6 {
+            return Err(payload_err(VENUE, "candle with fewer than 6 fields"));
+        }
+        if a.get(8) == Some(&"0") {
+            continue; // still forming
+        }
+        out.push(Bar {
+            instrument,
+            timeframe,
+            open_time: Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?),
+            open: dec(a[1], "open")?,
+            high: dec(a[2], "high")?,
+            low: dec(a[3], "low")?,
+            close: dec(a[4], "close")?,
+            volume: dec(a[5], "vol")?,
+            quote_volume: a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO),
+            trades: 0,
+            buy_volume: Decimal::ZERO,
+            sell_volume: Decimal::ZERO,
+            first_trade_id: None,
+            last_trade_id: None,
+            revision: 0,
+        });
+    }
+    out.sort_by_key(|b| b.open_time);
+    Ok(out)
+}
+
+/// Parses a WebSocket frame: the trades of a `trades` channel push, empty for anything else.
+pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    if v.get("arg").and_then(|a| a.get("channel")).and_then(|c| c.as_str()) != Some("trades") || v.get("event").is_some() {
+        return Ok(Vec::new());
+    }
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| payload_err(VENUE, "trades push without data"))?;
+    data.iter().map(|t| trade(t, exchange, ingest)).collect()
+}
