@@ -22,6 +22,16 @@ pub enum ConnectorError {
         /// What is wrong.
         message: String,
     },
+    /// An HTTP request failed for good.
+    #[error("{url}: HTTP {status}: {body}")]
+    Http {
+        /// Request URL.
+        url: String,
+        /// Status code (0 when no response).
+        status: u16,
+        /// Start of the response body, or why it gave up.
+        body: String,
+    },
     /// A venue payload could not be understood.
     #[error("{venue}: {message}")]
     Payload {

@@ -8,6 +8,8 @@
 
 mod error;
 pub mod files;
+pub mod history;
+pub mod http;
 pub mod synthetic;
 pub mod venues;
 

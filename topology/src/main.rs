@@ -7,6 +7,7 @@ mod cluster;
 mod demo;
 mod duration;
 mod feeds;
+mod fetch_cmd;
 mod indicator_cmd;
 mod pipeline;
 mod telemetry;
@@ -50,6 +51,9 @@ enum Cmd {
     /// Write a seeded synthetic trade tape (CSV).
     #[command(disable_help_flag = true)]
     Generate(GenerateArgs),
+    /// Fetch historical data from a venue's REST API.
+    #[command(subcommand)]
+    Fetch(fetch_cmd::FetchCmd),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -174,6 +178,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Indicator(i) => indicator_cmd::run(i),
         Cmd::Backtest(b) => backtest_cmd::run(b),
         Cmd::Bench(b) => bench::run(b),
+        Cmd::Fetch(f) => fetch_cmd::run(f),
     }
 }
 

@@ -482,6 +482,14 @@ impl<W: Write> TradeCsvWriter<W> {
         writeln!(out, "{TRADE_CSV_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
         Ok(TradeCsvWriter { out, name: name.into(), minimal: false })
     }
+    /// Full layout without writing the header (appending to an existing file).
+    pub fn new_headerless(name: &str, out: W) -> Self {
+        TradeCsvWriter { out, name: name.into(), minimal: false }
+    }
+    /// Flushes buffered rows.
+    pub fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.out.flush().map_err(|e| ConnectorError::io(&self.name, e))
+    }
     /// The core layout ([`TRADE_CSV_MINIMAL_HEADER`]); exchange and ingest time are not kept.
     pub fn minimal(name: &str, mut out: W) -> Result<Self, ConnectorError> {
         writeln!(out, "{TRADE_CSV_MINIMAL_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
