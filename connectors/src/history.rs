@@ -102,3 +102,23 @@ impl Checkpoint {
         std::fs::rename(&tmp, path).map_err(|e| ConnectorError::io(path, e))
     }
 }
+
+/// Kraken `GET /0/public/OHLC?pair=…&interval=…&since=…`: the venue's own candles (the last,
+/// still forming candle left out).
+pub fn kraken_ohlc(
+    client: &mut HttpClient,
+    base_url: &str,
+    symbol: &str,
+    timeframe: tickflow_model::Timeframe,
+    since: Ts,
+) -> Result<Vec<tickflow_model::Bar>, ConnectorError> {
+    let url = format!(
+        "{}/0/public/OHLC?pair={}&interval={}&since={}",
+        base_url.trim_end_matches('/'),
+        kraken::market_id(symbol),
+        timeframe.secs() / 60,
+        since.0 / 1_000_000_000
+    );
+    let body = client.get(&url)?;
+    kraken::parse_ohlc(&body, "kraken", timeframe)
+}

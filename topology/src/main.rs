@@ -11,6 +11,7 @@ mod fetch_cmd;
 mod indicator_cmd;
 mod pipeline;
 mod telemetry;
+mod verify_cmd;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,9 @@ enum Cmd {
     /// Fetch historical data from a venue's REST API.
     #[command(subcommand)]
     Fetch(fetch_cmd::FetchCmd),
+    /// Compare a venue's own candles with tickflow's aggregation of its trades.
+    #[command(disable_help_flag = true)]
+    Verify(verify_cmd::VerifyArgs),
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Backtest(b) => backtest_cmd::run(b),
         Cmd::Bench(b) => bench::run(b),
         Cmd::Fetch(f) => fetch_cmd::run(f),
+        Cmd::Verify(v) => verify_cmd::run(v),
     }
 }
 

@@ -49,6 +49,12 @@ fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
                 let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 continue;
             }
+            if line.contains("/0/public/OHLC") {
+                let body = std::fs::read_to_string(shared_data().join("klines/kraken/nautilus_http_ohlc_XBTUSDT_1m.json")).unwrap();
+                let _ =
+                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                continue;
+            }
             let since: i64 = line.split("since=").nth(1).and_then(|s| s.split([' ', '&']).next()).and_then(|s| s.parse().ok()).unwrap_or(0);
             let page: Vec<&(i64, serde_json::Value)> = rows.iter().filter(|(t, _)| *t > since).take(300).collect();
             let last = page.last().map(|(t, _)| *t).unwrap_or(since);
@@ -112,4 +118,12 @@ fn paginated_fetch_survives_a_429_and_resumes_without_duplicates() {
     tickflow_ok(&["aggregate", "-i", o, "--timeframes", "1m", "--fill", "carry", "--out", bars.to_str().unwrap(), "--no-progress"]);
     let b = common::read_bars(&bars);
     assert!(b.len() > 400);
+}
+
+#[test]
+fn verify_finds_no_differing_minute_on_the_kraken_recording() {
+    let (url, _, _) = serve(usize::MAX);
+    let stdout = tickflow_ok(&["verify", "--source", "kraken", "--symbol", "BTC/USDT", "--since", "1762795000", "--until", "1762900000", "--rest-url", &url]);
+    assert!(stdout.contains("1000 trades"), "{stdout}");
+    assert!(stdout.contains("409 full minutes compared, 0 differ"), "{stdout}");
 }
