@@ -10,6 +10,7 @@ mod error;
 pub mod files;
 pub mod history;
 pub mod http;
+pub mod live;
 pub mod synthetic;
 pub mod venues;
 
