@@ -162,7 +162,8 @@ pub fn run_binance(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Tra
                         }
                         Some(l) if id > l + 1 => {
                             // a hole: fill it before delivering this trade
-                            if !s.fill(t.instrument, &market, l + 1, Some(id), &mut emit)? {
+                            let more = s.fill(t.instrument, &market, l + 1, Some(id), &mut emit)?;
+                            if !more {
                                 return Ok(s.stats);
                             }
                         }
