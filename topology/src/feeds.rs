@@ -36,3 +36,57 @@ impl TradeFeed for CsvFeed {
         self.reader.name().to_string()
     }
 }
+
+/// A live venue stream as a feed: the connector runs on its own thread and hands trades over a
+/// bounded channel (back-pressure instead of unbounded buffering).
+pub struct LiveFeed {
+    rx: std::sync::mpsc::Receiver<tickflow_model::Trade>,
+    name: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LiveFeed {
+    /// Starts a Binance session; stops after `max_trades` when given.
+    pub fn binance(cfg: tickflow_connectors::live::LiveConfig, max_trades: Option<u64>) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(65_536);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s2 = stop.clone();
+        let name = format!("binance:{}", cfg.symbols.join(","));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            let r = tickflow_connectors::live::run_binance(&cfg, &s2, |t| {
+                n += 1;
+                tx.send(t).is_ok() && max_trades.is_none_or(|m| n < m)
+            });
+            if let Err(e) = r {
+                tracing::error!(error = %e, "live session ended");
+            }
+        });
+        LiveFeed { rx, name, stop }
+    }
+}
+
+impl Drop for LiveFeed {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl TradeFeed for LiveFeed {
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
+        for _ in 0..max {
+            match self.rx.try_recv() {
+                Ok(t) => out.push(&t),
+                Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(if out.is_empty() { FeedStatus::Idle } else { FeedStatus::Ready }),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(FeedStatus::Done),
+            }
+        }
+        Ok(FeedStatus::Ready)
+    }
+    fn is_live(&self) -> bool {
+        true
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}

@@ -10,6 +10,7 @@ mod feeds;
 mod fetch_cmd;
 mod indicator_cmd;
 mod pipeline;
+mod stream_cmd;
 mod telemetry;
 mod verify_cmd;
 
@@ -55,6 +56,9 @@ enum Cmd {
     /// Fetch historical data from a venue's REST API.
     #[command(subcommand)]
     Fetch(fetch_cmd::FetchCmd),
+    /// Live trades from a venue (no holes, no duplicates across reconnects).
+    #[command(disable_help_flag = true)]
+    Stream(stream_cmd::StreamArgs),
     /// Compare a venue's own candles with tickflow's aggregation of its trades.
     #[command(disable_help_flag = true)]
     Verify(verify_cmd::VerifyArgs),
@@ -98,8 +102,17 @@ impl BarArgs {
 #[derive(Args)]
 struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
-    #[arg(short = 'i', long = "input", required = true)]
+    #[arg(short = 'i', long = "input", required_unless_present = "source")]
     inputs: Vec<String>,
+    /// Live source instead of files: binance (with --symbols).
+    #[arg(long, conflicts_with = "inputs")]
+    source: Option<String>,
+    #[command(flatten)]
+    live: stream_cmd::LiveArgs,
+    /// Live sources: advance the watermark after this long without trades, so quiet symbols
+    /// still close bars.
+    #[arg(long, default_value = "2s")]
+    idle_timeout: String,
     /// Bar output file (.csv, or .jsonl for JSON lines).
     #[arg(short = 'o', long)]
     out: String,
@@ -184,14 +197,23 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Bench(b) => bench::run(b),
         Cmd::Fetch(f) => fetch_cmd::run(f),
         Cmd::Verify(v) => verify_cmd::run(v),
+        Cmd::Stream(s) => stream_cmd::run(s),
     }
 }
 
 fn aggregate(a: AggregateArgs) -> Result<()> {
     let (agg, source) = a.bars.configs()?;
     let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
+    let mut source = source;
+    let inputs = match &a.source {
+        Some(src) => {
+            source.idle_timeout = Some(std::time::Duration::from_nanos(duration::parse_nanos(&a.idle_timeout)?.max(1) as u64));
+            vec![InputSpec::Live { config: a.live.config(src)?, max_trades: a.live.max_trades }]
+        }
+        None => a.inputs.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect(),
+    };
     let job = AggregateJob {
-        inputs: a.inputs.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect(),
+        inputs,
         agg,
         source,
         bars_out: if a.cluster.process == 0 { Some(a.out.clone()) } else { None },

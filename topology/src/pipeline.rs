@@ -30,6 +30,13 @@ pub enum InputSpec {
         /// Reader options.
         opts: TradeCsvOptions,
     },
+    /// A live venue session.
+    Live {
+        /// Connector settings.
+        config: tickflow_connectors::live::LiveConfig,
+        /// Stop after this many trades.
+        max_trades: Option<u64>,
+    },
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
     Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
@@ -127,6 +134,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 InputSpec::Csv { path, opts } => {
                     let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
                     feeds.push(Box::new(CsvFeed::new(r, pb2.clone(), b2.clone())));
+                }
+                InputSpec::Live { config, max_trades, .. } => {
+                    feeds.push(Box::new(crate::feeds::LiveFeed::binance(config.clone(), *max_trades)));
                 }
                 InputSpec::Batches(b) => {
                     let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
