@@ -122,3 +122,117 @@ pub fn kraken_ohlc(
     let body = client.get(&url)?;
     kraken::parse_ohlc(&body, "kraken", timeframe)
 }
+
+/// Venues whose candle history pages forward by time.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum KlineVenue {
+    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000`.
+    Binance,
+    /// `GET /v5/market/kline?category=spot&symbol&interval&start&end&limit=1000` (newest first).
+    Bybit,
+    /// `GET /products/{id}/candles?granularity&start&end` (≤ 300 candles, newest first).
+    Coinbase,
+}
+
+impl KlineVenue {
+    /// By venue id.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "binance" => Some(KlineVenue::Binance),
+            "bybit" => Some(KlineVenue::Bybit),
+            "coinbase" => Some(KlineVenue::Coinbase),
+            _ => None,
+        }
+    }
+    fn page_len(self) -> i64 {
+        match self {
+            KlineVenue::Coinbase => 300,
+            _ => 1000,
+        }
+    }
+    fn interval(self, tf: tickflow_model::Timeframe) -> Result<String, ConnectorError> {
+        let s = tf.secs();
+        let bad = || crate::venues::payload_err(self.name(), format!("timeframe {tf} is not offered"));
+        Ok(match self {
+            KlineVenue::Binance => tf.to_string(),
+            KlineVenue::Bybit => match s {
+                86_400 => "D".into(),
+                604_800 => "W".into(),
+                s if s % 60 == 0 && s < 86_400 => (s / 60).to_string(),
+                _ => return Err(bad()),
+            },
+            KlineVenue::Coinbase => match s {
+                60 | 300 | 900 | 3600 | 21_600 | 86_400 => s.to_string(),
+                _ => return Err(bad()),
+            },
+        })
+    }
+    fn name(self) -> &'static str {
+        match self {
+            KlineVenue::Binance => "binance",
+            KlineVenue::Bybit => "bybit",
+            KlineVenue::Coinbase => "coinbase",
+        }
+    }
+}
+
+/// Closed candles of `symbol` in `[since, until)`, paging forward by time; overlapping page
+/// boundaries are de-duplicated by open time. Candles still forming at `now` are left out.
+#[allow(clippy::too_many_arguments)]
+pub fn fetch_klines(
+    client: &mut HttpClient,
+    venue: KlineVenue,
+    base_url: &str,
+    symbol: &str,
+    timeframe: tickflow_model::Timeframe,
+    since: Ts,
+    until: Ts,
+    mut on_page: impl FnMut(&[tickflow_model::Bar]) -> Result<(), ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    let base = base_url.trim_end_matches('/');
+    let inst = tickflow_model::Instrument::new(venue.name(), symbol).map_err(|e| crate::venues::payload_err(venue.name(), e.to_string()))?;
+    let tfn = timeframe.nanos();
+    let interval = venue.interval(timeframe)?;
+    let now = Ts::now();
+    let mut start = timeframe.open_of(since).0;
+    let mut last_open: Option<i64> = None;
+    let mut total = 0u64;
+    while start < until.0 {
+        let end = (start + tfn * venue.page_len()).min(until.0);
+        let ms = |t: i64| t / 1_000_000;
+        let url = match venue {
+            KlineVenue::Binance => format!(
+                "{base}/api/v3/klines?symbol={}&interval={interval}&startTime={}&endTime={}&limit=1000",
+                crate::venues::binance::market_id(symbol),
+                ms(start),
+                ms(end) - 1
+            ),
+            KlineVenue::Bybit => format!(
+                "{base}/v5/market/kline?category=spot&symbol={}&interval={interval}&start={}&end={}&limit=1000",
+                crate::venues::bybit::market_id(symbol),
+                ms(start),
+                ms(end) - 1
+            ),
+            KlineVenue::Coinbase => format!(
+                "{base}/products/{}/candles?granularity={interval}&start={}&end={}",
+                crate::venues::coinbase::market_id(symbol),
+                Ts(start).to_rfc3339(),
+                Ts(end - tfn).to_rfc3339()
+            ),
+        };
+        let body = client.get(&url)?;
+        let mut bars = match venue {
+            KlineVenue::Binance => crate::venues::binance::parse_klines(&body, inst, timeframe, now)?,
+            KlineVenue::Bybit => crate::venues::bybit::parse_klines(&body, inst, timeframe, now)?,
+            KlineVenue::Coinbase => crate::venues::coinbase::parse_candles(&body, inst, timeframe, now)?,
+        };
+        bars.retain(|b| b.open_time.0 >= start && b.open_time.0 < until.0 && last_open.is_none_or(|l| b.open_time.0 > l));
+        if let Some(b) = bars.last() {
+            last_open = Some(b.open_time.0);
+        }
+        total += bars.len() as u64;
+        on_page(&bars)?;
+        start = end;
+    }
+    Ok(total)
+}

@@ -127,3 +127,87 @@ fn verify_finds_no_differing_minute_on_the_kraken_recording() {
     assert!(stdout.contains("1000 trades"), "{stdout}");
     assert!(stdout.contains("409 full minutes compared, 0 differ"), "{stdout}");
 }
+
+/// Binance-style `/api/v3/klines` over freqtrade's Binance XRP/ETH 1m candles; the 2nd request
+/// gets a 429 once.
+fn klines_server() -> (String, Arc<AtomicUsize>) {
+    let text = std::fs::read_to_string(shared_data().join("klines/freqtrade/XRP_ETH-1m.csv")).unwrap();
+    let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let rq = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                    break;
+                }
+            }
+            let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut stream = stream;
+            if n == 2 {
+                let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
+            let (start, end, limit) = (q("startTime").unwrap_or(0), q("endTime").unwrap_or(i64::MAX), q("limit").unwrap_or(500) as usize);
+            let page: Vec<serde_json::Value> = rows
+                .iter()
+                .filter(|r| {
+                    let t: i64 = r[0].parse().unwrap();
+                    t >= start && t <= end
+                })
+                .take(limit)
+                .map(|r| {
+                    let t: i64 = r[0].parse().unwrap();
+                    serde_json::json!([t, r[2], r[3], r[4], r[5], r[6], t + 59_999, "0", 0, "0", "0", "0"])
+                })
+                .collect();
+            let body = serde_json::to_string(&page).unwrap();
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+        }
+    });
+    (url, requests)
+}
+
+#[test]
+fn ohlcv_history_pages_by_time_through_a_429() {
+    let (url, requests) = klines_server();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("xrp_eth_1m.csv");
+    let stdout = tickflow_ok(&[
+        "fetch",
+        "ohlcv",
+        "--source",
+        "binance",
+        "--symbol",
+        "XRP/ETH",
+        "--timeframe",
+        "1m",
+        "--since",
+        "2019-10-11T00:00:00Z",
+        "--until",
+        "2019-10-13T12:00:00Z",
+        "--rest-url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("fetched 2469 1m candles"), "{stdout}");
+    assert!(stdout.contains("1 rate-limited"), "{stdout}");
+    assert!(requests.load(Ordering::SeqCst) >= 5, "4 time pages of 1000 minutes + 1 retry");
+    // exactly freqtrade's candles, once each, in order
+    let bars = common::read_bars(&out);
+    let want = std::fs::read_to_string(shared_data().join("klines/freqtrade/XRP_ETH-1m.csv")).unwrap();
+    let want: Vec<Vec<&str>> = want.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(bars.len(), want.len());
+    for (b, w) in bars.iter().zip(&want) {
+        assert_eq!(b.open_time, w[0].parse::<i64>().unwrap());
+        assert_eq!((b.open, b.close, b.volume), (w[2].parse().unwrap(), w[5].parse().unwrap(), w[6].parse().unwrap()));
+    }
+}

@@ -15,7 +15,8 @@ use tickflow_model::{Decimal, Instrument};
 
 use crate::ConnectorError;
 
-pub(crate) fn payload_err(venue: &str, message: impl Into<String>) -> ConnectorError {
+/// A payload error for `venue`.
+pub fn payload_err(venue: &str, message: impl Into<String>) -> ConnectorError {
     ConnectorError::Payload { venue: venue.to_string(), message: message.into() }
 }
 
