@@ -236,3 +236,100 @@ pub fn fetch_klines(
     }
     Ok(total)
 }
+
+/// Which CryptoCompare API serves candle history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CryptoCompareApi {
+    /// min-api `GET /data/v2/histominute|histohour|histoday?fsym&tsym&limit&aggregate&toTs[&e]`
+    /// (`e` = an exchange; default the CCCAGG index).
+    Legacy {
+        /// Exchange to query instead of the aggregate index.
+        exchange: Option<String>,
+    },
+    /// CoinDesk Data API `GET /spot/v1/historical/minutes|hours|days?market&instrument&limit&aggregate&to_ts`.
+    DataApi {
+        /// Venue on CoinDesk, e.g. `kraken`.
+        market: String,
+    },
+}
+
+/// What a CryptoCompare history fetch saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CryptoCompareSummary {
+    /// Bars emitted.
+    pub bars: u64,
+    /// Closed bars rejected as inconsistent (high/low not bounding open/close).
+    pub rejected: u64,
+    /// Bars still forming, held back.
+    pub forming: u64,
+    /// Pages requested.
+    pub pages: u64,
+}
+
+/// Closed candles of `symbol` in `[since, until)` from CryptoCompare, paging **backward** from
+/// `until` by `toTs` (each page ends at `toTs` inclusive) until `since` or the start of the
+/// pair's history (all-zero rows). Pages may be shorter than asked; the next `toTs` is one bar
+/// before the earliest row seen, and rows are keyed by open time, so overlaps are harmless.
+/// Bars are handed to `on_bars` once, in ascending open time.
+#[allow(clippy::too_many_arguments)]
+pub fn fetch_cryptocompare(
+    client: &mut HttpClient,
+    api: &CryptoCompareApi,
+    base_url: &str,
+    symbol: &str,
+    timeframe: tickflow_model::Timeframe,
+    since: Ts,
+    until: Ts,
+    on_bars: impl FnOnce(&[tickflow_model::Bar]) -> Result<(), ConnectorError>,
+) -> Result<CryptoCompareSummary, ConnectorError> {
+    use crate::venues::cryptocompare as cc;
+    const LIMIT: i64 = 2000;
+    let base = base_url.trim_end_matches('/');
+    let (fsym, tsym) = cc::pair(symbol)?;
+    let (endpoint, aggregate) = cc::legacy_endpoint(timeframe)?;
+    let exchange = match api {
+        CryptoCompareApi::Legacy { exchange } => exchange.clone().unwrap_or_else(|| "cryptocompare".into()).to_ascii_lowercase(),
+        CryptoCompareApi::DataApi { market } => market.to_ascii_lowercase(),
+    };
+    let inst = crate::venues::instrument("cryptocompare", &exchange, &format!("{fsym}/{tsym}"))?;
+    let secs = timeframe.secs();
+    let first = timeframe.open_of(since).0 / 1_000_000_000;
+    let mut to = timeframe.open_of(Ts(until.0 - 1)).0 / 1_000_000_000;
+    let now = Ts::now();
+    let mut bars = std::collections::BTreeMap::new();
+    let mut summary = CryptoCompareSummary::default();
+    while to >= first {
+        let url = match api {
+            CryptoCompareApi::Legacy { exchange } => {
+                let e = exchange.as_deref().map(|e| format!("&e={e}")).unwrap_or_default();
+                format!("{base}/data/v2/{endpoint}?fsym={fsym}&tsym={tsym}&limit={LIMIT}&aggregate={aggregate}&toTs={to}{e}")
+            }
+            CryptoCompareApi::DataApi { market } => {
+                let unit = &endpoint[5..]; // minute | hour | day
+                format!("{base}/spot/v1/historical/{unit}s?market={market}&instrument={fsym}-{tsym}&limit={LIMIT}&aggregate={aggregate}&to_ts={to}")
+            }
+        };
+        let body = client.get(&url)?;
+        let page = match api {
+            CryptoCompareApi::Legacy { .. } => cc::parse_legacy(&body, inst, timeframe, now)?,
+            CryptoCompareApi::DataApi { .. } => cc::parse_data_api(&body, inst, timeframe, now)?,
+        };
+        summary.pages += 1;
+        summary.rejected += page.rejected as u64;
+        summary.forming += page.forming as u64;
+        tracing::debug!(venue = "cryptocompare", to, rows = page.bars.len(), rejected = page.rejected, "page");
+        for b in page.bars {
+            if b.open_time.0 >= since.0 && b.open_time.0 < until.0 {
+                bars.insert(b.open_time.0, b);
+            }
+        }
+        match page.earliest_secs {
+            Some(e) if page.empty == 0 && e <= to => to = e - secs,
+            _ => break, // no rows, or the pair's history begins inside this page
+        }
+    }
+    let out: Vec<tickflow_model::Bar> = bars.into_values().collect();
+    summary.bars = out.len() as u64;
+    on_bars(&out)?;
+    Ok(summary)
+}

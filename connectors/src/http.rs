@@ -81,6 +81,7 @@ pub struct HttpClient {
     agent: ureq::Agent,
     policy: RetryPolicy,
     rng: u64,
+    headers: Vec<(String, String)>,
     /// Counters.
     pub stats: HttpStats,
 }
@@ -89,7 +90,13 @@ impl HttpClient {
     /// A client with a request timeout.
     pub fn new(policy: RetryPolicy, timeout: Duration) -> Self {
         let agent = ureq::AgentBuilder::new().timeout(timeout).user_agent(concat!("tickflow/", env!("CARGO_PKG_VERSION"))).build();
-        HttpClient { agent, rng: policy.seed | 1, policy, stats: HttpStats::default() }
+        HttpClient { agent, rng: policy.seed | 1, policy, headers: Vec::new(), stats: HttpStats::default() }
+    }
+
+    /// Sends `name: value` with every request (e.g. an API key). Header values are never logged.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
     }
 
     /// GET `url`, retrying per the policy; the body on 2xx.
@@ -97,7 +104,11 @@ impl HttpClient {
         let mut attempt = 0;
         loop {
             self.stats.requests += 1;
-            let wait = match self.agent.get(url).call() {
+            let mut req = self.agent.get(url);
+            for (k, v) in &self.headers {
+                req = req.set(k, v);
+            }
+            let wait = match req.call() {
                 Ok(resp) => return resp.into_string().map_err(|e| ConnectorError::io(url, e)),
                 Err(ureq::Error::Status(code, resp)) => {
                     let after = resp.header("Retry-After").and_then(|h| retry_after(h, tickflow_model::Ts::now().0 / 1_000_000_000));

@@ -211,3 +211,109 @@ fn ohlcv_history_pages_by_time_through_a_429() {
         assert_eq!((b.open, b.close, b.volume), (w[2].parse().unwrap(), w[5].parse().unwrap(), w[6].parse().unwrap()));
     }
 }
+
+const CC_KEY: &str = "test-key-5f1c0ffee";
+
+/// CryptoCompare min-api `/data/v2/histominute?…&toTs=…` over the recorded 1441 minutes ending
+/// at 1502515020. Pages are capped at 500 rows (fewer than asked), earlier minutes come back as
+/// all-zero rows (before the pair's history), requests without `authorization: Apikey <key>` get
+/// a 401, and the 2nd request gets a 429 once.
+fn cryptocompare_server() -> (String, Arc<AtomicUsize>) {
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared_data().join("cryptocompare/json/btc_to_usd_histo_minute_with_to_ts.json")).unwrap()).unwrap();
+    let rows: Vec<serde_json::Value> = rec["Data"].as_array().unwrap().clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let rq = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let mut authorized = false;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+                    break;
+                }
+                authorized |= h.to_ascii_lowercase().starts_with("authorization:") && h.trim_end().ends_with(&format!("Apikey {CC_KEY}"));
+            }
+            let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut stream = stream;
+            if !authorized {
+                let body = r#"{"Response":"Error","Message":"You need a valid auth key or api key to access this endpoint","Type":1}"#;
+                let _ = write!(stream, "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                continue;
+            }
+            if n == 2 {
+                let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            assert!(line.starts_with("GET /data/v2/histominute?fsym=BTC&tsym=USD&"), "{line}");
+            let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
+            let (to, limit) = (q("toTs").unwrap(), q("limit").unwrap());
+            let want = (limit + 1).min(500);
+            let page: Vec<serde_json::Value> = (0..want)
+                .rev()
+                .map(|i| {
+                    let t = to - 60 * i;
+                    rows.iter()
+                        .find(|r| r["time"].as_i64() == Some(t))
+                        .cloned()
+                        .unwrap_or_else(|| serde_json::json!({"time": t, "open": 0, "high": 0, "low": 0, "close": 0, "volumefrom": 0, "volumeto": 0}))
+                })
+                .collect();
+            let body = serde_json::json!({"Response": "Success", "Message": "", "HasWarning": false, "Type": 100,
+                "Data": {"Aggregated": false, "TimeFrom": to - 60 * (want - 1), "TimeTo": to, "Data": page}})
+            .to_string();
+            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+        }
+    });
+    (url, requests)
+}
+
+#[test]
+fn cryptocompare_history_pages_backward_with_an_api_key_through_a_429() {
+    let (url, requests) = cryptocompare_server();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("cc.key");
+    std::fs::write(&key_file, format!("{CC_KEY}\n")).unwrap();
+    let out = dir.path().join("btc_usd_1m.csv");
+    let args = |key: bool| {
+        let mut v = vec!["fetch", "ohlcv", "--source", "cryptocompare", "--symbol", "BTC/USD", "--since", "2017-08-10T00:00:00Z", "--until", "1502515080"];
+        v.extend(["--rest-url", url.as_str(), "--out", out.to_str().unwrap()]);
+        if key {
+            v.extend(["--api-key-file", key_file.to_str().unwrap()]);
+        }
+        v.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    // without a key: a clear error, nothing retried
+    let no_key: Vec<String> = args(false);
+    let o = common::tickflow(&no_key.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("401") && err.contains("api key"), "{err}");
+    let before = requests.load(Ordering::SeqCst);
+
+    let with_key = args(true);
+    let o = common::tickflow(&with_key.iter().map(String::as_str).collect::<Vec<_>>());
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("fetched 1441 1m candles"), "{stdout}");
+    assert!(stdout.contains("1 rate-limited") && stdout.contains("api key set"), "{stdout}");
+    assert!(!stdout.contains(CC_KEY) && !stderr.contains(CC_KEY), "the key is never printed");
+    // 1441 recorded minutes = 500 + 500 + 441 rows; the third page reaches the zero rows before
+    // the history begins and paging stops there; + 1 retry after the 429
+    assert_eq!(requests.load(Ordering::SeqCst) - before, 3 + 1);
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared_data().join("cryptocompare/json/btc_to_usd_histo_minute_with_to_ts.json")).unwrap()).unwrap();
+    let want = rec["Data"].as_array().unwrap();
+    let bars = common::read_bars(&out);
+    assert_eq!(bars.len(), want.len());
+    for (b, w) in bars.iter().zip(want) {
+        assert_eq!(b.open_time, w["time"].as_i64().unwrap() * 1000, "ascending, once each");
+        assert_eq!(b.close, w["close"].to_string().parse().unwrap());
+        assert_eq!(b.high, w["high"].to_string().parse().unwrap());
+    }
+}
