@@ -57,6 +57,28 @@ impl Bar {
     pub fn is_carried(&self) -> bool {
         self.trades == 0
     }
+    /// A venue's own candle: prices and volumes as reported, no trade count, taker split or trade
+    /// ids (the venue does not say), revision 0.
+    pub fn from_candle(instrument: Instrument, timeframe: Timeframe, open_time: Ts, ohlc: [Decimal; 4], volume: Decimal, quote_volume: Notional) -> Bar {
+        let [open, high, low, close] = ohlc;
+        Bar {
+            instrument,
+            timeframe,
+            open_time,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            quote_volume,
+            trades: 0,
+            buy_volume: Decimal::ZERO,
+            sell_volume: Decimal::ZERO,
+            first_trade_id: None,
+            last_trade_id: None,
+            revision: 0,
+        }
+    }
     /// A carried bar at `open_time`: O=H=L=C=`close`, zero volume.
     pub fn carried(instrument: Instrument, timeframe: Timeframe, open_time: Ts, close: Decimal) -> Bar {
         Bar {

@@ -11,6 +11,32 @@ use tickflow_connectors::http::{HttpClient, RetryPolicy};
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
 
+/// A time span `[since, until)` shared by the history commands.
+#[derive(Args)]
+pub struct SpanArgs {
+    /// Start (epoch s/ms/µs/ns or RFC 3339).
+    #[arg(long)]
+    since: String,
+    /// End, exclusive (default: now).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl SpanArgs {
+    /// Parsed and checked: `until` after `since`.
+    pub fn resolve(&self) -> Result<(Ts, Ts)> {
+        let since: Ts = self.since.parse().context("--since")?;
+        let until: Ts = match &self.until {
+            Some(u) => u.parse().context("--until")?,
+            None => Ts::now(),
+        };
+        if until <= since {
+            bail!("--until must be after --since");
+        }
+        Ok((since, until))
+    }
+}
+
 /// What to fetch.
 #[derive(Subcommand)]
 pub enum FetchCmd {
@@ -38,12 +64,8 @@ pub struct FetchOhlcvArgs {
     /// Candle length, e.g. 1m, 1h, 1d.
     #[arg(long, default_value = "1m")]
     timeframe: String,
-    /// Start.
-    #[arg(long)]
-    since: String,
-    /// End, exclusive (default now).
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    span: SpanArgs,
     /// Output bar CSV (or .jsonl).
     #[arg(short = 'o', long)]
     out: String,
@@ -61,12 +83,8 @@ pub struct FetchTradesArgs {
     /// CCXT symbol, e.g. BTC/USDT.
     #[arg(long)]
     symbol: String,
-    /// Start (epoch s/ms/µs/ns or RFC 3339).
-    #[arg(long)]
-    since: String,
-    /// End, exclusive (default: now).
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    span: SpanArgs,
     /// Output trade CSV (appended to when resuming).
     #[arg(short = 'o', long)]
     out: String,
@@ -97,14 +115,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     let venue = KlineVenue::parse(&a.source)
         .ok_or_else(|| anyhow::anyhow!("--source {}: candle history is available for binance, bybit and coinbase so far", a.source))?;
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
-    let since: Ts = a.since.parse().context("--since")?;
-    let until: Ts = match &a.until {
-        Some(u) => u.parse().context("--until")?,
-        None => Ts::now(),
-    };
-    if until <= since {
-        bail!("--until must be after --since");
-    }
+    let (since, until) = a.span.resolve()?;
     let base = a.rest_url.clone().unwrap_or_else(|| match venue {
         KlineVenue::Binance => "https://api.binance.com".into(),
         KlineVenue::Bybit => "https://api.bybit.com".into(),
@@ -128,14 +139,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
 fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
     use tickflow_connectors::history::{fetch_cryptocompare, CryptoCompareApi};
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
-    let since: Ts = a.since.parse().context("--since")?;
-    let until: Ts = match &a.until {
-        Some(u) => u.parse().context("--until")?,
-        None => Ts::now(),
-    };
-    if until <= since {
-        bail!("--until must be after --since");
-    }
+    let (since, until) = a.span.resolve()?;
     let (api, default_base) = if a.source == "coindesk" {
         (CryptoCompareApi::DataApi { market: a.market.clone().unwrap_or_else(|| "kraken".into()) }, "https://data-api.coindesk.com")
     } else {
@@ -175,14 +179,7 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
 }
 
 fn trades(a: FetchTradesArgs) -> Result<()> {
-    let since: Ts = a.since.parse().context("--since")?;
-    let until: Ts = match &a.until {
-        Some(u) => u.parse().context("--until")?,
-        None => Ts::now(),
-    };
-    if until <= since {
-        bail!("--until must be after --since");
-    }
+    let (since, until) = a.span.resolve()?;
     tickflow_model::Instrument::new(&a.source, &a.symbol)?;
     let ck_path = format!("{}.checkpoint", a.out);
     let resume = Checkpoint::load(&ck_path)?;

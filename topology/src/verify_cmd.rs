@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use tickflow_connectors::history::{kraken_ohlc, KrakenHistory, TradeHistory};
 use tickflow_connectors::http::{HttpClient, RetryPolicy};
-use tickflow_model::{Timeframe, Ts};
+use tickflow_model::Timeframe;
 use tickflow_operators::{AggregateConfig, BarEngine, Emit, FillPolicy};
 
 /// Flags of `tickflow verify`.
@@ -23,12 +23,8 @@ pub struct VerifyArgs {
     /// CCXT symbol.
     #[arg(long)]
     symbol: String,
-    /// Start.
-    #[arg(long)]
-    since: String,
-    /// End (exclusive; default now).
-    #[arg(long)]
-    until: Option<String>,
+    #[command(flatten)]
+    span: crate::fetch_cmd::SpanArgs,
     /// Override the REST base URL.
     #[arg(long)]
     rest_url: Option<String>,
@@ -39,11 +35,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     if a.source != "kraken" {
         bail!("--source {}: verify is available for kraken so far", a.source);
     }
-    let since: Ts = a.since.parse().context("--since")?;
-    let until: Ts = match &a.until {
-        Some(u) => u.parse().context("--until")?,
-        None => Ts::now(),
-    };
+    let (since, until) = a.span.resolve()?;
     let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
     let mut trades = Vec::new();
     let mut h = KrakenHistory::new(HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)), &base, &a.symbol, since, until, None);

@@ -11,6 +11,21 @@ use std::sync::Arc;
 
 use common::{shared_data, tickflow_ok};
 
+/// Reads an HTTP request's line and header lines.
+fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<String>)> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
+            return Some((line, headers));
+        }
+        headers.push(h);
+    }
+}
+
 /// Serves `/0/public/Trades?pair=XBTUSDT&since=NS` from the recording, 300 trades a page; the
 /// `rate_limit_at`-th request gets a 429 once.
 fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
@@ -31,17 +46,7 @@ fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let (rq, lim) = (requests.clone(), limited.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                    break;
-                }
-            }
+            let Some((line, _)) = read_request(&stream) else { continue };
             let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
             let mut stream = stream;
             if n == rate_limit_at && lim.load(Ordering::SeqCst) == 0 {
@@ -139,15 +144,7 @@ fn klines_server() -> (String, Arc<AtomicUsize>) {
     let rq = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                    break;
-                }
-            }
+            let (line, _) = read_request(&stream).unwrap_or_default();
             let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
             let mut stream = stream;
             if n == 2 {
@@ -228,17 +225,9 @@ fn cryptocompare_server() -> (String, Arc<AtomicUsize>) {
     let rq = requests.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            let mut authorized = false;
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                    break;
-                }
-                authorized |= h.to_ascii_lowercase().starts_with("authorization:") && h.trim_end().ends_with(&format!("Apikey {CC_KEY}"));
-            }
+            let (line, headers) = read_request(&stream).unwrap_or_default();
+            let authorized =
+                headers.iter().any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.trim_end().ends_with(&format!("Apikey {CC_KEY}")));
             let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
             let mut stream = stream;
             if !authorized {

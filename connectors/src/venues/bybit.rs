@@ -109,23 +109,9 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
         if Ts(open_time.0 + timeframe.nanos()) > now {
             continue;
         }
-        out.push(Bar {
-            instrument,
-            timeframe,
-            open_time,
-            open: dec(a[1], "open")?,
-            high: dec(a[2], "high")?,
-            low: dec(a[3], "low")?,
-            close: dec(a[4], "close")?,
-            volume: dec(a[5], "volume")?,
-            quote_volume: a[6].parse::<Notional>().map_err(|e| payload_err(VENUE, format!("turnover: {e}")))?,
-            trades: 0,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
-            first_trade_id: None,
-            last_trade_id: None,
-            revision: 0,
-        });
+        let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
+        let quote = a[6].parse::<Notional>().map_err(|e| payload_err(VENUE, format!("turnover: {e}")))?;
+        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, dec(a[5], "volume")?, quote));
     }
     out.sort_by_key(|b| b.open_time);
     Ok(out)

@@ -83,23 +83,9 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe, n
         if Ts(open_time.0 + timeframe.nanos()) > now {
             continue;
         }
-        out.push(Bar {
-            instrument,
-            timeframe,
-            open_time,
-            low: d(1)?,
-            high: d(2)?,
-            open: d(3)?,
-            close: d(4)?,
-            volume: d(5)?,
-            quote_volume: Notional::ZERO,
-            trades: 0,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
-            first_trade_id: None,
-            last_trade_id: None,
-            revision: 0,
-        });
+        // [time, low, high, open, close, volume]
+        let ohlc = [d(3)?, d(2)?, d(1)?, d(4)?];
+        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, d(5)?, Notional::ZERO));
     }
     out.sort_by_key(|b| b.open_time);
     Ok(out)

@@ -172,23 +172,9 @@ fn push(
         page.rejected += 1;
         return;
     }
-    page.bars.push(Bar {
-        instrument,
-        timeframe,
-        open_time,
-        open,
-        high,
-        low,
-        close,
-        volume,
-        quote_volume: quote,
-        trades,
-        buy_volume: Decimal::ZERO,
-        sell_volume: Decimal::ZERO,
-        first_trade_id: None,
-        last_trade_id: None,
-        revision: 0,
-    });
+    let mut bar = Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote);
+    bar.trades = trades;
+    page.bars.push(bar);
 }
 
 /// Parses a min-api v1 or v2 histo response.

@@ -90,23 +90,10 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -
         if a.get(8) == Some(&"0") {
             continue; // still forming
         }
-        out.push(Bar {
-            instrument,
-            timeframe,
-            open_time: Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?),
-            open: dec(a[1], "open")?,
-            high: dec(a[2], "high")?,
-            low: dec(a[3], "low")?,
-            close: dec(a[4], "close")?,
-            volume: dec(a[5], "vol")?,
-            quote_volume: a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO),
-            trades: 0,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
-            first_trade_id: None,
-            last_trade_id: None,
-            revision: 0,
-        });
+        let open_time = Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?);
+        let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
+        let quote = a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO);
+        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, dec(a[5], "vol")?, quote));
     }
     out.sort_by_key(|b| b.open_time);
     Ok(out)
