@@ -252,21 +252,7 @@ impl TradeCsvReader {
                 }
                 return Ok(None);
             }
-            // compact and refill
-            if self.start > 0 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            if self.end == self.buf.len() {
-                let n = self.buf.len() * 2;
-                self.buf.resize(n, 0);
-            }
-            let n = self.input.read(&mut self.buf[self.end..]).map_err(|e| ConnectorError::io(&self.path, e))?;
-            if n == 0 {
-                self.eof = true;
-            }
-            self.end += n;
+            self.refill()?;
         }
     }
 
