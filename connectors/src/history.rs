@@ -286,7 +286,7 @@ pub fn fetch_cryptocompare(
     const LIMIT: i64 = 2000;
     let base = base_url.trim_end_matches('/');
     let (fsym, tsym) = cc::pair(symbol)?;
-    let (endpoint, aggregate) = cc::legacy_endpoint(timeframe)?;
+    let (unit, aggregate) = cc::unit_and_aggregate(timeframe)?;
     let exchange = match api {
         CryptoCompareApi::Legacy { exchange } => exchange.clone().unwrap_or_else(|| "cryptocompare".into()).to_ascii_lowercase(),
         CryptoCompareApi::DataApi { market } => market.to_ascii_lowercase(),
@@ -302,10 +302,9 @@ pub fn fetch_cryptocompare(
         let url = match api {
             CryptoCompareApi::Legacy { exchange } => {
                 let e = exchange.as_deref().map(|e| format!("&e={e}")).unwrap_or_default();
-                format!("{base}/data/v2/{endpoint}?fsym={fsym}&tsym={tsym}&limit={LIMIT}&aggregate={aggregate}&toTs={to}{e}")
+                format!("{base}/data/v2/histo{unit}?fsym={fsym}&tsym={tsym}&limit={LIMIT}&aggregate={aggregate}&toTs={to}{e}")
             }
             CryptoCompareApi::DataApi { market } => {
-                let unit = &endpoint[5..]; // minute | hour | day
                 format!("{base}/spot/v1/historical/{unit}s?market={market}&instrument={fsym}-{tsym}&limit={LIMIT}&aggregate={aggregate}&to_ts={to}")
             }
         };

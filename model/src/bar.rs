@@ -81,23 +81,7 @@ impl Bar {
     }
     /// A carried bar at `open_time`: O=H=L=C=`close`, zero volume.
     pub fn carried(instrument: Instrument, timeframe: Timeframe, open_time: Ts, close: Decimal) -> Bar {
-        Bar {
-            instrument,
-            timeframe,
-            open_time,
-            open: close,
-            high: close,
-            low: close,
-            close,
-            volume: Decimal::ZERO,
-            quote_volume: Notional::ZERO,
-            trades: 0,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
-            first_trade_id: None,
-            last_trade_id: None,
-            revision: 0,
-        }
+        Bar::from_candle(instrument, timeframe, open_time, [close; 4], Decimal::ZERO, Notional::ZERO)
     }
     /// Deterministic output order: instrument, timeframe, open time, revision.
     pub fn sort_key(&self) -> (Instrument, Timeframe, Ts, u32) {

@@ -123,12 +123,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     });
     let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
-    let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| {
-        for b in bars {
-            writer.write(b)?;
-        }
-        writer.flush()
-    })?;
+    let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
     println!(
         "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
         a.timeframe, a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
@@ -146,21 +141,18 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
         (CryptoCompareApi::Legacy { exchange: a.market.clone() }, "https://min-api.cryptocompare.com")
     };
     let key = match &a.api_key_file {
-        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?.trim().to_string()),
-        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok().filter(|k| !k.trim().is_empty()),
-    };
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?),
+        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
+    }
+    .map(|k| k.trim().to_string())
+    .filter(|k| !k.is_empty());
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
     if let Some(k) = &key {
-        client = client.with_header("authorization", &format!("Apikey {}", k.trim()));
+        client = client.with_header("authorization", &format!("Apikey {k}"));
     }
     let base = a.rest_url.clone().unwrap_or_else(|| default_base.to_string());
     let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
-    let s = fetch_cryptocompare(&mut client, &api, &base, &a.symbol, tf, since, until, |bars| {
-        for b in bars {
-            writer.write(b)?;
-        }
-        writer.flush()
-    })?;
+    let s = fetch_cryptocompare(&mut client, &api, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
     println!(
         "fetched {} {} candles of {} from {} into {} ({} pages, {} requests, {} rate-limited, {} inconsistent rejected, {} forming held back, api key {})",
         s.bars,

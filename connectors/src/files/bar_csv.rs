@@ -87,26 +87,7 @@ pub fn parse_bars(path: &str, text: &str, exchange: &str, symbol: &str) -> Resul
     let step = rows.windows(2).map(|w| w[1].0 .0 - w[0].0 .0).filter(|d| *d > 0).min().unwrap_or(86_400_000_000_000);
     let tf = Timeframe::from_secs((step / 1_000_000_000).max(1)).map_err(|e| ConnectorError::Header { path: path.into(), message: e.to_string() })?;
     let tf = if tf.secs() > 86_400 { Timeframe::from_secs(86_400).unwrap_or(tf) } else { tf };
-    Ok(rows
-        .into_iter()
-        .map(|(ts, [open, high, low, close], volume)| Bar {
-            instrument,
-            timeframe: tf,
-            open_time: ts,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            quote_volume: Notional::ZERO,
-            trades: 0,
-            buy_volume: Decimal::ZERO,
-            sell_volume: Decimal::ZERO,
-            first_trade_id: None,
-            last_trade_id: None,
-            revision: 0,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|(ts, ohlc, volume)| Bar::from_candle(instrument, tf, ts, ohlc, volume, Notional::ZERO)).collect())
 }
 
 fn parse_tickflow<'a>(

@@ -142,6 +142,13 @@ impl BarWriter {
         self.rows += 1;
         r.map_err(|e| ConnectorError::io(&self.name, e))
     }
+    /// Writes `bars` in order, then flushes.
+    pub fn write_all(&mut self, bars: &[Bar]) -> Result<(), ConnectorError> {
+        for b in bars {
+            self.write(b)?;
+        }
+        self.flush()
+    }
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.rows

@@ -130,20 +130,23 @@ pub fn pair(symbol: &str) -> Result<(String, String), ConnectorError> {
     }
 }
 
-/// The min-api path and `aggregate` for a timeframe: `(histominute, 5)` for 5m.
-pub fn legacy_endpoint(timeframe: Timeframe) -> Result<(&'static str, i64), ConnectorError> {
+/// The bar unit and `aggregate` for a timeframe: `(minute, 5)` for 5m. The min-api path is
+/// `histo<unit>`, the CoinDesk path `<unit>s`.
+pub fn unit_and_aggregate(timeframe: Timeframe) -> Result<(&'static str, i64), ConnectorError> {
     let s = timeframe.secs();
     Ok(if s % 86_400 == 0 {
-        ("histoday", s / 86_400)
+        ("day", s / 86_400)
     } else if s % 3600 == 0 {
-        ("histohour", s / 3600)
+        ("hour", s / 3600)
     } else if s % 60 == 0 {
-        ("histominute", s / 60)
+        ("minute", s / 60)
     } else {
         return Err(payload_err(VENUE, format!("timeframe {timeframe} is not a whole number of minutes")));
     })
 }
 
+/// Classifies a row and keeps it if closed and consistent; returns the kept bar so a caller can
+/// fill in what its API adds (trade count, taker split).
 #[allow(clippy::too_many_arguments)]
 fn push(
     page: &mut Page,
@@ -154,27 +157,25 @@ fn push(
     ohlc: [Decimal; 4],
     volume: Decimal,
     quote: Notional,
-    trades: u64,
-) {
+) -> Option<&mut Bar> {
     let [open, high, low, close] = ohlc;
     page.earliest_secs = Some(page.earliest_secs.map_or(open_secs, |e| e.min(open_secs)));
     if [open, high, low, close].iter().all(|p| *p == Decimal::ZERO) && volume == Decimal::ZERO {
         page.empty += 1;
-        return;
+        return None;
     }
     let open_time = Ts(open_secs.saturating_mul(1_000_000_000));
     if open_time.0.saturating_add(timeframe.nanos()) > now.0 {
         page.forming += 1;
-        return;
+        return None;
     }
     if high < open.max(close) || low > open.min(close) || low <= Decimal::ZERO {
         tracing::warn!(venue = VENUE, %instrument, open_secs, %open, %high, %low, %close, "inconsistent bar rejected");
         page.rejected += 1;
-        return;
+        return None;
     }
-    let mut bar = Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote);
-    bar.trades = trades;
-    page.bars.push(bar);
+    page.bars.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote));
+    page.bars.last_mut()
 }
 
 /// Parses a min-api v1 or v2 histo response.
@@ -189,7 +190,7 @@ pub fn parse_legacy(body: &str, instrument: Instrument, timeframe: Timeframe, no
     };
     let mut page = Page::default();
     for row in rows {
-        push(&mut page, instrument, timeframe, now, row.time, [row.open, row.high, row.low, row.close], row.volumefrom, row.volumeto, 0);
+        push(&mut page, instrument, timeframe, now, row.time, [row.open, row.high, row.low, row.close], row.volumefrom, row.volumeto);
     }
     Ok(page)
 }
@@ -233,10 +234,8 @@ pub fn parse_data_api(body: &str, instrument: Instrument, timeframe: Timeframe, 
     }
     let mut page = Page::default();
     for row in r.data {
-        let before = page.bars.len();
-        push(&mut page, instrument, timeframe, now, row.timestamp, [row.open, row.high, row.low, row.close], row.volume, row.quote_volume, row.total_trades);
-        if page.bars.len() > before {
-            let b = page.bars.last_mut().expect("just pushed");
+        if let Some(b) = push(&mut page, instrument, timeframe, now, row.timestamp, [row.open, row.high, row.low, row.close], row.volume, row.quote_volume) {
+            b.trades = row.total_trades;
             b.buy_volume = row.volume_buy.unwrap_or(Decimal::ZERO);
             b.sell_volume = row.volume_sell.unwrap_or(Decimal::ZERO);
         }
@@ -275,11 +274,11 @@ mod tests {
     #[test]
     fn endpoints_by_timeframe() {
         let tf = |s: &str| s.parse::<Timeframe>().unwrap();
-        assert_eq!(legacy_endpoint(tf("1m")).unwrap(), ("histominute", 1));
-        assert_eq!(legacy_endpoint(tf("15m")).unwrap(), ("histominute", 15));
-        assert_eq!(legacy_endpoint(tf("4h")).unwrap(), ("histohour", 4));
-        assert_eq!(legacy_endpoint(tf("1d")).unwrap(), ("histoday", 1));
-        assert!(legacy_endpoint(tf("30s")).is_err());
+        assert_eq!(unit_and_aggregate(tf("1m")).unwrap(), ("minute", 1));
+        assert_eq!(unit_and_aggregate(tf("15m")).unwrap(), ("minute", 15));
+        assert_eq!(unit_and_aggregate(tf("4h")).unwrap(), ("hour", 4));
+        assert_eq!(unit_and_aggregate(tf("1d")).unwrap(), ("day", 1));
+        assert!(unit_and_aggregate(tf("30s")).is_err());
         assert_eq!(pair("btc/usd").unwrap(), ("BTC".into(), "USD".into()));
         assert!(pair("BTCUSD").is_err());
     }
