@@ -11,6 +11,11 @@ use std::sync::Arc;
 
 use common::{shared_data, tickflow_ok};
 
+/// Writes a whole `Connection: close` response.
+fn respond(stream: &mut std::net::TcpStream, status: &str, headers: &str, body: &str) {
+    let _ = write!(stream, "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+}
+
 /// Reads an HTTP request's line and header lines.
 fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<String>)> {
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -51,13 +56,12 @@ fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
             let mut stream = stream;
             if n == rate_limit_at && lim.load(Ordering::SeqCst) == 0 {
                 lim.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
                 continue;
             }
             if line.contains("/0/public/OHLC") {
                 let body = std::fs::read_to_string(shared_data().join("klines/kraken/nautilus_http_ohlc_XBTUSDT_1m.json")).unwrap();
-                let _ =
-                    write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
                 continue;
             }
             let since: i64 = line.split("since=").nth(1).and_then(|s| s.split([' ', '&']).next()).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -66,7 +70,7 @@ fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
             let body =
                 serde_json::json!({"error": [], "result": {"XBTUSDT": page.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), "last": last.to_string()}})
                     .to_string();
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
         }
     });
     (url, requests, limited)
@@ -148,7 +152,7 @@ fn klines_server() -> (String, Arc<AtomicUsize>) {
             let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
             let mut stream = stream;
             if n == 2 {
-                let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
                 continue;
             }
             let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
@@ -166,7 +170,7 @@ fn klines_server() -> (String, Arc<AtomicUsize>) {
                 })
                 .collect();
             let body = serde_json::to_string(&page).unwrap();
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
         }
     });
     (url, requests)
@@ -232,11 +236,11 @@ fn cryptocompare_server() -> (String, Arc<AtomicUsize>) {
             let mut stream = stream;
             if !authorized {
                 let body = r#"{"Response":"Error","Message":"You need a valid auth key or api key to access this endpoint","Type":1}"#;
-                let _ = write!(stream, "HTTP/1.1 401 Unauthorized\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+                respond(&mut stream, "401 Unauthorized", "", body);
                 continue;
             }
             if n == 2 {
-                let _ = stream.write_all(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
                 continue;
             }
             assert!(line.starts_with("GET /data/v2/histominute?fsym=BTC&tsym=USD&"), "{line}");
@@ -256,7 +260,7 @@ fn cryptocompare_server() -> (String, Arc<AtomicUsize>) {
             let body = serde_json::json!({"Response": "Success", "Message": "", "HasWarning": false, "Type": 100,
                 "Data": {"Aggregated": false, "TimeFrom": to - 60 * (want - 1), "TimeTo": to, "Data": page}})
             .to_string();
-            let _ = write!(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
+            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
         }
     });
     (url, requests)
