@@ -41,6 +41,24 @@ impl Ts {
         let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Ts(d.as_nanos().min(i64::MAX as u128) as i64)
     }
+    /// A non-negative integer epoch of fewer than 20 digits in s/ms/µs/ns, told apart by
+    /// magnitude (the rule of [`parse_bytes`](Self::parse_bytes)); `None` past `i64::MAX` ns.
+    #[inline]
+    pub const fn from_epoch_auto(v: u64) -> Option<Ts> {
+        if v > i64::MAX as u64 {
+            return None;
+        }
+        let v = v as i64;
+        Some(Ts(if v < 100_000_000_000 {
+            v * NANOS_PER_SEC
+        } else if v < 100_000_000_000_000 {
+            v * NANOS_PER_MILLI
+        } else if v < 100_000_000_000_000_000 {
+            v * NANOS_PER_MICRO
+        } else {
+            v
+        }))
+    }
     /// Parses a timestamp: an integer epoch in s/ms/µs/ns (told apart by magnitude), a decimal
     /// number of epoch seconds (`1762795433.9717445`, exact to the nanosecond), or RFC 3339
     /// (`2019-10-11T00:00:11.620Z`, `…+02:00`).
@@ -51,18 +69,8 @@ impl Ts {
     pub fn parse_bytes(s: &[u8]) -> Result<Ts, ModelError> {
         // fast path: a plain non-negative integer epoch
         if s.len() <= 19 {
-            if let Some(v) = crate::digits::parse_u64(s) {
-                let v = v as i64; // < 10^19 fits
-                let ns = if v < 100_000_000_000 {
-                    v * NANOS_PER_SEC
-                } else if v < 100_000_000_000_000 {
-                    v * NANOS_PER_MILLI
-                } else if v < 100_000_000_000_000_000 {
-                    v * NANOS_PER_MICRO
-                } else {
-                    v
-                };
-                return Ok(Ts(ns));
+            if let Some(ts) = crate::digits::parse_u64(s).and_then(Ts::from_epoch_auto) {
+                return Ok(ts);
             }
         }
         let s = s.trim_ascii();

@@ -102,15 +102,16 @@ struct Grouper {
 }
 
 impl Grouper {
-    /// Maps the instrument table of the rows about to be pushed to open batches.
-    fn map_instruments(&mut self, instruments: &[tickflow_model::Instrument]) {
+    /// Maps the instrument table of the `rows` about to be pushed to open batches (new ones
+    /// sized for all of them, so they never reallocate while filling).
+    fn map_instruments(&mut self, instruments: &[tickflow_model::Instrument], rows: usize) {
         self.slots.clear();
         for inst in instruments {
             let id = inst.id();
             let slot = match self.index.get(&id) {
                 Some(&i) => i,
                 None => {
-                    self.open.push(TradeBatch::with_capacity(*inst, 256));
+                    self.open.push(TradeBatch::with_capacity(*inst, rows.clamp(1, BATCH_TRADES)));
                     self.index.insert(id, self.open.len() - 1);
                     self.open.len() - 1
                 }
@@ -203,7 +204,13 @@ pub fn trade_source<'scope>(
                 if !buf.is_empty() {
                     // common case: every row on time → group without per-row classification
                     let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
-                    groups.map_instruments(&buf.instruments);
+                    if all_on_time {
+                        // one batch per instrument, copied column by column
+                        let batches = (0..buf.instruments.len() as u32).map(|k| TradeBatch::from_rows(&buf, k)).filter(|b| !b.is_empty());
+                        output.session(&*c).give_iterator(batches);
+                        buf.clear();
+                    }
+                    groups.map_instruments(&buf.instruments, buf.len());
                     for i in 0..buf.len() {
                         if !all_on_time {
                             let ts = buf.ts[i];

@@ -2,5 +2,5 @@
 
 pub mod bar_csv;
 pub mod bar_out;
-pub mod scan;
+mod fast_row;
 pub mod trade_csv;

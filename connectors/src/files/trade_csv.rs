@@ -29,6 +29,7 @@ use std::io::{Read, Write};
 
 use tickflow_model::{Decimal, Instrument, Side, Trade, TradeRows, Ts};
 
+use super::fast_row::{parse_row, Kind, Row};
 use crate::ConnectorError;
 
 /// Options for [`TradeCsvReader`].
@@ -61,6 +62,33 @@ struct Columns {
     exchange: Option<usize>,
     ingest: Option<usize>,
     count: usize,
+}
+
+impl Columns {
+    /// What each header column holds, for the single-pass row parser (empty — every row on
+    /// the general path — if one column would play two roles).
+    fn plan(&self) -> Vec<Kind> {
+        let mut plan = vec![Kind::Skip; self.count];
+        let roles = [
+            (Some(self.ts), Kind::Ts),
+            (self.symbol, Kind::Symbol),
+            (Some(self.price), Kind::Price),
+            (Some(self.amount), Kind::Amount),
+            (self.id, Kind::Id),
+            (self.side, Kind::Side),
+            (self.exchange, Kind::Exchange),
+            (self.ingest, Kind::Ingest),
+        ];
+        for (col, kind) in roles {
+            if let Some(i) = col {
+                if plan[i] != Kind::Skip {
+                    return Vec::new();
+                }
+                plan[i] = kind;
+            }
+        }
+        plan
+    }
 }
 
 fn find(names: &[String], aliases: &[&str]) -> Option<usize> {
@@ -144,9 +172,6 @@ fn split_fields(line: &[u8]) -> Vec<Vec<u8>> {
     out
 }
 
-/// Fields per row kept by the fast path (wider rows take the quote-aware path).
-const MAX_FIELDS: usize = 64;
-
 /// Streaming trade CSV reader.
 pub struct TradeCsvReader {
     path: String,
@@ -158,7 +183,6 @@ pub struct TradeCsvReader {
     line: u64,
     bad: u64,
     bytes: u64,
-    fields: [(u32, u32); MAX_FIELDS],
     rows: RowParser,
 }
 
@@ -170,7 +194,10 @@ struct RowParser {
     default_inst: Option<Instrument>,
     /// Recently seen (symbol, exchange) fields and their instruments.
     cache: Vec<(Vec<u8>, Vec<u8>, Instrument)>,
-    owned: Vec<Vec<u8>>,
+    /// Column roles for the single-pass parser.
+    plan: Vec<Kind>,
+    /// Instruments by the packed raw bytes of (symbol, exchange) fields.
+    hot: Vec<((u128, u128), Instrument)>,
 }
 
 impl TradeCsvReader {
@@ -196,14 +223,14 @@ impl TradeCsvReader {
             line: 0,
             bad: 0,
             bytes: 0,
-            fields: [(0, 0); MAX_FIELDS],
-            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), owned: Vec::new() },
+            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), plan: Vec::new(), hot: Vec::new() },
         };
         // header
         match r.next_line()? {
             Some((s, e)) => {
                 let line = r.buf[s..e].to_vec();
                 r.rows.cols = Columns::from_header(&r.path, &line, r.rows.default_inst.is_some())?;
+                r.rows.plan = r.rows.cols.plan();
             }
             None => return Err(ConnectorError::Header { path: r.path.clone(), message: "empty file".into() }),
         }
@@ -258,75 +285,49 @@ impl TradeCsvReader {
 
     /// Appends up to `max` trades; returns false at end of input.
     ///
-    /// One SIMD pass (`memchr3`) over the buffer finds every `,`, `\n` and `"`; rows are cut
-    /// from those positions without rescanning. A row containing a quote is re-split by the
-    /// quote-aware splitter. Quoted fields may not contain line breaks.
+    /// Plain rows are parsed in one pass by the single-pass row parser; a row it declines (quotes,
+    /// other layouts, errors, a row cut off by the end of the buffer) is cut at its line feed
+    /// and parsed by the general, quote-aware path. Quoted fields may not contain line breaks.
     pub fn read_rows(&mut self, out: &mut TradeRows, max: usize) -> Result<bool, ConnectorError> {
         let target = out.len() + max;
         loop {
-            let base = self.start;
-            let mut row_start = base;
-            let mut field_start = base;
-            let mut quoted = false;
-            let mut nf = 0usize;
-            for (p, kind) in super::scan::Separators::new(&self.buf[base..self.end]) {
-                let p = base + p;
-                match kind {
-                    super::scan::COMMA => {
-                        if nf < MAX_FIELDS {
-                            self.fields[nf] = ((field_start - row_start) as u32, (p - row_start) as u32);
-                        } else {
-                            quoted = true; // more fields than the fast path keeps: re-split the row
-                        }
-                        nf += 1;
-                        field_start = p + 1;
-                    }
-                    super::scan::QUOTE => quoted = true,
-                    _ => {
-                        let mut e = p;
-                        if e > row_start && self.buf[e - 1] == b'\r' {
-                            e -= 1;
-                        }
-                        if nf < MAX_FIELDS {
-                            self.fields[nf] = ((field_start - row_start) as u32, (e.max(field_start) - row_start) as u32);
-                        } else {
-                            quoted = true;
-                        }
-                        nf += 1;
-                        self.line += 1;
-                        self.bytes += (p + 1 - row_start) as u64;
-                        let line = &self.buf[row_start..e];
-                        if !line.iter().all(u8::is_ascii_whitespace) {
-                            match self.rows.parse(line, &self.fields[..nf.min(MAX_FIELDS)], quoted, out) {
-                                Ok(()) => {}
-                                Err(message) => {
-                                    if self.rows.opts.skip_bad {
-                                        self.bad += 1;
-                                    } else {
-                                        self.start = p + 1;
-                                        return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message });
-                                    }
-                                }
-                            }
-                        }
-                        nf = 0;
-                        quoted = false;
-                        row_start = p + 1;
-                        field_start = p + 1;
-                        if out.len() >= target {
-                            break;
-                        }
-                    }
+            while out.len() < target {
+                let Some((n, row)) = parse_row(&self.buf[self.start..self.end], &self.rows.plan) else { break };
+                if self.rows.push_plain(row, out).is_err() {
+                    break; // the general path reparses the row and reports the problem
                 }
+                self.start += n;
+                self.line += 1;
+                self.bytes += n as u64;
             }
-            self.start = row_start;
             if out.len() >= target {
                 return Ok(true);
             }
-            if self.eof {
-                return Ok(false);
+            let Some(p) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) else {
+                if self.eof {
+                    return Ok(false);
+                }
+                self.refill()?;
+                continue;
+            };
+            let (s, mut e) = (self.start, self.start + p);
+            self.start = e + 1;
+            self.line += 1;
+            self.bytes += (p + 1) as u64;
+            if e > s && self.buf[e - 1] == b'\r' {
+                e -= 1;
             }
-            self.refill()?;
+            let line = &self.buf[s..e];
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if let Err(message) = self.rows.parse_general(line, out) {
+                if self.rows.opts.skip_bad {
+                    self.bad += 1;
+                } else {
+                    return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message });
+                }
+            }
         }
     }
 
@@ -369,31 +370,41 @@ impl TradeCsvReader {
 }
 
 impl RowParser {
-    /// Parses one row; `fields` are byte ranges into `line`.
-    fn parse(&mut self, line: &[u8], fields: &[(u32, u32)], quoted: bool, out: &mut TradeRows) -> Result<(), String> {
-        let cols = &self.cols;
-        if quoted {
-            self.owned = split_fields(line);
-        }
-        let n = if quoted { self.owned.len() } else { fields.len() };
-        if n < cols.count {
-            return Err(format!("expected {} fields, found {n}", cols.count));
-        }
-        let owned = &self.owned;
-        let field = |i: usize| -> &[u8] {
-            if quoted {
-                &owned[i]
-            } else {
-                let (a, b) = fields[i];
-                &line[a as usize..b as usize]
+    /// Appends a row read by the single-pass parser, with the checks of the general path.
+    #[inline]
+    fn push_plain(&mut self, row: Row<'_>, out: &mut TradeRows) -> Result<(), String> {
+        check_values(row.price, row.amount)?;
+        let hot = row.key.and_then(|k| self.hot.iter().find(|(hk, _)| *hk == k).map(|(_, inst)| *inst));
+        let instrument = match hot {
+            Some(inst) => inst,
+            None => {
+                let inst = self.instrument(row.symbol, row.exchange)?;
+                if let Some(k) = row.key {
+                    if self.hot.len() >= 64 {
+                        self.hot.pop();
+                    }
+                    self.hot.insert(0, (k, inst));
+                }
+                inst
             }
         };
+        let inst = out.intern(instrument);
+        out.push_parts(inst, row.ts, row.id, row.price, row.amount, row.side, row.ingest.unwrap_or(self.opts.ingest_ts.0));
+        Ok(())
+    }
+
+    /// Parses one row with the quote-aware splitter.
+    fn parse_general(&mut self, line: &[u8], out: &mut TradeRows) -> Result<(), String> {
+        let fields = split_fields(line);
+        let cols = &self.cols;
+        if fields.len() < cols.count {
+            return Err(format!("expected {} fields, found {}", cols.count, fields.len()));
+        }
+        let field = |i: usize| -> &[u8] { &fields[i] };
         let ts = Ts::parse_bytes(field(cols.ts)).map_err(|e| e.to_string())?;
         let price = Decimal::parse_bytes(field(cols.price)).map_err(|e| format!("price: {e}"))?;
         let amount = Decimal::parse_bytes(field(cols.amount)).map_err(|e| format!("amount: {e}"))?;
-        if price.is_negative() || amount.is_negative() || price.is_zero() {
-            return Err(format!("price must be positive and amount non-negative (price {price}, amount {amount})"));
-        }
+        check_values(price, amount)?;
         let trade_id = match cols.id {
             Some(i) => {
                 let f = field(i).trim_ascii();
@@ -415,38 +426,52 @@ impl RowParser {
             Some(i) => Ts::parse_bytes(field(i)).map_err(|e| format!("ingest_ts: {e}"))?,
             None => self.opts.ingest_ts,
         };
-        let sym = cols.symbol.map(|i| field(i).trim_ascii());
-        let exch = cols.exchange.map(|i| field(i).trim_ascii());
-        let instrument = match (sym, exch) {
-            (None, None) => self.default_inst.ok_or("no symbol")?,
-            (sym, exch) => {
-                let sym_b = sym.unwrap_or(b"");
-                let ex_b = exch.unwrap_or(b"");
-                match self.cache.iter().find(|(cs, ce, _)| eq_short(cs, sym_b) && eq_short(ce, ex_b)) {
-                    Some((_, _, inst)) => *inst,
-                    None => {
-                        let sym_s = match sym {
-                            Some(s) => String::from_utf8_lossy(s).into_owned(),
-                            None => self.opts.default_symbol.clone().unwrap_or_default(),
-                        };
-                        let ex_s = match exch {
-                            Some(e) if !e.is_empty() => String::from_utf8_lossy(e).into_owned(),
-                            _ => self.opts.exchange.clone(),
-                        };
-                        let inst = Instrument::new(&ex_s, &sym_s).map_err(|e| e.to_string())?;
-                        if self.cache.len() >= 64 {
-                            self.cache.pop();
-                        }
-                        self.cache.insert(0, (sym_b.to_vec(), ex_b.to_vec(), inst));
-                        inst
-                    }
-                }
-            }
-        };
+        let sym = cols.symbol.map(field);
+        let exch = cols.exchange.map(field);
+        let instrument = self.instrument(sym, exch)?;
         let inst = out.intern(instrument);
         out.push_parts(inst, ts.0, trade_id, price, amount, side, ingest_ts.0);
         Ok(())
     }
+
+    /// The instrument of a row's symbol and exchange fields (either may be absent), through a
+    /// small cache of recently seen pairs.
+    #[inline]
+    fn instrument(&mut self, sym: Option<&[u8]>, exch: Option<&[u8]>) -> Result<Instrument, String> {
+        let sym = sym.map(<[u8]>::trim_ascii);
+        let exch = exch.map(<[u8]>::trim_ascii);
+        if sym.is_none() && exch.is_none() {
+            return self.default_inst.ok_or_else(|| "no symbol".to_string());
+        }
+        let sym_b = sym.unwrap_or(b"");
+        let ex_b = exch.unwrap_or(b"");
+        if let Some((_, _, inst)) = self.cache.iter().find(|(cs, ce, _)| eq_short(cs, sym_b) && eq_short(ce, ex_b)) {
+            return Ok(*inst);
+        }
+        let sym_s = match sym {
+            Some(s) => String::from_utf8_lossy(s).into_owned(),
+            None => self.opts.default_symbol.clone().unwrap_or_default(),
+        };
+        let ex_s = match exch {
+            Some(e) if !e.is_empty() => String::from_utf8_lossy(e).into_owned(),
+            _ => self.opts.exchange.clone(),
+        };
+        let inst = Instrument::new(&ex_s, &sym_s).map_err(|e| e.to_string())?;
+        if self.cache.len() >= 64 {
+            self.cache.pop();
+        }
+        self.cache.insert(0, (sym_b.to_vec(), ex_b.to_vec(), inst));
+        Ok(inst)
+    }
+}
+
+/// Prices must be positive and amounts non-negative.
+#[inline]
+fn check_values(price: Decimal, amount: Decimal) -> Result<(), String> {
+    if price.is_negative() || amount.is_negative() || price.is_zero() {
+        return Err(format!("price must be positive and amount non-negative (price {price}, amount {amount})"));
+    }
+    Ok(())
 }
 
 /// Header written by [`TradeCsvWriter`].
