@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tickflow_connectors::http::RetryPolicy;
-use tickflow_connectors::live::{run_binance, LiveConfig};
+use tickflow_connectors::live::{run, LiveConfig};
 
 fn payloads() -> Vec<serde_json::Value> {
     let path = std::env::var("TICKFLOW_SHARED_DATA")
@@ -105,6 +105,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
     let rest = rest_server(trades.clone(), hits.clone(), happened.clone());
     let ws = ws_server(trades.clone(), done.clone(), happened.clone());
     let cfg = LiveConfig {
+        venue: "binance".into(),
         ws_url: ws,
         rest_url: rest,
         symbols: vec!["XRP/ETH".into()],
@@ -115,7 +116,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
     let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
     let mut got = Vec::new();
     let stop = AtomicBool::new(false);
-    let stats = run_binance(&cfg, &stop, |t| {
+    let stats = run(&cfg, &stop, |t| {
         let id = t.trade_id.unwrap();
         got.push(t);
         id < last_id

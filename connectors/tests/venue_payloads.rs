@@ -142,6 +142,14 @@ fn every_recording_of_these_venues_parses() {
         kf.iter().filter(|m| m.starts_with('[') && m.contains("\"trade\"")).map(|m| kraken::parse_ws_v1(m, "kraken", Ts(0)).unwrap().len()).collect();
     assert!(!per_msg.is_empty() && per_msg.iter().all(|n| *n >= 1), "{per_msg:?}");
     assert!(kf.iter().all(|m| kraken::parse_ws_v1(m, "kraken", Ts(0)).is_ok()));
+    let v2 = kraken::parse_ws_v2(&read("ws-samples/kraken/nautilus_ws_trade_update.json"), "kraken", Ts(0)).unwrap();
+    assert_eq!(v2.len(), 2);
+    assert_eq!((v2[0].instrument.symbol(), v2[0].price.to_string(), v2[0].amount.to_string()), ("BTC/USD", "105944.2".into(), "0.00027625".into()));
+    assert_eq!((v2[0].trade_id, v2[0].side, v2[1].side), (Some(10_218_208), Side::Buy, Side::Sell));
+    assert_eq!(v2[1].ts, Ts::parse_bytes(b"2023-10-06T17:35:56.123456Z").unwrap());
+    for other in ["ws-samples/kraken/nautilus_ws_ohlc_update.json", "ws-samples/kraken/nautilus_ws_ticker_snapshot.json"] {
+        assert!(kraken::parse_ws_v2(&read(other), "kraken", Ts(0)).unwrap().is_empty(), "{other}");
+    }
     let cf = frames("ws-samples/coinbase/cryptofeed_COINBASE.ws.28.0");
     let cb = cf.iter().filter_map(|m| coinbase::parse_ws(m, "coinbase", Ts(0)).unwrap()).count();
     assert_eq!(cb, cf.iter().filter(|m| m.contains("\"type\":\"match\"") || m.contains("\"type\":\"last_match\"")).count());

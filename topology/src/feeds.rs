@@ -46,15 +46,15 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
-    /// Starts a Binance session; stops after `max_trades` when given.
-    pub fn binance(cfg: tickflow_connectors::live::LiveConfig, max_trades: Option<u64>) -> Self {
+    /// Starts a live session; stops after `max_trades` when given.
+    pub fn start(cfg: tickflow_connectors::live::LiveConfig, max_trades: Option<u64>) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(65_536);
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s2 = stop.clone();
-        let name = format!("binance:{}", cfg.symbols.join(","));
+        let name = format!("{}:{}", cfg.venue, cfg.symbols.join(","));
         std::thread::spawn(move || {
             let mut n = 0u64;
-            let r = tickflow_connectors::live::run_binance(&cfg, &s2, |t| {
+            let r = tickflow_connectors::live::run(&cfg, &s2, |t| {
                 n += 1;
                 tx.send(t).is_ok() && max_trades.is_none_or(|m| n < m)
             });

@@ -104,7 +104,7 @@ struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
     #[arg(short = 'i', long = "input", required_unless_present = "source")]
     inputs: Vec<String>,
-    /// Live source instead of files: binance (with --symbols).
+    /// Live source instead of files: binance, coinbase, kraken, bybit or okx (with --symbols).
     #[arg(long, conflicts_with = "inputs")]
     source: Option<String>,
     #[command(flatten)]

@@ -136,7 +136,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                     feeds.push(Box::new(CsvFeed::new(r, pb2.clone(), b2.clone())));
                 }
                 InputSpec::Live { config, max_trades, .. } => {
-                    feeds.push(Box::new(crate::feeds::LiveFeed::binance(config.clone(), *max_trades)));
+                    feeds.push(Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)));
                 }
                 InputSpec::Batches(b) => {
                     let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 use tickflow_connectors::http::RetryPolicy;
-use tickflow_connectors::live::{run_binance, LiveConfig};
+use tickflow_connectors::live::{LiveConfig, LIVE_VENUES};
 use tickflow_connectors::TradeCsvWriter;
 
 /// Live-source flags shared by `stream` and `aggregate --source`.
@@ -32,8 +32,8 @@ pub struct LiveArgs {
 impl LiveArgs {
     /// The connector configuration for `source`.
     pub fn config(&self, source: &str) -> Result<LiveConfig> {
-        if source != "binance" {
-            bail!("--source {source}: live streaming is available for binance so far");
+        if !LIVE_VENUES.contains(&source) {
+            bail!("--source {source}: live streaming is available for {}", LIVE_VENUES.join(", "));
         }
         let symbols: Vec<String> = self.symbols.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if symbols.is_empty() {
@@ -42,21 +42,23 @@ impl LiveArgs {
         for s in &symbols {
             tickflow_model::Instrument::new(source, s)?;
         }
-        Ok(LiveConfig {
-            ws_url: self.ws_url.clone().unwrap_or_else(|| "wss://stream.binance.com:9443".into()),
-            rest_url: self.rest_url.clone().unwrap_or_else(|| "https://api.binance.com".into()),
-            symbols,
-            exchange: source.into(),
-            stale_after: Duration::from_nanos(crate::duration::parse_nanos(&self.stale_after)?.max(1) as u64),
-            retry: RetryPolicy::default(),
-        })
+        let mut cfg = LiveConfig::for_venue(source, symbols)?;
+        if let Some(u) = &self.ws_url {
+            cfg.ws_url = u.clone();
+        }
+        if let Some(u) = &self.rest_url {
+            cfg.rest_url = u.clone();
+        }
+        cfg.stale_after = Duration::from_nanos(crate::duration::parse_nanos(&self.stale_after)?.max(1) as u64);
+        cfg.retry = RetryPolicy::default();
+        Ok(cfg)
     }
 }
 
 /// Flags of `tickflow stream`.
 #[derive(Args)]
 pub struct StreamArgs {
-    /// Venue: binance.
+    /// Venue: binance, coinbase, kraken, bybit or okx.
     #[arg(long)]
     source: String,
     /// Output trade CSV, or - for stdout.
@@ -75,7 +77,7 @@ pub fn run(a: StreamArgs) -> Result<()> {
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut n = 0u64;
     let mut err = None;
-    let stats = run_binance(&cfg, &stop, |t| {
+    let stats = tickflow_connectors::live::run(&cfg, &stop, |t| {
         if let Err(e) = w.write(&t).and_then(|_| w.flush()) {
             err = Some(e);
             return false;
@@ -87,8 +89,8 @@ pub fn run(a: StreamArgs) -> Result<()> {
         return Err(e.into());
     }
     eprintln!(
-        "streamed {n} trades ({} connections, {} stale, {} gap-filled, {} duplicates dropped)",
-        stats.connects, stats.stale, stats.gap_filled, stats.duplicates
+        "streamed {n} trades ({} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames)",
+        stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames
     );
     Ok(())
 }

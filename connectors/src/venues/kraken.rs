@@ -1,4 +1,4 @@
-//! Kraken spot: REST trades and OHLC; WebSocket v1 `trade` channel.
+//! Kraken spot: REST trades and OHLC; WebSocket v2 (and v1) `trade` channel.
 //!
 //! Recorded REST trades (`GET /0/public/Trades`, CCXT fixture):
 //! ```json
@@ -13,6 +13,12 @@
 //!
 //! Recorded WebSocket v1 trade message (cryptofeed capture 2021-04-17):
 //! `[321, [["56580.90000","0.00098040","1618677816.660810","s","l",""]], "trade", "XBT/USD"]`
+//!
+//! WebSocket v2 trade update (`wss://ws.kraken.com/v2`, nautilus fixture of the documented
+//! message): `{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",
+//! "price":105944.20,"qty":0.00027625,"ord_type":"limit","trade_id":10218208,
+//! "timestamp":"2023-10-06T17:35:55.440295Z"}]}` — `side` is the taker side, trade ids are
+//! sequential per pair, prices and quantities are JSON numbers.
 
 use tickflow_model::{Bar, Decimal, Instrument, Side, Timeframe, Trade, Ts};
 
@@ -155,4 +161,37 @@ pub fn parse_ws_v1(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, 
     let inst = instrument(VENUE, exchange, &symbol)?;
     let rows = a[1].as_array().ok_or_else(|| payload_err(VENUE, "trade rows are not an array"))?;
     rows.iter().map(|r| trade_row(r, inst, ingest)).collect()
+}
+
+/// Parses a WebSocket v2 frame: the trades of a `trade` snapshot or update, empty for anything
+/// else (heartbeats, status, subscription acknowledgements, pongs).
+pub fn parse_ws_v2(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    if v.get("channel").and_then(|c| c.as_str()) != Some("trade") {
+        return Ok(Vec::new());
+    }
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| payload_err(VENUE, "trade message without data"))?;
+    data.iter()
+        .map(|t| {
+            let text = |k: &str| t.get(k).and_then(|x| x.as_str()).ok_or_else(|| payload_err(VENUE, format!("trade without {k}")));
+            let symbol = ccxt_symbol(text("symbol")?).ok_or_else(|| payload_err(VENUE, "unknown symbol"))?;
+            let ts = Ts::parse_bytes(text("timestamp")?.as_bytes()).map_err(|e| payload_err(VENUE, e.to_string()))?;
+            let side = match text("side")? {
+                "buy" => Side::Buy,
+                "sell" => Side::Sell,
+                _ => Side::Unknown,
+            };
+            let id = t.get("trade_id").and_then(|x| x.as_u64()).ok_or_else(|| payload_err(VENUE, "trade without an integer trade_id"))?;
+            let field = |k: &str| t.get(k).ok_or_else(|| payload_err(VENUE, format!("trade without {k}")));
+            Ok(Trade {
+                instrument: instrument(VENUE, exchange, &symbol)?,
+                trade_id: Some(id),
+                ts,
+                ingest_ts: ingest,
+                price: dec(field("price")?, "price")?,
+                amount: dec(field("qty")?, "qty")?,
+                side,
+            })
+        })
+        .collect()
 }
