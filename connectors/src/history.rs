@@ -1,7 +1,8 @@
 //! Resumable REST trade history.
 //!
-//! A [`TradeHistory`] pages through a venue's public trades from a start time. Its cursor is a
-//! plain string (Kraken: the `last` nanosecond cursor) saved in a checkpoint file after every page
+//! A [`TradeHistory`] pages through a venue's public trades from a start time, oldest first.
+//! Its cursor is a plain string (Kraken: the `last` nanosecond cursor; Binance and Coinbase: the
+//! next trade id; OKX: the next window's start) saved in a checkpoint file after every page
 //! written, so an interrupted fetch continues where it stopped; trades are de-duplicated by id
 //! across page boundaries and restarts (the last written id is part of the checkpoint).
 
@@ -71,6 +72,223 @@ impl TradeHistory for KrakenHistory {
     }
     fn cursor(&self) -> String {
         self.cursor.clone()
+    }
+}
+
+/// Binance spot `aggTrades`: the first page by time (`startTime`/`endTime`, one-hour windows
+/// until a trade is found), then forward by id (`fromId`). Cursor: `t<ms>` while searching by
+/// time, `i<next id>` after.
+pub struct BinanceHistory {
+    client: HttpClient,
+    base: String,
+    market: String,
+    instrument: tickflow_model::Instrument,
+    cursor: String,
+    until: Ts,
+}
+
+impl BinanceHistory {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
+    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
+        Ok(BinanceHistory {
+            client,
+            base: base_url.trim_end_matches('/').to_string(),
+            market: crate::venues::binance::market_id(symbol),
+            instrument: crate::venues::instrument("binance", "binance", symbol)?,
+            cursor: cursor.unwrap_or_else(|| format!("t{}", since.millis())),
+            until,
+        })
+    }
+}
+
+impl TradeHistory for BinanceHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let until_ms = self.until.millis();
+        let bad = || crate::venues::payload_err("binance", "bad history cursor");
+        loop {
+            let (url, by_time) = match self.cursor.split_at_checked(1) {
+                Some(("t", ms)) => {
+                    let ms: i64 = ms.parse().map_err(|_| bad())?;
+                    if ms >= until_ms {
+                        return Ok(None);
+                    }
+                    let end = (ms + HOUR_MS).min(until_ms) - 1;
+                    (format!("{}/api/v3/aggTrades?symbol={}&startTime={ms}&endTime={end}&limit=1000", self.base, self.market), Some(end + 1))
+                }
+                Some(("i", id)) => (format!("{}/api/v3/aggTrades?symbol={}&fromId={id}&limit=1000", self.base, self.market), None),
+                Some(("d", _)) => return Ok(None),
+                _ => return Err(bad()),
+            };
+            let page = crate::venues::binance::parse_agg_trades(&self.client.get(&url)?, self.instrument, Ts::now())?;
+            let Some(last) = page.iter().filter_map(|t| t.trade_id).max() else {
+                match by_time {
+                    Some(next) => {
+                        self.cursor = format!("t{next}"); // a quiet hour: search the next one
+                        continue;
+                    }
+                    None => return Ok(None), // nothing newer yet
+                }
+            };
+            let reached_end = page.iter().any(|t| t.ts >= self.until);
+            self.cursor = if reached_end { "d".into() } else { format!("i{}", last + 1) };
+            let kept: Vec<Trade> = page.into_iter().filter(|t| t.ts < self.until).collect();
+            return Ok(Some(kept));
+        }
+    }
+    fn cursor(&self) -> String {
+        self.cursor.clone()
+    }
+}
+
+/// Coinbase Exchange `GET /products/{id}/trades?after=<trade_id>` returns the trades *older*
+/// than the cursor, newest first; trade ids are contiguous per product. So the first id at or
+/// after `since` is found by bisection on the id (one-trade probes), and pages then move
+/// forward: `after = start + 1000` returns ids `start .. start + 999`. Cursor: the next id.
+pub struct CoinbaseHistory {
+    client: HttpClient,
+    base: String,
+    product: String,
+    instrument: tickflow_model::Instrument,
+    since: Ts,
+    until: Ts,
+    cursor: Option<u64>,
+    done: bool,
+}
+
+impl CoinbaseHistory {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
+    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
+        Ok(CoinbaseHistory {
+            client,
+            base: base_url.trim_end_matches('/').to_string(),
+            product: crate::venues::coinbase::market_id(symbol),
+            instrument: crate::venues::instrument("coinbase", "coinbase", symbol)?,
+            since,
+            until,
+            cursor: cursor.and_then(|c| c.parse().ok()),
+            done: false,
+        })
+    }
+
+    fn page(&mut self, after: Option<u64>, limit: u32) -> Result<Vec<Trade>, ConnectorError> {
+        let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let url = format!("{}/products/{}/trades?limit={limit}{cursor}", self.base, self.product);
+        crate::venues::coinbase::parse_trades(&self.client.get(&url)?, self.instrument, Ts::now())
+    }
+
+    /// The smallest trade id whose time is at or after `since` (`None`: no trade that late).
+    fn first_id_since(&mut self) -> Result<Option<u64>, ConnectorError> {
+        let newest = self.page(None, 1)?;
+        let Some(hi_trade) = newest.first() else { return Ok(None) };
+        let (mut lo, mut hi) = (1u64, hi_trade.trade_id.unwrap_or(1));
+        if hi_trade.ts < self.since {
+            return Ok(None);
+        }
+        // invariant: trade `hi` is at or after `since`; find the smallest such id
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            // `after = mid + 1` returns trade `mid` first
+            let probe = self.page(Some(mid + 1), 1)?;
+            match probe.first() {
+                Some(t) if t.trade_id == Some(mid) && t.ts < self.since => lo = mid + 1,
+                Some(t) if t.trade_id == Some(mid) => hi = mid,
+                _ => lo = mid + 1, // a missing id: search above it
+            }
+        }
+        Ok(Some(hi))
+    }
+}
+
+impl TradeHistory for CoinbaseHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        if self.done {
+            return Ok(None);
+        }
+        let start = match self.cursor {
+            Some(c) => c,
+            None => match self.first_id_since()? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+        };
+        // ids start .. start + 999; a server that returns fewer than asked is asked again below
+        // the lowest id it returned, until the chunk reaches `start`
+        let mut page = self.page(Some(start + 1000), 1000)?;
+        let mut lowest = page.iter().filter_map(|t| t.trade_id).min();
+        while let Some(low) = lowest.filter(|&l| l > start) {
+            let more = self.page(Some(low), 1000)?;
+            lowest = more.iter().filter_map(|t| t.trade_id).min().filter(|&m| m < low);
+            page.extend(more);
+        }
+        page.retain(|t| t.trade_id.is_some_and(|id| id >= start && id < start + 1000));
+        page.sort_by_key(|t| t.trade_id);
+        page.dedup_by_key(|t| t.trade_id);
+        let Some(last) = page.last().and_then(|t| t.trade_id) else { return Ok(None) };
+        self.done = page.iter().any(|t| t.ts >= self.until) || page.len() < 1000;
+        self.cursor = Some(last + 1);
+        Ok(Some(page.into_iter().filter(|t| t.ts >= self.since && t.ts < self.until).collect()))
+    }
+    fn cursor(&self) -> String {
+        self.cursor.map(|c| c.to_string()).unwrap_or_default()
+    }
+}
+
+/// OKX `GET /api/v5/market/history-trades` pages only backward (`after` = older than a
+/// timestamp or trade id; `before` alone returns the latest). To write trades oldest first with
+/// bounded memory, the span is cut into windows (default one hour) taken in ascending order;
+/// each window is fetched backward from its end (`type=2&after=<end ms>`, then
+/// `type=1&after=<oldest id>`) and handed over sorted. Cursor: the next window's start (ms).
+pub struct OkxHistory {
+    client: HttpClient,
+    base: String,
+    inst_id: String,
+    window_ms: i64,
+    next_ms: i64,
+    until_ms: i64,
+}
+
+impl OkxHistory {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
+    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Self {
+        OkxHistory {
+            client,
+            base: base_url.trim_end_matches('/').to_string(),
+            inst_id: crate::venues::okx::market_id(symbol),
+            window_ms: 3_600_000,
+            next_ms: cursor.and_then(|c| c.parse().ok()).unwrap_or(since.millis()),
+            until_ms: until.millis(),
+        }
+    }
+}
+
+impl TradeHistory for OkxHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        if self.next_ms >= self.until_ms {
+            return Ok(None);
+        }
+        let (start, end) = (self.next_ms, (self.next_ms + self.window_ms).min(self.until_ms));
+        let mut window: Vec<Trade> = Vec::new();
+        let mut url = format!("{}/api/v5/market/history-trades?instId={}&type=2&after={end}&limit=100", self.base, self.inst_id);
+        let mut previous_oldest = u64::MAX;
+        loop {
+            let page = crate::venues::okx::parse_trades(&self.client.get(&url)?, "okx", Ts::now())?;
+            let Some(oldest) = page.iter().min_by_key(|t| (t.ts, t.trade_id)).copied() else { break };
+            window.extend(page.into_iter().filter(|t| t.ts.millis() >= start && t.ts.millis() < end));
+            let oldest_id = oldest.trade_id.unwrap_or(0);
+            if oldest.ts.millis() < start || oldest_id >= previous_oldest {
+                break; // past the window's start, or the venue stopped moving back
+            }
+            previous_oldest = oldest_id;
+            url = format!("{}/api/v5/market/history-trades?instId={}&type=1&after={oldest_id}&limit=100", self.base, self.inst_id);
+        }
+        window.sort_by_key(|t| (t.trade_id, t.ts));
+        window.dedup_by_key(|t| t.trade_id);
+        self.next_ms = end;
+        Ok(Some(window))
+    }
+    fn cursor(&self) -> String {
+        self.next_ms.to_string()
     }
 }
 

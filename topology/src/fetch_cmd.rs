@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tickflow_connectors::history::{Checkpoint, KrakenHistory, TradeHistory};
+use tickflow_connectors::history::{BinanceHistory, Checkpoint, CoinbaseHistory, KrakenHistory, OkxHistory, TradeHistory};
 use tickflow_connectors::http::{HttpClient, RetryPolicy};
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
@@ -77,7 +77,7 @@ pub struct FetchOhlcvArgs {
 /// Flags of `fetch trades`.
 #[derive(Args)]
 pub struct FetchTradesArgs {
-    /// Venue (native connectors with REST trade history so far: kraken).
+    /// Venue: binance, coinbase, kraken or okx.
     #[arg(long)]
     source: String,
     /// CCXT symbol, e.g. BTC/USDT.
@@ -176,16 +176,17 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     let ck_path = format!("{}.checkpoint", a.out);
     let resume = Checkpoint::load(&ck_path)?;
     let client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
+    let cursor = resume.as_ref().map(|c| c.cursor.clone());
+    let url = |default: &'static str| a.rest_url.clone().unwrap_or_else(|| default.to_string());
     let mut history: Box<dyn TradeHistory> = match a.source.as_str() {
-        "kraken" => Box::new(KrakenHistory::new(
-            client,
-            a.rest_url.as_deref().unwrap_or("https://api.kraken.com"),
-            &a.symbol,
-            since,
-            until,
-            resume.as_ref().map(|c| c.cursor.clone()),
-        )),
-        other => bail!("--source {other}: REST trade history is available for kraken so far"),
+        "kraken" => Box::new(KrakenHistory::new(client, &url("https://api.kraken.com"), &a.symbol, since, until, cursor)),
+        "binance" => Box::new(BinanceHistory::new(client, &url("https://api.binance.com"), &a.symbol, since, until, cursor)?),
+        "coinbase" => Box::new(CoinbaseHistory::new(client, &url("https://api.exchange.coinbase.com"), &a.symbol, since, until, cursor)?),
+        "okx" => Box::new(OkxHistory::new(client, &url("https://www.okx.com"), &a.symbol, since, until, cursor)),
+        "bybit" => bail!(
+            "--source bybit: Bybit's public REST API serves only the most recent trades (no history); use `tickflow stream --source bybit` or `fetch ohlcv`"
+        ),
+        other => bail!("--source {other}: REST trade history is available for binance, coinbase, kraken and okx"),
     };
     let fresh = resume.is_none();
     let file =
