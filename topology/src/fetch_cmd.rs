@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tickflow_connectors::history::{BinanceHistory, Checkpoint, CoinbaseHistory, KrakenHistory, OkxHistory, TradeHistory};
-use tickflow_connectors::http::{HttpClient, RetryPolicy};
+use tickflow_connectors::http::{HttpClient, RateBudget, RetryPolicy};
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
 
@@ -122,7 +122,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         KlineVenue::Coinbase => "https://api.exchange.coinbase.com".into(),
     });
     let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
+    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
     println!(
         "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
@@ -146,7 +146,7 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
     }
     .map(|k| k.trim().to_string())
     .filter(|k| !k.is_empty());
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
+    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     if let Some(k) = &key {
         client = client.with_header("authorization", &format!("Apikey {k}"));
     }
@@ -175,7 +175,7 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     tickflow_model::Instrument::new(&a.source, &a.symbol)?;
     let ck_path = format!("{}.checkpoint", a.out);
     let resume = Checkpoint::load(&ck_path)?;
-    let client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
+    let client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     let cursor = resume.as_ref().map(|c| c.cursor.clone());
     let url = |default: &'static str| a.rest_url.clone().unwrap_or_else(|| default.to_string());
     let mut history: Box<dyn TradeHistory> = match a.source.as_str() {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::Args;
 use tickflow_connectors::history::{kraken_ohlc, KrakenHistory, TradeHistory};
-use tickflow_connectors::http::{HttpClient, RetryPolicy};
+use tickflow_connectors::http::{HttpClient, RateBudget, RetryPolicy};
 use tickflow_model::Timeframe;
 use tickflow_operators::{AggregateConfig, BarEngine, Emit, FillPolicy};
 
@@ -38,7 +38,14 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     let (since, until) = a.span.resolve()?;
     let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
     let mut trades = Vec::new();
-    let mut h = KrakenHistory::new(HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)), &base, &a.symbol, since, until, None);
+    let mut h = KrakenHistory::new(
+        HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue("kraken")),
+        &base,
+        &a.symbol,
+        since,
+        until,
+        None,
+    );
     let mut last_id = None;
     while let Some(page) = h.next_page()? {
         for t in page {
@@ -53,7 +60,7 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         bail!("not enough trades in the span to compare");
     }
     let minute = Timeframe::from_secs(60)?;
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30));
+    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue("kraken"));
     let candles = kraken_ohlc(&mut client, &base, &a.symbol, minute, since)?;
     // aggregate with the engine: all trades on time, then finalize everything
     let mut cfg = AggregateConfig::new(vec![minute]);

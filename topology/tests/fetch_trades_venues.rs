@@ -36,7 +36,7 @@ fn tape() -> Vec<T> {
             if i == 1500 {
                 ms += 3 * 3_600_000; // a quiet stretch
             }
-            T { id: 1_000_000 + i, ms, taker_buy: x % 2 == 0 }
+            T { id: 1_000_000 + i, ms, taker_buy: x.is_multiple_of(2) }
         })
         .collect()
 }

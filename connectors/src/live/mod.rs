@@ -193,7 +193,7 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
     let mut s = Session {
         cfg,
         venue: v.as_ref(),
-        rest: HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)),
+        rest: HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::http::RateBudget::for_venue(&cfg.venue)),
         seen: BTreeMap::new(),
         stats: LiveStats::default(),
     };
