@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "ccxt")]
+pub mod ccxt_venues;
 mod error;
 pub mod files;
 pub mod history;

@@ -226,3 +226,38 @@ fn bybit_and_okx_recordings_parse() {
     assert_eq!(okx::ccxt_symbol("BTC-USDT-SWAP").as_deref(), Some("BTC/USDT:USDT"));
     assert!(okx::parse_trades("{\"code\":\"50011\",\"msg\":\"Too Many Requests\"}", "okx", Ts(0)).unwrap_err().to_string().contains("Too Many Requests"));
 }
+
+#[test]
+fn the_other_recorded_sessions_parse_frame_by_frame() {
+    use tickflow_connectors::venues::bybit;
+    let d = data();
+    let frames = |p: &str| -> Vec<String> {
+        std::fs::read_to_string(d.join(p))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.contains(" <-> ") && !l.contains(" <- "))
+            .filter_map(|l| l.split_once(": ").map(|(_, m)| m.to_string()))
+            .collect()
+    };
+    // Bybit's pre-v5 streams: every trade message yields its trades, nothing else errs
+    for (file, symbol) in [("ws-samples/bybit/cryptofeed_BYBIT.ws.25.0", "BCH/USDT:USDT"), ("ws-samples/bybit/cryptofeed_BYBIT.ws.26.0", "BTC/USD:BTC")] {
+        let f = frames(file);
+        let parsed: Vec<Vec<tickflow_model::Trade>> = f.iter().map(|m| bybit::parse_ws(m, "bybit", Ts(0)).unwrap()).collect();
+        let trade_msgs = f.iter().filter(|m| m.contains("\"topic\":\"trade.")).count();
+        assert!(trade_msgs > 60, "{file}");
+        assert_eq!(parsed.iter().filter(|v| !v.is_empty()).count(), trade_msgs, "{file}");
+        let all: Vec<&tickflow_model::Trade> = parsed.iter().flatten().collect();
+        assert!(all.iter().any(|t| t.instrument.symbol() == symbol), "{file}");
+        assert!(all.iter().all(|t| !t.price.is_zero() && !t.amount.is_zero() && t.side != Side::Unknown), "{file}");
+    }
+    let first =
+        bybit::parse_ws(&frames("ws-samples/bybit/cryptofeed_BYBIT.ws.25.0").into_iter().find(|m| m.contains("trade.BCHUSDT")).unwrap(), "bybit", Ts(0))
+            .unwrap();
+    assert_eq!((first[0].price.to_string(), first[0].amount.to_string(), first[0].ts), ("1053.9".into(), "0.14".into(), Ts::from_millis(1_618_677_785_116)));
+    // Binance futures aggTrades and Kraken's ticker session: trades where there are trades, no errors
+    let bf = frames("ws-samples/binance/cryptofeed_BINANCE_FUTURES.ws.1.0");
+    let agg = bf.iter().filter_map(|m| binance::parse_ws(m, "binance", Ts(0)).unwrap()).count();
+    assert_eq!(agg, bf.iter().filter(|m| m.contains("\"e\":\"aggTrade\"")).count());
+    assert_eq!(agg, 91);
+    assert!(frames("ws-samples/kraken/cryptofeed_KRAKEN.ws.49.0").iter().all(|m| kraken::parse_ws_v1(m, "kraken", Ts(0)).unwrap().is_empty()));
+}

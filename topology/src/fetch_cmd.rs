@@ -49,7 +49,7 @@ pub enum FetchCmd {
 /// Flags of `fetch ohlcv`.
 #[derive(Args)]
 pub struct FetchOhlcvArgs {
-    /// Venue: binance, bybit, coinbase; or cryptocompare (min-api) / coindesk (CoinDesk Data API).
+    /// Venue: binance, bybit, coinbase; cryptocompare (min-api) / coindesk (CoinDesk Data API); or ccxt:<exchange-id>.
     #[arg(long)]
     source: String,
     /// cryptocompare: exchange instead of the CCCAGG index; coindesk: the market (default kraken).
@@ -77,7 +77,7 @@ pub struct FetchOhlcvArgs {
 /// Flags of `fetch trades`.
 #[derive(Args)]
 pub struct FetchTradesArgs {
-    /// Venue: binance, coinbase, kraken or okx.
+    /// Venue: binance, coinbase, kraken or okx; or ccxt:<exchange-id> (builds with --features ccxt).
     #[arg(long)]
     source: String,
     /// CCXT symbol, e.g. BTC/USDT.
@@ -111,6 +111,12 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     use tickflow_connectors::history::{fetch_klines, KlineVenue};
     if a.source == "cryptocompare" || a.source == "coindesk" {
         return ohlcv_cryptocompare(a);
+    }
+    if let Some(id) = ccxt_id(&a.source) {
+        #[cfg(feature = "ccxt")]
+        return ccxt_ohlcv(id, &a);
+        #[cfg(not(feature = "ccxt"))]
+        return Err(ccxt_unavailable(id));
     }
     let venue = KlineVenue::parse(&a.source)
         .ok_or_else(|| anyhow::anyhow!("--source {}: candle history is available for binance, bybit and coinbase so far", a.source))?;
@@ -170,7 +176,48 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
     Ok(())
 }
 
+/// The CCXT exchange id of `--source ccxt:<id>`.
+fn ccxt_id(source: &str) -> Option<&str> {
+    source.strip_prefix("ccxt:")
+}
+
+#[cfg(not(feature = "ccxt"))]
+fn ccxt_unavailable(id: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--source ccxt:{id}: this tickflow was built without CCXT; rebuild with `cargo build --release -p tickflow --features ccxt` (binance; add ccxt-<venue> features for more)"
+    )
+}
+
+#[cfg(feature = "ccxt")]
+fn ccxt_trades(id: &str, a: &FetchTradesArgs) -> Result<()> {
+    let (since, until) = a.span.resolve()?;
+    let out = std::io::BufWriter::new(std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out))?);
+    let mut writer = TradeCsvWriter::new(&a.out, out)?;
+    let n = tickflow_connectors::ccxt_venues::fetch_trades(id, a.rest_url.as_deref(), &a.symbol, since, until, |page| {
+        page.iter().try_for_each(|t| writer.write(t))?;
+        writer.flush()
+    })?;
+    println!("fetched {n} trades of {} from ccxt:{id} into {}", a.symbol, a.out);
+    Ok(())
+}
+
+#[cfg(feature = "ccxt")]
+fn ccxt_ohlcv(id: &str, a: &FetchOhlcvArgs) -> Result<()> {
+    let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
+    let (since, until) = a.span.resolve()?;
+    let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
+    let n = tickflow_connectors::ccxt_venues::fetch_ohlcv(id, a.rest_url.as_deref(), &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
+    println!("fetched {n} {} candles of {} from ccxt:{id} into {}", a.timeframe, a.symbol, a.out);
+    Ok(())
+}
+
 fn trades(a: FetchTradesArgs) -> Result<()> {
+    if let Some(id) = ccxt_id(&a.source) {
+        #[cfg(feature = "ccxt")]
+        return ccxt_trades(id, &a);
+        #[cfg(not(feature = "ccxt"))]
+        return Err(ccxt_unavailable(id));
+    }
     let (since, until) = a.span.resolve()?;
     tickflow_model::Instrument::new(&a.source, &a.symbol)?;
     let ck_path = format!("{}.checkpoint", a.out);

@@ -212,3 +212,14 @@ fn bybit_has_no_trade_history_and_says_so() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("only the most recent trades"));
 }
+
+#[cfg(not(feature = "ccxt"))]
+#[test]
+fn ccxt_sources_need_the_ccxt_feature_and_say_how_to_get_it() {
+    for kind in ["trades", "ohlcv"] {
+        let out = common::tickflow(&["fetch", kind, "--source", "ccxt:binance", "--symbol", "BTC/USDT", "--since", "1735689600", "--out", "/dev/null"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--features ccxt"), "{kind}: {err}");
+    }
+}

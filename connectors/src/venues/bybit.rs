@@ -128,6 +128,8 @@ pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, Con
         "inverse"
     } else if topic.starts_with("publicTrade.") || topic.starts_with("trade.spot.") {
         "spot"
+    } else if let Some(id) = topic.strip_prefix("trade.") {
+        return parse_ws_legacy(&v, id, exchange, ingest);
     } else {
         return Ok(Vec::new());
     };
@@ -144,6 +146,38 @@ pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, Con
                 price: dec(s(t, "p")?, "price")?,
                 amount: dec(s(t, "v")?, "size")?,
                 side: side(s(t, "S")?),
+            })
+        })
+        .collect()
+}
+
+/// A pre-v5 `trade.<SYMBOL>` message (`realtime_public` USDT perpetuals, `realtime` inverse):
+/// `{"topic":"trade.BCHUSDT","data":[{"symbol":"BCHUSDT","price":"1053.90","size":0.14,
+/// "trade_time_ms":"1618677785116","side":"Buy","trade_id":"01cacfe9-…"}]}` (cryptofeed capture
+/// 2021-04-17; prices are strings or numbers, times strings or numbers). `side` is the taker side.
+fn parse_ws_legacy(v: &serde_json::Value, id: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let category = if id.ends_with("USD") { "inverse" } else { "linear" };
+    let sym = ccxt_symbol(id, category).ok_or_else(|| payload_err(VENUE, format!("unknown symbol {id}")))?;
+    let inst = instrument(VENUE, exchange, &sym)?;
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| payload_err(VENUE, "trade message without data"))?;
+    let text = |t: &serde_json::Value, k: &str| -> Result<String, ConnectorError> {
+        match t.get(k) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
+            _ => Err(payload_err(VENUE, format!("missing {k}"))),
+        }
+    };
+    data.iter()
+        .map(|t| {
+            let ms: i64 = text(t, "trade_time_ms")?.parse().map_err(|_| payload_err(VENUE, "bad trade_time_ms"))?;
+            Ok(Trade {
+                instrument: inst,
+                trade_id: Some(trade_id(&text(t, "trade_id")?)),
+                ts: Ts::from_millis(ms),
+                ingest_ts: ingest,
+                price: dec(&text(t, "price")?, "price")?,
+                amount: dec(&text(t, "size")?, "size")?,
+                side: side(&text(t, "side")?),
             })
         })
         .collect()
