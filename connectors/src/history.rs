@@ -292,6 +292,66 @@ impl TradeHistory for OkxHistory {
     }
 }
 
+/// CoinDesk Data API `GET /spot/v1/historical/trades?market&instrument&after_ts[&last_ccseq]&limit`:
+/// trades of one exchange (`market`) oldest first, continued from the last trade's time and
+/// CoinDesk sequence number. Cursor: `<after_ts>:<last_ccseq>`.
+pub struct CoinDeskHistory {
+    client: HttpClient,
+    base: String,
+    market: String,
+    instrument_id: String,
+    instrument: tickflow_model::Instrument,
+    cursor: (i64, Option<i64>),
+    until: Ts,
+}
+
+impl CoinDeskHistory {
+    /// History of `symbol` on `market` (e.g. `kraken`) from `since` (or a saved `cursor`) up to
+    /// `until`; `client` carries the API key header.
+    pub fn new(client: HttpClient, base_url: &str, market: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
+        let (b, q) = crate::venues::cryptocompare::pair(symbol)?;
+        let market = market.to_ascii_lowercase();
+        let saved = cursor.and_then(|c| {
+            let (t, q) = c.split_once(':')?;
+            Some((t.parse().ok()?, q.parse().ok()))
+        });
+        Ok(CoinDeskHistory {
+            client,
+            base: base_url.trim_end_matches('/').to_string(),
+            instrument_id: format!("{b}-{q}"),
+            instrument: crate::venues::instrument("coindesk", &market, &format!("{b}/{q}"))?,
+            market,
+            cursor: saved.unwrap_or((since.0.div_euclid(1_000_000_000), None)),
+            until,
+        })
+    }
+}
+
+impl TradeHistory for CoinDeskHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        let (after, seq) = self.cursor;
+        if after * 1_000_000_000 >= self.until.0 {
+            return Ok(None);
+        }
+        let seq_q = seq.map(|q| format!("&last_ccseq={q}")).unwrap_or_default();
+        let url =
+            format!("{}/spot/v1/historical/trades?market={}&instrument={}&after_ts={after}{seq_q}&limit=1000", self.base, self.market, self.instrument_id);
+        let page = crate::venues::cryptocompare::parse_data_api_trades(&self.client.get(&url)?, self.instrument, Ts::now())?;
+        // strictly after the cursor: (time, sequence) order
+        let mut page: Vec<_> = page.into_iter().filter(|t| seq.is_none_or(|q| t.ccseq.is_none_or(|c| c > q))).collect();
+        page.sort_by_key(|t| (t.ccseq, t.trade.ts));
+        let Some(last) = page.last() else { return Ok(None) };
+        self.cursor = (last.trade.ts.0.div_euclid(1_000_000_000), last.ccseq.or(seq));
+        if self.cursor == (after, seq) {
+            return Ok(None); // no progress: nothing newer
+        }
+        Ok(Some(page.into_iter().map(|t| t.trade).filter(|t| t.ts < self.until).collect()))
+    }
+    fn cursor(&self) -> String {
+        format!("{}:{}", self.cursor.0, self.cursor.1.map(|q| q.to_string()).unwrap_or_default())
+    }
+}
+
 /// A checkpoint: the cursor to continue from and the last trade id written.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checkpoint {

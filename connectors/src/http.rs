@@ -17,6 +17,27 @@ use std::time::{Duration, Instant};
 
 use crate::ConnectorError;
 
+/// A secret (an API key): its `Debug` output is redacted, so it never reaches logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself (for a header or URL, never for output).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A venue's request budget: at most `limit` weight in any sliding `window`.
 #[derive(Clone, Debug)]
 pub struct RateBudget {

@@ -110,6 +110,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
         rest_url: rest,
         symbols: vec!["XRP/ETH".into()],
         exchange: "binance".into(),
+        api_key: None,
         stale_after: Duration::from_millis(300),
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
     };

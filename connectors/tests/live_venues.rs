@@ -1,6 +1,7 @@
-//! Live sessions for Coinbase, Kraken (WS v2), Bybit v5 and OKX v5 against local WebSocket and
-//! REST servers. Frames and REST bodies are the recorded payloads (`shared/data/ws-samples`,
-//! the nautilus/CCXT fixtures) with their trade fields replaced by a generated tape.
+//! Live sessions for Coinbase, Kraken (WS v2), Bybit v5, OKX v5 and the CryptoCompare streamer
+//! against local WebSocket and REST servers. Frames and REST bodies are the recorded payloads
+//! (`shared/data/ws-samples`, the nautilus/CCXT fixtures) with their trade fields replaced by a
+//! generated tape; CryptoCompare's, of which no recording exists, follow its documented shapes.
 //!
 //! Each server drops the first connection mid-stream, lets 50 trades happen while the client is
 //! away, stalls the second connection past the client's stale timeout, and resends 20 trades on
@@ -88,6 +89,7 @@ enum V {
     Kraken,
     Bybit,
     Okx,
+    CryptoCompare,
 }
 
 impl V {
@@ -97,11 +99,12 @@ impl V {
             V::Kraken => "kraken",
             V::Bybit => "bybit",
             V::Okx => "okx",
+            V::CryptoCompare => "cryptocompare",
         }
     }
     fn symbol(self) -> &'static str {
         match self {
-            V::Coinbase | V::Kraken => "BTC/USD",
+            V::Coinbase | V::Kraken | V::CryptoCompare => "BTC/USD",
             V::Bybit | V::Okx => "BTC/USDT",
         }
     }
@@ -112,6 +115,7 @@ impl V {
             V::Kraken => r#""channel":"trade""#,
             V::Bybit => r#""publicTrade.BTCUSDT""#,
             V::Okx => r#""instId":"BTC-USDT""#,
+            V::CryptoCompare => r#""subs":["0~Coinbase~BTC~USD"]"#,
         }
     }
     /// One WebSocket frame carrying `ts` (the recorded frame with its trade fields replaced).
@@ -184,12 +188,19 @@ impl V {
                     .collect();
                 m.to_string()
             }
+            V::CryptoCompare => {
+                // the documented streamer trade message (TYPE 0); F: 1 sell, 2 buy
+                let t = &ts[0];
+                json!({"TYPE": "0", "M": "Coinbase", "FSYM": "BTC", "TSYM": "USD", "F": if t.taker_buy { "2" } else { "1" }, "ID": t.id.to_string(),
+                       "TS": t.ts_us / 1_000_000, "TSNS": (t.ts_us % 1_000_000) * 1000, "Q": num(&t.size), "P": num(&t.price), "RTS": t.ts_us / 1_000_000})
+                .to_string()
+            }
         }
     }
     /// Trades per frame.
     fn per_frame(self) -> usize {
         match self {
-            V::Coinbase => 1,
+            V::Coinbase | V::CryptoCompare => 1,
             _ => 3,
         }
     }
@@ -269,6 +280,22 @@ impl V {
                     .collect();
                 Some(json!({"code": "0", "msg": "", "data": data}).to_string())
             }
+            V::CryptoCompare => {
+                if !target.starts_with("/spot/v1/historical/trades?market=coinbase&instrument=BTC-USD") {
+                    return None;
+                }
+                let after: i64 = q("after_ts")?.parse().ok()?;
+                let rows: Vec<Value> = happened
+                    .iter()
+                    .filter(|t| t.ts_us / 1_000_000 >= after)
+                    .take(1000)
+                    .map(|t| {
+                        json!({"TYPE": "952", "MARKET": "coinbase", "INSTRUMENT": "BTC-USD", "SIDE": if t.taker_buy { "BUY" } else { "SELL" }, "ID": t.id.to_string(),
+                               "TIMESTAMP": t.ts_us / 1_000_000, "TIMESTAMP_NS": (t.ts_us % 1_000_000) * 1000, "PRICE": num(&t.price), "QUANTITY": num(&t.size), "CCSEQ": t.id})
+                    })
+                    .collect();
+                Some(json!({"Data": rows, "Err": {}}).to_string())
+            }
         }
     }
 }
@@ -282,6 +309,7 @@ struct Servers {
 }
 
 /// Connection plan: (first trade, end, then) per connection.
+#[allow(clippy::result_large_err)] // the handshake callback's signature is tungstenite's
 fn serve(v: V, trades: Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>) -> Servers {
     // trades that have happened on the "exchange" (REST serves these)
     let happened = Arc::new(AtomicUsize::new(0));
@@ -295,13 +323,20 @@ fn serve(v: V, trades: Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>) -> 
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
             let _ = r.read_line(&mut line);
+            let mut headers = Vec::new();
             loop {
                 let mut h = String::new();
                 if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
                     break;
                 }
+                headers.push(h);
             }
             let target = line.split(' ').nth(1).unwrap_or("").to_string();
+            if v == V::CryptoCompare && !headers.iter().any(|h| h.eq_ignore_ascii_case("authorization: Apikey testkey\r\n")) {
+                let mut s = stream;
+                let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
             let n = hits.fetch_add(1, Ordering::SeqCst);
             let mut s = stream;
             if n == 0 {
@@ -328,7 +363,17 @@ fn serve(v: V, trades: Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>) -> 
             let Some(&(from, to, then)) = plan.get(conn) else { break };
             // what happened while the client was away is on REST (before the handshake completes)
             happened.fetch_max(from, Ordering::SeqCst);
-            let Ok(mut ws) = tungstenite::accept(stream) else { continue };
+            let uri = Arc::new(Mutex::new(String::new()));
+            let u2 = uri.clone();
+            let Ok(mut ws) = tungstenite::accept_hdr(stream, move |req: &tungstenite::handshake::server::Request, resp| {
+                *u2.lock().unwrap() = req.uri().to_string();
+                Ok(resp)
+            }) else {
+                continue;
+            };
+            if v == V::CryptoCompare {
+                assert!(uri.lock().unwrap().contains("api_key=testkey"), "the streamer takes the key in the URL");
+            }
             match ws.read() {
                 Ok(tungstenite::Message::Text(t)) => subs.lock().unwrap().push(t.to_string()),
                 other => panic!("expected a subscription frame, got {other:?}"),
@@ -364,7 +409,8 @@ fn session(v: V, trades: &Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>, 
         ws_url: servers.ws.clone(),
         rest_url: servers.rest.clone(),
         symbols: vec![v.symbol().into()],
-        exchange: v.name().into(),
+        exchange: if v == V::CryptoCompare { "coinbase".into() } else { v.name().into() },
+        api_key: (v == V::CryptoCompare).then(|| tickflow_connectors::http::Secret::new("testkey")),
         stale_after: Duration::from_millis(300),
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 3 },
     };
@@ -434,6 +480,11 @@ fn bybit_public_trades_reconnect_and_gap_fill_exactly_once() {
 #[test]
 fn okx_trades_reconnect_and_gap_fill_exactly_once() {
     check_exactly_once(V::Okx);
+}
+
+#[test]
+fn cryptocompare_streamer_reconnects_and_gap_fills_from_the_data_api_exactly_once() {
+    check_exactly_once(V::CryptoCompare);
 }
 
 #[test]

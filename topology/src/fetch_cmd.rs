@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tickflow_connectors::history::{BinanceHistory, Checkpoint, CoinbaseHistory, KrakenHistory, OkxHistory, TradeHistory};
+use tickflow_connectors::history::{BinanceHistory, Checkpoint, CoinDeskHistory, CoinbaseHistory, KrakenHistory, OkxHistory, TradeHistory};
 use tickflow_connectors::http::{HttpClient, RateBudget, RetryPolicy};
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
@@ -77,9 +77,16 @@ pub struct FetchOhlcvArgs {
 /// Flags of `fetch trades`.
 #[derive(Args)]
 pub struct FetchTradesArgs {
-    /// Venue: binance, coinbase, kraken or okx; or ccxt:<exchange-id> (builds with --features ccxt).
+    /// Venue: binance, coinbase, kraken, okx; coindesk (CoinDesk Data API, with --market); or
+    /// ccxt:<exchange-id> (builds with --features ccxt).
     #[arg(long)]
     source: String,
+    /// coindesk: the exchange whose trades to fetch (default kraken).
+    #[arg(long)]
+    market: Option<String>,
+    /// coindesk: file holding the API key (else $CRYPTOCOMPARE_API_KEY). Never logged.
+    #[arg(long)]
+    api_key_file: Option<String>,
     /// CCXT symbol, e.g. BTC/USDT.
     #[arg(long)]
     symbol: String,
@@ -146,12 +153,7 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
     } else {
         (CryptoCompareApi::Legacy { exchange: a.market.clone() }, "https://min-api.cryptocompare.com")
     };
-    let key = match &a.api_key_file {
-        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?),
-        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
-    }
-    .map(|k| k.trim().to_string())
-    .filter(|k| !k.is_empty());
+    let key = api_key(a.api_key_file.as_deref())?;
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     if let Some(k) = &key {
         client = client.with_header("authorization", &format!("Apikey {k}"));
@@ -174,6 +176,16 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
         if key.is_some() { "set" } else { "not set" }
     );
     Ok(())
+}
+
+/// The CryptoCompare/CoinDesk API key: from `file`, else `$CRYPTOCOMPARE_API_KEY`; blank is none.
+/// The key is never printed or logged.
+pub fn api_key(file: Option<&str>) -> Result<Option<String>> {
+    let key = match file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?),
+        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
+    };
+    Ok(key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }
 
 /// The CCXT exchange id of `--source ccxt:<id>`.
@@ -230,10 +242,18 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
         "binance" => Box::new(BinanceHistory::new(client, &url("https://api.binance.com"), &a.symbol, since, until, cursor)?),
         "coinbase" => Box::new(CoinbaseHistory::new(client, &url("https://api.exchange.coinbase.com"), &a.symbol, since, until, cursor)?),
         "okx" => Box::new(OkxHistory::new(client, &url("https://www.okx.com"), &a.symbol, since, until, cursor)),
+        "coindesk" | "cryptocompare" => {
+            let Some(key) = api_key(a.api_key_file.as_deref())? else {
+                bail!("--source {}: the CoinDesk Data API needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY", a.source);
+            };
+            let market = a.market.clone().unwrap_or_else(|| "kraken".into());
+            let client = client.with_header("authorization", &format!("Apikey {key}"));
+            Box::new(CoinDeskHistory::new(client, &url("https://data-api.coindesk.com"), &market, &a.symbol, since, until, cursor)?)
+        }
         "bybit" => bail!(
             "--source bybit: Bybit's public REST API serves only the most recent trades (no history); use `tickflow stream --source bybit` or `fetch ohlcv`"
         ),
-        other => bail!("--source {other}: REST trade history is available for binance, coinbase, kraken and okx"),
+        other => bail!("--source {other}: REST trade history is available for binance, coinbase, kraken, okx and coindesk"),
     };
     let fresh = resume.is_none();
     let file =

@@ -27,6 +27,12 @@ pub struct LiveArgs {
     /// Stop after this many trades.
     #[arg(long)]
     pub max_trades: Option<u64>,
+    /// cryptocompare: the exchange whose trades to stream (e.g. coinbase, kraken).
+    #[arg(long)]
+    pub market: Option<String>,
+    /// cryptocompare: file holding the API key (else $CRYPTOCOMPARE_API_KEY). Never logged.
+    #[arg(long)]
+    pub api_key_file: Option<String>,
 }
 
 impl LiveArgs {
@@ -39,10 +45,18 @@ impl LiveArgs {
         if symbols.is_empty() {
             bail!("--symbols is required, e.g. --symbols BTC/USDT,ETH/USDT");
         }
-        for s in &symbols {
-            tickflow_model::Instrument::new(source, s)?;
+        let mut cfg = LiveConfig::for_venue(source, symbols.clone())?;
+        if source == "cryptocompare" {
+            cfg.exchange = self.market.clone().unwrap_or_else(|| "coinbase".into()).to_ascii_lowercase();
+            let key = crate::fetch_cmd::api_key(self.api_key_file.as_deref())?;
+            let Some(key) = key else {
+                bail!("--source cryptocompare needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
+            };
+            cfg.api_key = Some(tickflow_connectors::http::Secret::new(key));
         }
-        let mut cfg = LiveConfig::for_venue(source, symbols)?;
+        for s in &symbols {
+            tickflow_model::Instrument::new(&cfg.exchange, s)?;
+        }
         if let Some(u) = &self.ws_url {
             cfg.ws_url = u.clone();
         }
@@ -58,7 +72,7 @@ impl LiveArgs {
 /// Flags of `tickflow stream`.
 #[derive(Args)]
 pub struct StreamArgs {
-    /// Venue: binance, coinbase, kraken, bybit or okx.
+    /// Venue: binance, coinbase, kraken, bybit, okx or cryptocompare (with --market).
     #[arg(long)]
     source: String,
     /// Output trade CSV, or - for stdout.

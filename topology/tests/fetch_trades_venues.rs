@@ -98,6 +98,29 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
                 .collect();
             Some(json!({"code": "0", "msg": "", "data": data}))
         }
+        "coindesk" if target.starts_with("/spot/v1/historical/trades?market=kraken&instrument=BTC-USDT") => {
+            // documented shape; after_ts in seconds, continued strictly after last_ccseq
+            let after = param(target, "after_ts")?;
+            let seq = param(target, "last_ccseq");
+            let page: Vec<T> = tape
+                .iter()
+                .filter(|t| match seq {
+                    Some(q) => t.ms / 1000 >= after && t.id as i64 > q,
+                    None => t.ms / 1000 >= after,
+                })
+                .take(cap)
+                .copied()
+                .collect();
+            let data: Vec<Value> = page
+                .iter()
+                .map(|t| {
+                    json!({"TYPE": "952", "MARKET": "kraken", "INSTRUMENT": "BTC-USDT", "SIDE": if t.taker_buy { "BUY" } else { "SELL" }, "ID": t.id.to_string(),
+                           "TIMESTAMP": t.ms / 1000, "TIMESTAMP_NS": (t.ms % 1000) * 1_000_000, "PRICE": serde_json::from_str::<Value>(&price(t)).unwrap(),
+                           "QUANTITY": serde_json::from_str::<Value>(&qty(t)).unwrap(), "CCSEQ": t.id})
+                })
+                .collect();
+            Some(json!({"Data": data, "Err": {}}))
+        }
         _ => None,
     }
 }
@@ -112,11 +135,18 @@ fn serve(venue: &'static str, tape: Arc<Vec<T>>, cap: usize) -> (String, Arc<Ato
             let mut r = BufReader::new(stream.try_clone().unwrap());
             let mut line = String::new();
             let _ = r.read_line(&mut line);
+            let mut keyed = false;
             loop {
                 let mut hdr = String::new();
                 if r.read_line(&mut hdr).is_err() || hdr == "\r\n" || hdr.is_empty() {
                     break;
                 }
+                keyed |= hdr.eq_ignore_ascii_case("authorization: Apikey k3y\r\n");
+            }
+            if venue == "coindesk" && !keyed {
+                let mut s = stream;
+                let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
             }
             let n = h.fetch_add(1, Ordering::SeqCst) + 1;
             let target = line.split(' ').nth(1).unwrap_or("");
@@ -148,6 +178,10 @@ fn written(path: &std::path::Path) -> Vec<(u64, i64, String)> {
 }
 
 fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
+    fetch_resumes_with(venue, cap, &[]);
+}
+
+fn fetch_resumes_with(venue: &'static str, cap: usize, extra: &[&str]) {
     let tape = Arc::new(tape());
     let (url, hits) = serve(venue, tape.clone(), cap);
     let (since, until) = (tape[100].ms, tape[2800].ms);
@@ -156,7 +190,7 @@ fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join(format!("{venue}.csv"));
     let (s, u) = (since.to_string(), until.to_string());
-    let args = [
+    let mut args = vec![
         "fetch",
         "trades",
         "--source",
@@ -173,7 +207,8 @@ fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
         out.to_str().unwrap(),
         "--no-progress",
     ];
-    let mut first = args.to_vec();
+    args.extend_from_slice(extra);
+    let mut first = args.clone();
     first.extend(["--max-pages", "2"]);
     let stdout = tickflow_ok(&first);
     assert!(stdout.contains("stopped after 2 pages"), "{venue}: {stdout}");
@@ -181,6 +216,7 @@ fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
     assert!(!partial.is_empty() && partial.len() < want.len(), "{venue}: interrupted part-way ({} rows)", partial.len());
     let stdout = tickflow_ok(&args);
     assert!(stdout.contains(&format!("fetched {} trades", want.len())), "{venue}: {stdout}");
+    assert!(!stdout.contains("k3y"), "the API key is never printed");
     let got = written(&out);
     let ids: Vec<u64> = got.iter().map(|r| r.0).collect();
     assert_eq!(ids, want.iter().map(|t| t.id).collect::<Vec<_>>(), "{venue}: every trade in the span once, in order");
@@ -204,6 +240,18 @@ fn coinbase_trades_history_by_id_bisection() {
 #[test]
 fn okx_history_trades_by_windows() {
     fetch_resumes_and_writes_every_trade_once("okx", 100);
+}
+
+#[test]
+fn coindesk_data_api_trades_history_with_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "k3y\n").unwrap();
+    fetch_resumes_with("coindesk", 700, &["--market", "kraken", "--api-key-file", key.to_str().unwrap()]);
+    // without a key: a clear error, before any request
+    let out = common::tickflow(&["fetch", "trades", "--source", "coindesk", "--symbol", "BTC/USD", "--since", "1735689600", "--out", "/dev/null"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs an API key"));
 }
 
 #[test]

@@ -38,8 +38,11 @@ pub struct LiveConfig {
     pub rest_url: String,
     /// CCXT symbols.
     pub symbols: Vec<String>,
-    /// Exchange id recorded on trades.
+    /// Exchange id recorded on trades (for an aggregator such as CryptoCompare: the underlying
+    /// exchange, e.g. `coinbase`).
     pub exchange: String,
+    /// API key (CryptoCompare); redacted in `Debug`, never logged.
+    pub api_key: Option<crate::http::Secret>,
     /// Reconnect when no frame arrives for this long.
     pub stale_after: Duration,
     /// Reconnect backoff.
@@ -57,6 +60,7 @@ impl LiveConfig {
             rest_url: rest.into(),
             symbols,
             exchange: venue_name.to_string(),
+            api_key: None,
             stale_after: Duration::from_secs(30),
             retry: RetryPolicy::default(),
         })
@@ -82,6 +86,14 @@ pub struct LiveStats {
     pub duplicates: u64,
     /// Malformed frames skipped.
     pub bad_frames: u64,
+}
+
+/// `text` with `key` blanked out.
+fn redact(text: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) if !k.is_empty() => text.replace(k, "***"),
+        _ => text.to_string(),
+    }
 }
 
 fn set_timeout(s: &MaybeTlsStream<TcpStream>, t: Duration) {
@@ -174,6 +186,15 @@ impl Session<'_> {
     }
 }
 
+/// The gap-fill client: the venue's budget, and its API key as a header when there is one.
+fn rest_client(cfg: &LiveConfig) -> HttpClient {
+    let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::http::RateBudget::for_venue(&cfg.venue));
+    match &cfg.api_key {
+        Some(k) => c.with_header("authorization", &format!("Apikey {}", k.expose())),
+        None => c,
+    }
+}
+
 /// Runs a live session until `emit` returns false or `stop` is set. Every trade of every symbol
 /// is delivered once, from the first trade seen on; per symbol in id order where the venue's
 /// ids are ordered.
@@ -184,19 +205,14 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
         .iter()
         .map(|s| {
             Instrument::new(&cfg.exchange, s)
-                .map(|i| Market { symbol: i.symbol().to_string(), id: v.market_id(s), instrument: i })
+                .map(|i| Market { symbol: i.symbol().to_string(), id: v.market_id(s, &cfg.exchange), instrument: i })
                 .map_err(|e| ConnectorError::Payload { venue: cfg.venue.clone(), message: e.to_string() })
         })
         .collect::<Result<_, _>>()?;
     let by_symbol: BTreeMap<String, Market> = markets.iter().map(|m| (m.symbol.clone(), m.clone())).collect();
-    let url = v.url(&cfg.ws_url, &markets);
-    let mut s = Session {
-        cfg,
-        venue: v.as_ref(),
-        rest: HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::http::RateBudget::for_venue(&cfg.venue)),
-        seen: BTreeMap::new(),
-        stats: LiveStats::default(),
-    };
+    let key = cfg.api_key.as_ref().map(|k| k.expose());
+    let url = v.url(&cfg.ws_url, &markets, key);
+    let mut s = Session { cfg, venue: v.as_ref(), rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default() };
     let keepalive = v.keepalive();
     let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after));
     let mut rng = cfg.retry.seed | 1;
@@ -205,7 +221,8 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
         let (mut ws, _) = match tungstenite::connect(url.as_str()) {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!(venue = v.name(), url, error = %e, "connect failed");
+                // the URL may hold an API key: log the configured base only
+                tracing::warn!(venue = v.name(), ws_url = %cfg.ws_url, error = %redact(&e.to_string(), key), "connect failed");
                 std::thread::sleep(cfg.retry.backoff(failures, &mut rng));
                 failures = failures.saturating_add(1);
                 continue;

@@ -7,6 +7,7 @@
 //! | coinbase | `ws-feed` | `{"type":"subscribe","channels":["matches"]}` | server pings | contiguous | `/products/<id>/trades?after=` backward |
 //! | kraken | `/v2` | `{"method":"subscribe","params":{"channel":"trade"}}` | `{"method":"ping"}` | contiguous | `/0/public/Trades?since=` forward |
 //! | bybit | `/v5/public/spot` | `{"op":"subscribe","args":["publicTrade.<m>"]}` | `{"op":"ping"}` every 20 s | unordered | `recent-trade` (last 60 only) |
+//! | cryptocompare | streamer `/v2?api_key=` | `{"action":"SubAdd","subs":["0~Coinbase~BTC~USD"]}` | server heartbeats | unordered | CoinDesk Data API `spot/v1/historical/trades?after_ts=` |
 //! | okx | `/ws/v5/public` | `{"op":"subscribe","args":[{"channel":"trades"}]}` | `ping` every 25 s | increasing | `trades` then `history-trades?after=` backward |
 
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tickflow_model::{Instrument, Trade, Ts};
 
 use crate::http::HttpClient;
-use crate::venues::{binance, bybit, coinbase, kraken, okx};
+use crate::venues::{binance, bybit, coinbase, cryptocompare, kraken, okx};
 use crate::ConnectorError;
 
 /// One subscribed market.
@@ -64,11 +65,12 @@ pub trait LiveVenue: Send + Sync {
     fn name(&self) -> &'static str;
     /// Default WebSocket and REST base URLs.
     fn default_urls(&self) -> (&'static str, &'static str);
-    /// The venue's market id for a CCXT symbol.
-    fn market_id(&self, symbol: &str) -> String;
-    /// The URL to connect to.
-    fn url(&self, ws_base: &str, markets: &[Market]) -> String {
-        let _ = markets;
+    /// The venue's market id for a CCXT symbol (`exchange`: the exchange recorded on trades,
+    /// which aggregators such as CryptoCompare need).
+    fn market_id(&self, symbol: &str, exchange: &str) -> String;
+    /// The URL to connect to (`key`: the API key, for venues that take it in the URL).
+    fn url(&self, ws_base: &str, markets: &[Market], key: Option<&str>) -> String {
+        let _ = (markets, key);
         ws_base.to_string()
     }
     /// Frames sent right after connecting.
@@ -93,12 +95,13 @@ pub fn venue(name: &str) -> Option<Box<dyn LiveVenue>> {
         "kraken" => Box::new(Kraken),
         "bybit" => Box::new(Bybit),
         "okx" => Box::new(Okx),
+        "cryptocompare" => Box::new(CryptoCompare),
         _ => return None,
     })
 }
 
 /// Venues with a live connector.
-pub const LIVE_VENUES: &[&str] = &["binance", "coinbase", "kraken", "bybit", "okx"];
+pub const LIVE_VENUES: &[&str] = &["binance", "coinbase", "kraken", "bybit", "okx", "cryptocompare"];
 
 fn base(url: &str) -> &str {
     url.trim_end_matches('/')
@@ -149,10 +152,10 @@ impl LiveVenue for Binance {
     fn default_urls(&self) -> (&'static str, &'static str) {
         ("wss://stream.binance.com:9443", "https://api.binance.com")
     }
-    fn market_id(&self, symbol: &str) -> String {
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         binance::market_id(symbol)
     }
-    fn url(&self, ws_base: &str, markets: &[Market]) -> String {
+    fn url(&self, ws_base: &str, markets: &[Market], _key: Option<&str>) -> String {
         let streams: Vec<String> = markets.iter().map(|m| format!("{}@aggTrade", m.id.to_ascii_lowercase())).collect();
         format!("{}/stream?streams={}", base(ws_base), streams.join("/"))
     }
@@ -194,7 +197,7 @@ impl LiveVenue for Coinbase {
     fn default_urls(&self) -> (&'static str, &'static str) {
         ("wss://ws-feed.exchange.coinbase.com", "https://api.exchange.coinbase.com")
     }
-    fn market_id(&self, symbol: &str) -> String {
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         coinbase::market_id(symbol)
     }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
@@ -224,7 +227,7 @@ impl LiveVenue for Kraken {
     fn default_urls(&self) -> (&'static str, &'static str) {
         ("wss://ws.kraken.com/v2", "https://api.kraken.com")
     }
-    fn market_id(&self, symbol: &str) -> String {
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         kraken::market_id(symbol)
     }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
@@ -270,7 +273,7 @@ impl LiveVenue for Bybit {
     fn default_urls(&self) -> (&'static str, &'static str) {
         ("wss://stream.bybit.com/v5/public/spot", "https://api.bybit.com")
     }
-    fn market_id(&self, symbol: &str) -> String {
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         bybit::market_id(symbol)
     }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
@@ -308,7 +311,7 @@ impl LiveVenue for Okx {
     fn default_urls(&self) -> (&'static str, &'static str) {
         ("wss://ws.okx.com:8443/ws/v5/public", "https://www.okx.com")
     }
-    fn market_id(&self, symbol: &str) -> String {
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         okx::market_id(symbol)
     }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
@@ -339,5 +342,61 @@ impl LiveVenue for Okx {
             after,
             200,
         )
+    }
+}
+
+/// CryptoCompare's streamer (trade channel `0~<Exchange>~<BASE>~<QUOTE>`), gap-filled from the
+/// CoinDesk Data API trades endpoint. Trades carry the underlying exchange (`--exchange`,
+/// e.g. `coinbase`); the API key goes in the URL (never logged) and in the REST header.
+pub struct CryptoCompare;
+
+impl LiveVenue for CryptoCompare {
+    fn name(&self) -> &'static str {
+        "cryptocompare"
+    }
+    fn default_urls(&self) -> (&'static str, &'static str) {
+        ("wss://streamer.cryptocompare.com/v2", "https://data-api.coindesk.com")
+    }
+    fn market_id(&self, symbol: &str, exchange: &str) -> String {
+        cryptocompare::streamer_sub(exchange, symbol).unwrap_or_default()
+    }
+    fn url(&self, ws_base: &str, _markets: &[Market], key: Option<&str>) -> String {
+        // a query needs a path before it (`ws://host:port/?…`)
+        let b = base(ws_base);
+        let b = if b.split_once("://").is_some_and(|(_, rest)| rest.contains('/')) { b.to_string() } else { format!("{b}/") };
+        match key {
+            Some(k) => format!("{b}?api_key={k}"),
+            None => b,
+        }
+    }
+    fn subscribe(&self, markets: &[Market]) -> Vec<String> {
+        let subs: Vec<&str> = markets.iter().map(|m| m.id.as_str()).collect();
+        vec![serde_json::json!({"action": "SubAdd", "subs": subs}).to_string()]
+    }
+    fn parse(&self, text: &str, _exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+        cryptocompare::parse_streamer(text, ingest)
+    }
+    fn id_order(&self) -> IdOrder {
+        IdOrder::Unordered
+    }
+    fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
+        let (b, q) = cryptocompare::pair(&m.symbol)?;
+        let mut from = after.ts.0.div_euclid(1_000_000_000);
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let url = format!("{}/spot/v1/historical/trades?market={}&instrument={b}-{q}&after_ts={from}&limit=1000", base(rest_base), m.instrument.exchange());
+            let page = cryptocompare::parse_data_api_trades(&rest.get(&url)?, m.instrument, ingest)?;
+            let n = page.len();
+            let last = page.iter().map(|t| t.trade.ts.0.div_euclid(1_000_000_000)).max();
+            out.extend(page.into_iter().map(|t| t.trade).filter(|t| t.ts >= after.ts));
+            match last {
+                Some(l) if n >= 1000 && l > from => from = l,
+                _ => {
+                    out.sort_by_key(|t| (t.ts, t.trade_id));
+                    return Ok(Fill { trades: out, complete: true });
+                }
+            }
+        }
+        Ok(Fill { trades: out, complete: false })
     }
 }

@@ -25,13 +25,29 @@
 //!   the parser follows the documented field names and is tested on the legacy recordings
 //!   re-expressed in that shape.
 //!
+//! Trades:
+//!
+//! * **Streamer** (legacy `wss://streamer.cryptocompare.com/v2?api_key=…`): subscribe with
+//!   `{"action":"SubAdd","subs":["0~Coinbase~BTC~USD"]}`; a trade arrives as
+//!   `{"TYPE":"0","M":"Coinbase","FSYM":"BTC","TSYM":"USD","F":"2","ID":"1001","TS":1700000000,
+//!   "Q":0.0123,"P":37000.5,"TOTAL":455.1,"RTS":1700000000,"TSNS":123000000,"CCSEQ":…}` where `F`
+//!   is a hex flag set (`1` sell, `2` buy, `4` unknown taker side) and `TSNS` the nanoseconds
+//!   within `TS`. Control messages: `20` welcome, `16` subscribe complete, `999` heartbeat;
+//!   `401`/`429`/`500` are errors (bad key, too many sockets, invalid subscription).
+//! * **CoinDesk Data API** `GET /spot/v1/historical/trades?market=…&instrument=BTC-USD&after_ts=…
+//!   [&last_ccseq=…]&limit=…`: `{"Data":[{"TIMESTAMP":…,"TIMESTAMP_NS":…,"SIDE":"BUY","ID":"…",
+//!   "PRICE":…,"QUANTITY":…,"CCSEQ":…}],"Err":{}}`, oldest first.
+//!
+//! No recorded response of either was available (the free tier was retired); both parsers follow
+//! the documented message shapes and numbers go through the same float-to-exact rule as bars.
+//!
 //! The still-forming last bar of a response can be internally inconsistent (in the recorded
 //! `histoday?limit=10` the final bar has `high` 3915.57 < `close` 3937.77). Bars that are not
 //! closed at `now`, and bars whose high/low do not bound open and close, are never emitted:
 //! forming bars are dropped and inconsistent closed bars are counted as rejected.
 
 use serde::Deserialize;
-use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
+use tickflow_model::{fnv1a64, Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
 
 use super::payload_err;
 use crate::ConnectorError;
@@ -243,6 +259,132 @@ pub fn parse_data_api(body: &str, instrument: Instrument, timeframe: Timeframe, 
     Ok(page)
 }
 
+/// The streamer's name for a venue id (`coinbase` → `Coinbase`).
+pub fn streamer_market(exchange: &str) -> String {
+    let mut c = exchange.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The trade subscription of `symbol` on `exchange`: `0~Coinbase~BTC~USD`.
+pub fn streamer_sub(exchange: &str, symbol: &str) -> Result<String, ConnectorError> {
+    let (b, q) = pair(symbol)?;
+    Ok(format!("0~{}~{b}~{q}", streamer_market(exchange)))
+}
+
+/// A trade id: numeric ids as is, others as a stable 64-bit hash.
+fn trade_id(text: &str) -> u64 {
+    text.trim().parse().unwrap_or_else(|_| fnv1a64(&[text.as_bytes()]))
+}
+
+fn num(v: &serde_json::Value, k: &str) -> Result<Decimal, ConnectorError> {
+    let text = match v.get(k) {
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(serde_json::Value::String(s)) => s.trim().to_string(),
+        _ => return Err(payload_err(VENUE, format!("trade without {k}"))),
+    };
+    round_decimal(&text).map_err(|e| payload_err(VENUE, format!("{k}: {e}")))
+}
+
+fn int(v: &serde_json::Value, k: &str) -> Option<i64> {
+    match v.get(k)? {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text(v: &serde_json::Value, k: &str) -> Option<String> {
+    match v.get(k)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a streamer message: the trade of a `TYPE` 0 message, empty for control messages, an
+/// error for error messages (`401`, `429`, `500`, …). The instrument's exchange is the venue id
+/// (`M` lower-cased).
+pub fn parse_streamer(msg: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("streamer: {e}")))?;
+    let kind = text(&v, "TYPE").ok_or_else(|| payload_err(VENUE, "streamer message without TYPE"))?;
+    match kind.as_str() {
+        "0" => {}
+        "20" | "16" | "17" | "3" | "999" => return Ok(Vec::new()),
+        k if k.len() == 3 && (k.starts_with('4') || k.starts_with('5')) => {
+            let m = text(&v, "MESSAGE").unwrap_or_default();
+            let info = text(&v, "INFO").or_else(|| text(&v, "PARAMETER")).unwrap_or_default();
+            return Err(payload_err(VENUE, format!("streamer error {k} {m}: {info}")));
+        }
+        _ => return Ok(Vec::new()),
+    }
+    let market = text(&v, "M").ok_or_else(|| payload_err(VENUE, "trade without M"))?.to_ascii_lowercase();
+    let (b, q) = (text(&v, "FSYM").unwrap_or_default(), text(&v, "TSYM").unwrap_or_default());
+    let inst = super::instrument(VENUE, &market, &format!("{b}/{q}"))?;
+    let secs = int(&v, "TS").ok_or_else(|| payload_err(VENUE, "trade without TS"))?;
+    let ns = int(&v, "TSNS").filter(|n| (0..1_000_000_000).contains(n)).unwrap_or(0);
+    let flags = text(&v, "F").and_then(|f| u32::from_str_radix(f.trim(), 16).ok()).unwrap_or(4);
+    let side = if flags & 1 != 0 {
+        Side::Sell
+    } else if flags & 2 != 0 {
+        Side::Buy
+    } else {
+        Side::Unknown
+    };
+    Ok(vec![Trade {
+        instrument: inst,
+        trade_id: text(&v, "ID").map(|i| trade_id(&i)),
+        ts: Ts(secs * 1_000_000_000 + ns),
+        ingest_ts: ingest,
+        price: num(&v, "P")?,
+        amount: num(&v, "Q")?,
+        side,
+    }])
+}
+
+/// A Data API trade and its `CCSEQ` (the continuation cursor).
+#[derive(Clone, Debug)]
+pub struct DataApiTrade {
+    /// The trade.
+    pub trade: Trade,
+    /// CoinDesk's sequence number within the instrument.
+    pub ccseq: Option<i64>,
+}
+
+/// Parses a CoinDesk Data API `spot/v1/historical/trades` response.
+pub fn parse_data_api_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Vec<DataApiTrade>, ConnectorError> {
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("trades response: {e}")))?;
+    if let Some(err) = v.get("Err").filter(|e| e.as_object().is_some_and(|o| !o.is_empty())) {
+        return Err(payload_err(VENUE, format!("error: {err}")));
+    }
+    let Some(rows) = v.get("Data").and_then(|d| d.as_array()) else { return Ok(Vec::new()) };
+    rows.iter()
+        .map(|r| {
+            let secs = int(r, "TIMESTAMP").ok_or_else(|| payload_err(VENUE, "trade without TIMESTAMP"))?;
+            let ns = int(r, "TIMESTAMP_NS").filter(|n| (0..1_000_000_000).contains(n)).unwrap_or(0);
+            let side = match text(r, "SIDE").as_deref() {
+                Some("BUY") => Side::Buy,
+                Some("SELL") => Side::Sell,
+                _ => Side::Unknown,
+            };
+            Ok(DataApiTrade {
+                trade: Trade {
+                    instrument,
+                    trade_id: text(r, "ID").map(|i| trade_id(&i)),
+                    ts: Ts(secs * 1_000_000_000 + ns),
+                    ingest_ts: ingest,
+                    price: num(r, "PRICE")?,
+                    amount: num(r, "QUANTITY")?,
+                    side,
+                },
+                ccseq: int(r, "CCSEQ"),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,5 +529,49 @@ mod tests {
         let page = parse_legacy(v2, inst(), tf, Ts(i64::MAX)).unwrap();
         assert_eq!((page.bars.len(), page.empty, page.rejected), (1, 1, 1));
         assert_eq!(page.bars[0].close, "1.75".parse().unwrap());
+    }
+}
+
+#[cfg(test)]
+mod trade_tests {
+    use super::*;
+
+    #[test]
+    fn streamer_trades_and_control_messages() {
+        let t = parse_streamer(
+            r#"{"TYPE":"0","M":"Coinbase","FSYM":"BTC","TSYM":"USD","F":"2","ID":"1001","TS":1700000000,"Q":0.0123,"P":37000.5,"TOTAL":455.1,"RTS":1700000000,"TSNS":123000000,"CCSEQ":77}"#,
+            Ts(0),
+        )
+        .unwrap();
+        assert_eq!(t.len(), 1);
+        assert_eq!((t[0].instrument.exchange(), t[0].instrument.symbol()), ("coinbase", "BTC/USD"));
+        assert_eq!((t[0].price.to_string(), t[0].amount.to_string(), t[0].side, t[0].trade_id), ("37000.5".into(), "0.0123".into(), Side::Buy, Some(1001)));
+        assert_eq!(t[0].ts, Ts(1_700_000_000_123_000_000));
+        let sell = parse_streamer(r#"{"TYPE":"0","M":"Kraken","FSYM":"ETH","TSYM":"EUR","F":"1","ID":"x-1","TS":1,"Q":"1","P":"2"}"#, Ts(0)).unwrap();
+        assert_eq!((sell[0].side, sell[0].trade_id), (Side::Sell, Some(fnv1a64(&[b"x-1"]))));
+        for control in [
+            r#"{"TYPE":"20","MESSAGE":"STREAMERWELCOME"}"#,
+            r#"{"TYPE":"16","MESSAGE":"SUBSCRIBECOMPLETE","SUB":"0~Coinbase~BTC~USD"}"#,
+            r#"{"TYPE":"999","MESSAGE":"HEARTBEAT"}"#,
+        ] {
+            assert!(parse_streamer(control, Ts(0)).unwrap().is_empty(), "{control}");
+        }
+        let e =
+            parse_streamer(r#"{"TYPE":"401","MESSAGE":"UNAUTHORIZED","PARAMETER":"format","INFO":"We only support JSON format with a valid api_key."}"#, Ts(0))
+                .unwrap_err();
+        assert!(e.to_string().contains("401 UNAUTHORIZED"), "{e}");
+        assert!(parse_streamer(r#"{"TYPE":"0","M":"Coinbase","FSYM":"BTC","TSYM":"USD","F":"2","TS":1}"#, Ts(0)).is_err(), "no price");
+        assert_eq!(streamer_sub("coinbase", "BTC/USD").unwrap(), "0~Coinbase~BTC~USD");
+    }
+
+    #[test]
+    fn data_api_trades() {
+        let inst = Instrument::new("kraken", "BTC/USD").unwrap();
+        let body = r#"{"Data":[{"TYPE":"952","MARKET":"kraken","INSTRUMENT":"XBTUSD","SIDE":"SELL","ID":"64012345","TIMESTAMP":1700000001,"TIMESTAMP_NS":5000,"PRICE":37001.1,"QUANTITY":0.25,"CCSEQ":9}],"Err":{}}"#;
+        let t = parse_data_api_trades(body, inst, Ts(0)).unwrap();
+        assert_eq!((t[0].trade.trade_id, t[0].trade.side, t[0].ccseq), (Some(64_012_345), Side::Sell, Some(9)));
+        assert_eq!((t[0].trade.price.to_string(), t[0].trade.ts), ("37001.1".into(), Ts(1_700_000_001_000_005_000)));
+        let err = parse_data_api_trades(r#"{"Data":[],"Err":{"type":1,"message":"Not found"}}"#, inst, Ts(0)).unwrap_err();
+        assert!(err.to_string().contains("Not found"));
     }
 }
