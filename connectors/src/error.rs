@@ -50,6 +50,9 @@ pub enum ConnectorError {
         /// What is wrong.
         message: String,
     },
+    /// A Kafka client or broker error.
+    #[error("kafka: {0}")]
+    Kafka(String),
 }
 
 impl ConnectorError {

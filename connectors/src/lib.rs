@@ -12,6 +12,7 @@ mod error;
 pub mod files;
 pub mod history;
 pub mod http;
+pub mod kafka;
 pub mod live;
 pub mod synthetic;
 pub mod venues;

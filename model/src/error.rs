@@ -27,4 +27,7 @@ pub enum ModelError {
     /// A side string is not buy/sell.
     #[error("invalid side {input:?}: expected buy, sell, b, s or empty")]
     Side { input: String },
+    /// A wire record is of an unknown version or holds invalid values.
+    #[error("invalid record: {0}")]
+    Record(String),
 }

@@ -248,7 +248,7 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
-    let job = AggregateJob { inputs, agg, source, bars_out: None, late_out: None, progress: false, keep_tail: 0 };
+    let job = AggregateJob { inputs, agg, source, bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None };
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
     let secs = report.elapsed.as_secs_f64();

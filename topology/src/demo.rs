@@ -58,6 +58,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         late_out: Some(late.clone()),
         progress: true,
         keep_tail: 400,
+        bars_topic: None,
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",

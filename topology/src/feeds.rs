@@ -90,3 +90,100 @@ impl TradeFeed for LiveFeed {
         self.name.clone()
     }
 }
+
+/// One statically owned Kafka partition as a feed.
+pub struct KafkaFeed {
+    reader: tickflow_connectors::kafka::PartitionReader,
+    bad: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    reported_bad: u64,
+}
+
+impl KafkaFeed {
+    /// Wraps a reader; `bad` accumulates records sent to the dead-letter topic.
+    pub fn new(reader: tickflow_connectors::kafka::PartitionReader, bad: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
+        KafkaFeed { reader, bad, reported_bad: 0 }
+    }
+}
+
+impl TradeFeed for KafkaFeed {
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
+        use tickflow_connectors::kafka::ReadStatus;
+        let status = self.reader.poll(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
+        self.bad.fetch_add(self.reader.bad - self.reported_bad, std::sync::atomic::Ordering::Relaxed);
+        self.reported_bad = self.reader.bad;
+        Ok(match status {
+            ReadStatus::Ready => FeedStatus::Ready,
+            ReadStatus::Idle => FeedStatus::Idle,
+            ReadStatus::Done => FeedStatus::Done,
+        })
+    }
+    fn name(&self) -> String {
+        self.reader.name()
+    }
+}
+
+/// The shared origin of paced replay: event time `from` (or the first trade any paced feed of
+/// this process sees) is released at the wall-clock instant the first trade is polled.
+#[derive(Clone, Debug)]
+pub struct PaceAnchor(std::sync::Arc<std::sync::Mutex<(Option<i64>, Option<std::time::Instant>)>>);
+
+impl PaceAnchor {
+    /// An anchor at event time `from`, when known.
+    pub fn new(from: Option<tickflow_model::Ts>) -> Self {
+        PaceAnchor(std::sync::Arc::new(std::sync::Mutex::new((from.map(|t| t.0), None))))
+    }
+    /// Event time allowed out by now at `speed`, anchoring on `first_ts` if unset.
+    fn allowed(&self, first_ts: i64, speed: f64) -> i64 {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let origin = *g.0.get_or_insert(first_ts);
+        let start = *g.1.get_or_insert_with(std::time::Instant::now);
+        let elapsed = start.elapsed().as_nanos() as f64 * speed;
+        origin.saturating_add(elapsed.min(i64::MAX as f64 / 2.0) as i64)
+    }
+}
+
+/// Releases an inner feed's trades no faster than `speed` × event time. Pacing changes only
+/// when trades enter the dataflow, never which trades or in which order, so outputs are the
+/// same at every speed.
+pub struct Paced<F: TradeFeed> {
+    inner: F,
+    speed: f64,
+    anchor: PaceAnchor,
+    pending: TradeRows,
+    next: usize,
+    inner_done: bool,
+}
+
+impl<F: TradeFeed> Paced<F> {
+    /// Paces `inner` at `speed` against `anchor`.
+    pub fn new(inner: F, speed: f64, anchor: PaceAnchor) -> Self {
+        Paced { inner, speed, anchor, pending: TradeRows::default(), next: 0, inner_done: false }
+    }
+}
+
+impl<F: TradeFeed> TradeFeed for Paced<F> {
+    fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
+        if self.next >= self.pending.len() && !self.inner_done {
+            self.pending.clear();
+            self.next = 0;
+            match self.inner.poll(&mut self.pending, max)? {
+                FeedStatus::Done => self.inner_done = true,
+                FeedStatus::Idle | FeedStatus::Ready => {}
+            }
+        }
+        if self.next >= self.pending.len() {
+            return Ok(if self.inner_done { FeedStatus::Done } else { FeedStatus::Idle });
+        }
+        let allowed = self.anchor.allowed(self.pending.ts[self.next], self.speed);
+        let mut moved = 0;
+        while self.next < self.pending.len() && moved < max && self.pending.ts[self.next] <= allowed {
+            out.push(&self.pending.get(self.next));
+            self.next += 1;
+            moved += 1;
+        }
+        Ok(if moved > 0 { FeedStatus::Ready } else { FeedStatus::Idle })
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+}

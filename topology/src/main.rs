@@ -9,6 +9,7 @@ mod duration;
 mod feeds;
 mod fetch_cmd;
 mod indicator_cmd;
+mod kafka_cmd;
 mod pipeline;
 mod stream_cmd;
 mod telemetry;
@@ -65,6 +66,16 @@ enum Cmd {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Kafka/Redpanda topic administration.
+    #[command(subcommand)]
+    Topics(kafka_cmd::TopicsCmd),
+    /// Load trade files into a Kafka topic (keyed by instrument, timestamped by event time).
+    #[command(disable_help_flag = true)]
+    Publish(kafka_cmd::PublishArgs),
+    /// Replay a Kafka trade topic through the topology at a chosen speed (`aggregate` with
+    /// `--kafka-topic`; the same bars at every speed and worker count).
+    #[command(disable_help_flag = true)]
+    Replay(AggregateArgs),
 }
 
 /// Bar semantics shared by commands that aggregate.
@@ -102,13 +113,17 @@ impl BarArgs {
 #[derive(Args)]
 struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
-    #[arg(short = 'i', long = "input", required_unless_present = "source")]
+    #[arg(short = 'i', long = "input", required_unless_present_any = ["source", "kafka_topic"])]
     inputs: Vec<String>,
     /// Live source instead of files: binance, coinbase, kraken, bybit or okx (with --symbols).
     #[arg(long, conflicts_with = "inputs")]
     source: Option<String>,
     #[command(flatten)]
     live: stream_cmd::LiveArgs,
+    #[command(flatten)]
+    kafka: kafka_cmd::KafkaFlowArgs,
+    #[command(flatten)]
+    brokers: kafka_cmd::BrokerArgs,
     /// Live sources: advance the watermark after this long without trades, so quiet symbols
     /// still close bars.
     #[arg(long, default_value = "2s")]
@@ -198,6 +213,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch(f) => fetch_cmd::run(f),
         Cmd::Verify(v) => verify_cmd::run(v),
         Cmd::Stream(s) => stream_cmd::run(s),
+        Cmd::Topics(t) => kafka_cmd::topics(t),
+        Cmd::Publish(p) => kafka_cmd::publish(p),
+        Cmd::Replay(a) => {
+            if a.kafka.kafka_topic.is_none() {
+                bail!("replay reads a Kafka topic: give --kafka-topic (e.g. tickflow.trades)");
+            }
+            aggregate(a)
+        }
     }
 }
 
@@ -206,6 +229,12 @@ fn aggregate(a: AggregateArgs) -> Result<()> {
     let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
     let mut source = source;
     let inputs = match &a.source {
+        _ if a.kafka.kafka_topic.is_some() => {
+            if !a.inputs.is_empty() || a.source.is_some() {
+                bail!("--kafka-topic replaces --input and --source");
+            }
+            a.kafka.inputs(&a.brokers)?
+        }
         Some(src) => {
             source.idle_timeout = Some(std::time::Duration::from_nanos(duration::parse_nanos(&a.idle_timeout)?.max(1) as u64));
             vec![InputSpec::Live { config: a.live.config(src)?, max_trades: a.live.max_trades }]
@@ -220,6 +249,10 @@ fn aggregate(a: AggregateArgs) -> Result<()> {
         late_out: if a.cluster.process == 0 { a.late_out.clone() } else { None },
         progress: !a.no_progress,
         keep_tail: 0,
+        bars_topic: match &a.kafka.bars_topic {
+            Some(t) => Some((a.brokers.config()?, t.clone())),
+            None => None,
+        },
     };
     let report = pipeline::run_aggregate(job, &a.cluster)?;
     if a.cluster.process == 0 {

@@ -37,6 +37,25 @@ pub enum InputSpec {
         /// Stop after this many trades.
         max_trades: Option<u64>,
     },
+    /// One partition of a Kafka trade topic.
+    Kafka {
+        /// Client settings.
+        cfg: tickflow_connectors::kafka::KafkaConfig,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Start position.
+        start: tickflow_connectors::kafka::StartAt,
+        /// End.
+        stop: tickflow_connectors::kafka::StopAt,
+        /// Dead-letter topic.
+        dlq: Option<String>,
+        /// Replay speed (`None`: as fast as possible).
+        speed: Option<f64>,
+        /// Shared pacing origin.
+        anchor: crate::feeds::PaceAnchor,
+    },
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
     Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
@@ -59,6 +78,8 @@ pub struct AggregateJob {
     pub progress: bool,
     /// Keep the last N bars in the report (for display).
     pub keep_tail: usize,
+    /// Also write bars to this Kafka topic.
+    pub bars_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
 }
 
 /// What a run produced (sink side from worker 0 of process 0; metrics from this process).
@@ -138,6 +159,14 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 InputSpec::Live { config, max_trades, .. } => {
                     feeds.push(Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)));
                 }
+                InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor } => {
+                    let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone()).map_err(|e| e.to_string())?;
+                    let feed = crate::feeds::KafkaFeed::new(r, b2.clone());
+                    match speed {
+                        Some(s) => feeds.push(Box::new(crate::feeds::Paced::new(feed, *s, anchor.clone()))),
+                        None => feeds.push(Box::new(feed)),
+                    }
+                }
                 InputSpec::Batches(b) => {
                     let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
                     feeds.push(Box::new(tickflow_operators::BatchFeed::new(format!("memory#{p}"), batches)));
@@ -147,6 +176,15 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         let sink_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
         let state = Rc::new(RefCell::new(SinkState::default()));
         let mut bar_writer = if index == 0 { job.bars_out.as_deref().map(BarWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
+        // bars to Kafka: sent as they become final; acknowledged at least every second of wall
+        // time and before the run reports success
+        let bar_kafka = Rc::new(RefCell::new(match (&job.bars_topic, index) {
+            (Some((cfg, topic)), 0) => {
+                Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-aggregate").map_err(|e| e.to_string())?, topic.clone(), Instant::now()))
+            }
+            _ => None,
+        }));
+        let bar_kafka_end = bar_kafka.clone();
         let mut late_writer = if index == 0 { job.late_out.as_deref().map(LateWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
         let keep = job.keep_tail;
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
@@ -170,6 +208,15 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                                 se.borrow_mut().get_or_insert(e.to_string());
                             }
                         }
+                        if let Some((sink, topic, _)) = bar_kafka.borrow_mut().as_mut() {
+                            let r = tickflow_model::BarRecord::from(&b);
+                            let sent = serde_json::to_vec(&r).map_err(|e| e.to_string()).and_then(|p| {
+                                sink.send(topic, &r.key(), &p, b.open_time.millis(), tickflow_connectors::kafka::BAR_SCHEMA, &[]).map_err(|e| e.to_string())
+                            });
+                            if let Err(e) = sent {
+                                se.borrow_mut().get_or_insert(e);
+                            }
+                        }
                         if keep > 0 {
                             s.tail.push_back(b);
                             if s.tail.len() > keep {
@@ -180,6 +227,14 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                     if let Some(w) = bar_writer.as_mut() {
                         if let Err(e) = w.flush() {
                             se.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
+                    if let Some((sink, _, last_flush)) = bar_kafka.borrow_mut().as_mut() {
+                        if last_flush.elapsed() >= Duration::from_secs(1) {
+                            *last_flush = Instant::now();
+                            if let Err(e) = sink.flush(Duration::from_secs(60)) {
+                                se.borrow_mut().get_or_insert(e.to_string());
+                            }
                         }
                     }
                 },
@@ -205,6 +260,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             Ok(())
         })?;
         while worker.step_or_park(None) {}
+        if let Some((sink, _, _)) = bar_kafka_end.borrow_mut().as_mut() {
+            sink.flush(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+        }
         if let Some(e) = errors.borrow().first() {
             return Err(e.to_string());
         }

@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use common::{read_bars, shared_data, tickflow_ok};
 use tickflow_model::Decimal;
@@ -78,27 +77,11 @@ fn kraken_trades_reproduce_kraken_1m_candles() {
     assert_eq!(empty, 137, "empty minutes are carried, as Kraken does");
 }
 
-fn freqtrade_csv(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(shared_data().join("trades/freqtrade/XRP_ETH-trades.json.gz")).unwrap());
-    let mut s = String::new();
-    gz.read_to_string(&mut s).unwrap();
-    let trades: Vec<serde_json::Value> = serde_json::from_str(&s).unwrap();
-    assert_eq!(trades.len(), 12_477);
-    // [timestamp_ms, id, type, side, price, amount, cost]
-    let mut text = String::from("timestamp,trade_id,side,price,amount\n");
-    for t in &trades {
-        text.push_str(&format!("{},{},{},{},{}\n", t[0], t[1].as_str().unwrap(), t[3].as_str().unwrap(), t[4], t[5]));
-    }
-    let p = dir.join("xrp_eth.csv");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 /// freqtrade's converter output (its own test asserts exact equality) vs ours, `none` fill.
 #[test]
 fn freqtrade_xrp_eth_trades_reproduce_1m_and_5m_candles() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = freqtrade_csv(dir.path());
+    let csv = common::freqtrade_csv(dir.path());
     let out = dir.path().join("bars.csv");
     tickflow_ok(&[
         "aggregate",
@@ -134,7 +117,7 @@ fn freqtrade_xrp_eth_trades_reproduce_1m_and_5m_candles() {
 #[test]
 fn shuffled_and_duplicated_input_gives_identical_bars() {
     let dir = tempfile::tempdir().unwrap();
-    let csv = freqtrade_csv(dir.path());
+    let csv = common::freqtrade_csv(dir.path());
     let text = std::fs::read_to_string(&csv).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
     let header = lines.remove(0);

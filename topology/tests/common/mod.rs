@@ -65,3 +65,21 @@ pub fn read_bars(path: &Path) -> Vec<Row> {
         })
         .collect()
 }
+
+/// freqtrade's 12,477 Binance XRP/ETH trades as a trade CSV in `dir` (use `--symbol XRP/ETH`).
+pub fn freqtrade_csv(dir: &Path) -> PathBuf {
+    use std::io::Read;
+    let mut gz = flate2::read::GzDecoder::new(std::fs::File::open(shared_data().join("trades/freqtrade/XRP_ETH-trades.json.gz")).unwrap());
+    let mut s = String::new();
+    gz.read_to_string(&mut s).unwrap();
+    let trades: Vec<serde_json::Value> = serde_json::from_str(&s).unwrap();
+    assert_eq!(trades.len(), 12_477);
+    // [timestamp_ms, id, type, side, price, amount, cost]
+    let mut text = String::from("timestamp,trade_id,side,price,amount\n");
+    for t in &trades {
+        text.push_str(&format!("{},{},{},{},{}\n", t[0], t[1].as_str().unwrap(), t[3].as_str().unwrap(), t[4], t[5]));
+    }
+    let p = dir.join("xrp_eth.csv");
+    std::fs::write(&p, text).unwrap();
+    p
+}

@@ -1,0 +1,220 @@
+//! Versioned wire records: how trades and bars travel through Kafka topics (JSON, one record per
+//! message). Each record carries its schema version `v`; the JSON Schemas are published under
+//! `schemas/` at the repository root. Decimals are strings (exact), times epoch nanoseconds.
+//!
+//! ```json
+//! {"v":1,"exchange":"binance","symbol":"XRP/ETH","trade_id":13519807,"ts":1570752011620000000,
+//!  "ingest_ts":1700000000000000000,"price":"0.00141342","amount":"23","side":"sell"}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Bar, Decimal, Instrument, ModelError, Notional, Side, Timeframe, Trade, Ts};
+
+/// Schema version written by this build.
+pub const RECORD_VERSION: u32 = 1;
+
+/// A trade on the wire (`trades` topic; key `exchange:symbol`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TradeRecord {
+    /// Schema version.
+    pub v: u32,
+    /// Exchange id.
+    pub exchange: String,
+    /// CCXT symbol.
+    pub symbol: String,
+    /// Venue trade id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trade_id: Option<u64>,
+    /// Event time, ns.
+    pub ts: i64,
+    /// Ingest time, ns (recorded once at the source, carried unchanged on replay).
+    pub ingest_ts: i64,
+    /// Price.
+    pub price: Decimal,
+    /// Amount.
+    pub amount: Decimal,
+    /// Taker side.
+    pub side: Side,
+}
+
+impl From<&Trade> for TradeRecord {
+    fn from(t: &Trade) -> Self {
+        TradeRecord {
+            v: RECORD_VERSION,
+            exchange: t.instrument.exchange().to_string(),
+            symbol: t.instrument.symbol().to_string(),
+            trade_id: t.trade_id,
+            ts: t.ts.0,
+            ingest_ts: t.ingest_ts.0,
+            price: t.price,
+            amount: t.amount,
+            side: t.side,
+        }
+    }
+}
+
+impl TradeRecord {
+    /// The trade, checked: a known version, a valid instrument, a positive price and a
+    /// non-negative amount, a time after 1970.
+    pub fn to_trade(&self) -> Result<Trade, ModelError> {
+        if self.v != RECORD_VERSION {
+            return Err(ModelError::Record(format!("trade record version {} (this build reads {RECORD_VERSION})", self.v)));
+        }
+        if self.price.is_negative() || self.price.is_zero() || self.amount.is_negative() {
+            return Err(ModelError::Record(format!("price must be positive and amount non-negative (price {}, amount {})", self.price, self.amount)));
+        }
+        if self.ts < 0 {
+            return Err(ModelError::Record(format!("event time before 1970: {}", self.ts)));
+        }
+        Ok(Trade {
+            instrument: Instrument::new(&self.exchange, &self.symbol)?,
+            trade_id: self.trade_id,
+            ts: Ts(self.ts),
+            ingest_ts: Ts(self.ingest_ts),
+            price: self.price,
+            amount: self.amount,
+            side: self.side,
+        })
+    }
+    /// The record key: `exchange:symbol`.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.exchange, self.symbol)
+    }
+}
+
+/// A bar on the wire (`bars` topic; key `exchange:symbol:timeframe:open_time`, so a compacted
+/// topic keeps each bar's latest revision).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BarRecord {
+    /// Schema version.
+    pub v: u32,
+    /// Exchange id.
+    pub exchange: String,
+    /// CCXT symbol.
+    pub symbol: String,
+    /// Timeframe (`1m`, …).
+    pub timeframe: Timeframe,
+    /// Window open, ns.
+    pub open_time: i64,
+    /// Open.
+    pub open: Decimal,
+    /// High.
+    pub high: Decimal,
+    /// Low.
+    pub low: Decimal,
+    /// Close.
+    pub close: Decimal,
+    /// Base volume.
+    pub volume: Decimal,
+    /// Quote volume.
+    pub quote_volume: Notional,
+    /// Trade count.
+    pub trades: u64,
+    /// Taker-buy base volume.
+    pub buy_volume: Decimal,
+    /// Taker-sell base volume.
+    pub sell_volume: Decimal,
+    /// First trade id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_trade_id: Option<u64>,
+    /// Last trade id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_trade_id: Option<u64>,
+    /// Revision (0 first emission; +1 per late-trade revision).
+    pub revision: u32,
+}
+
+impl From<&Bar> for BarRecord {
+    fn from(b: &Bar) -> Self {
+        BarRecord {
+            v: RECORD_VERSION,
+            exchange: b.instrument.exchange().to_string(),
+            symbol: b.instrument.symbol().to_string(),
+            timeframe: b.timeframe,
+            open_time: b.open_time.0,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            quote_volume: b.quote_volume,
+            trades: b.trades,
+            buy_volume: b.buy_volume,
+            sell_volume: b.sell_volume,
+            first_trade_id: b.first_trade_id,
+            last_trade_id: b.last_trade_id,
+            revision: b.revision,
+        }
+    }
+}
+
+impl BarRecord {
+    /// The record key: `exchange:symbol:timeframe:open_time` — one key per bar, so a compacted
+    /// topic keeps each bar's latest revision.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}:{}", self.exchange, self.symbol, self.timeframe, self.open_time)
+    }
+    /// The bar.
+    pub fn to_bar(&self) -> Result<Bar, ModelError> {
+        if self.v != RECORD_VERSION {
+            return Err(ModelError::Record(format!("bar record version {} (this build reads {RECORD_VERSION})", self.v)));
+        }
+        Ok(Bar {
+            instrument: Instrument::new(&self.exchange, &self.symbol)?,
+            timeframe: self.timeframe,
+            open_time: Ts(self.open_time),
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+            quote_volume: self.quote_volume,
+            trades: self.trades,
+            buy_volume: self.buy_volume,
+            sell_volume: self.sell_volume,
+            first_trade_id: self.first_trade_id,
+            last_trade_id: self.last_trade_id,
+            revision: self.revision,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trade_records_round_trip_exactly_and_reject_bad_values() {
+        let t = Trade {
+            instrument: Instrument::new("binance", "XRP/ETH").unwrap(),
+            trade_id: Some(13_519_807),
+            ts: Ts(1_570_752_011_620_000_000),
+            ingest_ts: Ts(1_700_000_000_000_000_000),
+            price: "0.00141342".parse().unwrap(),
+            amount: "23".parse().unwrap(),
+            side: Side::Sell,
+        };
+        let r = TradeRecord::from(&t);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":1,"exchange":"binance","symbol":"XRP/ETH","trade_id":13519807,"ts":1570752011620000000,"ingest_ts":1700000000000000000,"price":"0.00141342","amount":"23","side":"sell"}"#
+        );
+        let back: TradeRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.to_trade().unwrap(), t);
+        assert_eq!(r.key(), "binance:XRP/ETH");
+        for bad in [
+            json.replace(r#""v":1"#, r#""v":2"#),
+            json.replace(r#""price":"0.00141342""#, r#""price":"0""#),
+            json.replace(r#""symbol":"XRP/ETH""#, r#""symbol":"XRPETH""#),
+            json.replace(r#""ts":1570752011620000000"#, r#""ts":-5"#),
+        ] {
+            let rec: TradeRecord = serde_json::from_str(&bad).unwrap();
+            assert!(rec.to_trade().is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<TradeRecord>(&json.replace(r#""side":"sell""#, r#""side":"sell","extra":1"#)).is_err());
+    }
+}

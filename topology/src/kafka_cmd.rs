@@ -1,0 +1,207 @@
+//! Kafka/Redpanda commands and flags: `topics create`, `publish`, and the Kafka source/sink flags
+//! of `aggregate` and `replay`.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink, StartAt, StopAt, Topics};
+use tickflow_connectors::{TradeCsvOptions, TradeCsvReader};
+use tickflow_model::{TradeRows, Ts};
+
+use crate::pipeline::InputSpec;
+
+/// Broker connection flags.
+#[derive(Args, Clone, Debug)]
+pub struct BrokerArgs {
+    /// Kafka-API brokers (Redpanda), `host:port[,host:port]`.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub brokers: String,
+    /// Topic namespace: topics are `<namespace>.trades`, `.bars`, `.late`, `.dlq`.
+    #[arg(long, default_value = "tickflow")]
+    pub namespace: String,
+    /// Extra client properties, `key=value` (repeatable), e.g. `security.protocol=SSL`.
+    #[arg(long = "kafka-property")]
+    pub properties: Vec<String>,
+}
+
+impl BrokerArgs {
+    /// Client settings.
+    pub fn config(&self) -> Result<KafkaConfig> {
+        let extra = self
+            .properties
+            .iter()
+            .map(|p| {
+                p.split_once('=')
+                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                    .with_context(|| format!("--kafka-property {p:?}: expected key=value"))
+            })
+            .collect::<Result<_>>()?;
+        Ok(KafkaConfig { brokers: self.brokers.clone(), extra })
+    }
+    /// Topic names.
+    pub fn topics(&self) -> Topics {
+        Topics { namespace: self.namespace.clone() }
+    }
+}
+
+/// Kafka source and sink flags of `aggregate` / `replay`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct KafkaFlowArgs {
+    /// Read trades from this topic (every partition; worker i of n owns partitions p with
+    /// p % n == i) instead of files.
+    #[arg(long)]
+    pub kafka_topic: Option<String>,
+    /// Start at the first record at or after this time (epoch or RFC 3339); default: the beginning.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Stop before the first trade at or after this event time; default: the end offsets taken at start.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Keep reading new records instead of stopping at the end offsets taken at start.
+    #[arg(long)]
+    pub follow: bool,
+    /// Release trades at this multiple of event-time speed (`1x`, `100x`) or `max`.
+    #[arg(long, default_value = "max")]
+    pub speed: String,
+    /// Also write bars to this topic (key exchange:symbol:timeframe:open_time).
+    #[arg(long)]
+    pub bars_topic: Option<String>,
+    /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+}
+
+/// `--speed`: `max` or `<N>x`.
+pub fn parse_speed(s: &str) -> Result<Option<f64>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(None);
+    }
+    let n: f64 = s.strip_suffix('x').unwrap_or(s).parse().with_context(|| format!("--speed {s:?}: expected max or e.g. 1x, 100x"))?;
+    if !(n.is_finite() && n > 0.0) {
+        bail!("--speed must be positive");
+    }
+    Ok(Some(n))
+}
+
+impl KafkaFlowArgs {
+    /// One input per partition of the topic, in partition order.
+    pub fn inputs(&self, brokers: &BrokerArgs) -> Result<Vec<InputSpec>> {
+        let Some(topic) = &self.kafka_topic else { return Ok(Vec::new()) };
+        let cfg = brokers.config()?;
+        let n = kafka::partitions(&cfg, topic)?;
+        let start = match &self.from {
+            Some(t) => StartAt::Time(t.parse::<Ts>().context("--from")?),
+            None => StartAt::Beginning,
+        };
+        let stop = match (&self.to, self.follow) {
+            (_, true) => StopAt::Follow,
+            (Some(t), false) => StopAt::Time(t.parse::<Ts>().context("--to")?),
+            (None, false) => StopAt::HighWatermark,
+        };
+        let speed = parse_speed(&self.speed)?;
+        let dlq = Some(self.dlq_topic.clone().unwrap_or_else(|| brokers.topics().name("dlq")));
+        let anchor = crate::feeds::PaceAnchor::new(match start {
+            StartAt::Time(t) => Some(t),
+            _ => None,
+        });
+        Ok((0..n)
+            .map(|p| InputSpec::Kafka { cfg: cfg.clone(), topic: topic.clone(), partition: p, start, stop, dlq: dlq.clone(), speed, anchor: anchor.clone() })
+            .collect())
+    }
+}
+
+/// Kafka administration and loading.
+#[derive(Subcommand)]
+pub enum TopicsCmd {
+    /// Create the namespace's topics (`trades`, `bars` compacted, `late`, `dlq`).
+    Create(TopicsCreateArgs),
+}
+
+/// Flags of `topics create`.
+#[derive(Args)]
+pub struct TopicsCreateArgs {
+    #[command(flatten)]
+    brokers: BrokerArgs,
+    /// Partitions per topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Retention of `trades`, `late` and `dlq` (e.g. 7d; default: the broker's).
+    #[arg(long)]
+    retention: Option<String>,
+}
+
+/// Runs `topics`.
+pub fn topics(cmd: TopicsCmd) -> Result<()> {
+    match cmd {
+        TopicsCmd::Create(a) => {
+            let cfg = a.brokers.config()?;
+            let t = a.brokers.topics();
+            let retention = a.retention.as_deref().map(crate::duration::parse_nanos).transpose()?.map(|ns| ns / 1_000_000);
+            for (name, compacted) in [("trades", false), ("bars", true), ("late", false), ("dlq", false)] {
+                let full = t.name(name);
+                kafka::create_topic(&cfg, &full, a.partitions, compacted, if compacted { None } else { retention })?;
+                println!("topic {full}: {} partitions{}", a.partitions, if compacted { ", cleanup.policy=compact" } else { "" });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Flags of `publish`.
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Trade CSV file(s) to load.
+    #[arg(short = 'i', long = "input", required = true)]
+    inputs: Vec<String>,
+    /// Target topic (default `<namespace>.trades`).
+    #[arg(long)]
+    topic: Option<String>,
+    #[command(flatten)]
+    brokers: BrokerArgs,
+    /// Symbol for files without a symbol column.
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Exchange for rows without an exchange column.
+    #[arg(long, default_value = "unknown")]
+    exchange: String,
+    /// Count and skip bad rows instead of failing.
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+/// Runs `publish`: trades from files into a topic, keyed by instrument, timestamped by event
+/// time, in file order (so each partition holds each instrument's trades in order).
+pub fn publish(a: PublishArgs) -> Result<()> {
+    let cfg = a.brokers.config()?;
+    let topic = a.topic.clone().unwrap_or_else(|| a.brokers.topics().name("trades"));
+    // murmur2 keyed partitioning, as Java clients and Redpanda tooling do
+    let mut cfg = cfg;
+    cfg.extra.insert(0, ("partitioner".into(), "murmur2_random".into()));
+    let mut sink = KafkaSink::new(&cfg, "tickflow-publish")?;
+    let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    let mut bad = 0u64;
+    for path in &a.inputs {
+        let mut r = TradeCsvReader::open(path, opts.clone())?;
+        let mut rows = TradeRows::default();
+        loop {
+            rows.clear();
+            let more = r.read_rows(&mut rows, 16_384)?;
+            for i in 0..rows.len() {
+                sink.send_trade(&topic, &rows.get(i))?;
+            }
+            n += rows.len() as u64;
+            if !more {
+                break;
+            }
+        }
+        bad += r.bad_rows();
+    }
+    sink.flush(Duration::from_secs(60))?;
+    let secs = start.elapsed().as_secs_f64().max(1e-9);
+    println!("published {n} trades to {topic} ({} acknowledged, {bad} bad rows skipped, {:.0} trades/s)", sink.delivered(), n as f64 / secs);
+    Ok(())
+}
