@@ -16,8 +16,11 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-/// All records of `topic` (every partition), as (key, payload, headers).
-fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<(String, String, Vec<(String, String)>)> {
+/// A consumed record: key, payload, headers.
+type Record = (String, String, Vec<(String, String)>);
+
+/// All records of `topic` (every partition).
+fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Record> {
     let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "test").create().unwrap();
     let mut tpl = TopicPartitionList::new();
     let mut end = 0;
