@@ -217,4 +217,35 @@ mod tests {
         }
         assert!(serde_json::from_str::<TradeRecord>(&json.replace(r#""side":"sell""#, r#""side":"sell","extra":1"#)).is_err());
     }
+
+    /// The published JSON Schemas name exactly the fields the records carry.
+    #[test]
+    fn published_schemas_match_the_records() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+        let t = Trade {
+            instrument: Instrument::new("kraken", "BTC/USD").unwrap(),
+            trade_id: Some(1),
+            ts: Ts(1),
+            ingest_ts: Ts(2),
+            price: "1.5".parse().unwrap(),
+            amount: "2".parse().unwrap(),
+            side: Side::Buy,
+        };
+        let tf: Timeframe = "1m".parse().unwrap();
+        let mut b = Bar::from_candle(t.instrument, tf, Ts(0), [t.price; 4], t.amount, Notional::ZERO);
+        b.first_trade_id = Some(1);
+        b.last_trade_id = Some(1);
+        for (file, value) in
+            [("trade.v1.json", serde_json::to_value(TradeRecord::from(&t)).unwrap()), ("bar.v1.json", serde_json::to_value(BarRecord::from(&b)).unwrap())]
+        {
+            let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+            let props: std::collections::BTreeSet<&str> = schema["properties"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            let fields: std::collections::BTreeSet<&str> = value.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+            assert_eq!(props, fields, "{file}");
+            for r in schema["required"].as_array().unwrap() {
+                assert!(fields.contains(r.as_str().unwrap()), "{file}: {r}");
+            }
+            assert_eq!(value["v"], schema["properties"]["v"]["const"], "{file}");
+        }
+    }
 }

@@ -8,45 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{freqtrade_csv, tickflow, tickflow_ok};
+use common::{freqtrade_csv, read_all, tickflow, tickflow_ok};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
-
-/// A consumed record: key, payload, headers.
-type Record = (String, String, Vec<(String, String)>);
-
-/// All records of `topic` (every partition).
-fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Record> {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "test").create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    let mut end = 0;
-    for p in 0..partitions {
-        let (lo, hi) = c.fetch_watermarks(topic, p, Duration::from_secs(5)).unwrap();
-        end += hi - lo;
-        tpl.add_partition_offset(topic, p, Offset::Offset(lo)).unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while (out.len() as i64) < end && std::time::Instant::now() < deadline {
-        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-            let headers = m
-                .headers()
-                .map(|h| h.iter().map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned())).collect())
-                .unwrap_or_default();
-            out.push((
-                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
-                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                headers,
-            ));
-        }
-    }
-    out
-}
 
 #[test]
 fn topic_replays_give_the_file_bars_at_every_speed_and_worker_count() {

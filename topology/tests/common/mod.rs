@@ -1,6 +1,9 @@
 //! Helpers shared by the CLI integration tests.
 #![allow(dead_code)]
 
+use rdkafka::consumer::Consumer;
+use rdkafka::message::{Headers, Message};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,4 +85,36 @@ pub fn freqtrade_csv(dir: &Path) -> PathBuf {
     let p = dir.join("xrp_eth.csv");
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// A consumed record: key, payload, headers.
+pub type Record = (String, String, Vec<(String, String)>);
+
+/// All records of `topic` (every partition).
+pub fn read_all(brokers: &str, topic: &str, partitions: i32) -> Vec<Record> {
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "test").create().unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut end = 0;
+    for p in 0..partitions {
+        let (lo, hi) = c.fetch_watermarks(topic, p, std::time::Duration::from_secs(5)).unwrap();
+        end += hi - lo;
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(lo)).unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (out.len() as i64) < end && std::time::Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(std::time::Duration::from_millis(100)) {
+            let headers = m
+                .headers()
+                .map(|h| h.iter().map(|x| (x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned())).collect())
+                .unwrap_or_default();
+            out.push((
+                String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                headers,
+            ));
+        }
+    }
+    out
 }

@@ -1,0 +1,228 @@
+//! Kafka transport against a real Kafka-API broker: `KAFKA_BROKERS` (e.g. a Redpanda) when set,
+//! else a `nisshi` broker (the Kafka-compatible successor of tansu, memory storage) started on
+//! 127.0.0.1 for the test run. `.ci/run` installs nisshi and sets `TICKFLOW_REQUIRE_BROKER=1`, so
+//! CI fails rather than skips when no broker can be started.
+//!
+//! Covered here (and not by the in-process mock): topic creation through the admin API, seeking
+//! `--from` by time (`offsets_for_times`), replays at several speeds and worker counts on a real
+//! broker, and a topology killed with SIGKILL mid-run and started again.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{read_all, tickflow, tickflow_ok};
+
+struct Broker {
+    addr: String,
+    child: Option<Child>,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn nisshi_binary() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("TICKFLOW_NISSHI") {
+        return Some(p.into());
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("nisshi"))
+        .chain([std::path::Path::new(&home).join(".cargo/bin/nisshi")])
+        .collect::<Vec<_>>();
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+/// The broker to test against, or `None` (test skipped) when there is none and none is required.
+fn broker() -> Option<Broker> {
+    if let Ok(b) = std::env::var("KAFKA_BROKERS") {
+        return Some(Broker { addr: b, child: None });
+    }
+    let Some(bin) = nisshi_binary() else {
+        assert!(std::env::var("TICKFLOW_REQUIRE_BROKER").is_err(), "TICKFLOW_REQUIRE_BROKER is set but neither KAFKA_BROKERS nor a nisshi binary is available");
+        eprintln!("SKIPPED: no Kafka-API broker (set KAFKA_BROKERS=host:port for Redpanda, or install nisshi: see .ci/run)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+            "--storage-engine",
+            "memory://nisshi/",
+            "--group-initial-rebalance-delay",
+            "0s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting nisshi");
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(Instant::now() < deadline, "nisshi did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Broker { addr, child: Some(child) })
+}
+
+/// A generated tape (ordered by event time), its CSV and its rows.
+fn tape(dir: &std::path::Path, trades: &str) -> (std::path::PathBuf, Vec<String>) {
+    let p = dir.join("tape.csv");
+    tickflow_ok(&["generate", "--out", p.to_str().unwrap(), "--trades", trades, "--symbols", "BTC/USDT,ETH/USDT,SOL/USDT", "--seed", "11", "--minimal"]);
+    let rows: Vec<String> = std::fs::read_to_string(&p).unwrap().lines().map(String::from).collect();
+    (p, rows)
+}
+
+const BARS: [&str; 6] = ["--timeframes", "1m,5m", "--fill", "carry", "--exchange", "binance"];
+
+#[test]
+fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
+    let Some(b) = broker() else { return };
+    let ns = format!("it{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let out = tickflow_ok(&["topics", "create", "--brokers", &b.addr, "--namespace", &ns, "--partitions", "3"]);
+    assert!(out.contains(&format!("topic {ns}.bars: 3 partitions, cleanup.policy=compact")), "{out}");
+    let topic = format!("{ns}.trades");
+    let (csv, rows) = tape(dir.path(), "20000");
+    let out = tickflow_ok(&["publish", "-i", csv.to_str().unwrap(), "--exchange", "binance", "--topic", &topic, "--brokers", &b.addr]);
+    assert!(out.contains("published 20000 trades"), "{out}");
+
+    // reference: the file path
+    let want_path = dir.path().join("file.csv");
+    let mut args = vec!["aggregate", "-i", csv.to_str().unwrap(), "--out", want_path.to_str().unwrap(), "--no-progress"];
+    args.extend(BARS);
+    tickflow_ok(&args);
+    let want = std::fs::read_to_string(&want_path).unwrap();
+
+    for (w, speed) in [("1", "max"), ("4", "max"), ("2", "1000x")] {
+        let o = dir.path().join(format!("r{w}{speed}.csv"));
+        let mut args = vec![
+            "replay",
+            "--kafka-topic",
+            &topic,
+            "--brokers",
+            &b.addr,
+            "--namespace",
+            &ns,
+            "--speed",
+            speed,
+            "-w",
+            w,
+            "--out",
+            o.to_str().unwrap(),
+            "--no-progress",
+        ];
+        args.extend(BARS);
+        tickflow_ok(&args);
+        assert_eq!(std::fs::read_to_string(&o).unwrap(), want, "-w {w} --speed {speed}");
+    }
+
+    // --from the middle: exactly the bars of the trades at or after that time
+    let mid_ts: i64 = rows[rows.len() / 2].split(',').next().unwrap().parse().unwrap();
+    let from_ms = (mid_ts / 1_000_000 / 60_000 + 1) * 60_000; // a minute boundary inside the span
+    let tail_csv = dir.path().join("tail.csv");
+    let mut text = format!("{}\n", rows[0]);
+    for r in &rows[1..] {
+        let ts: i64 = r.split(',').next().unwrap().parse().unwrap();
+        if ts / 1_000_000 >= from_ms {
+            text.push_str(r);
+            text.push('\n');
+        }
+    }
+    std::fs::write(&tail_csv, text).unwrap();
+    let want_tail_path = dir.path().join("tail-bars.csv");
+    let mut args = vec!["aggregate", "-i", tail_csv.to_str().unwrap(), "--out", want_tail_path.to_str().unwrap(), "--no-progress"];
+    args.extend(BARS);
+    tickflow_ok(&args);
+    let o = dir.path().join("from.csv");
+    let from = from_ms.to_string();
+    let mut args = vec![
+        "replay",
+        "--kafka-topic",
+        &topic,
+        "--brokers",
+        &b.addr,
+        "--namespace",
+        &ns,
+        "--from",
+        &from,
+        "-w",
+        "2",
+        "--out",
+        o.to_str().unwrap(),
+        "--no-progress",
+    ];
+    args.extend(BARS);
+    tickflow_ok(&args);
+    let got = std::fs::read_to_string(&o).unwrap();
+    assert_eq!(got, std::fs::read_to_string(&want_tail_path).unwrap(), "seeking by time yields the bars after that point");
+    assert!(got.lines().count() > 10 && got.lines().count() < want.lines().count());
+
+    // killed mid-run with SIGKILL, then run again: the same file and the same compacted bars
+    let killed_out = dir.path().join("killed.csv");
+    let bars_topic = format!("{ns}.bars");
+    let mut args = vec![
+        "replay",
+        "--kafka-topic",
+        &topic,
+        "--brokers",
+        &b.addr,
+        "--namespace",
+        &ns,
+        "--bars-topic",
+        &bars_topic,
+        "--speed",
+        "300x",
+        "--out",
+        killed_out.to_str().unwrap(),
+        "--no-progress",
+    ];
+    args.extend(BARS);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tickflow")).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "still running when killed");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = std::fs::read_to_string(&killed_out).unwrap_or_default();
+    assert!(partial.len() < want.len(), "the killed run had not finished");
+    let restart = tickflow(&args.iter().map(|s| if *s == "300x" { "max" } else { s }).collect::<Vec<_>>());
+    assert!(restart.status.success(), "{}", String::from_utf8_lossy(&restart.stderr));
+    assert_eq!(std::fs::read_to_string(&killed_out).unwrap(), want, "the restarted run's file equals an uninterrupted run");
+    // the bars topic, viewed as compaction would keep it (last value per key), holds exactly the
+    // uninterrupted run's bars: the killed run's partial output is overwritten, nothing is missing
+    let mut latest = std::collections::BTreeMap::new();
+    for (k, v, _) in read_all(&b.addr, &bars_topic, 3) {
+        latest.insert(k, v);
+    }
+    let mut expected = std::collections::BTreeMap::new();
+    for line in want.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let open_ns: i64 = f[2].parse::<i64>().unwrap() * 1_000_000;
+        expected.insert(format!("{}:{}:{}:{open_ns}", f[9], f[0], f[1]), (f[6].to_string(), f[7].to_string(), f[8].parse::<u64>().unwrap()));
+    }
+    assert_eq!(latest.len(), expected.len(), "one key per bar");
+    for (k, v) in &latest {
+        let r: serde_json::Value = serde_json::from_str(v).unwrap();
+        let (close, volume, trades) = &expected[k];
+        assert_eq!(
+            (r["close"].as_str().unwrap(), r["volume"].as_str().unwrap(), r["trades"].as_u64().unwrap()),
+            (close.as_str(), volume.as_str(), *trades),
+            "{k}"
+        );
+    }
+}
