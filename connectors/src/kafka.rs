@@ -336,7 +336,7 @@ impl PartitionReader {
                 self.finish()?;
                 return Ok(ReadStatus::Done);
             }
-            let wait = if n == 0 { Duration::from_millis(20) } else { Duration::ZERO };
+            let wait = if n == 0 { Duration::from_millis(1) } else { Duration::ZERO };
             let Some(msg) = self.consumer.poll(wait) else { break };
             let msg = msg.map_err(|e| kerr(&format!("reading {}/{}", self.topic, self.partition), e))?;
             let offset = msg.offset();
@@ -387,4 +387,41 @@ pub fn partitions(cfg: &KafkaConfig, topic: &str) -> Result<i32, ConnectorError>
 /// Reads the headers of a message as `(key, value)` strings (tests, tools).
 pub fn header_pairs<H: Headers>(h: &H) -> Vec<(String, String)> {
     h.iter().map(|x| (x.key.to_string(), x.value.map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default())).collect()
+}
+
+/// Reads every record of `topic` from its low to its high watermark without decoding (the
+/// client's raw consume rate, for benchmarks). Returns the record count.
+pub fn consume_raw(cfg: &KafkaConfig, topic: &str) -> Result<u64, ConnectorError> {
+    let n = partitions(cfg, topic)?;
+    let mut c = cfg.client();
+    c.set("group.id", "tickflow-bench").set("enable.auto.commit", "false").set("queued.min.messages", "100000");
+    let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+    let mut tpl = TopicPartitionList::new();
+    let mut total = 0i64;
+    for p in 0..n {
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_err(|e| kerr("watermarks", e))?;
+        total += hi - lo;
+        tpl.add_partition_offset(topic, p, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;
+    }
+    consumer.assign(&tpl).map_err(|e| kerr("assign", e))?;
+    let mut seen = 0i64;
+    let mut bytes = 0usize;
+    while seen < total {
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                seen += 1;
+                bytes += m.payload().map_or(0, <[u8]>::len);
+            }
+            Some(Err(e)) => return Err(kerr("consuming", e)),
+            None => {}
+        }
+    }
+    std::hint::black_box(bytes);
+    Ok(seen as u64)
+}
+
+/// An in-process Kafka-protocol broker (librdkafka's mock cluster) for demos, benchmarks and
+/// tests without a real broker. Keep it alive while clients use its `bootstrap_servers()`.
+pub fn mock_cluster(brokers: i32) -> Result<rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>, ConnectorError> {
+    rdkafka::mocking::MockCluster::new(brokers).map_err(|e| kerr("mock cluster", e))
 }

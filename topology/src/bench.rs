@@ -24,6 +24,28 @@ pub enum BenchCmd {
     Aggregate(BenchAggregateArgs),
     /// Event-driven backtest throughput: bars/s with the full broker, and a parameter sweep.
     Backtest(BenchBacktestArgs),
+    /// Kafka: raw produce/consume rate of the client next to topic → bars end to end.
+    Kafka(BenchKafkaArgs),
+}
+
+/// Flags of `bench kafka`.
+#[derive(Args)]
+pub struct BenchKafkaArgs {
+    /// Generated trades.
+    #[arg(long, default_value_t = 1_000_000)]
+    trades: u64,
+    /// Symbols (keys) in the tape.
+    #[arg(long, default_value_t = 8)]
+    symbols: usize,
+    /// Topic partitions.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Worker counts for the end-to-end run.
+    #[arg(long, default_value = "1,2")]
+    workers: String,
+    /// Brokers; without it an in-process mock cluster is used (which then bounds the rates).
+    #[arg(long)]
+    brokers: Option<String>,
 }
 
 /// Flags of `bench backtest`.
@@ -192,6 +214,7 @@ pub fn run(cmd: BenchCmd) -> Result<()> {
             None => parent(&a),
         },
         BenchCmd::Backtest(b) => backtest_bench(&b),
+        BenchCmd::Kafka(k) => kafka_bench(&k),
     }
 }
 
@@ -363,6 +386,81 @@ fn parent(a: &BenchAggregateArgs) -> Result<()> {
         if a.dir.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+    Ok(())
+}
+
+fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
+    use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink};
+    let mock = match &a.brokers {
+        Some(_) => None,
+        None => Some(kafka::mock_cluster(1)?),
+    };
+    let brokers = a.brokers.clone().or_else(|| mock.as_ref().map(|m| m.bootstrap_servers())).unwrap_or_default();
+    let cfg = KafkaConfig { brokers: brokers.clone(), extra: vec![("partitioner".into(), "murmur2_random".into())] };
+    let topic = format!("tickflow-bench-{}", std::process::id());
+    match &mock {
+        Some(m) => m.create_topic(&topic, a.partitions, 1).map_err(|e| anyhow!("{e}"))?,
+        None => kafka::create_topic(&cfg, &topic, a.partitions, false, None)?,
+    }
+    println!(
+        "tickflow bench kafka — {} trades, {} symbols, {} partitions, broker: {}",
+        a.trades,
+        a.symbols,
+        a.partitions,
+        if mock.is_some() { "in-process mock cluster" } else { brokers.as_str() }
+    );
+    // the tape, encoded up front
+    let mut g =
+        SyntheticTape::new(SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, Ts(0)).map_err(|e| anyhow!(e))?;
+    let mut trades = Vec::with_capacity(a.trades as usize);
+    while g.next_batch(&mut trades, 65_536) {}
+    // decode stage alone: JSON records → trades
+    let payloads: Vec<Vec<u8>> = trades.iter().map(|t| serde_json::to_vec(&tickflow_model::TradeRecord::from(t))).collect::<Result<_, _>>()?;
+    let t = Instant::now();
+    let mut rows = tickflow_model::TradeRows::default();
+    for p in &payloads {
+        let r: tickflow_model::TradeRecord = serde_json::from_slice(p)?;
+        rows.push(&r.to_trade()?);
+        if rows.len() == 4096 {
+            rows.clear();
+        }
+    }
+    let decode = payloads.len() as f64 / t.elapsed().as_secs_f64();
+    drop(payloads);
+    // raw produce with the client
+    let t = Instant::now();
+    let mut sink = KafkaSink::new(&cfg, "tickflow-bench")?;
+    for tr in &trades {
+        sink.send_trade(&topic, tr)?;
+    }
+    sink.flush(std::time::Duration::from_secs(120))?;
+    let produce = trades.len() as f64 / t.elapsed().as_secs_f64();
+    // raw consume with the client
+    let t = Instant::now();
+    let n = kafka::consume_raw(&cfg, &topic)?;
+    let consume = n as f64 / t.elapsed().as_secs_f64();
+    println!("{:<44} {:>12}", "stage", "trades/s");
+    println!("{:<44} {:>10.2} M", "decode JSON records (1 thread, no broker)", decode / 1e6);
+    println!("{:<44} {:>10.2} M", "raw produce (idempotent, lz4, acks=all)", produce / 1e6);
+    println!("{:<44} {:>10.2} M", "raw consume (no decoding)", consume / 1e6);
+    let (agg, source) =
+        BarArgs { timeframes: "1m".into(), fill: "none".into(), late: "drop".into(), out_of_orderness: "0".into(), allowed_lateness: "1h".into() }.configs()?;
+    for w in a.workers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let flow = crate::kafka_cmd::KafkaFlowArgs { kafka_topic: Some(topic.clone()), speed: "max".into(), ..Default::default() };
+        let brokers_args = crate::kafka_cmd::BrokerArgs { brokers: brokers.clone(), namespace: "bench".into(), properties: Vec::new() };
+        let inputs = flow.inputs(&brokers_args)?;
+        let job =
+            AggregateJob { inputs, agg: agg.clone(), source: source.clone(), bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None };
+        let report = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
+        let rate = report.metrics.trades_in as f64 / report.elapsed.as_secs_f64();
+        println!(
+            "{:<44} {:>10.2} M   ({:.0}% of raw consume, {} bars)",
+            format!("topic → bars end to end, {w} worker(s)"),
+            rate / 1e6,
+            100.0 * rate / consume,
+            report.bars
+        );
     }
     Ok(())
 }
