@@ -4,28 +4,18 @@
 //! tickflow types, must equal what the native Binance parsers read from the same payloads.
 #![cfg(feature = "ccxt")]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use common::{data, freqtrade_agg_trades};
 use serde_json::{json, Value};
 use tickflow_connectors::ccxt_venues;
 use tickflow_connectors::venues::binance;
 use tickflow_model::{Instrument, Timeframe, Ts};
-
-fn data() -> std::path::PathBuf {
-    std::env::var("TICKFLOW_SHARED_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
-
-fn agg_trades() -> Vec<Value> {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(data().join("trades/freqtrade/XRP_OLD-trades.json.gz")).unwrap()).read_to_string(&mut s).unwrap();
-    let v: Vec<Value> = serde_json::from_str(&s).unwrap();
-    v.into_iter().map(|t| t["info"].clone()).collect()
-}
 
 fn klines() -> Vec<Value> {
     let mut rows = Vec::new();
@@ -105,7 +95,7 @@ fn serve(trades: Arc<Vec<Value>>, klines: Arc<Vec<Value>>) -> (String, Arc<Atomi
 
 #[test]
 fn ccxt_trades_equal_the_native_parser_on_the_recorded_tape() {
-    let trades = Arc::new(agg_trades());
+    let trades = Arc::new(freqtrade_agg_trades());
     let (url, hits) = serve(trades.clone(), Arc::new(klines()));
     let first = trades[0]["T"].as_i64().unwrap();
     let last = trades.last().unwrap()["T"].as_i64().unwrap();

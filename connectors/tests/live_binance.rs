@@ -2,24 +2,17 @@
 //! recording of 12,477 Binance XRP/ETH aggregate trades): a dropped connection, a stalled feed and
 //! an overlapping resend — every trade must come out exactly once, in order.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::freqtrade_agg_trades;
 use tickflow_connectors::http::RetryPolicy;
 use tickflow_connectors::live::{run, LiveConfig};
-
-fn payloads() -> Vec<serde_json::Value> {
-    let path = std::env::var("TICKFLOW_SHARED_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"));
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(path.join("trades/freqtrade/XRP_OLD-trades.json.gz")).unwrap()).read_to_string(&mut s).unwrap();
-    let v: Vec<serde_json::Value> = serde_json::from_str(&s).unwrap();
-    v.into_iter().map(|t| t["info"].clone()).collect()
-}
 
 /// REST: `/api/v3/aggTrades?symbol=XRPETH&fromId=N&limit=L`.
 fn rest_server(trades: Arc<Vec<serde_json::Value>>, hits: Arc<AtomicUsize>, happened: Arc<AtomicUsize>) -> String {
@@ -99,7 +92,7 @@ fn ws_server(trades: Arc<Vec<serde_json::Value>>, done: Arc<AtomicBool>, happene
 
 #[test]
 fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
-    let trades = Arc::new(payloads());
+    let trades = Arc::new(freqtrade_agg_trades());
     assert_eq!(trades.len(), 12_477);
     let (hits, done, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let rest = rest_server(trades.clone(), hits.clone(), happened.clone());

@@ -8,22 +8,19 @@
 //! the third. REST starts with a 429 and serves short pages, so gap-fill pages several times.
 //! Every trade must come out exactly once, in order.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::data;
 use serde_json::{json, Value};
 use tickflow_connectors::http::RetryPolicy;
 use tickflow_connectors::live::{run, LiveConfig, LiveStats};
 use tickflow_model::{Side, Trade, Ts};
-
-fn data() -> std::path::PathBuf {
-    std::env::var("TICKFLOW_SHARED_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
 
 /// The first recorded frame of `file` containing `needle`.
 fn recorded_frame(file: &str, needle: &str) -> Value {

@@ -1,14 +1,11 @@
 //! Venue parsers against real recorded payloads: CCXT's static fixtures (raw response and CCXT's
 //! own parsed result), Nautilus' REST samples and cryptofeed's WebSocket captures.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::data;
 use tickflow_connectors::venues::{binance, coinbase, kraken};
 use tickflow_model::{Instrument, Side, Timeframe, Ts};
-
-fn data() -> PathBuf {
-    std::env::var("TICKFLOW_SHARED_DATA").map(PathBuf::from).unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-}
 
 fn fixture(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(data().join("ccxt-static/response").join(name)).unwrap()).unwrap()

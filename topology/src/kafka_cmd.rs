@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink, StartAt, StopAt, Topics};
-use tickflow_connectors::{TradeCsvOptions, TradeCsvReader};
+use tickflow_connectors::TradeCsvReader;
 use tickflow_model::{TradeRows, Ts};
 
 use crate::pipeline::InputSpec;
@@ -160,15 +160,8 @@ pub struct PublishArgs {
     topic: Option<String>,
     #[command(flatten)]
     brokers: BrokerArgs,
-    /// Symbol for files without a symbol column.
-    #[arg(long)]
-    symbol: Option<String>,
-    /// Exchange for rows without an exchange column.
-    #[arg(long, default_value = "unknown")]
-    exchange: String,
-    /// Count and skip bad rows instead of failing.
-    #[arg(long)]
-    skip_bad: bool,
+    #[command(flatten)]
+    csv: crate::CsvInputArgs,
 }
 
 /// Runs `publish`: trades from files into a topic, keyed by instrument, timestamped by event
@@ -180,7 +173,7 @@ pub fn publish(a: PublishArgs) -> Result<()> {
     let mut cfg = cfg;
     cfg.extra.insert(0, ("partitioner".into(), "murmur2_random".into()));
     let mut sink = KafkaSink::new(&cfg, "tickflow-publish")?;
-    let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
+    let opts = a.csv.options();
     let start = std::time::Instant::now();
     let mut n = 0u64;
     let mut bad = 0u64;

@@ -110,6 +110,27 @@ impl BarArgs {
     }
 }
 
+/// How trade CSV files are read (shared by `aggregate` and `publish`).
+#[derive(Args, Clone, Debug)]
+pub struct CsvInputArgs {
+    /// Symbol for files without a symbol column (CCXT form, e.g. XRP/ETH).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Exchange id for files without an exchange column.
+    #[arg(long, default_value = "unknown")]
+    pub exchange: String,
+    /// Skip and count malformed rows instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+}
+
+impl CsvInputArgs {
+    /// Reader options; the ingest time is recorded now, once.
+    pub fn options(&self) -> TradeCsvOptions {
+        TradeCsvOptions { default_symbol: self.symbol.clone(), exchange: self.exchange.clone(), skip_bad: self.skip_bad, ingest_ts: Ts::now() }
+    }
+}
+
 #[derive(Args)]
 struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
@@ -136,15 +157,8 @@ struct AggregateArgs {
     late_out: Option<String>,
     #[command(flatten)]
     bars: BarArgs,
-    /// Symbol for files without a symbol column (CCXT form, e.g. XRP/ETH).
-    #[arg(long)]
-    symbol: Option<String>,
-    /// Exchange id for files without an exchange column.
-    #[arg(long, default_value = "unknown")]
-    exchange: String,
-    /// Skip and count malformed rows instead of failing.
-    #[arg(long)]
-    skip_bad: bool,
+    #[command(flatten)]
+    csv: CsvInputArgs,
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -226,7 +240,7 @@ fn run(cli: Cli) -> Result<()> {
 
 fn aggregate(a: AggregateArgs) -> Result<()> {
     let (agg, source) = a.bars.configs()?;
-    let opts = TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: a.skip_bad, ingest_ts: Ts::now() };
+    let opts = a.csv.options();
     let mut source = source;
     let inputs = match &a.source {
         _ if a.kafka.kafka_topic.is_some() => {

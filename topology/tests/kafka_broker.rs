@@ -90,6 +90,15 @@ fn tape(dir: &std::path::Path, trades: &str) -> (std::path::PathBuf, Vec<String>
 
 const BARS: [&str; 6] = ["--timeframes", "1m,5m", "--fill", "carry", "--exchange", "binance"];
 
+/// Runs `tickflow <args> --out <out> --no-progress <BARS>` and returns the bar file.
+fn bars(args: &[&str], out: &std::path::Path) -> String {
+    let mut v = args.to_vec();
+    v.extend(["--out", out.to_str().unwrap(), "--no-progress"]);
+    v.extend(BARS);
+    tickflow_ok(&v);
+    std::fs::read_to_string(out).unwrap()
+}
+
 #[test]
 fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
     let Some(b) = broker() else { return };
@@ -103,11 +112,7 @@ fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
     assert!(out.contains("published 20000 trades"), "{out}");
 
     // reference: the file path
-    let want_path = dir.path().join("file.csv");
-    let mut args = vec!["aggregate", "-i", csv.to_str().unwrap(), "--out", want_path.to_str().unwrap(), "--no-progress"];
-    args.extend(BARS);
-    tickflow_ok(&args);
-    let want = std::fs::read_to_string(&want_path).unwrap();
+    let want = bars(&["aggregate", "-i", csv.to_str().unwrap()], &dir.path().join("file.csv"));
 
     for (w, speed) in [("1", "max"), ("4", "max"), ("2", "1000x")] {
         let o = dir.path().join(format!("r{w}{speed}.csv"));
