@@ -11,6 +11,7 @@ mod fetch_cmd;
 mod indicator_cmd;
 mod kafka_cmd;
 mod pipeline;
+mod run_cmd;
 mod stream_cmd;
 mod telemetry;
 mod verify_cmd;
@@ -66,6 +67,9 @@ enum Cmd {
     /// Benchmarks that print figures.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
+    /// Run a topology described in a TOML file (sources, aggregation, sinks).
+    #[command(disable_help_flag = true)]
+    Run(run_cmd::RunArgs),
     /// Kafka/Redpanda topic administration.
     #[command(subcommand)]
     Topics(kafka_cmd::TopicsCmd),
@@ -132,7 +136,7 @@ impl CsvInputArgs {
 }
 
 #[derive(Args)]
-struct AggregateArgs {
+pub struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
     #[arg(short = 'i', long = "input", required_unless_present_any = ["source", "kafka_topic"])]
     inputs: Vec<String>,
@@ -228,6 +232,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Verify(v) => verify_cmd::run(v),
         Cmd::Stream(s) => stream_cmd::run(s),
         Cmd::Topics(t) => kafka_cmd::topics(t),
+        Cmd::Run(r) => run_cmd::run(r),
         Cmd::Publish(p) => kafka_cmd::publish(p),
         Cmd::Replay(a) => {
             if a.kafka.kafka_topic.is_none() {
@@ -238,7 +243,7 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn aggregate(a: AggregateArgs) -> Result<()> {
+pub fn aggregate(a: AggregateArgs) -> Result<()> {
     let (agg, source) = a.bars.configs()?;
     let opts = a.csv.options();
     let mut source = source;

@@ -1,0 +1,254 @@
+//! `tickflow run --config topology.toml`: one topology from a file — a source (trade files, a
+//! Kafka topic or a live venue), the bar aggregation, and sinks (bar/late files, a Kafka bars
+//! topic) — with environment overrides. The file is translated into the flags of `aggregate`,
+//! so both paths share one set of checks and one dataflow.
+//!
+//! ```toml
+//! [source]
+//! kind = "kafka"                # files | kafka | live
+//! topic = "tickflow.trades"     # kafka: topic, from, to, follow, speed
+//! speed = "max"
+//! # files = ["trades.csv"]      # files: files, symbol, exchange, skip_bad
+//! # venue = "binance"           # live: venue, symbols
+//! # symbols = ["BTC/USDT"]
+//!
+//! [bars]
+//! timeframes = ["1m", "5m", "1h"]
+//! fill = "carry"                # none | carry
+//! late = "revise"               # drop | revise
+//! out_of_orderness = "2s"
+//! allowed_lateness = "1h"
+//!
+//! [sinks]
+//! bars_file = "bars.csv"
+//! late_file = "late.csv"
+//! bars_topic = "tickflow.bars"
+//!
+//! [kafka]
+//! brokers = "redpanda:9092"
+//! namespace = "tickflow"
+//!
+//! [cluster]
+//! workers = 2
+//! ```
+//!
+//! Any value can be overridden with `TICKFLOW__<SECTION>__<KEY>` (e.g.
+//! `TICKFLOW__KAFKA__BROKERS=127.0.0.1:9092`, `TICKFLOW__CLUSTER__WORKERS=4`).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser};
+use serde::Deserialize;
+
+/// Flags of `run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// The topology file (TOML).
+    #[arg(long, short = 'c')]
+    config: String,
+    /// Print the equivalent `aggregate` command line and exit.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    source: Source,
+    #[serde(default)]
+    bars: Bars,
+    #[serde(default)]
+    sinks: Sinks,
+    #[serde(default)]
+    kafka: Kafka,
+    #[serde(default)]
+    cluster: Cluster,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    kind: String,
+    #[serde(default)]
+    files: Vec<String>,
+    symbol: Option<String>,
+    exchange: Option<String>,
+    #[serde(default)]
+    skip_bad: bool,
+    topic: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default)]
+    follow: bool,
+    speed: Option<String>,
+    venue: Option<String>,
+    #[serde(default)]
+    symbols: Vec<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Bars {
+    #[serde(default)]
+    timeframes: Vec<String>,
+    fill: Option<String>,
+    late: Option<String>,
+    out_of_orderness: Option<String>,
+    allowed_lateness: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Sinks {
+    bars_file: Option<String>,
+    late_file: Option<String>,
+    bars_topic: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Kafka {
+    brokers: Option<String>,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Cluster {
+    workers: Option<usize>,
+}
+
+/// Applies `TICKFLOW__SECTION__KEY=value` overrides to the parsed TOML document.
+fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    for (k, v) in vars {
+        let Some(path) = k.strip_prefix("TICKFLOW__") else { continue };
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let [section, key] = parts.as_slice() else { bail!("{k}: expected TICKFLOW__<SECTION>__<KEY>") };
+        let table = doc.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(table) = table.as_table_mut() else { bail!("{k}: [{section}] is not a table") };
+        // numbers and booleans as such, lists as comma-separated, everything else a string
+        let value = if let Ok(n) = v.parse::<i64>() {
+            toml::Value::Integer(n)
+        } else if let Ok(b) = v.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else if matches!(key.as_str(), "files" | "symbols" | "timeframes") {
+            toml::Value::Array(v.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect())
+        } else {
+            toml::Value::String(v)
+        };
+        table.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+/// The `aggregate` flags equivalent to `cfg`.
+fn to_args(c: &Config) -> Result<Vec<String>> {
+    let mut a: Vec<String> = vec!["tickflow".into()];
+    let mut push = |k: &str, v: &str| {
+        a.push(k.to_string());
+        a.push(v.to_string());
+    };
+    match c.source.kind.as_str() {
+        "files" => {
+            if c.source.files.is_empty() {
+                bail!("[source] kind = \"files\" needs files = [\"…\"]");
+            }
+            for f in &c.source.files {
+                push("--input", f);
+            }
+        }
+        "kafka" => push("--kafka-topic", c.source.topic.as_deref().context("[source] kind = \"kafka\" needs topic")?),
+        "live" => {
+            push("--source", c.source.venue.as_deref().context("[source] kind = \"live\" needs venue")?);
+            if c.source.symbols.is_empty() {
+                bail!("[source] kind = \"live\" needs symbols = [\"BTC/USDT\"]");
+            }
+            push("--symbols", &c.source.symbols.join(","));
+        }
+        other => bail!("[source] kind = {other:?}: expected files, kafka or live"),
+    }
+    for (flag, v) in [
+        ("--symbol", &c.source.symbol),
+        ("--exchange", &c.source.exchange),
+        ("--from", &c.source.from),
+        ("--to", &c.source.to),
+        ("--speed", &c.source.speed),
+        ("--fill", &c.bars.fill),
+        ("--late", &c.bars.late),
+        ("--out-of-orderness", &c.bars.out_of_orderness),
+        ("--allowed-lateness", &c.bars.allowed_lateness),
+        ("--late-out", &c.sinks.late_file),
+        ("--bars-topic", &c.sinks.bars_topic),
+        ("--brokers", &c.kafka.brokers),
+        ("--namespace", &c.kafka.namespace),
+    ] {
+        if let Some(v) = v {
+            push(flag, v);
+        }
+    }
+    if !c.bars.timeframes.is_empty() {
+        push("--timeframes", &c.bars.timeframes.join(","));
+    }
+    push("--out", c.sinks.bars_file.as_deref().context("[sinks] needs bars_file")?);
+    if let Some(w) = c.cluster.workers {
+        push("--workers", &w.to_string());
+    }
+    if c.source.skip_bad {
+        a.push("--skip-bad".into());
+    }
+    if c.source.follow {
+        a.push("--follow".into());
+    }
+    Ok(a)
+}
+
+#[derive(Parser)]
+#[command(no_binary_name = false, disable_help_flag = true)]
+struct AsAggregate {
+    #[command(flatten)]
+    a: crate::AggregateArgs,
+}
+
+/// Runs `run`.
+pub fn run(r: RunArgs) -> Result<()> {
+    let text = std::fs::read_to_string(&r.config).with_context(|| format!("reading {}", r.config))?;
+    let mut doc: toml::Table = toml::from_str(&text).with_context(|| format!("{}: not valid TOML", r.config))?;
+    apply_env(&mut doc, std::env::vars())?;
+    let cfg: Config = toml::Value::Table(doc).try_into().with_context(|| format!("{}: invalid topology", r.config))?;
+    let args = to_args(&cfg)?;
+    if r.dry_run {
+        println!(
+            "{}",
+            args.iter().map(|s| if s.contains(' ') { format!("{s:?}") } else { s.clone() }).collect::<Vec<_>>().join(" ").replacen(
+                "tickflow",
+                "tickflow aggregate",
+                1
+            )
+        );
+        return Ok(());
+    }
+    let parsed = AsAggregate::try_parse_from(&args).map_err(|e| anyhow::anyhow!("{}: {e}", r.config))?;
+    crate::aggregate(parsed.a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_and_flag_translation() {
+        let mut doc: toml::Table = toml::from_str("[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n").unwrap();
+        apply_env(
+            &mut doc,
+            [("TICKFLOW__CLUSTER__WORKERS".to_string(), "4".to_string()), ("TICKFLOW__BARS__TIMEFRAMES".into(), "1m,1h".into()), ("OTHER".into(), "x".into())]
+                .into_iter(),
+        )
+        .unwrap();
+        let cfg: Config = toml::Value::Table(doc).try_into().unwrap();
+        let args = to_args(&cfg).unwrap().join(" ");
+        assert_eq!(args, "tickflow --input a.csv --timeframes 1m,1h --out b.csv --workers 4");
+        let bad: Result<Config, _> = toml::from_str("[source]\nkind = \"files\"\nfilez = []\n");
+        assert!(bad.unwrap_err().to_string().contains("unknown field"));
+        let c: Config = toml::from_str("[source]\nkind = \"kafka\"\n[sinks]\nbars_file = \"b.csv\"\n").unwrap();
+        assert!(to_args(&c).unwrap_err().to_string().contains("needs topic"));
+    }
+}
