@@ -390,34 +390,42 @@ pub fn header_pairs<H: Headers>(h: &H) -> Vec<(String, String)> {
 }
 
 /// Reads every record of `topic` from its low to its high watermark without decoding (the
-/// client's raw consume rate, for benchmarks). Returns the record count.
+/// client's raw consume rate, for benchmarks): one consumer per partition, in parallel, as the
+/// topology reads. Returns the record count.
 pub fn consume_raw(cfg: &KafkaConfig, topic: &str) -> Result<u64, ConnectorError> {
     let n = partitions(cfg, topic)?;
-    let mut c = cfg.client();
-    c.set("group.id", "tickflow-bench").set("enable.auto.commit", "false").set("queued.min.messages", "100000");
-    let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
-    let mut tpl = TopicPartitionList::new();
-    let mut total = 0i64;
-    for p in 0..n {
-        let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_err(|e| kerr("watermarks", e))?;
-        total += hi - lo;
-        tpl.add_partition_offset(topic, p, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;
+    let handles: Vec<_> = (0..n)
+        .map(|p| {
+            let (cfg, topic) = (cfg.clone(), topic.to_string());
+            std::thread::spawn(move || -> Result<u64, ConnectorError> {
+                let mut c = cfg.client();
+                c.set("group.id", "tickflow-bench").set("enable.auto.commit", "false").set("queued.min.messages", "100000");
+                let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+                let (lo, hi) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).map_err(|e| kerr("watermarks", e))?;
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(&topic, p, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;
+                consumer.assign(&tpl).map_err(|e| kerr("assign", e))?;
+                let (mut seen, mut bytes) = (0i64, 0usize);
+                while seen < hi - lo {
+                    match consumer.poll(Duration::from_millis(500)) {
+                        Some(Ok(m)) => {
+                            seen += 1;
+                            bytes += m.payload().map_or(0, <[u8]>::len);
+                        }
+                        Some(Err(e)) => return Err(kerr("consuming", e)),
+                        None => {}
+                    }
+                }
+                std::hint::black_box(bytes);
+                Ok(seen as u64)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.join().map_err(|_| ConnectorError::Kafka("consumer thread panicked".into()))??;
     }
-    consumer.assign(&tpl).map_err(|e| kerr("assign", e))?;
-    let mut seen = 0i64;
-    let mut bytes = 0usize;
-    while seen < total {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                seen += 1;
-                bytes += m.payload().map_or(0, <[u8]>::len);
-            }
-            Some(Err(e)) => return Err(kerr("consuming", e)),
-            None => {}
-        }
-    }
-    std::hint::black_box(bytes);
-    Ok(seen as u64)
+    Ok(total)
 }
 
 /// An in-process Kafka-protocol broker (librdkafka's mock cluster) for demos, benchmarks and
