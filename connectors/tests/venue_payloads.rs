@@ -257,4 +257,13 @@ fn the_other_recorded_sessions_parse_frame_by_frame() {
     assert_eq!(agg, bf.iter().filter(|m| m.contains("\"e\":\"aggTrade\"")).count());
     assert_eq!(agg, 91);
     assert!(frames("ws-samples/kraken/cryptofeed_KRAKEN.ws.49.0").iter().all(|m| kraken::parse_ws_v1(m, "kraken", Ts(0)).unwrap().is_empty()));
+    // Bitstamp: 10 trades among 717 book updates and 40 subscription events
+    use tickflow_connectors::venues::bitstamp;
+    let bs = frames("ws-samples/bitstamp/cryptofeed_BITSTAMP.ws.1.0");
+    let trades: Vec<tickflow_model::Trade> = bs.iter().flat_map(|m| bitstamp::parse_ws(m, "bitstamp", Ts(0)).unwrap()).collect();
+    assert_eq!(trades.len(), 10);
+    assert_eq!(trades.len(), bs.iter().filter(|m| m.contains("\"event\":\"trade\"")).count());
+    let t = &trades[0];
+    assert_eq!((t.instrument.symbol(), t.price.to_string(), t.amount.to_string(), t.side), ("ETH/USD", "3805.44".into(), "0.0792".into(), Side::Buy));
+    assert_eq!((t.trade_id, t.ts), (Some(216_000_477), Ts(1_641_343_699_596_000_000)));
 }

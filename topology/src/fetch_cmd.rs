@@ -49,7 +49,8 @@ pub enum FetchCmd {
 /// Flags of `fetch ohlcv`.
 #[derive(Args)]
 pub struct FetchOhlcvArgs {
-    /// Venue: binance, bybit, coinbase; cryptocompare (min-api) / coindesk (CoinDesk Data API); or ccxt:<exchange-id>.
+    /// Venue: binance, bybit, coinbase, kraken, okx; cryptocompare (min-api) / coindesk (CoinDesk
+    /// Data API); or ccxt:<exchange-id>.
     #[arg(long)]
     source: String,
     /// cryptocompare: exchange instead of the CCCAGG index; coindesk: the market (default kraken).
@@ -125,10 +126,28 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         #[cfg(not(feature = "ccxt"))]
         return Err(ccxt_unavailable(id));
     }
-    let venue = KlineVenue::parse(&a.source)
-        .ok_or_else(|| anyhow::anyhow!("--source {}: candle history is available for binance, bybit and coinbase so far", a.source))?;
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
     let (since, until) = a.span.resolve()?;
+    if a.source == "kraken" || a.source == "okx" {
+        use tickflow_connectors::history::{fetch_kraken_ohlc, fetch_okx_candles};
+        let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
+        let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
+        let n = if a.source == "kraken" {
+            let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
+            fetch_kraken_ohlc(&mut client, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?
+        } else {
+            let base = a.rest_url.clone().unwrap_or_else(|| "https://www.okx.com".into());
+            fetch_okx_candles(&mut client, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?
+        };
+        println!(
+            "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
+            a.timeframe, a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
+        );
+        return Ok(());
+    }
+    let venue = KlineVenue::parse(&a.source).ok_or_else(|| {
+        anyhow::anyhow!("--source {}: candle history is available for binance, bybit, coinbase, kraken, okx, cryptocompare, coindesk and ccxt:<id>", a.source)
+    })?;
     let base = a.rest_url.clone().unwrap_or_else(|| match venue {
         KlineVenue::Binance => "https://api.binance.com".into(),
         KlineVenue::Bybit => "https://api.bybit.com".into(),

@@ -130,6 +130,36 @@ fn paginated_fetch_survives_a_429_and_resumes_without_duplicates() {
 }
 
 #[test]
+fn kraken_ohlc_history_leaves_out_the_forming_candle_and_stops_when_nothing_is_new() {
+    let (url, requests, _) = serve(usize::MAX);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k.csv");
+    let stdout = tickflow_ok(&[
+        "fetch",
+        "ohlcv",
+        "--source",
+        "kraken",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1m",
+        "--since",
+        "1762700000",
+        "--until",
+        "1762900000",
+        "--rest-url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("fetched 720 1m candles"), "{stdout}");
+    let rows = common::read_bars(&out);
+    assert_eq!(rows.len(), 720, "721 recorded rows minus the forming one");
+    assert!(rows.windows(2).all(|w| w[1].open_time == w[0].open_time + 60_000));
+    assert_eq!(requests.load(Ordering::SeqCst), 2, "a second page brings nothing new");
+}
+
+#[test]
 fn verify_finds_no_differing_minute_on_the_kraken_recording() {
     let (url, _, _) = serve(usize::MAX);
     let stdout = tickflow_ok(&["verify", "--source", "kraken", "--symbol", "BTC/USDT", "--since", "1762795000", "--until", "1762900000", "--rest-url", &url]);

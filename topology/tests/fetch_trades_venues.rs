@@ -121,6 +121,32 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
                 .collect();
             Some(json!({"Data": data, "Err": {}}))
         }
+        "okx" if target.starts_with("/api/v5/market/history-candles?instId=BTC-USDT&bar=1m") => {
+            // the recorded candle shape: [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm], newest first
+            let after = param(target, "after")?;
+            let rows: Vec<Value> = (0..500i64)
+                .rev()
+                .map(|i| T0 + i * 60_000)
+                .filter(|&ms| ms < after)
+                .take(cap)
+                .map(|ms| {
+                    let i = (ms - T0) / 60_000;
+                    let o = 94_000 + i;
+                    json!([
+                        ms.to_string(),
+                        o.to_string(),
+                        (o + 5).to_string(),
+                        (o - 3).to_string(),
+                        (o + 1).to_string(),
+                        format!("{}.5", i + 1),
+                        "1",
+                        "94000",
+                        "1"
+                    ])
+                })
+                .collect();
+            Some(json!({"code": "0", "msg": "", "data": rows}))
+        }
         _ => None,
     }
 }
@@ -252,6 +278,39 @@ fn coindesk_data_api_trades_history_with_a_key() {
     let out = common::tickflow(&["fetch", "trades", "--source", "coindesk", "--symbol", "BTC/USD", "--since", "1735689600", "--out", "/dev/null"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs an API key"));
+}
+
+#[test]
+fn okx_candle_history_pages_backward_and_is_written_oldest_first() {
+    let (url, hits) = serve("okx", Arc::new(Vec::new()), 100);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("okx-bars.csv");
+    let (since, until) = ((T0 + 50 * 60_000).to_string(), (T0 + 450 * 60_000).to_string());
+    let stdout = tickflow_ok(&[
+        "fetch",
+        "ohlcv",
+        "--source",
+        "okx",
+        "--symbol",
+        "BTC/USDT",
+        "--timeframe",
+        "1m",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--rest-url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("fetched 400 1m candles"), "{stdout}");
+    let rows = common::read_bars(&out);
+    assert_eq!(rows.len(), 400);
+    assert_eq!(rows[0].open_time, T0 + 50 * 60_000);
+    assert!(rows.windows(2).all(|w| w[1].open_time == w[0].open_time + 60_000), "ascending, no gaps, no repeats");
+    assert_eq!(rows[0].open.to_string(), "94050");
+    assert!(hits.load(Ordering::SeqCst) >= 5, "four pages of 100 after a 429");
 }
 
 #[test]

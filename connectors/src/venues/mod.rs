@@ -5,6 +5,7 @@
 //! Networking (REST paging, rate limits, WebSocket sessions) builds on these parsers.
 
 pub mod binance;
+pub mod bitstamp;
 pub mod bybit;
 pub mod coinbase;
 pub mod cryptocompare;
