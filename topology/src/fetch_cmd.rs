@@ -73,6 +73,10 @@ pub struct FetchOhlcvArgs {
     /// Override the REST base URL.
     #[arg(long)]
     rest_url: Option<String>,
+    /// Continue an interrupted fetch: keep the bars already in `--out` and fetch from the
+    /// candle after the last one (forward-paging venues).
+    #[arg(long)]
+    resume: bool,
 }
 
 /// Flags of `fetch trades`.
@@ -128,9 +132,25 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     }
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
     let (since, until) = a.span.resolve()?;
+    // --resume: continue after the last bar already written (the file keeps its rows)
+    let existing = if a.resume && std::path::Path::new(&a.out).exists() {
+        if a.source == "okx" {
+            bail!("--resume: OKX candles page backward and are written once at the end; fetch the span again");
+        }
+        tickflow_connectors::read_bars(&a.out, &a.source, &a.symbol)?.iter().map(|b| b.open_time).max()
+    } else {
+        None
+    };
+    let since = match existing {
+        Some(last) => since.max(tickflow_model::Ts(last.0 + tf.nanos())),
+        None => since,
+    };
+    let create_writer = || -> Result<tickflow_connectors::BarWriter> {
+        Ok(if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? })
+    };
     if a.source == "kraken" || a.source == "okx" {
         use tickflow_connectors::history::{fetch_kraken_ohlc, fetch_okx_candles};
-        let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
+        let mut writer = create_writer()?;
         let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
         let n = if a.source == "kraken" {
             let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
@@ -153,7 +173,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         KlineVenue::Bybit => "https://api.bybit.com".into(),
         KlineVenue::Coinbase => "https://api.exchange.coinbase.com".into(),
     });
-    let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
+    let mut writer = create_writer()?;
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
     println!(

@@ -130,6 +130,40 @@ fn paginated_fetch_survives_a_429_and_resumes_without_duplicates() {
 }
 
 #[test]
+fn an_interrupted_candle_fetch_resumes_after_its_last_bar() {
+    let (url, _) = klines_server();
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole.csv"), dir.path().join("parts.csv"));
+    let run = |out: &std::path::Path, until: &str, resume: bool| {
+        let mut args = vec![
+            "fetch",
+            "ohlcv",
+            "--source",
+            "binance",
+            "--symbol",
+            "XRP/ETH",
+            "--since",
+            "2019-10-11T00:00:00Z",
+            "--until",
+            until,
+            "--rest-url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        tickflow_ok(&args)
+    };
+    run(&whole, "2019-10-13T12:00:00Z", false);
+    run(&parts, "2019-10-12T07:30:00Z", false); // stopped part-way
+    let stdout = run(&parts, "2019-10-13T12:00:00Z", true);
+    assert!(stdout.contains("fetched ") && !stdout.contains("fetched 2469"), "only the rest is fetched: {stdout}");
+    assert_eq!(std::fs::read_to_string(&parts).unwrap(), std::fs::read_to_string(&whole).unwrap(), "no gap, no repeat, one header");
+}
+
+#[test]
 fn kraken_ohlc_history_leaves_out_the_forming_candle_and_stops_when_nothing_is_new() {
     let (url, requests, _) = serve(usize::MAX);
     let dir = tempfile::tempdir().unwrap();

@@ -83,6 +83,11 @@ impl BarWriter {
         let f = File::create(path).map_err(|e| ConnectorError::io(path, e))?;
         Self::new(path, Box::new(BufWriter::with_capacity(1 << 20, f)), OutFormat::from_path(path))
     }
+    /// Appends to an existing bar file (CSV without a second header; JSON lines as is).
+    pub fn append(path: &str) -> Result<Self, ConnectorError> {
+        let f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| ConnectorError::io(path, e))?;
+        Ok(BarWriter { out: Box::new(BufWriter::with_capacity(1 << 20, f)), format: OutFormat::from_path(path), name: path.into(), rows: 0 })
+    }
     /// Wraps a writer.
     pub fn new(name: &str, mut out: Box<dyn Write + Send>, format: OutFormat) -> Result<Self, ConnectorError> {
         if format == OutFormat::Csv {
