@@ -77,6 +77,9 @@ pub struct FetchOhlcvArgs {
     /// candle after the last one (forward-paging venues).
     #[arg(long)]
     resume: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 /// Flags of `fetch trades`.
@@ -175,7 +178,14 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     });
     let mut writer = create_writer()?;
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
-    let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
+    let pb = span_progress(since, until, a.no_progress);
+    let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| {
+        if let Some(b) = bars.last() {
+            pb.set_position(((b.open_time.0 - since.0).max(0) / 1_000_000_000) as u64);
+        }
+        writer.write_all(bars)
+    })?;
+    pb.finish_and_clear();
     println!(
         "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
         a.timeframe, a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
@@ -215,6 +225,18 @@ fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
         if key.is_some() { "set" } else { "not set" }
     );
     Ok(())
+}
+
+/// A progress bar over the seconds of history in `[since, until)`, with an ETA.
+fn span_progress(since: Ts, until: Ts, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new((until.0 - since.0).max(1) as u64 / 1_000_000_000);
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} s of history, ETA {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
 }
 
 /// The CryptoCompare/CoinDesk API key: from `file`, else `$CRYPTOCOMPARE_API_KEY`; blank is none.
@@ -301,15 +323,7 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     // a resumed file already has its header
     let mut writer = if fresh { TradeCsvWriter::new(&a.out, out)? } else { TradeCsvWriter::new_headerless(&a.out, out) };
     let mut ck = resume.unwrap_or_default();
-    let pb = if a.no_progress {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::new((until.0 - since.0).max(1) as u64 / 1_000_000_000);
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} s of history, ETA {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb
-    };
+    let pb = span_progress(since, until, a.no_progress);
     let mut pages = 0u64;
     while let Some(page) = history.next_page()? {
         let mut last_ts = since;
