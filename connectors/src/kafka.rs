@@ -218,6 +218,8 @@ pub enum StartAt {
     Time(Ts),
     /// An explicit offset.
     Offset(i64),
+    /// The offset committed by this consumer group (`--group`), else the beginning.
+    Committed,
 }
 
 /// Where a reader stops.
@@ -261,9 +263,17 @@ pub struct PartitionReader {
 impl PartitionReader {
     /// Opens `topic`/`partition`: resolves the start offset, takes the end bound, `assign`s.
     /// `dlq` is the dead-letter topic (malformed records go there with the reason).
-    pub fn open(cfg: &KafkaConfig, topic: &str, partition: i32, start: StartAt, stop: StopAt, dlq: Option<String>) -> Result<Self, ConnectorError> {
+    pub fn open(
+        cfg: &KafkaConfig,
+        topic: &str,
+        partition: i32,
+        start: StartAt,
+        stop: StopAt,
+        dlq: Option<String>,
+        group: Option<&str>,
+    ) -> Result<Self, ConnectorError> {
         let mut c = cfg.client();
-        c.set("group.id", "tickflow-reader")
+        c.set("group.id", group.unwrap_or("tickflow-reader"))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("fetch.wait.max.ms", "50")
@@ -274,6 +284,15 @@ impl PartitionReader {
         let first = match start {
             StartAt::Beginning => low,
             StartAt::Offset(o) => o.clamp(low, high),
+            StartAt::Committed => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(topic, partition);
+                let got = consumer.committed_offsets(tpl, timeout).map_err(|e| kerr(&format!("committed offset of {topic}/{partition}"), e))?;
+                match got.find_partition(topic, partition).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) if o >= 0 => o.clamp(low, high),
+                    _ => low,
+                }
+            }
             StartAt::Time(t) => {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition_offset(topic, partition, Offset::Offset(t.millis())).map_err(|e| kerr("offsets_for_times", e))?;
@@ -312,6 +331,10 @@ impl PartitionReader {
     /// The next offset to read (for commits and checkpoints).
     pub fn position(&self) -> i64 {
         self.next
+    }
+    /// Topic and partition.
+    pub fn partition(&self) -> (&str, i32) {
+        (&self.topic, self.partition)
     }
 
     fn dead_letter(&mut self, payload: &[u8], key: Option<&[u8]>, offset: i64, reason: &str) -> Result<(), ConnectorError> {
@@ -371,6 +394,23 @@ impl PartitionReader {
         }
         Ok(())
     }
+}
+
+/// Commits `positions` (topic, partition, next offset) for consumer `group`. Called only after
+/// every sink of a run has flushed, so a restart with [`StartAt::Committed`] re-reads nothing
+/// that is not already reflected downstream (at-least-once with idempotent sinks).
+pub fn commit(cfg: &KafkaConfig, group: &str, positions: &[(String, i32, i64)]) -> Result<(), ConnectorError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    let mut c = cfg.client();
+    c.set("group.id", group).set("enable.auto.commit", "false");
+    let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in positions {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| kerr("commit", e))?;
+    }
+    consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).map_err(|e| kerr(&format!("committing offsets of group {group}"), e))
 }
 
 /// Partition count of `topic`.

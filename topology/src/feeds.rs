@@ -96,12 +96,24 @@ pub struct KafkaFeed {
     reader: tickflow_connectors::kafka::PartitionReader,
     bad: std::sync::Arc<std::sync::atomic::AtomicU64>,
     reported_bad: u64,
+    positions: Positions,
+    live: bool,
 }
 
+/// Final (topic, partition, next offset) of every partition read to its end in this process,
+/// committed by the caller once the sinks have flushed.
+pub type Positions = std::sync::Arc<std::sync::Mutex<Vec<(String, i32, i64)>>>;
+
 impl KafkaFeed {
-    /// Wraps a reader; `bad` accumulates records sent to the dead-letter topic.
-    pub fn new(reader: tickflow_connectors::kafka::PartitionReader, bad: std::sync::Arc<std::sync::atomic::AtomicU64>) -> Self {
-        KafkaFeed { reader, bad, reported_bad: 0 }
+    /// Wraps a reader; `bad` accumulates records sent to the dead-letter topic; the end position
+    /// goes to `positions`. A `live` (following) feed lets the watermark advance when idle.
+    pub fn new(
+        reader: tickflow_connectors::kafka::PartitionReader,
+        bad: std::sync::Arc<std::sync::atomic::AtomicU64>,
+        positions: Positions,
+        live: bool,
+    ) -> Self {
+        KafkaFeed { reader, bad, reported_bad: 0, positions, live }
     }
 }
 
@@ -114,8 +126,16 @@ impl TradeFeed for KafkaFeed {
         Ok(match status {
             ReadStatus::Ready => FeedStatus::Ready,
             ReadStatus::Idle => FeedStatus::Idle,
-            ReadStatus::Done => FeedStatus::Done,
+            ReadStatus::Done => {
+                let (t, p) = self.reader.partition();
+                let entry = (t.to_string(), p, self.reader.position());
+                self.positions.lock().unwrap_or_else(|e| e.into_inner()).push(entry);
+                FeedStatus::Done
+            }
         })
+    }
+    fn is_live(&self) -> bool {
+        self.live
     }
     fn name(&self) -> String {
         self.reader.name()

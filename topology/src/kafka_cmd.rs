@@ -70,6 +70,12 @@ pub struct KafkaFlowArgs {
     /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
     #[arg(long)]
     pub dlq_topic: Option<String>,
+    /// Consumer group: the end positions are committed to it after every sink has flushed.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Start at the group's committed offsets (needs --group; the beginning where none).
+    #[arg(long, requires = "group", conflicts_with = "from")]
+    pub resume: bool,
 }
 
 /// `--speed`: `max` or `<N>x`.
@@ -91,9 +97,10 @@ impl KafkaFlowArgs {
         let Some(topic) = &self.kafka_topic else { return Ok(Vec::new()) };
         let cfg = brokers.config()?;
         let n = kafka::partitions(&cfg, topic)?;
-        let start = match &self.from {
-            Some(t) => StartAt::Time(t.parse::<Ts>().context("--from")?),
-            None => StartAt::Beginning,
+        let start = match (&self.from, self.resume) {
+            (_, true) => StartAt::Committed,
+            (Some(t), false) => StartAt::Time(t.parse::<Ts>().context("--from")?),
+            (None, false) => StartAt::Beginning,
         };
         let stop = match (&self.to, self.follow) {
             (_, true) => StopAt::Follow,
@@ -107,7 +114,17 @@ impl KafkaFlowArgs {
             _ => None,
         });
         Ok((0..n)
-            .map(|p| InputSpec::Kafka { cfg: cfg.clone(), topic: topic.clone(), partition: p, start, stop, dlq: dlq.clone(), speed, anchor: anchor.clone() })
+            .map(|p| InputSpec::Kafka {
+                cfg: cfg.clone(),
+                topic: topic.clone(),
+                partition: p,
+                start,
+                stop,
+                dlq: dlq.clone(),
+                speed,
+                anchor: anchor.clone(),
+                group: self.group.clone(),
+            })
             .collect())
     }
 }

@@ -252,6 +252,10 @@ pub fn aggregate(a: AggregateArgs) -> Result<()> {
             if !a.inputs.is_empty() || a.source.is_some() {
                 bail!("--kafka-topic replaces --input and --source");
             }
+            if a.kafka.follow {
+                // following a topic is live: quiet partitions must not hold bars back forever
+                source.idle_timeout = Some(std::time::Duration::from_nanos(duration::parse_nanos(&a.idle_timeout)?.max(1) as u64));
+            }
             a.kafka.inputs(&a.brokers)?
         }
         Some(src) => {
@@ -293,6 +297,9 @@ pub fn print_summary(r: &JobReport, out: Option<&str>) {
     }
     println!("carried bars       {:>12}", m.carried);
     println!("revisions          {:>12}", r.revisions);
+    if r.committed > 0 {
+        println!("offsets committed  {:>12}   (partitions)", r.committed);
+    }
     println!("elapsed            {:>12.3} s", secs);
     if let Some(o) = out {
         println!("bars written to    {o}");

@@ -55,6 +55,8 @@ pub enum InputSpec {
         speed: Option<f64>,
         /// Shared pacing origin.
         anchor: crate::feeds::PaceAnchor,
+        /// Consumer group whose offsets are used (`Committed` start) and committed at the end.
+        group: Option<String>,
     },
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
@@ -101,6 +103,8 @@ pub struct JobReport {
     pub elapsed: Duration,
     /// Bad rows skipped by file sources (this process).
     pub bad_rows: u64,
+    /// Kafka partitions whose end positions were committed to the consumer group.
+    pub committed: usize,
 }
 
 #[derive(Default)]
@@ -140,9 +144,15 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     };
     let metrics = Arc::new(PipelineMetrics::new());
     let bad_rows = Arc::new(AtomicU64::new(0));
+    // the consumer group to commit to once the run has flushed its sinks
+    let commit_to = job.inputs.iter().find_map(|i| match i {
+        InputSpec::Kafka { cfg, group: Some(g), .. } => Some((cfg.clone(), g.clone())),
+        _ => None,
+    });
     let job = Arc::new(job);
     let start = Instant::now();
-    let (m2, b2, pb2) = (metrics.clone(), bad_rows.clone(), progress.clone());
+    let positions: crate::feeds::Positions = Default::default();
+    let (m2, b2, pb2, positions2) = (metrics.clone(), bad_rows.clone(), progress.clone(), positions.clone());
     let guards = timely::execute(config, move |worker| -> Result<Option<SinkStateOut>, String> {
         let (index, peers) = (worker.index(), worker.peers());
         let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
@@ -159,9 +169,11 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 InputSpec::Live { config, max_trades, .. } => {
                     feeds.push(Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)));
                 }
-                InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor } => {
-                    let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone()).map_err(|e| e.to_string())?;
-                    let feed = crate::feeds::KafkaFeed::new(r, b2.clone());
+                InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group } => {
+                    let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
+                        .map_err(|e| e.to_string())?;
+                    let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
+                    let feed = crate::feeds::KafkaFeed::new(r, b2.clone(), positions2.clone(), live);
                     match speed {
                         Some(s) => feeds.push(Box::new(crate::feeds::Paced::new(feed, *s, anchor.clone()))),
                         None => feeds.push(Box::new(feed)),
@@ -300,6 +312,12 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     }
     if let Some(pb) = progress {
         pb.finish_and_clear();
+    }
+    // every sink has flushed: commit the consumed positions (at-least-once)
+    if let Some((cfg, group)) = &commit_to {
+        let done = positions.lock().map(|p| p.clone()).unwrap_or_default();
+        tickflow_connectors::kafka::commit(cfg, group, &done)?;
+        report.committed = done.len();
     }
     report.elapsed = start.elapsed();
     report.metrics = metrics.snapshot();

@@ -107,3 +107,31 @@ fn malformed_records_go_to_the_dead_letter_topic_and_the_run_continues() {
     assert_eq!(dlq[0].1, "not json", "the original payload is kept");
     assert!(dlq.iter().all(|r| r.2.iter().any(|(k, v)| k == "origin" && v.starts_with("d.trades/0@"))));
 }
+
+#[test]
+fn a_consumer_group_resumes_after_what_it_committed() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("g.trades", 2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let real = freqtrade_csv(dir.path());
+    tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "g.trades", "--brokers", &brokers]);
+    let o = dir.path().join("a.csv");
+    let read =
+        |stdout: &str| -> u64 { stdout.lines().find(|l| l.starts_with("trades read")).and_then(|l| l.split_whitespace().nth(2)).unwrap().parse().unwrap() };
+    let run = |extra: &[&str]| {
+        let mut args = vec!["replay", "--kafka-topic", "g.trades", "--brokers", &brokers, "--group", "g1", "--out", o.to_str().unwrap(), "--no-progress"];
+        args.extend_from_slice(extra);
+        tickflow_ok(&args)
+    };
+    let first = run(&[]);
+    assert_eq!(read(&first), 12_477);
+    assert!(first.contains("offsets committed"), "{first}");
+    // more trades arrive; resuming reads only those
+    let gen = dir.path().join("gen.csv");
+    tickflow_ok(&["generate", "--out", gen.to_str().unwrap(), "--trades", "5000", "--symbols", "BTC/USDT,ETH/USDT", "--seed", "5"]);
+    tickflow_ok(&["publish", "-i", gen.to_str().unwrap(), "--topic", "g.trades", "--brokers", &brokers]);
+    assert_eq!(read(&run(&["--resume"])), 5000, "only what came after the committed offsets");
+    assert_eq!(read(&run(&["--resume"])), 0, "nothing new");
+    assert_eq!(read(&run(&[])), 17_477, "without --resume the topic is read from the beginning");
+}
