@@ -231,3 +231,30 @@ fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
         );
     }
 }
+
+#[test]
+fn a_million_trade_tape_through_the_topic_gives_the_file_bars() {
+    let Some(b) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let topic = format!("m{}.trades", std::process::id());
+    tickflow_ok(&["topics", "create", "--brokers", &b.addr, "--namespace", &format!("m{}", std::process::id()), "--partitions", "4"]);
+    let p = dir.path().join("million.csv");
+    tickflow_ok(&[
+        "generate",
+        "--out",
+        p.to_str().unwrap(),
+        "--trades",
+        "1000000",
+        "--symbols",
+        "BTC/USDT,ETH/USDT,SOL/USDT,XRP/USDT,ADA/USDT",
+        "--seed",
+        "21",
+        "--minimal",
+    ]);
+    let out = tickflow_ok(&["publish", "-i", p.to_str().unwrap(), "--exchange", "binance", "--topic", &topic, "--brokers", &b.addr]);
+    assert!(out.contains("published 1000000 trades"), "{out}");
+    let want = bars(&["aggregate", "-i", p.to_str().unwrap()], &dir.path().join("file.csv"));
+    let got = bars(&["aggregate", "--kafka-topic", &topic, "--brokers", &b.addr, "-w", "2"], &dir.path().join("topic.csv"));
+    assert!(want.lines().count() > 1000);
+    assert_eq!(got, want, "1M trades through the topic: the file's bars");
+}
