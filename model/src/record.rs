@@ -182,6 +182,52 @@ impl BarRecord {
     }
 }
 
+/// A strategy output on the wire (`orders`, `fills` topics): the run it belongs to (strategy and
+/// parameters, e.g. `sma_cross fast=10 slow=30`) and the item's own fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord<T> {
+    /// Schema version.
+    pub v: u32,
+    /// The run.
+    pub run: String,
+    /// The order or fill.
+    #[serde(flatten)]
+    pub item: T,
+}
+
+impl<T> RunRecord<T> {
+    /// Wraps `item` of `run`.
+    pub fn new(run: &str, item: T) -> Self {
+        RunRecord { v: RECORD_VERSION, run: run.to_string(), item }
+    }
+}
+
+/// Account value at a bar close (`equity` topic; key = the run).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EquityRecord {
+    /// Schema version.
+    pub v: u32,
+    /// The run.
+    pub run: String,
+    /// Bar close, ns.
+    pub ts: i64,
+    /// Cash.
+    pub cash: Decimal,
+    /// Cash plus positions at the close.
+    pub value: Decimal,
+}
+
+/// A late trade on the wire (`late` topic; key `exchange:symbol`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateRecord {
+    /// Schema version.
+    pub v: u32,
+    /// The late trade, its watermark and what was done with it.
+    #[serde(flatten)]
+    pub late: crate::LateTrade,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,9 +281,29 @@ mod tests {
         let mut b = Bar::from_candle(t.instrument, tf, Ts(0), [t.price; 4], t.amount, Notional::ZERO);
         b.first_trade_id = Some(1);
         b.last_trade_id = Some(1);
-        for (file, value) in
-            [("trade.v1.json", serde_json::to_value(TradeRecord::from(&t)).unwrap()), ("bar.v1.json", serde_json::to_value(BarRecord::from(&b)).unwrap())]
-        {
+        let order = crate::Order {
+            id: 1,
+            instrument: t.instrument,
+            side: crate::OrderSide::Buy,
+            size: t.amount,
+            kind: crate::OrderKind::Market,
+            created: Ts(1),
+            status: crate::OrderStatus::Filled,
+            updated: Ts(2),
+            group: Some(3),
+        };
+        let fill =
+            crate::Fill { order_id: 1, instrument: t.instrument, side: crate::OrderSide::Buy, ts: Ts(2), price: t.price, size: t.amount, commission: t.price };
+        let equity = EquityRecord { v: RECORD_VERSION, run: "r".into(), ts: 1, cash: t.price, value: t.price };
+        let late = LateRecord { v: RECORD_VERSION, late: crate::LateTrade { trade: t, watermark: Ts(3), disposition: crate::LateDisposition::Revised } };
+        for (file, value) in [
+            ("trade.v1.json", serde_json::to_value(TradeRecord::from(&t)).unwrap()),
+            ("bar.v1.json", serde_json::to_value(BarRecord::from(&b)).unwrap()),
+            ("order.v1.json", serde_json::to_value(RunRecord::new("r", order)).unwrap()),
+            ("fill.v1.json", serde_json::to_value(RunRecord::new("r", fill)).unwrap()),
+            ("equity.v1.json", serde_json::to_value(equity).unwrap()),
+            ("late.v1.json", serde_json::to_value(late).unwrap()),
+        ] {
             let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
             let props: std::collections::BTreeSet<&str> = schema["properties"].as_object().unwrap().keys().map(|k| k.as_str()).collect();
             let fields: std::collections::BTreeSet<&str> = value.as_object().unwrap().keys().map(|k| k.as_str()).collect();

@@ -68,6 +68,12 @@ pub struct BacktestArgs {
     /// Exchange id for files without one.
     #[arg(long, default_value = "file")]
     pub(crate) exchange: String,
+    /// Also publish the reported run's orders, fills and equity to `<namespace>.orders`,
+    /// `.fills` and `.equity` (Kafka/Redpanda; see --brokers, --namespace).
+    #[arg(long)]
+    pub(crate) publish: bool,
+    #[command(flatten)]
+    pub(crate) kafka: crate::kafka_cmd::BrokerArgs,
     #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
     /// Print help.
@@ -357,6 +363,38 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
     Ok(())
 }
 
+/// Publishes a run's orders, fills and equity (versioned records, keyed by run).
+fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Result<()> {
+    use tickflow_model::{EquityRecord, RunRecord, RECORD_VERSION};
+    let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let run_id = format!("{} {}", spec.strategy, params.join(" ")).trim().to_string();
+    let topics = a.kafka.topics();
+    let mut sink = tickflow_connectors::kafka::KafkaSink::new(&a.kafka.config()?, "tickflow-backtest")?;
+    let mut orders = r.orders.clone();
+    orders.sort_by_key(|o| o.id);
+    for o in &orders {
+        let body = serde_json::to_vec(&RunRecord::new(&run_id, *o))?;
+        sink.send(&topics.name("orders"), &format!("{run_id}:{}", o.id), &body, o.updated.millis(), "tickflow.order.v1", &[])?;
+    }
+    for f in &r.fills {
+        let body = serde_json::to_vec(&RunRecord::new(&run_id, *f))?;
+        sink.send(&topics.name("fills"), &format!("{run_id}:{}:{}", f.order_id, f.ts.0), &body, f.ts.millis(), "tickflow.fill.v1", &[])?;
+    }
+    for e in &r.equity {
+        let body = serde_json::to_vec(&EquityRecord { v: RECORD_VERSION, run: run_id.clone(), ts: e.ts.0, cash: e.cash, value: e.value })?;
+        sink.send(&topics.name("equity"), &run_id, &body, e.ts.millis(), "tickflow.equity.v1", &[])?;
+    }
+    sink.flush(std::time::Duration::from_secs(60))?;
+    println!(
+        "published          {} orders, {} fills, {} equity points to {}.orders/.fills/.equity",
+        orders.len(),
+        r.fills.len(),
+        r.equity.len(),
+        a.kafka.namespace
+    );
+    Ok(())
+}
+
 fn best_run(results: &BTreeMap<u32, RunOut>, by: &str) -> Option<u32> {
     let mut v: Vec<(u32, f64)> = results.iter().filter_map(|(k, r)| r.summary.as_ref().map(|s| (*k, metric(s, by)))).collect();
     v.sort_by(|x, y| y.1.partial_cmp(&x.1).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0)));
@@ -434,6 +472,9 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     let dir = Path::new(&a.out_dir);
     let (best_id, best) = ranked[0];
     write_run(dir, best, &runs[best_id as usize])?;
+    if a.publish {
+        publish_run(a, best, &runs[best_id as usize])?;
+    }
     write_views(dir, &views)?;
     let s = best.summary.clone().unwrap_or_default();
     let params: Vec<String> = runs[best_id as usize].params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();

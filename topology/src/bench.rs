@@ -271,7 +271,7 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
-    let job = AggregateJob { inputs, agg, source, bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None };
+    let job = AggregateJob { inputs, agg, source, bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None, late_topic: None };
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
     let secs = report.elapsed.as_secs_f64();
@@ -450,8 +450,17 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
         let flow = crate::kafka_cmd::KafkaFlowArgs { kafka_topic: Some(topic.clone()), speed: "max".into(), ..Default::default() };
         let brokers_args = crate::kafka_cmd::BrokerArgs { brokers: brokers.clone(), namespace: "bench".into(), properties: Vec::new() };
         let inputs = flow.inputs(&brokers_args)?;
-        let job =
-            AggregateJob { inputs, agg: agg.clone(), source: source.clone(), bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None };
+        let job = AggregateJob {
+            inputs,
+            agg: agg.clone(),
+            source: source.clone(),
+            bars_out: None,
+            late_out: None,
+            progress: false,
+            keep_tail: 0,
+            bars_topic: None,
+            late_topic: None,
+        };
         let report = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
         let rate = report.metrics.trades_in as f64 / report.elapsed.as_secs_f64();
         println!(

@@ -59,6 +59,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         progress: true,
         keep_tail: 400,
         bars_topic: None,
+        late_topic: None,
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",
@@ -111,6 +112,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         out_dir,
         symbol: None,
         exchange: "file".into(),
+        publish: false,
+        kafka: crate::kafka_cmd::BrokerArgs { brokers: String::new(), namespace: "tickflow".into(), properties: Vec::new() },
         cluster: a.cluster.clone(),
         help: None,
     })

@@ -67,6 +67,9 @@ pub struct KafkaFlowArgs {
     /// Also write bars to this topic (key exchange:symbol:timeframe:open_time).
     #[arg(long)]
     pub bars_topic: Option<String>,
+    /// Also write late trades to this topic (key exchange:symbol).
+    #[arg(long)]
+    pub late_topic: Option<String>,
     /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
     #[arg(long)]
     pub dlq_topic: Option<String>,
@@ -132,7 +135,8 @@ impl KafkaFlowArgs {
 /// Kafka administration and loading.
 #[derive(Subcommand)]
 pub enum TopicsCmd {
-    /// Create the namespace's topics (`trades`, `bars` compacted, `late`, `dlq`).
+    /// Create the namespace's topics (`trades`, `bars` and `orders` compacted, `late`, `fills`,
+    /// `equity`, `dlq`).
     Create(TopicsCreateArgs),
 }
 
@@ -156,7 +160,8 @@ pub fn topics(cmd: TopicsCmd) -> Result<()> {
             let cfg = a.brokers.config()?;
             let t = a.brokers.topics();
             let retention = a.retention.as_deref().map(crate::duration::parse_nanos).transpose()?.map(|ns| ns / 1_000_000);
-            for (name, compacted) in [("trades", false), ("bars", true), ("late", false), ("dlq", false)] {
+            for (name, compacted) in [("trades", false), ("bars", true), ("late", false), ("orders", true), ("fills", false), ("equity", false), ("dlq", false)]
+            {
                 let full = t.name(name);
                 kafka::create_topic(&cfg, &full, a.partitions, compacted, if compacted { None } else { retention })?;
                 println!("topic {full}: {} partitions{}", a.partitions, if compacted { ", cleanup.policy=compact" } else { "" });

@@ -276,6 +276,10 @@ pub fn aggregate(a: AggregateArgs) -> Result<()> {
             Some(t) => Some((a.brokers.config()?, t.clone())),
             None => None,
         },
+        late_topic: match &a.kafka.late_topic {
+            Some(t) => Some((a.brokers.config()?, t.clone())),
+            None => None,
+        },
     };
     let report = pipeline::run_aggregate(job, &a.cluster)?;
     if a.cluster.process == 0 {

@@ -82,6 +82,8 @@ pub struct AggregateJob {
     pub keep_tail: usize,
     /// Also write bars to this Kafka topic.
     pub bars_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write late trades to this Kafka topic.
+    pub late_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
 }
 
 /// What a run produced (sink side from worker 0 of process 0; metrics from this process).
@@ -197,6 +199,10 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             _ => None,
         }));
         let bar_kafka_end = bar_kafka.clone();
+        let mut late_kafka = match (&job.late_topic, index) {
+            (Some((cfg, topic)), 0) => Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-aggregate").map_err(|e| e.to_string())?, topic.clone())),
+            _ => None,
+        };
         let mut late_writer = if index == 0 { job.late_out.as_deref().map(LateWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
         let keep = job.keep_tail;
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
@@ -257,6 +263,22 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id),
                 move |_t, v| {
                     st.borrow_mut().late += v.len() as u64;
+                    if let Some((sink, topic)) = late_kafka.as_mut() {
+                        for l in v.iter() {
+                            let r = tickflow_model::LateRecord { v: tickflow_model::RECORD_VERSION, late: *l };
+                            let key = format!("{}:{}", l.trade.instrument.exchange(), l.trade.instrument.symbol());
+                            let sent = serde_json::to_vec(&r)
+                                .map_err(|e| e.to_string())
+                                .and_then(|p| sink.send(topic, &key, &p, l.trade.ts.millis(), "tickflow.late.v1", &[]).map_err(|e| e.to_string()));
+                            if let Err(e) = sent {
+                                se.borrow_mut().get_or_insert(e);
+                            }
+                        }
+                        // late trades are rare: acknowledge each batch
+                        if let Err(e) = sink.flush(Duration::from_secs(60)) {
+                            se.borrow_mut().get_or_insert(e.to_string());
+                        }
+                    }
                     if let Some(w) = late_writer.as_mut() {
                         for l in v.drain(..) {
                             if let Err(e) = w.write(&l) {

@@ -23,6 +23,7 @@
 //! bars_file = "bars.csv"
 //! late_file = "late.csv"
 //! bars_topic = "tickflow.bars"
+//! late_topic = "tickflow.late"
 //!
 //! [kafka]
 //! brokers = "redpanda:9092"
@@ -102,6 +103,7 @@ struct Sinks {
     bars_file: Option<String>,
     late_file: Option<String>,
     bars_topic: Option<String>,
+    late_topic: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -178,6 +180,7 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
         ("--allowed-lateness", &c.bars.allowed_lateness),
         ("--late-out", &c.sinks.late_file),
         ("--bars-topic", &c.sinks.bars_topic),
+        ("--late-topic", &c.sinks.late_topic),
         ("--brokers", &c.kafka.brokers),
         ("--namespace", &c.kafka.namespace),
     ] {

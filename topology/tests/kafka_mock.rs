@@ -135,3 +135,78 @@ fn a_consumer_group_resumes_after_what_it_committed() {
     assert_eq!(read(&run(&["--resume"])), 0, "nothing new");
     assert_eq!(read(&run(&[])), 17_477, "without --resume the topic is read from the beginning");
 }
+
+#[test]
+fn a_backtest_publishes_its_orders_fills_and_equity() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    for t in ["b.orders", "b.fills", "b.equity"] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bars = common::shared_data().join("backtrader/orcl-1995-2014.txt");
+    let out = dir.path().join("bt");
+    let stdout = tickflow_ok(&[
+        "backtest",
+        "--bars",
+        bars.to_str().unwrap(),
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=10",
+        "--param",
+        "slow=30",
+        "--commission",
+        "0.001",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--publish",
+        "--brokers",
+        &brokers,
+        "--namespace",
+        "b",
+    ]);
+    assert!(stdout.contains("published "), "{stdout}");
+    let rows = |f: &str| std::fs::read_to_string(out.join(f)).unwrap().lines().count() - 1;
+    let (orders, fills, equity) = (read_all(&brokers, "b.orders", 1), read_all(&brokers, "b.fills", 1), read_all(&brokers, "b.equity", 1));
+    assert_eq!((orders.len(), fills.len(), equity.len()), (rows("orders.csv"), rows("fills.csv"), rows("equity.csv")));
+    assert!(orders.len() > 10);
+    let o: serde_json::Value = serde_json::from_str(&orders[0].1).unwrap();
+    assert_eq!((o["v"].as_u64(), o["run"].as_str()), (Some(1), Some("sma_cross fast=10 slow=30")));
+    assert_eq!(orders[0].0, "sma_cross fast=10 slow=30:1");
+    assert!(fills.iter().all(|r| r.2.iter().any(|(k, v)| k == "schema" && v == "tickflow.fill.v1")));
+}
+
+#[test]
+fn late_trades_go_to_the_late_topic() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("l.trades", 2, 1).unwrap();
+    cluster.create_topic("l.late", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gen = dir.path().join("late.csv");
+    tickflow_ok(&["generate", "--out", gen.to_str().unwrap(), "--trades", "20000", "--late-per-mille", "20", "--max-delay", "30s", "--seed", "8"]);
+    tickflow_ok(&["publish", "-i", gen.to_str().unwrap(), "--topic", "l.trades", "--brokers", &brokers]);
+    let o = dir.path().join("bars.csv");
+    let stdout = tickflow_ok(&[
+        "aggregate",
+        "--kafka-topic",
+        "l.trades",
+        "--brokers",
+        &brokers,
+        "--late-topic",
+        "l.late",
+        "--late",
+        "revise",
+        "--out",
+        o.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    let late: usize = stdout.lines().find(|l| l.starts_with("late trades")).and_then(|l| l.split_whitespace().nth(2)).unwrap().parse().unwrap();
+    assert!(late > 50, "{stdout}");
+    let records = read_all(&brokers, "l.late", 1);
+    assert_eq!(records.len(), late, "every late trade is published");
+    let r: serde_json::Value = serde_json::from_str(&records[0].1).unwrap();
+    assert_eq!(r["v"], 1);
+    assert!(["revised", "too_late", "dropped"].contains(&r["disposition"].as_str().unwrap()), "{r}");
+}
