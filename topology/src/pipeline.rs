@@ -146,6 +146,29 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     };
     let metrics = Arc::new(PipelineMetrics::new());
     let bad_rows = Arc::new(AtomicU64::new(0));
+    // topic and live sources: a spinner with the event-time position, the watermark's lag behind
+    // it and the read rate (their length is not known up front)
+    let streaming = job.inputs.iter().any(|i| matches!(i, InputSpec::Kafka { .. } | InputSpec::Live { .. }));
+    let ticker_stop = StopOnDrop(Arc::new(std::sync::atomic::AtomicBool::new(false)));
+    let ticker = (job.progress && streaming).then(|| {
+        let (m, stop) = (metrics.clone(), ticker_stop.0.clone());
+        std::thread::spawn(move || {
+            let pb = ProgressBar::new_spinner();
+            pb.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            let t0 = Instant::now();
+            while !stop.load(Ordering::Relaxed) {
+                let (ev, wm, n) = (m.max_event_time.load(Ordering::Relaxed), m.watermark.load(Ordering::Relaxed), m.trades_in.load(Ordering::Relaxed));
+                if ev > i64::MIN {
+                    let lag = if wm > i64::MIN { format!("{:.1} s", (ev - wm) as f64 / 1e9) } else { "-".into() };
+                    let rate = n as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                    pb.set_message(format!("event time {} · watermark lag {lag} · {n} trades ({:.0}/s)", tickflow_model::Ts(ev), rate));
+                }
+                pb.tick();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            pb.finish_and_clear();
+        })
+    });
     // the consumer group to commit to once the run has flushed its sinks
     let commit_to = job.inputs.iter().find_map(|i| match i {
         InputSpec::Kafka { cfg, group: Some(g), .. } => Some((cfg.clone(), g.clone())),
@@ -335,6 +358,10 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
+    drop(ticker_stop);
+    if let Some(t) = ticker {
+        let _ = t.join();
+    }
     // every sink has flushed: commit the consumed positions (at-least-once)
     if let Some((cfg, group)) = &commit_to {
         let done = positions.lock().map(|p| p.clone()).unwrap_or_default();
@@ -346,6 +373,15 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     report.bad_rows = bad_rows.load(Ordering::Relaxed);
     report.metrics.bad_records += report.bad_rows;
     Ok(report)
+}
+
+/// Sets its flag when dropped (stops the progress ticker on every return path).
+struct StopOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 struct SinkStateOut {
