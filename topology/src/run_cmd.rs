@@ -9,7 +9,8 @@
 //! topic = "tickflow.trades"     # kafka: topic, from, to, follow, speed
 //! speed = "max"
 //! # files = ["trades.csv"]      # files: files, symbol, exchange, skip_bad
-//! # venue = "binance"           # live: venue, symbols
+//! # venue = "binance"           # live: venue, symbols, ws_url, rest_url (market, api_key_file
+//!                               # for cryptocompare)
 //! # symbols = ["BTC/USDT"]
 //!
 //! [bars]
@@ -84,6 +85,10 @@ struct Source {
     venue: Option<String>,
     #[serde(default)]
     symbols: Vec<String>,
+    ws_url: Option<String>,
+    rest_url: Option<String>,
+    market: Option<String>,
+    api_key_file: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -174,6 +179,10 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
         ("--from", &c.source.from),
         ("--to", &c.source.to),
         ("--speed", &c.source.speed),
+        ("--ws-url", &c.source.ws_url),
+        ("--rest-url", &c.source.rest_url),
+        ("--market", &c.source.market),
+        ("--api-key-file", &c.source.api_key_file),
         ("--fill", &c.bars.fill),
         ("--late", &c.bars.late),
         ("--out-of-orderness", &c.bars.out_of_orderness),
