@@ -26,6 +26,10 @@ pub struct BacktestArgs {
     /// Trade CSV, aggregated into bars in the same dataflow (see --timeframe).
     #[arg(long)]
     pub(crate) trades: Option<String>,
+    /// Trades from this Kafka topic (every partition, read to the end offsets taken at start),
+    /// aggregated to --timeframe bars in the dataflow.
+    #[arg(long, conflicts_with_all = ["bars", "trades"])]
+    pub(crate) kafka_topic: Option<String>,
     /// Bar timeframe: built from --trades, or selected from a --bars file holding several.
     #[arg(long, default_value = "1m")]
     pub(crate) timeframe: String,
@@ -150,13 +154,23 @@ pub fn run(a: BacktestArgs) -> Result<()> {
             v
         }
         (None, Some(_)) => Vec::new(),
-        _ => bail!("give --bars FILE or --trades FILE"),
+        (None, None) if a.kafka_topic.is_some() => Vec::new(),
+        _ => bail!("give --bars FILE, --trades FILE or --kafka-topic TOPIC"),
     };
     let timeframe: tickflow_model::Timeframe = a.timeframe.parse()?;
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir))?;
     let runs = Arc::new(runs);
     let bars = Arc::new(bars);
     let trades = a.trades.clone();
+    // a Kafka trade topic: its partitions, owned by worker p % n as in `aggregate`
+    let kafka = match &a.kafka_topic {
+        Some(t) => {
+            let cfg = a.kafka.config()?;
+            let n = tickflow_connectors::kafka::partitions(&cfg, t)?;
+            Some((cfg, t.clone(), n, a.kafka.topics().name("dlq")))
+        }
+        None => None,
+    };
     let exchange = a.exchange.clone();
     let symbol = a.symbol.clone();
     let runs2 = runs.clone();
@@ -164,16 +178,24 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let start = std::time::Instant::now();
     type WorkerOut = Option<(BTreeMap<u32, RunOut>, Views)>;
     let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<WorkerOut, String> {
-        let index = worker.index();
+        let (index, peers) = (worker.index(), worker.peers());
         let collected: Rc<RefCell<BTreeMap<u32, RunOut>>> = Rc::new(RefCell::new(BTreeMap::new()));
         let views: Rc<RefCell<Views>> = Rc::new(RefCell::new(Views::default()));
         let mut input = crate::bars_in::BarInput::new();
         let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
-            let bar_stream = match &trades {
-                Some(path) => {
+            let from_trades = trades.is_some() || kafka.is_some();
+            let bar_stream = match from_trades {
+                true => {
                     let mut feeds: Vec<Box<dyn TradeFeed>> = Vec::new();
-                    if index == 0 {
+                    if let Some((cfg, topic, n, dlq)) = &kafka {
+                        use tickflow_connectors::kafka::{PartitionReader, StartAt, StopAt};
+                        for p in (0..*n).filter(|p| *p as usize % peers == index) {
+                            let r = PartitionReader::open(cfg, topic, p, StartAt::Beginning, StopAt::HighWatermark, Some(dlq.clone()), None)
+                                .map_err(|e| e.to_string())?;
+                            feeds.push(Box::new(crate::feeds::KafkaFeed::new(r, Arc::new(Default::default()), Default::default(), false)));
+                        }
+                    } else if let (Some(path), 0) = (&trades, index) {
                         let opts = tickflow_connectors::TradeCsvOptions {
                             default_symbol: symbol.clone(),
                             exchange: exchange.clone(),
@@ -188,7 +210,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                     let (b, _late) = t.aggregate_bars(tickflow_operators::AggregateConfig::new(vec![timeframe]), metrics).map_err(|e| e.to_string())?;
                     b
                 }
-                None => input.to_stream(scope),
+                false => input.to_stream(scope),
             };
             let events = bar_stream.backtest(runs2.clone()).map_err(|e| e.to_string())?;
             // differential views, maintained incrementally; their final state is kept

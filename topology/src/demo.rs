@@ -98,6 +98,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     crate::backtest_cmd::run(crate::backtest_cmd::BacktestArgs {
         bars: Some(bars),
         trades: None,
+        kafka_topic: None,
         timeframe: "5m".into(),
         strategy: "sma_cross".into(),
         params: vec!["fast=10".into(), "slow=30".into()],

@@ -210,3 +210,27 @@ fn late_trades_go_to_the_late_topic() {
     assert_eq!(r["v"], 1);
     assert!(["revised", "too_late", "dropped"].contains(&r["disposition"].as_str().unwrap()), "{r}");
 }
+
+#[test]
+fn a_backtest_on_a_topic_equals_the_backtest_on_the_file() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("s.trades", 3, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let real = freqtrade_csv(dir.path());
+    tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "s.trades", "--brokers", &brokers]);
+    let strategy = ["--timeframe", "5m", "--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20", "--commission", "0.001"];
+    let by_file = dir.path().join("file");
+    let mut args = vec!["backtest", "--trades", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--out-dir", by_file.to_str().unwrap()];
+    args.extend(strategy);
+    tickflow_ok(&args);
+    let by_topic = dir.path().join("topic");
+    let mut args = vec!["backtest", "--kafka-topic", "s.trades", "--brokers", &brokers, "-w", "2", "--out-dir", by_topic.to_str().unwrap()];
+    args.extend(strategy);
+    tickflow_ok(&args);
+    for f in ["orders.csv", "fills.csv", "trades.csv", "equity.csv", "summary.json"] {
+        let want = std::fs::read_to_string(by_file.join(f)).unwrap();
+        assert_eq!(std::fs::read_to_string(by_topic.join(f)).unwrap(), want, "{f}");
+        assert!(want.lines().count() > 2, "{f}");
+    }
+}
