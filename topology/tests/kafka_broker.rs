@@ -114,7 +114,7 @@ fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
     // reference: the file path
     let want = bars(&["aggregate", "-i", csv.to_str().unwrap()], &dir.path().join("file.csv"));
 
-    for (w, speed) in [("1", "max"), ("4", "max"), ("2", "1000x")] {
+    for (w, speed) in [("1", "max"), ("4", "max"), ("2", "1000x"), ("4", "100x")] {
         let o = dir.path().join(format!("r{w}{speed}.csv"));
         let mut args = vec![
             "replay",
