@@ -151,40 +151,30 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     let create_writer = || -> Result<tickflow_connectors::BarWriter> {
         Ok(if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? })
     };
-    if a.source == "kraken" || a.source == "okx" {
-        use tickflow_connectors::history::{fetch_kraken_ohlc, fetch_okx_candles};
-        let mut writer = create_writer()?;
-        let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
-        let n = if a.source == "kraken" {
-            let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
-            fetch_kraken_ohlc(&mut client, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?
-        } else {
-            let base = a.rest_url.clone().unwrap_or_else(|| "https://www.okx.com".into());
-            fetch_okx_candles(&mut client, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?
-        };
-        println!(
-            "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
-            a.timeframe, a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
-        );
-        return Ok(());
-    }
-    let venue = KlineVenue::parse(&a.source).ok_or_else(|| {
-        anyhow::anyhow!("--source {}: candle history is available for binance, bybit, coinbase, kraken, okx, cryptocompare, coindesk and ccxt:<id>", a.source)
-    })?;
-    let base = a.rest_url.clone().unwrap_or_else(|| match venue {
-        KlineVenue::Binance => "https://api.binance.com".into(),
-        KlineVenue::Bybit => "https://api.bybit.com".into(),
-        KlineVenue::Coinbase => "https://api.exchange.coinbase.com".into(),
-    });
+    let default_base = match a.source.as_str() {
+        "binance" => "https://api.binance.com",
+        "bybit" => "https://api.bybit.com",
+        "coinbase" => "https://api.exchange.coinbase.com",
+        "kraken" => "https://api.kraken.com",
+        "okx" => "https://www.okx.com",
+        other => bail!("--source {other}: candle history is available for binance, bybit, coinbase, kraken, okx, cryptocompare, coindesk and ccxt:<id>"),
+    };
+    let base = a.rest_url.clone().unwrap_or_else(|| default_base.to_string());
     let mut writer = create_writer()?;
     let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
     let pb = span_progress(since, until, a.no_progress);
-    let n = fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, |bars| {
+    let on_page = |bars: &[tickflow_model::Bar]| {
         if let Some(b) = bars.last() {
             pb.set_position(((b.open_time.0 - since.0).max(0) / 1_000_000_000) as u64);
         }
         writer.write_all(bars)
-    })?;
+    };
+    let n = match (a.source.as_str(), KlineVenue::parse(&a.source)) {
+        ("kraken", _) => tickflow_connectors::history::fetch_kraken_ohlc(&mut client, &base, &a.symbol, tf, since, until, on_page)?,
+        ("okx", _) => tickflow_connectors::history::fetch_okx_candles(&mut client, &base, &a.symbol, tf, since, until, on_page)?,
+        (_, Some(venue)) => fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, on_page)?,
+        (other, None) => bail!("--source {other}: no candle history"),
+    };
     pb.finish_and_clear();
     println!(
         "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
