@@ -35,6 +35,16 @@ use crate::ConnectorError;
 pub const TRADE_SCHEMA: &str = "tickflow.trade.v1";
 /// Schema header value of bar records.
 pub const BAR_SCHEMA: &str = "tickflow.bar.v1";
+/// Schema header value of late-trade records.
+pub const LATE_SCHEMA: &str = "tickflow.late.v1";
+/// Schema header value of order records.
+pub const ORDER_SCHEMA: &str = "tickflow.order.v1";
+/// Schema header value of fill records.
+pub const FILL_SCHEMA: &str = "tickflow.fill.v1";
+/// Schema header value of equity records.
+pub const EQUITY_SCHEMA: &str = "tickflow.equity.v1";
+/// Schema header value of dead-letter records.
+pub const DLQ_SCHEMA: &str = "tickflow.dlq.v1";
 
 fn kerr(what: &str, e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Kafka(format!("{what}: {e}"))
@@ -103,6 +113,19 @@ impl KafkaConfig {
         }
         c
     }
+
+    /// A consumer in `group` with manual offsets (nothing auto-committed or auto-stored) and the
+    /// fetch settings every tickflow reader shares (partition readers, commits, the benchmark's
+    /// raw consume).
+    fn consumer(&self, group: &str) -> Result<BaseConsumer, ConnectorError> {
+        let mut c = self.client();
+        c.set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("fetch.wait.max.ms", "50")
+            .set("queued.min.messages", "100000");
+        c.create().map_err(|e| kerr("creating consumer", e))
+    }
 }
 
 /// An idempotent producer with back-pressure.
@@ -156,11 +179,16 @@ impl KafkaSink {
         }
     }
 
+    /// Sends `record` as JSON.
+    pub fn send_json<T: serde::Serialize>(&mut self, topic: &str, key: &str, record: &T, ts_ms: i64, schema: &str) -> Result<(), ConnectorError> {
+        let payload = serde_json::to_vec(record).map_err(|e| kerr(&format!("encoding a {schema} record"), e))?;
+        self.send(topic, key, &payload, ts_ms, schema, &[])
+    }
+
     /// Sends a trade to `topic` (key `exchange:symbol`, timestamp = event time).
     pub fn send_trade(&mut self, topic: &str, t: &Trade) -> Result<(), ConnectorError> {
         let r = TradeRecord::from(t);
-        let payload = serde_json::to_vec(&r).map_err(|e| kerr("encoding trade", e))?;
-        self.send(topic, &r.key(), &payload, t.ts.millis(), TRADE_SCHEMA, &[])
+        self.send_json(topic, &r.key(), &r, t.ts.millis(), TRADE_SCHEMA)
     }
 
     /// Waits until everything sent is acknowledged; an error if any delivery failed.
@@ -272,13 +300,7 @@ impl PartitionReader {
         dlq: Option<String>,
         group: Option<&str>,
     ) -> Result<Self, ConnectorError> {
-        let mut c = cfg.client();
-        c.set("group.id", group.unwrap_or("tickflow-reader"))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "50")
-            .set("queued.min.messages", "100000");
-        let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+        let consumer = cfg.consumer(group.unwrap_or("tickflow-reader"))?;
         let timeout = Duration::from_secs(10);
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
         let first = match start {
@@ -343,7 +365,7 @@ impl PartitionReader {
         if let Some((sink, topic)) = &mut self.dlq {
             let origin = format!("{}/{}@{offset}", self.topic, self.partition);
             let key = key.map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-            sink.send(topic, &key, payload, Ts::now().millis(), "tickflow.dlq.v1", &[("reason", reason), ("origin", &origin)])?;
+            sink.send(topic, &key, payload, Ts::now().millis(), DLQ_SCHEMA, &[("reason", reason), ("origin", &origin)])?;
         }
         Ok(())
     }
@@ -403,9 +425,7 @@ pub fn commit(cfg: &KafkaConfig, group: &str, positions: &[(String, i32, i64)]) 
     if positions.is_empty() {
         return Ok(());
     }
-    let mut c = cfg.client();
-    c.set("group.id", group).set("enable.auto.commit", "false");
-    let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+    let consumer = cfg.consumer(group)?;
     let mut tpl = TopicPartitionList::new();
     for (t, p, o) in positions {
         tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| kerr("commit", e))?;
@@ -438,9 +458,7 @@ pub fn consume_raw(cfg: &KafkaConfig, topic: &str) -> Result<u64, ConnectorError
         .map(|p| {
             let (cfg, topic) = (cfg.clone(), topic.to_string());
             std::thread::spawn(move || -> Result<u64, ConnectorError> {
-                let mut c = cfg.client();
-                c.set("group.id", "tickflow-bench").set("enable.auto.commit", "false").set("queued.min.messages", "100000");
-                let consumer: BaseConsumer = c.create().map_err(|e| kerr("creating consumer", e))?;
+                let consumer = cfg.consumer("tickflow-bench")?;
                 let (lo, hi) = consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).map_err(|e| kerr("watermarks", e))?;
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition_offset(&topic, p, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;

@@ -387,6 +387,7 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
 
 /// Publishes a run's orders, fills and equity (versioned records, keyed by run).
 fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Result<()> {
+    use tickflow_connectors::kafka::{EQUITY_SCHEMA, FILL_SCHEMA, ORDER_SCHEMA};
     use tickflow_model::{EquityRecord, RunRecord, RECORD_VERSION};
     let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
     let run_id = format!("{} {}", spec.strategy, params.join(" ")).trim().to_string();
@@ -395,16 +396,14 @@ fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Result<()> {
     let mut orders = r.orders.clone();
     orders.sort_by_key(|o| o.id);
     for o in &orders {
-        let body = serde_json::to_vec(&RunRecord::new(&run_id, *o))?;
-        sink.send(&topics.name("orders"), &format!("{run_id}:{}", o.id), &body, o.updated.millis(), "tickflow.order.v1", &[])?;
+        sink.send_json(&topics.name("orders"), &format!("{run_id}:{}", o.id), &RunRecord::new(&run_id, *o), o.updated.millis(), ORDER_SCHEMA)?;
     }
     for f in &r.fills {
-        let body = serde_json::to_vec(&RunRecord::new(&run_id, *f))?;
-        sink.send(&topics.name("fills"), &format!("{run_id}:{}:{}", f.order_id, f.ts.0), &body, f.ts.millis(), "tickflow.fill.v1", &[])?;
+        sink.send_json(&topics.name("fills"), &format!("{run_id}:{}:{}", f.order_id, f.ts.0), &RunRecord::new(&run_id, *f), f.ts.millis(), FILL_SCHEMA)?;
     }
     for e in &r.equity {
-        let body = serde_json::to_vec(&EquityRecord { v: RECORD_VERSION, run: run_id.clone(), ts: e.ts.0, cash: e.cash, value: e.value })?;
-        sink.send(&topics.name("equity"), &run_id, &body, e.ts.millis(), "tickflow.equity.v1", &[])?;
+        let record = EquityRecord { v: RECORD_VERSION, run: run_id.clone(), ts: e.ts.0, cash: e.cash, value: e.value };
+        sink.send_json(&topics.name("equity"), &run_id, &record, e.ts.millis(), EQUITY_SCHEMA)?;
     }
     sink.flush(std::time::Duration::from_secs(60))?;
     println!(

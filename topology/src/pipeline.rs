@@ -251,11 +251,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                         }
                         if let Some((sink, topic, _)) = bar_kafka.borrow_mut().as_mut() {
                             let r = tickflow_model::BarRecord::from(&b);
-                            let sent = serde_json::to_vec(&r).map_err(|e| e.to_string()).and_then(|p| {
-                                sink.send(topic, &r.key(), &p, b.open_time.millis(), tickflow_connectors::kafka::BAR_SCHEMA, &[]).map_err(|e| e.to_string())
-                            });
-                            if let Err(e) = sent {
-                                se.borrow_mut().get_or_insert(e);
+                            if let Err(e) = sink.send_json(topic, &r.key(), &r, b.open_time.millis(), tickflow_connectors::kafka::BAR_SCHEMA) {
+                                se.borrow_mut().get_or_insert(e.to_string());
                             }
                         }
                         if keep > 0 {
@@ -290,11 +287,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                         for l in v.iter() {
                             let r = tickflow_model::LateRecord { v: tickflow_model::RECORD_VERSION, late: *l };
                             let key = format!("{}:{}", l.trade.instrument.exchange(), l.trade.instrument.symbol());
-                            let sent = serde_json::to_vec(&r)
-                                .map_err(|e| e.to_string())
-                                .and_then(|p| sink.send(topic, &key, &p, l.trade.ts.millis(), "tickflow.late.v1", &[]).map_err(|e| e.to_string()));
-                            if let Err(e) = sent {
-                                se.borrow_mut().get_or_insert(e);
+                            if let Err(e) = sink.send_json(topic, &key, &r, l.trade.ts.millis(), tickflow_connectors::kafka::LATE_SCHEMA) {
+                                se.borrow_mut().get_or_insert(e.to_string());
                             }
                         }
                         // late trades are rare: acknowledge each batch
