@@ -20,7 +20,7 @@
 //! Recorded Binance payload the test serves (freqtrade's XRP/ETH `aggTrades`):
 //! `{"a":13519807,"p":"0.00141342","q":"23.00000000","f":...,"l":...,"T":1570752011620,"m":true,"M":true}`.
 
-use tickflow_model::{fnv1a64, Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
 
 use crate::venues::cryptocompare::round_decimal;
 use crate::ConnectorError;
@@ -122,7 +122,7 @@ fn exact(id: &str, v: Option<f64>, what: &str) -> Result<Decimal, ConnectorError
 /// A unified CCXT trade as a tickflow trade.
 fn to_trade(id: &str, instrument: Instrument, t: &::ccxt::types::Trade, ingest: Ts) -> Result<Trade, ConnectorError> {
     let ms = t.timestamp.ok_or_else(|| err(id, "trade without timestamp"))?;
-    let trade_id = t.id.as_deref().map(|s| s.parse().unwrap_or_else(|_| fnv1a64(&[s.as_bytes()])));
+    let trade_id = t.id.as_deref().map(crate::venues::id_or_hash);
     let side = match t.side.as_deref() {
         Some("buy") => Side::Buy,
         Some("sell") => Side::Sell,

@@ -220,20 +220,9 @@ fn parse_fast(s: &[u8], scale: u32) -> Option<i128> {
     if digits == 0 || digits > 18 || nf as u32 > scale {
         return None;
     }
-    let m = v as i128 * POW10[(scale as usize) - nf] as i128;
+    let m = v as i128 * crate::digits::POW10[(scale as usize) - nf] as i128;
     Some(if neg { -m } else { m })
 }
-
-/// Powers of ten that fit a `u64`.
-const POW10: [u64; 19] = {
-    let mut t = [1u64; 19];
-    let mut i = 1;
-    while i < 19 {
-        t[i] = t[i - 1] * 10;
-        i += 1;
-    }
-    t
-};
 
 fn err(s: &[u8], reason: &'static str) -> ModelError {
     ModelError::Decimal { input: String::from_utf8_lossy(s).into_owned(), reason }

@@ -39,8 +39,16 @@ fn combine8(d: u64) -> u64 {
     (d.wrapping_mul(10_000) + (d >> 32)) & 0x0000_0000_FFFF_FFFF
 }
 
-/// 10^k for k ≤ 8.
-const POW10_8: [u64; 9] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+/// Powers of ten that fit a `u64`.
+pub const POW10: [u64; 19] = {
+    let mut t = [1u64; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// The run of ASCII digits starting at `buf[p]`: `(value, count)`. Reads eight bytes per step.
 /// The value is exact for counts up to 19 and wraps beyond (callers bound the count).
@@ -62,7 +70,7 @@ pub fn leading_digits(buf: &[u8], p: usize) -> (u64, usize) {
         let k = (flags.trailing_zeros() / 8) as usize;
         if k > 0 {
             // keep the k digits, shifted up so zeros lead
-            v = v.wrapping_mul(POW10_8[k]).wrapping_add(combine8(d << (8 * (8 - k))));
+            v = v.wrapping_mul(POW10[k]).wrapping_add(combine8(d << (8 * (8 - k))));
         }
         return (v, q + k - p);
     }

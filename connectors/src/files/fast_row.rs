@@ -9,6 +9,7 @@
 //! the general, quote-aware path, which also produces the error message. Both paths yield the
 //! same values for every row the fast path accepts.
 
+use tickflow_model::digits::POW10;
 use tickflow_model::{Decimal, Side, Ts};
 
 /// What a column holds, in header order.
@@ -39,9 +40,6 @@ pub(crate) struct Row<'a> {
     /// field is longer than 16 bytes or near the end of the buffer); 0 for an absent field.
     pub key: Option<(u128, u128)>,
 }
-
-/// 10^k for k ≤ 9 (decimal scale 9).
-const POW10: [u64; 10] = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
 
 /// Digits from `p`: (value, digit count, position after them); the value is exact up to 19
 /// digits (callers reject longer runs).

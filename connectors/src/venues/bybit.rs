@@ -12,7 +12,7 @@
 //! newest first. Recorded WebSocket trade: `{"topic":"publicTrade.BTCUSDT","data":[{"T":…,"s":"BTCUSDT",
 //! "S":"Buy","v":"0.010","p":"27451.00","i":"9dc75fca-…","BT":false}]}`.
 
-use tickflow_model::{fnv1a64, Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
 
 use super::{instrument, payload_err, split_concatenated};
 use crate::ConnectorError;
@@ -43,7 +43,7 @@ pub fn market_id(symbol: &str) -> String {
 
 /// A venue trade id: numeric ids as is, others (UUIDs) as a stable 64-bit hash.
 pub fn trade_id(text: &str) -> u64 {
-    text.parse().unwrap_or_else(|_| fnv1a64(&[text.as_bytes()]))
+    super::id_or_hash(text)
 }
 
 fn ok_result(body: &str) -> Result<serde_json::Value, ConnectorError> {

@@ -47,7 +47,7 @@
 //! forming bars are dropped and inconsistent closed bars are counted as rejected.
 
 use serde::Deserialize;
-use tickflow_model::{fnv1a64, Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, Ts};
 
 use super::payload_err;
 use crate::ConnectorError;
@@ -274,11 +274,6 @@ pub fn streamer_sub(exchange: &str, symbol: &str) -> Result<String, ConnectorErr
     Ok(format!("0~{}~{b}~{q}", streamer_market(exchange)))
 }
 
-/// A trade id: numeric ids as is, others as a stable 64-bit hash.
-fn trade_id(text: &str) -> u64 {
-    text.trim().parse().unwrap_or_else(|_| fnv1a64(&[text.as_bytes()]))
-}
-
 fn num(v: &serde_json::Value, k: &str) -> Result<Decimal, ConnectorError> {
     let text = match v.get(k) {
         Some(serde_json::Value::Number(n)) => n.to_string(),
@@ -335,7 +330,7 @@ pub fn parse_streamer(msg: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorErro
     };
     Ok(vec![Trade {
         instrument: inst,
-        trade_id: text(&v, "ID").map(|i| trade_id(&i)),
+        trade_id: text(&v, "ID").map(|i| super::id_or_hash(i.trim())),
         ts: Ts(secs * 1_000_000_000 + ns),
         ingest_ts: ingest,
         price: num(&v, "P")?,
@@ -372,7 +367,7 @@ pub fn parse_data_api_trades(body: &str, instrument: Instrument, ingest: Ts) -> 
             Ok(DataApiTrade {
                 trade: Trade {
                     instrument,
-                    trade_id: text(r, "ID").map(|i| trade_id(&i)),
+                    trade_id: text(r, "ID").map(|i| super::id_or_hash(i.trim())),
                     ts: Ts(secs * 1_000_000_000 + ns),
                     ingest_ts: ingest,
                     price: num(r, "PRICE")?,
@@ -548,7 +543,7 @@ mod trade_tests {
         assert_eq!((t[0].price.to_string(), t[0].amount.to_string(), t[0].side, t[0].trade_id), ("37000.5".into(), "0.0123".into(), Side::Buy, Some(1001)));
         assert_eq!(t[0].ts, Ts(1_700_000_000_123_000_000));
         let sell = parse_streamer(r#"{"TYPE":"0","M":"Kraken","FSYM":"ETH","TSYM":"EUR","F":"1","ID":"x-1","TS":1,"Q":"1","P":"2"}"#, Ts(0)).unwrap();
-        assert_eq!((sell[0].side, sell[0].trade_id), (Side::Sell, Some(fnv1a64(&[b"x-1"]))));
+        assert_eq!((sell[0].side, sell[0].trade_id), (Side::Sell, Some(tickflow_model::fnv1a64(&[b"x-1"]))));
         for control in [
             r#"{"TYPE":"20","MESSAGE":"STREAMERWELCOME"}"#,
             r#"{"TYPE":"16","MESSAGE":"SUBSCRIBECOMPLETE","SUB":"0~Coinbase~BTC~USD"}"#,

@@ -78,6 +78,12 @@ pub(crate) fn de_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     d.deserialize_any(V)
 }
 
+/// A venue trade id as a number: numeric ids as they are, anything else (UUIDs, prefixed ids)
+/// as a stable 64-bit FNV-1a hash of the text, so de-duplication works for every venue.
+pub fn id_or_hash(text: &str) -> u64 {
+    text.parse().unwrap_or_else(|_| tickflow_model::fnv1a64(&[text.as_bytes()]))
+}
+
 /// An instrument, mapping the model error to a payload error.
 pub(crate) fn instrument(venue: &str, exchange: &str, symbol: &str) -> Result<Instrument, ConnectorError> {
     Instrument::new(exchange, symbol).map_err(|e| payload_err(venue, e.to_string()))
