@@ -8,6 +8,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use crate::pipeline::InputSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, OrderKind, Ts};
@@ -161,18 +162,34 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir))?;
     let runs = Arc::new(runs);
     let bars = Arc::new(bars);
-    let trades = a.trades.clone();
-    // a Kafka trade topic: its partitions, owned by worker p % n as in `aggregate`
-    let kafka = match &a.kafka_topic {
-        Some(t) => {
-            let cfg = a.kafka.config()?;
-            let n = tickflow_connectors::kafka::partitions(&cfg, t)?;
-            Some((cfg, t.clone(), n, a.kafka.topics().name("dlq")))
+    // trades to aggregate into bars in the dataflow: a file, or every partition of a Kafka topic
+    // (input p is read by worker p % n, as in `aggregate`)
+    let inputs: Vec<InputSpec> = match (&a.trades, &a.kafka_topic) {
+        (Some(path), _) => {
+            let opts =
+                tickflow_connectors::TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: false, ingest_ts: Ts::now() };
+            vec![InputSpec::Csv { path: path.clone(), opts }]
         }
-        None => None,
+        (None, Some(topic)) => {
+            let cfg = a.kafka.config()?;
+            let n = tickflow_connectors::kafka::partitions(&cfg, topic)?;
+            let dlq = Some(a.kafka.topics().name("dlq"));
+            (0..n)
+                .map(|partition| InputSpec::Kafka {
+                    cfg: cfg.clone(),
+                    topic: topic.clone(),
+                    partition,
+                    start: tickflow_connectors::kafka::StartAt::Beginning,
+                    stop: tickflow_connectors::kafka::StopAt::HighWatermark,
+                    dlq: dlq.clone(),
+                    speed: None,
+                    anchor: crate::feeds::PaceAnchor::new(None),
+                    group: None,
+                })
+                .collect()
+        }
+        (None, None) => Vec::new(),
     };
-    let exchange = a.exchange.clone();
-    let symbol = a.symbol.clone();
     let runs2 = runs.clone();
     let detailed = runs.len() == 1;
     let start = std::time::Instant::now();
@@ -184,26 +201,12 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         let mut input = crate::bars_in::BarInput::new();
         let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
-            let from_trades = trades.is_some() || kafka.is_some();
+            let from_trades = !inputs.is_empty();
             let bar_stream = match from_trades {
                 true => {
                     let mut feeds: Vec<Box<dyn TradeFeed>> = Vec::new();
-                    if let Some((cfg, topic, n, dlq)) = &kafka {
-                        use tickflow_connectors::kafka::{PartitionReader, StartAt, StopAt};
-                        for p in (0..*n).filter(|p| *p as usize % peers == index) {
-                            let r = PartitionReader::open(cfg, topic, p, StartAt::Beginning, StopAt::HighWatermark, Some(dlq.clone()), None)
-                                .map_err(|e| e.to_string())?;
-                            feeds.push(Box::new(crate::feeds::KafkaFeed::new(r, Arc::new(Default::default()), Default::default(), false)));
-                        }
-                    } else if let (Some(path), 0) = (&trades, index) {
-                        let opts = tickflow_connectors::TradeCsvOptions {
-                            default_symbol: symbol.clone(),
-                            exchange: exchange.clone(),
-                            skip_bad: false,
-                            ingest_ts: Ts::now(),
-                        };
-                        let r = tickflow_connectors::TradeCsvReader::open(path, opts).map_err(|e| e.to_string())?;
-                        feeds.push(Box::new(crate::feeds::CsvFeed::new(r, None, Arc::new(Default::default()))));
+                    for (p, input) in inputs.iter().enumerate().filter(|(p, _)| p % peers == index) {
+                        feeds.push(input.open_feed(p, None, Arc::new(Default::default()), Default::default())?);
                     }
                     let metrics = Arc::new(PipelineMetrics::new());
                     let t = trade_source(scope, "TradeSource", feeds, Default::default(), metrics.clone(), errors.clone());
@@ -270,7 +273,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
             );
             Ok(())
         })?;
-        if index == 0 && trades.is_none() {
+        if index == 0 && inputs.is_empty() {
             crate::bars_in::feed(input, &bars).map_err(|e| e.to_string())?;
         } else {
             input.close();

@@ -63,6 +63,41 @@ pub enum InputSpec {
     Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
 }
 
+impl InputSpec {
+    /// Opens this partition as a feed, on the worker that owns it: `progress` follows file
+    /// bytes, `bad` counts skipped rows and dead-lettered records, `positions` receives Kafka end
+    /// positions (committed by the caller once its sinks have flushed).
+    pub fn open_feed(
+        &self,
+        partition: usize,
+        progress: Option<ProgressBar>,
+        bad: Arc<AtomicU64>,
+        positions: crate::feeds::Positions,
+    ) -> Result<Box<dyn TradeFeed>, String> {
+        Ok(match self {
+            InputSpec::Csv { path, opts } => {
+                let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
+                Box::new(CsvFeed::new(r, progress, bad))
+            }
+            InputSpec::Live { config, max_trades, .. } => Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)),
+            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group } => {
+                let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
+                    .map_err(|e| e.to_string())?;
+                let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
+                let feed = crate::feeds::KafkaFeed::new(r, bad, positions, live);
+                match speed {
+                    Some(s) => Box::new(crate::feeds::Paced::new(feed, *s, anchor.clone())),
+                    None => Box::new(feed),
+                }
+            }
+            InputSpec::Batches(b) => {
+                let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
+                Box::new(tickflow_operators::BatchFeed::new(format!("memory#{partition}"), batches))
+            }
+        })
+    }
+}
+
 /// A bar aggregation job.
 #[derive(Clone, Debug)]
 pub struct AggregateJob {
@@ -186,29 +221,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             if p % peers != index {
                 continue;
             }
-            match input {
-                InputSpec::Csv { path, opts } => {
-                    let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
-                    feeds.push(Box::new(CsvFeed::new(r, pb2.clone(), b2.clone())));
-                }
-                InputSpec::Live { config, max_trades, .. } => {
-                    feeds.push(Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)));
-                }
-                InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group } => {
-                    let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
-                        .map_err(|e| e.to_string())?;
-                    let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
-                    let feed = crate::feeds::KafkaFeed::new(r, b2.clone(), positions2.clone(), live);
-                    match speed {
-                        Some(s) => feeds.push(Box::new(crate::feeds::Paced::new(feed, *s, anchor.clone()))),
-                        None => feeds.push(Box::new(feed)),
-                    }
-                }
-                InputSpec::Batches(b) => {
-                    let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
-                    feeds.push(Box::new(tickflow_operators::BatchFeed::new(format!("memory#{p}"), batches)));
-                }
-            }
+            feeds.push(input.open_feed(p, pb2.clone(), b2.clone(), positions2.clone())?);
         }
         let sink_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
         let state = Rc::new(RefCell::new(SinkState::default()));
