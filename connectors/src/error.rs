@@ -53,6 +53,9 @@ pub enum ConnectorError {
     /// A Kafka client or broker error.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// A QuestDB client, DDL or flush error.
+    #[error("questdb: {0}")]
+    QuestDb(String),
 }
 
 impl ConnectorError {

@@ -14,6 +14,7 @@ pub mod history;
 pub mod http;
 pub mod kafka;
 pub mod live;
+pub mod questdb;
 pub mod synthetic;
 pub mod venues;
 
