@@ -286,6 +286,8 @@ pub struct PartitionReader {
     /// Malformed records sent to the dead-letter topic.
     pub bad: u64,
     done: bool,
+    high: Option<i64>,
+    lag_checked: Option<std::time::Instant>,
 }
 
 impl PartitionReader {
@@ -342,7 +344,19 @@ impl PartitionReader {
             _ => None,
         };
         tracing::info!(topic, partition, first, end = ?end, "partition reader opened");
-        Ok(PartitionReader { consumer, topic: topic.to_string(), partition, next: first, end, stop_time, dlq, bad: 0, done: first >= high && end.is_some() })
+        Ok(PartitionReader {
+            consumer,
+            topic: topic.to_string(),
+            partition,
+            next: first,
+            end,
+            stop_time,
+            dlq,
+            bad: 0,
+            done: first >= high && end.is_some(),
+            high: Some(high),
+            lag_checked: Some(std::time::Instant::now()),
+        })
     }
 
     /// `topic/partition`.
@@ -357,6 +371,18 @@ impl PartitionReader {
     /// Topic and partition.
     pub fn partition(&self) -> (&str, i32) {
         (&self.topic, self.partition)
+    }
+    /// Records between the position and the partition's high watermark. Asks the broker at
+    /// most every 5 s (one short round trip); in between, and when the broker does not answer
+    /// within 1 s, returns the last answer adjusted to the current position.
+    pub fn lag(&mut self) -> Option<i64> {
+        if self.lag_checked.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+            self.lag_checked = Some(std::time::Instant::now());
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_secs(1)) {
+                self.high = Some(high);
+            }
+        }
+        self.high.map(|h| (h - self.next).max(0))
     }
 
     fn dead_letter(&mut self, payload: &[u8], key: Option<&[u8]>, offset: i64, reason: &str) -> Result<(), ConnectorError> {

@@ -20,7 +20,8 @@ fn shared_data() -> PathBuf {
 /// The freqtrade XRP/ETH tape (real Binance trades, PROVENANCE.md).
 fn xrp_eth() -> Vec<Trade> {
     let path = shared_data().join("trades/freqtrade/XRP_ETH-trades.csv");
-    let opts = TradeCsvOptions { default_symbol: Some("XRP/ETH".into()), exchange: "binance".into(), ingest_ts: Ts(1_700_000_000_000_000_000), ..Default::default() };
+    let opts =
+        TradeCsvOptions { default_symbol: Some("XRP/ETH".into()), exchange: "binance".into(), ingest_ts: Ts(1_700_000_000_000_000_000), ..Default::default() };
     let mut r = TradeCsvReader::open(path.to_str().unwrap(), opts).expect("shared data: XRP_ETH-trades.csv");
     let mut rows = TradeRows::default();
     let mut out = Vec::new();
@@ -50,7 +51,15 @@ fn assert_trades_stored(server: &QdbServer, trades: &[Trade]) {
     let rows = server.rows("trades");
     let mut want: Vec<(i64, i64, f64, f64, String)> = trades
         .iter()
-        .map(|t| (t.ts.0, t.trade_id.unwrap() as i64, t.price.to_f64(), t.amount.to_f64(), if t.side == tickflow_model::Side::Buy { "buy".into() } else { "sell".into() }))
+        .map(|t| {
+            (
+                t.ts.0,
+                t.trade_id.unwrap() as i64,
+                t.price.to_f64(),
+                t.amount.to_f64(),
+                if t.side == tickflow_model::Side::Buy { "buy".into() } else { "sell".into() },
+            )
+        })
         .collect();
     want.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let mut got: Vec<(i64, i64, f64, f64, String)> = rows
@@ -59,7 +68,13 @@ fn assert_trades_stored(server: &QdbServer, trades: &[Trade]) {
             assert_eq!(r["exchange"], Val::Sym("binance".into()));
             assert_eq!(r["symbol"], Val::Sym("XRP/ETH".into()));
             assert_eq!(r["ingest_ts"], Val::Ts(1_700_000_000_000_000_000 / 1000 * 1000));
-            (r["ts"].as_i64().unwrap(), r["trade_id"].as_i64().unwrap(), r["price"].as_f64().unwrap(), r["amount"].as_f64().unwrap(), r["side"].as_str().unwrap().to_string())
+            (
+                r["ts"].as_i64().unwrap(),
+                r["trade_id"].as_i64().unwrap(),
+                r["price"].as_f64().unwrap(),
+                r["amount"].as_f64().unwrap(),
+                r["side"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     got.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -80,6 +80,8 @@ pub struct BacktestArgs {
     #[command(flatten)]
     pub(crate) kafka: crate::kafka_cmd::BrokerArgs,
     #[command(flatten)]
+    pub(crate) questdb: crate::questdb_cmd::QuestDbArgs,
+    #[command(flatten)]
     pub(crate) cluster: ClusterArgs,
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]
@@ -388,12 +390,36 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
     Ok(())
 }
 
+/// The id a run's records carry: strategy and parameters, e.g. `sma_cross fast=10 slow=30`.
+fn run_id(spec: &RunSpec) -> String {
+    let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{} {}", spec.strategy, params.join(" ")).trim().to_string()
+}
+
+/// Writes a run's orders (final state), fills and equity to QuestDB; a rerun rewrites the same
+/// rows (each table deduplicates on its key).
+fn store_run(t: &crate::questdb_cmd::QuestDbTarget, r: &RunOut, spec: &RunSpec) -> Result<()> {
+    let run_id = run_id(spec);
+    let mut sink = tickflow_connectors::questdb::QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?;
+    for o in &r.orders {
+        sink.order(&run_id, o)?;
+    }
+    for f in &r.fills {
+        sink.fill(&run_id, f)?;
+    }
+    for e in &r.equity {
+        sink.equity(&run_id, e.ts.0, e.cash.to_f64(), e.value.to_f64())?;
+    }
+    sink.flush()?;
+    println!("questdb            {} orders, {} fills, {} equity points as run {run_id:?}", r.orders.len(), r.fills.len(), r.equity.len());
+    Ok(())
+}
+
 /// Publishes a run's orders, fills and equity (versioned records, keyed by run).
 fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Result<()> {
     use tickflow_connectors::kafka::{EQUITY_SCHEMA, FILL_SCHEMA, ORDER_SCHEMA};
     use tickflow_model::{EquityRecord, RunRecord, RECORD_VERSION};
-    let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let run_id = format!("{} {}", spec.strategy, params.join(" ")).trim().to_string();
+    let run_id = run_id(spec);
     let topics = a.kafka.topics();
     let mut sink = tickflow_connectors::kafka::KafkaSink::new(&a.kafka.config()?, "tickflow-backtest")?;
     let mut orders = r.orders.clone();
@@ -498,6 +524,9 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     write_run(dir, best, &runs[best_id as usize])?;
     if a.publish {
         publish_run(a, best, &runs[best_id as usize])?;
+    }
+    if let Some(t) = a.questdb.target()? {
+        store_run(&t, best, &runs[best_id as usize])?;
     }
     write_views(dir, &views)?;
     let s = best.summary.clone().unwrap_or_default();

@@ -271,7 +271,19 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
-    let job = AggregateJob { inputs, agg, source, bars_out: None, late_out: None, progress: false, keep_tail: 0, bars_topic: None, late_topic: None };
+    let job = AggregateJob {
+        inputs,
+        agg,
+        source,
+        bars_out: None,
+        late_out: None,
+        progress: false,
+        keep_tail: 0,
+        bars_topic: None,
+        late_topic: None,
+        trades_topic: None,
+        questdb: None,
+    };
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
     let secs = report.elapsed.as_secs_f64();
@@ -460,6 +472,8 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
             keep_tail: 0,
             bars_topic: None,
             late_topic: None,
+            trades_topic: None,
+            questdb: None,
         };
         let report = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
         let rate = report.metrics.trades_in as f64 / report.elapsed.as_secs_f64();

@@ -60,6 +60,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
         keep_tail: 400,
         bars_topic: None,
         late_topic: None,
+        trades_topic: None,
+        questdb: None,
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",
@@ -115,6 +117,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         exchange: "file".into(),
         publish: false,
         kafka: crate::kafka_cmd::BrokerArgs { brokers: String::new(), namespace: "tickflow".into(), properties: Vec::new() },
+        questdb: crate::questdb_cmd::QuestDbArgs {
+            questdb: false,
+            conn: crate::questdb_cmd::QuestDbConnArgs { questdb_conf: String::new(), questdb_prefix: String::new(), questdb_max_outage: "10m".into() },
+        },
         cluster: a.cluster.clone(),
         help: None,
     })

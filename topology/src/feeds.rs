@@ -98,6 +98,7 @@ pub struct KafkaFeed {
     reported_bad: u64,
     positions: Positions,
     live: bool,
+    lag: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Final (topic, partition, next offset) of every partition read to its end in this process,
@@ -113,7 +114,9 @@ impl KafkaFeed {
         positions: Positions,
         live: bool,
     ) -> Self {
-        KafkaFeed { reader, bad, reported_bad: 0, positions, live }
+        let (t, p) = reader.partition();
+        let lag = crate::telemetry::global().lag_gauge(t, p);
+        KafkaFeed { reader, bad, reported_bad: 0, positions, live, lag }
     }
 }
 
@@ -121,8 +124,15 @@ impl TradeFeed for KafkaFeed {
     fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
         use tickflow_connectors::kafka::ReadStatus;
         let status = self.reader.poll(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
-        self.bad.fetch_add(self.reader.bad - self.reported_bad, std::sync::atomic::Ordering::Relaxed);
+        let new_bad = self.reader.bad - self.reported_bad;
+        if new_bad > 0 {
+            self.bad.fetch_add(new_bad, std::sync::atomic::Ordering::Relaxed);
+            crate::telemetry::global().dlq.fetch_add(new_bad, std::sync::atomic::Ordering::Relaxed);
+        }
         self.reported_bad = self.reader.bad;
+        if let Some(l) = self.reader.lag() {
+            self.lag.store(l, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(match status {
             ReadStatus::Ready => FeedStatus::Ready,
             ReadStatus::Idle => FeedStatus::Idle,

@@ -70,6 +70,10 @@ pub struct KafkaFlowArgs {
     /// Also write late trades to this topic (key exchange:symbol).
     #[arg(long)]
     pub late_topic: Option<String>,
+    /// Also write every trade read to this topic (key exchange:symbol, timestamp = event
+    /// time): how a live source feeds the `trades` topic that replays read.
+    #[arg(long)]
+    pub trades_topic: Option<String>,
     /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
     #[arg(long)]
     pub dlq_topic: Option<String>,

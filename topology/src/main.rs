@@ -11,6 +11,7 @@ mod fetch_cmd;
 mod indicator_cmd;
 mod kafka_cmd;
 mod pipeline;
+mod questdb_cmd;
 mod run_cmd;
 mod stream_cmd;
 mod telemetry;
@@ -32,8 +33,11 @@ struct Cli {
     #[arg(long, action = clap::ArgAction::Help, global = true)]
     help: Option<bool>,
     /// Log as JSON lines.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "TICKFLOW_LOG_JSON")]
     log_json: bool,
+    /// Serve Prometheus metrics on /metrics and health on /healthz, /readyz at HOST:PORT.
+    #[arg(long, global = true, env = "TICKFLOW_METRICS_ADDR")]
+    metrics_addr: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -80,6 +84,9 @@ enum Cmd {
     /// `--kafka-topic`; the same bars at every speed and worker count).
     #[command(disable_help_flag = true)]
     Replay(AggregateArgs),
+    /// QuestDB administration (`questdb init` creates the tables).
+    #[command(name = "questdb")]
+    Questdb(questdb_cmd::QuestDbCmd),
 }
 
 /// Bar semantics shared by commands that aggregate.
@@ -149,6 +156,8 @@ pub struct AggregateArgs {
     kafka: kafka_cmd::KafkaFlowArgs,
     #[command(flatten)]
     brokers: kafka_cmd::BrokerArgs,
+    #[command(flatten)]
+    questdb: questdb_cmd::QuestDbArgs,
     /// Live sources: advance the watermark after this long without trades, so quiet symbols
     /// still close bars.
     #[arg(long, default_value = "2s")]
@@ -214,6 +223,12 @@ fn main() {
     }
     let cli = Cli::parse();
     telemetry::init(cli.log_json);
+    if let Some(addr) = &cli.metrics_addr {
+        if let Err(e) = telemetry::serve(addr) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -234,6 +249,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Topics(t) => kafka_cmd::topics(t),
         Cmd::Run(r) => run_cmd::run(r),
         Cmd::Publish(p) => kafka_cmd::publish(p),
+        Cmd::Questdb(q) => questdb_cmd::run(q),
         Cmd::Replay(a) => {
             if a.kafka.kafka_topic.is_none() {
                 bail!("replay reads a Kafka topic: give --kafka-topic (e.g. tickflow.trades)");
@@ -280,6 +296,11 @@ pub fn aggregate(a: AggregateArgs) -> Result<()> {
             Some(t) => Some((a.brokers.config()?, t.clone())),
             None => None,
         },
+        trades_topic: match &a.kafka.trades_topic {
+            Some(t) => Some((a.brokers.config()?, t.clone())),
+            None => None,
+        },
+        questdb: a.questdb.target()?,
     };
     let report = pipeline::run_aggregate(job, &a.cluster)?;
     if a.cluster.process == 0 {

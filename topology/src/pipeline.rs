@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use tickflow_connectors::questdb::QuestDbSink;
 use tickflow_connectors::{BarWriter, LateWriter, TradeCsvOptions, TradeCsvReader};
-use tickflow_model::{Bar, LateTrade, Timeframe};
+use tickflow_model::{Bar, LateTrade, Timeframe, TradeBatch};
 use tickflow_operators::{trade_source, AggregateBars, AggregateConfig, MetricsSnapshot, OrderedSink, PipelineMetrics, SourceConfig, TradeFeed};
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 
 use crate::cluster::ClusterArgs;
 use crate::feeds::CsvFeed;
@@ -119,6 +122,25 @@ pub struct AggregateJob {
     pub bars_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
     /// Also write late trades to this Kafka topic.
     pub late_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write every trade read to this Kafka topic (each worker its own partitions' trades).
+    pub trades_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write trades, bars and late trades to QuestDB.
+    pub questdb: Option<crate::questdb_cmd::QuestDbTarget>,
+}
+
+/// Waits for a Kafka sink's acknowledgements, timing it for `/metrics`.
+fn kafka_flush(sink: &mut tickflow_connectors::kafka::KafkaSink) -> Result<(), String> {
+    let t0 = Instant::now();
+    let r = sink.flush(Duration::from_secs(60)).map_err(|e| e.to_string());
+    crate::telemetry::global().kafka_flush.observe(t0.elapsed());
+    if r.is_err() {
+        crate::telemetry::global().kafka_produce_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    r
+}
+
+fn connect_questdb(t: &crate::questdb_cmd::QuestDbTarget) -> Result<QuestDbSink, String> {
+    QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone()).map_err(|e| e.to_string())
 }
 
 /// What a run produced (sink side from worker 0 of process 0; metrics from this process).
@@ -180,6 +202,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         None
     };
     let metrics = Arc::new(PipelineMetrics::new());
+    crate::telemetry::global().register_pipeline(metrics.clone());
     let bad_rows = Arc::new(AtomicU64::new(0));
     // topic and live sources: a spinner with the event-time position, the watermark's lag behind
     // it and the read rate (their length is not known up front)
@@ -240,11 +263,26 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             _ => None,
         };
         let mut late_writer = if index == 0 { job.late_out.as_deref().map(LateWriter::create).transpose().map_err(|e| e.to_string())? } else { None };
+        // QuestDB: worker 0 writes bars and late trades (one sink); every worker writes the
+        // trades it reads (its own sink; row order is irrelevant, rows are deduplicated by key)
+        let qdb = Rc::new(RefCell::new(match (&job.questdb, index) {
+            (Some(t), 0) => Some(connect_questdb(t)?),
+            _ => None,
+        }));
+        let qdb_end = qdb.clone();
+        let trade_qdb = job.questdb.as_ref().map(connect_questdb).transpose()?;
+        let trade_kafka = match &job.trades_topic {
+            Some((cfg, topic)) => Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-trades").map_err(|e| e.to_string())?, topic.clone())),
+            None => None,
+        };
         let keep = job.keep_tail;
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
             let trades = trade_source(scope, "TradeSource", feeds, job.source.clone(), m2.clone(), errors.clone());
+            if trade_qdb.is_some() || trade_kafka.is_some() {
+                trade_sinks(trades.clone(), trade_qdb, trade_kafka, sink_error.clone());
+            }
             let (bars, late) = trades.aggregate_bars(job.agg.clone(), m2.clone()).map_err(|e| e.to_string())?;
-            let (st, se) = (state.clone(), sink_error.clone());
+            let (st, se, q) = (state.clone(), sink_error.clone(), qdb.clone());
             bars.ordered_sink(
                 "BarSink",
                 |b: &Bar| b.sort_key(),
@@ -259,6 +297,11 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                         }
                         if let Some(w) = bar_writer.as_mut() {
                             if let Err(e) = w.write(&b) {
+                                se.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                        if let Some(q) = q.borrow_mut().as_mut() {
+                            if let Err(e) = q.bar(&b) {
                                 se.borrow_mut().get_or_insert(e.to_string());
                             }
                         }
@@ -283,19 +326,32 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                     if let Some((sink, _, last_flush)) = bar_kafka.borrow_mut().as_mut() {
                         if last_flush.elapsed() >= Duration::from_secs(1) {
                             *last_flush = Instant::now();
-                            if let Err(e) = sink.flush(Duration::from_secs(60)) {
-                                se.borrow_mut().get_or_insert(e.to_string());
+                            if let Err(e) = kafka_flush(sink) {
+                                se.borrow_mut().get_or_insert(e);
                             }
+                        }
+                    }
+                    // the frontier passed a timestamp: flush QuestDB if its interval is up
+                    if let Some(q) = q.borrow_mut().as_mut() {
+                        if let Err(e) = q.progress() {
+                            se.borrow_mut().get_or_insert(e.to_string());
                         }
                     }
                 },
             );
-            let (st, se) = (state.clone(), sink_error.clone());
+            let (st, se, q) = (state.clone(), sink_error.clone(), qdb.clone());
             late.ordered_sink(
                 "LateSink",
                 |l: &LateTrade| (l.trade.instrument, l.trade.ts, l.trade.trade_id),
                 move |_t, v| {
                     st.borrow_mut().late += v.len() as u64;
+                    if let Some(q) = q.borrow_mut().as_mut() {
+                        for l in v.iter() {
+                            if let Err(e) = q.late(l) {
+                                se.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                    }
                     if let Some((sink, topic)) = late_kafka.as_mut() {
                         for l in v.iter() {
                             let r = tickflow_model::LateRecord { v: tickflow_model::RECORD_VERSION, late: *l };
@@ -305,8 +361,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                             }
                         }
                         // late trades are rare: acknowledge each batch
-                        if let Err(e) = sink.flush(Duration::from_secs(60)) {
-                            se.borrow_mut().get_or_insert(e.to_string());
+                        if let Err(e) = kafka_flush(sink) {
+                            se.borrow_mut().get_or_insert(e);
                         }
                     }
                     if let Some(w) = late_writer.as_mut() {
@@ -323,9 +379,15 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             );
             Ok(())
         })?;
+        if index == 0 {
+            crate::telemetry::global().set_ready(true);
+        }
         while worker.step_or_park(None) {}
         if let Some((sink, _, _)) = bar_kafka_end.borrow_mut().as_mut() {
-            sink.flush(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+            kafka_flush(sink)?;
+        }
+        if let Some(q) = qdb_end.borrow_mut().as_mut() {
+            q.flush().map_err(|e| e.to_string())?;
         }
         if let Some(e) = errors.borrow().first() {
             return Err(e.to_string());
@@ -380,6 +442,62 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     report.bad_rows = bad_rows.load(Ordering::Relaxed);
     report.metrics.bad_records += report.bad_rows;
     Ok(report)
+}
+
+/// Writes every trade of this worker to QuestDB and/or a Kafka topic.
+///
+/// - **Input**: the source's trade batches, not exchanged (`Pipeline`): each worker writes the
+///   partitions it reads.
+/// - **Frontier rule**: on every frontier advance QuestDB flushes if its interval is up and Kafka
+///   is acknowledged at most once a second; when the frontier is empty both flush for good.
+/// - **State**: the two sinks' buffers (bounded; a full buffer flushes, blocking the worker).
+fn trade_sinks(
+    trades: timely::dataflow::StreamVec<'_, u64, TradeBatch>,
+    mut qdb: Option<QuestDbSink>,
+    mut kafka: Option<(tickflow_connectors::kafka::KafkaSink, String)>,
+    errors: Rc<RefCell<Option<String>>>,
+) {
+    let mut last_kafka_flush = Instant::now();
+    let mut finished = false;
+    trades.sink(Pipeline, "TradeSinks", move |(input, frontier)| {
+        input.for_each_stamp(|_, data| {
+            for batches in data {
+                for batch in batches.iter() {
+                    for t in batch.iter() {
+                        if let Some(q) = qdb.as_mut() {
+                            if let Err(e) = q.trade(&t) {
+                                errors.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                        if let Some((sink, topic)) = kafka.as_mut() {
+                            if let Err(e) = sink.send_trade(topic, &t) {
+                                crate::telemetry::global().kafka_produce_errors.fetch_add(1, Ordering::Relaxed);
+                                errors.borrow_mut().get_or_insert(e.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let done = frontier.is_empty();
+        if finished {
+            return;
+        }
+        if let Some(q) = qdb.as_mut() {
+            if let Err(e) = if done { q.flush() } else { q.progress() } {
+                errors.borrow_mut().get_or_insert(e.to_string());
+            }
+        }
+        if let Some((sink, _)) = kafka.as_mut() {
+            if done || last_kafka_flush.elapsed() >= Duration::from_secs(1) {
+                last_kafka_flush = Instant::now();
+                if let Err(e) = kafka_flush(sink) {
+                    errors.borrow_mut().get_or_insert(e);
+                }
+            }
+        }
+        finished = done;
+    });
 }
 
 /// Sets its flag when dropped (stops the progress ticker on every return path).

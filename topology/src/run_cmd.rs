@@ -6,7 +6,7 @@
 //! ```toml
 //! [source]
 //! kind = "kafka"                # files | kafka | live
-//! topic = "tickflow.trades"     # kafka: topic, from, to, follow, speed
+//! topic = "tickflow.trades"     # kafka: topic, from, to, follow, speed, group, resume
 //! speed = "max"
 //! # files = ["trades.csv"]      # files: files, symbol, exchange, skip_bad
 //! # venue = "binance"           # live: venue, symbols, ws_url, rest_url (market, api_key_file
@@ -25,6 +25,9 @@
 //! late_file = "late.csv"
 //! bars_topic = "tickflow.bars"
 //! late_topic = "tickflow.late"
+//! trades_topic = "tickflow.trades"   # live sources: every trade read, for later replays
+//! questdb = true                # trades, bars, late trades to QuestDB (QDB_CLIENT_CONF)
+//! # questdb_prefix = "paper_"
 //!
 //! [kafka]
 //! brokers = "redpanda:9092"
@@ -82,6 +85,9 @@ struct Source {
     #[serde(default)]
     follow: bool,
     speed: Option<String>,
+    group: Option<String>,
+    #[serde(default)]
+    resume: bool,
     venue: Option<String>,
     #[serde(default)]
     symbols: Vec<String>,
@@ -109,6 +115,10 @@ struct Sinks {
     late_file: Option<String>,
     bars_topic: Option<String>,
     late_topic: Option<String>,
+    trades_topic: Option<String>,
+    #[serde(default)]
+    questdb: bool,
+    questdb_prefix: Option<String>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -190,6 +200,9 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
         ("--late-out", &c.sinks.late_file),
         ("--bars-topic", &c.sinks.bars_topic),
         ("--late-topic", &c.sinks.late_topic),
+        ("--trades-topic", &c.sinks.trades_topic),
+        ("--questdb-prefix", &c.sinks.questdb_prefix),
+        ("--group", &c.source.group),
         ("--brokers", &c.kafka.brokers),
         ("--namespace", &c.kafka.namespace),
     ] {
@@ -209,6 +222,12 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
     }
     if c.source.follow {
         a.push("--follow".into());
+    }
+    if c.source.resume {
+        a.push("--resume".into());
+    }
+    if c.sinks.questdb {
+        a.push("--questdb".into());
     }
     Ok(a)
 }
@@ -262,5 +281,10 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("unknown field"));
         let c: Config = toml::from_str("[source]\nkind = \"kafka\"\n[sinks]\nbars_file = \"b.csv\"\n").unwrap();
         assert!(to_args(&c).unwrap_err().to_string().contains("needs topic"));
+        let c: Config = toml::from_str(
+            "[source]\nkind = \"live\"\nvenue = \"binance\"\nsymbols = [\"BTC/USDT\"]\n[sinks]\nbars_file = \"b.csv\"\ntrades_topic = \"t.trades\"\nquestdb = true\n",
+        )
+        .unwrap();
+        assert_eq!(to_args(&c).unwrap().join(" "), "tickflow --source binance --symbols BTC/USDT --trades-topic t.trades --out b.csv --questdb");
     }
 }

@@ -1,5 +1,24 @@
-//! Logging: `tracing` to stderr, text or JSON, filtered by `TICKFLOW_LOG` (or `RUST_LOG`).
+//! Logging and metrics.
+//!
+//! - Logs: `tracing` to stderr, text or JSON (`--log-json`), filtered by `TICKFLOW_LOG` (or
+//!   `RUST_LOG`).
+//! - Metrics: with `--metrics-addr HOST:PORT` (env `TICKFLOW_METRICS_ADDR`) a small HTTP server
+//!   serves Prometheus text format on `/metrics`, `/healthz` (200 while the process runs) and
+//!   `/readyz` (200 once the running job has opened its sources and sinks, 503 before).
+//!   Everything exported lives in one process-wide [`Telemetry`]; operators and sinks only bump
+//!   atomics, the endpoint reads them when scraped.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tickflow_connectors::questdb::{LatencyHistogram, QuestDbStats, Table};
+use tickflow_operators::PipelineMetrics;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber.
@@ -7,4 +26,178 @@ pub fn init(json: bool) {
     let filter = EnvFilter::try_from_env("TICKFLOW_LOG").or_else(|_| EnvFilter::try_from_default_env()).unwrap_or_else(|_| EnvFilter::new("info"));
     let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
     let _ = if json { b.json().try_init() } else { b.try_init() };
+}
+
+/// Process-wide metrics.
+#[derive(Default)]
+pub struct Telemetry {
+    pipeline: Mutex<Option<Arc<PipelineMetrics>>>,
+    /// Shared by every QuestDB sink of the process.
+    pub questdb: Arc<QuestDbStats>,
+    /// Kafka sink flush (acknowledgement wait) durations.
+    pub kafka_flush: LatencyHistogram,
+    /// Kafka delivery errors.
+    pub kafka_produce_errors: AtomicU64,
+    /// Records sent to the dead-letter topic.
+    pub dlq: AtomicU64,
+    lag: Mutex<BTreeMap<(String, i32), Arc<AtomicI64>>>,
+    ready: AtomicBool,
+}
+
+/// The process's telemetry.
+pub fn global() -> &'static Telemetry {
+    static T: OnceLock<Telemetry> = OnceLock::new();
+    T.get_or_init(Telemetry::default)
+}
+
+impl Telemetry {
+    /// Exports this run's pipeline counters (replaces an earlier run's).
+    pub fn register_pipeline(&self, m: Arc<PipelineMetrics>) {
+        *self.pipeline.lock().unwrap_or_else(|e| e.into_inner()) = Some(m);
+    }
+    /// The consumer-lag gauge of a topic partition (messages behind the high watermark).
+    pub fn lag_gauge(&self, topic: &str, partition: i32) -> Arc<AtomicI64> {
+        self.lag.lock().unwrap_or_else(|e| e.into_inner()).entry((topic.to_string(), partition)).or_default().clone()
+    }
+    /// Marks the process ready (`/readyz`) or not.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self, now_ns: i64) -> String {
+        let mut o = String::with_capacity(4096);
+        let r = Ordering::Relaxed;
+        let metric = |o: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in samples {
+                let _ = writeln!(o, "{name}{labels} {v}");
+            }
+        };
+        let one = |v: f64| vec![(String::new(), v)];
+        metric(&mut o, "tickflow_up", "gauge", "1 while the process runs.", &one(1.0));
+        let pipeline = self.pipeline.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let p = pipeline.unwrap_or_else(|| Arc::new(PipelineMetrics::new()));
+        let c = |a: &AtomicU64| a.load(r) as f64;
+        for (name, help, v) in [
+            ("tickflow_trades_in_total", "Trades read by sources.", c(&p.trades_in)),
+            ("tickflow_bad_records_total", "Records sources could not parse or accept.", c(&p.bad_records)),
+            ("tickflow_trades_aggregated_total", "Trades accepted by the bar aggregator.", c(&p.trades_aggregated)),
+            ("tickflow_duplicate_trades_total", "Duplicate trades ignored.", c(&p.duplicates)),
+            ("tickflow_late_trades_total", "Trades behind the watermark.", c(&p.late)),
+            ("tickflow_too_late_trades_total", "Trades beyond the allowed lateness.", c(&p.too_late)),
+            ("tickflow_bars_total", "Bars emitted (revision 0, carried included).", c(&p.bars)),
+            ("tickflow_bar_revisions_total", "Bar revisions emitted.", c(&p.revisions)),
+            ("tickflow_questdb_flush_errors_total", "Failed QuestDB flush attempts (each retry counts).", c(&self.questdb.flush_errors)),
+            ("tickflow_kafka_produce_errors_total", "Kafka delivery errors.", c(&self.kafka_produce_errors)),
+            ("tickflow_dlq_records_total", "Records sent to the dead-letter topic.", c(&self.dlq)),
+        ] {
+            metric(&mut o, name, "counter", help, &one(v));
+        }
+        let rows: Vec<(String, f64)> = Table::ALL.iter().map(|t| (format!("{{table=\"{}\"}}", t.base_name()), c(&self.questdb.rows[t.index()]))).collect();
+        metric(&mut o, "tickflow_questdb_rows_total", "counter", "Rows acknowledged by QuestDB.", &rows);
+        let wm = p.watermark.load(r);
+        if wm > i64::MIN {
+            metric(&mut o, "tickflow_watermark_seconds", "gauge", "Event-time watermark (lowest over sources), unix seconds.", &one(wm as f64 / 1e9));
+            metric(&mut o, "tickflow_watermark_lag_seconds", "gauge", "Wall clock minus the watermark.", &one((now_ns - wm) as f64 / 1e9));
+        }
+        let lag: Vec<(String, f64)> = self
+            .lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|((t, p), v)| (format!("{{topic=\"{}\",partition=\"{p}\"}}", t.replace('\\', "\\\\").replace('"', "\\\"")), v.load(r) as f64))
+            .collect();
+        if !lag.is_empty() {
+            metric(&mut o, "tickflow_kafka_consumer_lag", "gauge", "Messages behind the partition's high watermark.", &lag);
+        }
+        histogram(&mut o, "tickflow_questdb_flush_seconds", "QuestDB flush duration (retries included).", &self.questdb.flush_latency);
+        histogram(&mut o, "tickflow_kafka_flush_seconds", "Kafka sink flush (acknowledgement) duration.", &self.kafka_flush);
+        o
+    }
+}
+
+fn histogram(o: &mut String, name: &str, help: &str, h: &LatencyHistogram) {
+    let (buckets, sum, count) = h.snapshot();
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (le, n) in buckets {
+        let _ = writeln!(o, "{name}_bucket{{le=\"{le}\"}} {n}");
+    }
+    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+}
+
+/// Starts the metrics/health endpoint on `addr` (a background thread).
+pub fn serve(addr: &str) -> Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind(addr).with_context(|| format!("--metrics-addr {addr}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "metrics on /metrics, health on /healthz and /readyz");
+    std::thread::Builder::new().name("metrics".into()).spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut w = match conn.try_clone() {
+                Ok(w) => w,
+                Err(_) => continue,
+            };
+            let mut line = String::new();
+            let mut r = BufReader::new(conn);
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            // drain the headers
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+            let t = global();
+            let (status, ctype, body) = match path.as_str() {
+                "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t.render(tickflow_model::Ts::now().0)),
+                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+                "/readyz" if t.ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".to_string()),
+                "/readyz" => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
+                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+            };
+            let _ = write!(w, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    })?;
+    Ok(local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histograms_in_text_format() {
+        let t = Telemetry::default();
+        let p = Arc::new(PipelineMetrics::new());
+        p.trades_in.store(42, Ordering::Relaxed);
+        p.watermark.store(1_000_000_000_000, Ordering::Relaxed);
+        t.register_pipeline(p);
+        t.lag_gauge("tickflow.trades", 3).store(7, Ordering::Relaxed);
+        t.questdb.rows[Table::Bars.index()].store(5, Ordering::Relaxed);
+        t.questdb.flush_latency.observe(Duration::from_millis(3));
+        let s = t.render(1_002_500_000_000);
+        for want in [
+            "tickflow_trades_in_total 42\n",
+            "tickflow_watermark_seconds 1000\n",
+            "tickflow_watermark_lag_seconds 2.5\n",
+            "tickflow_kafka_consumer_lag{topic=\"tickflow.trades\",partition=\"3\"} 7\n",
+            "tickflow_questdb_rows_total{table=\"bars\"} 5\n",
+            "tickflow_questdb_flush_seconds_bucket{le=\"0.0025\"} 0\n",
+            "tickflow_questdb_flush_seconds_bucket{le=\"0.005\"} 1\n",
+            "tickflow_questdb_flush_seconds_count 1\n",
+            "# TYPE tickflow_questdb_flush_seconds histogram\n",
+        ] {
+            assert!(s.contains(want), "missing {want:?} in\n{s}");
+        }
+        // every sample line belongs to a declared metric
+        let declared: Vec<&str> = s.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split_whitespace().next()).collect();
+        for l in s.lines().filter(|l| !l.starts_with('#')) {
+            let name = l.split(['{', ' ']).next().unwrap();
+            assert!(declared.iter().any(|d| name == *d || name.strip_prefix(d).is_some_and(|r| ["_bucket", "_sum", "_count"].contains(&r))), "{l}");
+        }
+    }
 }

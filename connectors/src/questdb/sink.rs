@@ -98,7 +98,13 @@ pub struct FlushPolicy {
 
 impl Default for FlushPolicy {
     fn default() -> Self {
-        FlushPolicy { max_rows: 50_000, max_bytes: 8 << 20, interval: Duration::from_secs(1), max_outage: Duration::from_secs(600), table_prefix: String::new() }
+        FlushPolicy {
+            max_rows: 50_000,
+            max_bytes: 8 << 20,
+            interval: Duration::from_secs(1),
+            max_outage: Duration::from_secs(600),
+            table_prefix: String::new(),
+        }
     }
 }
 

@@ -85,10 +85,7 @@ impl Table {
     /// `CREATE TABLE IF NOT EXISTS ...` for this table under `prefix`.
     pub fn ddl(self, prefix: &str) -> String {
         let (cols, ts, keys) = self.shape();
-        format!(
-            "CREATE TABLE IF NOT EXISTS {prefix}{} ({cols}) TIMESTAMP({ts}) PARTITION BY DAY WAL DEDUP UPSERT KEYS({keys})",
-            self.base_name()
-        )
+        format!("CREATE TABLE IF NOT EXISTS {prefix}{} ({cols}) TIMESTAMP({ts}) PARTITION BY DAY WAL DEDUP UPSERT KEYS({keys})", self.base_name())
     }
 }
 

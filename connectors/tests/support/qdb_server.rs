@@ -496,10 +496,16 @@ mod self_tests {
     #[test]
     fn the_stand_in_rejects_what_questdb_would() {
         let st = Mutex::new(State::default());
-        exec(&st, "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMP, s SYMBOL, x DOUBLE, n LONG, at TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, s)").unwrap();
+        exec(
+            &st,
+            "CREATE TABLE IF NOT EXISTS t (ts TIMESTAMP, s SYMBOL, x DOUBLE, n LONG, at TIMESTAMP) TIMESTAMP(ts) PARTITION BY DAY WAL DEDUP UPSERT KEYS(ts, s)",
+        )
+        .unwrap();
         assert!(write(&st, "t,s=a x=1.5,n=2i,at=5t 10\n").is_ok());
         assert_eq!(st.lock().unwrap().rows["t"].values().next().unwrap()["at"], Val::Ts(5000));
-        for bad in ["u,s=a x=1.5 10", "t,x=1.0 n=2i 10", "t,s=a x=1i 10", "t,s=a n=1.0 10", "t,s=a x=1.5", "t,s=a y=1.0 10", "t,s=a x=1.5 n=2i 10", "t,s=a at=5i 10"] {
+        for bad in
+            ["u,s=a x=1.5 10", "t,x=1.0 n=2i 10", "t,s=a x=1i 10", "t,s=a n=1.0 10", "t,s=a x=1.5", "t,s=a y=1.0 10", "t,s=a x=1.5 n=2i 10", "t,s=a at=5i 10"]
+        {
             assert!(write(&st, bad).is_err(), "{bad}");
         }
         // dedup: same key replaces
