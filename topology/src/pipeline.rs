@@ -449,7 +449,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
 /// - **Input**: the source's trade batches, not exchanged (`Pipeline`): each worker writes the
 ///   partitions it reads.
 /// - **Frontier rule**: on every frontier advance QuestDB flushes if its interval is up and Kafka
-///   is acknowledged at most once a second; when the frontier is empty both flush for good.
+///   is acknowledged at most once a second; while rows wait, the operator re-activates itself
+///   every 250 ms so a quiet live source still gets its rows out; when the frontier is empty both
+///   flush for good.
 /// - **State**: the two sinks' buffers (bounded; a full buffer flushes, blocking the worker).
 fn trade_sinks(
     trades: timely::dataflow::StreamVec<'_, u64, TradeBatch>,
@@ -457,46 +459,59 @@ fn trade_sinks(
     mut kafka: Option<(tickflow_connectors::kafka::KafkaSink, String)>,
     errors: Rc<RefCell<Option<String>>>,
 ) {
+    const TICK: Duration = Duration::from_millis(250);
+    let scope = trades.scope();
     let mut last_kafka_flush = Instant::now();
     let mut finished = false;
-    trades.sink(Pipeline, "TradeSinks", move |(input, frontier)| {
-        input.for_each_stamp(|_, data| {
-            for batches in data {
-                for batch in batches.iter() {
-                    for t in batch.iter() {
-                        if let Some(q) = qdb.as_mut() {
-                            if let Err(e) = q.trade(&t) {
-                                errors.borrow_mut().get_or_insert(e.to_string());
+    trades.unary_frontier::<timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _>(Pipeline, "TradeSinks", move |cap, info| {
+        drop(cap); // no output
+        let activator = scope.activator_for(info.address);
+        move |(input, frontier), _output| {
+            input.for_each_stamp(|_, data| {
+                for batches in data {
+                    for batch in batches.iter() {
+                        for t in batch.iter() {
+                            if let Some(q) = qdb.as_mut() {
+                                if let Err(e) = q.trade(&t) {
+                                    errors.borrow_mut().get_or_insert(e.to_string());
+                                }
                             }
-                        }
-                        if let Some((sink, topic)) = kafka.as_mut() {
-                            if let Err(e) = sink.send_trade(topic, &t) {
-                                crate::telemetry::global().kafka_produce_errors.fetch_add(1, Ordering::Relaxed);
-                                errors.borrow_mut().get_or_insert(e.to_string());
+                            if let Some((sink, topic)) = kafka.as_mut() {
+                                if let Err(e) = sink.send_trade(topic, &t) {
+                                    crate::telemetry::global().kafka_produce_errors.fetch_add(1, Ordering::Relaxed);
+                                    errors.borrow_mut().get_or_insert(e.to_string());
+                                }
                             }
                         }
                     }
                 }
+            });
+            if finished {
+                return;
             }
-        });
-        let done = frontier.is_empty();
-        if finished {
-            return;
-        }
-        if let Some(q) = qdb.as_mut() {
-            if let Err(e) = if done { q.flush() } else { q.progress() } {
-                errors.borrow_mut().get_or_insert(e.to_string());
-            }
-        }
-        if let Some((sink, _)) = kafka.as_mut() {
-            if done || last_kafka_flush.elapsed() >= Duration::from_secs(1) {
-                last_kafka_flush = Instant::now();
-                if let Err(e) = kafka_flush(sink) {
-                    errors.borrow_mut().get_or_insert(e);
+            let done = frontier.is_empty();
+            if let Some(q) = qdb.as_mut() {
+                if let Err(e) = if done { q.flush() } else { q.progress() } {
+                    errors.borrow_mut().get_or_insert(e.to_string());
                 }
             }
+            let mut pending = qdb.as_ref().is_some_and(|q| q.buffered_rows() > 0);
+            if let Some((sink, _)) = kafka.as_mut() {
+                if done || last_kafka_flush.elapsed() >= Duration::from_secs(1) {
+                    last_kafka_flush = Instant::now();
+                    if let Err(e) = kafka_flush(sink) {
+                        errors.borrow_mut().get_or_insert(e);
+                    }
+                } else {
+                    pending = true;
+                }
+            }
+            finished = done;
+            // a quiet live source may not move the frontier for a long time: come back to flush
+            if pending && !done {
+                activator.activate_after(TICK);
+            }
         }
-        finished = done;
     });
 }
 

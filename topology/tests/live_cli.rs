@@ -3,44 +3,7 @@
 
 mod common;
 
-use std::io::Read;
-use std::net::TcpListener;
-
-use common::{shared_data, tickflow_ok};
-
-fn payloads() -> Vec<serde_json::Value> {
-    let mut s = String::new();
-    flate2::read::GzDecoder::new(std::fs::File::open(shared_data().join("trades/freqtrade/XRP_OLD-trades.json.gz")).unwrap()).read_to_string(&mut s).unwrap();
-    let v: Vec<serde_json::Value> = serde_json::from_str(&s).unwrap();
-    v.into_iter().map(|t| t["info"].clone()).collect()
-}
-
-/// Serves one connection per client with the first `n` trades, then keeps it open.
-fn ws_server(n: usize) -> String {
-    let trades = payloads();
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let trades = trades.clone();
-            std::thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else { return };
-                for t in trades.iter().take(n) {
-                    let mut d = t.clone();
-                    d["e"] = "aggTrade".into();
-                    d["s"] = "XRPETH".into();
-                    let msg = serde_json::json!({"stream": "xrpeth@aggTrade", "data": d}).to_string();
-                    if ws.send(tungstenite::Message::Text(msg)).is_err() {
-                        return;
-                    }
-                }
-                let _ = ws.flush();
-                std::thread::sleep(std::time::Duration::from_secs(5));
-            });
-        }
-    });
-    url
-}
+use common::{tickflow_ok, ws_server};
 
 #[test]
 fn stream_and_live_aggregate() {
