@@ -13,6 +13,7 @@ mod kafka_cmd;
 mod pipeline;
 mod questdb_cmd;
 mod run_cmd;
+mod shutdown;
 mod stream_cmd;
 mod telemetry;
 mod verify_cmd;

@@ -203,6 +203,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     };
     let metrics = Arc::new(PipelineMetrics::new());
     crate::telemetry::global().register_pipeline(metrics.clone());
+    // SIGTERM/SIGINT: sources end, the dataflow drains, every sink flushes
+    crate::shutdown::install();
     let bad_rows = Arc::new(AtomicU64::new(0));
     // topic and live sources: a spinner with the event-time position, the watermark's lag behind
     // it and the read rate (their length is not known up front)
@@ -244,7 +246,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             if p % peers != index {
                 continue;
             }
-            feeds.push(input.open_feed(p, pb2.clone(), b2.clone(), positions2.clone())?);
+            feeds.push(Box::new(crate::shutdown::Interruptible(input.open_feed(p, pb2.clone(), b2.clone(), positions2.clone())?)));
         }
         let sink_error: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
         let state = Rc::new(RefCell::new(SinkState::default()));
@@ -430,6 +432,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     drop(ticker_stop);
     if let Some(t) = ticker {
         let _ = t.join();
+    }
+    if crate::shutdown::requested() {
+        tracing::info!("stopped on request: every sink flushed; interrupted partitions are not committed");
     }
     // every sink has flushed: commit the consumed positions (at-least-once)
     if let Some((cfg, group)) = &commit_to {

@@ -98,9 +98,23 @@ fn a_running_topology_serves_metrics_health_and_readiness_and_prometheus_scrapes
         Err(_) => require_prometheus("promtool"),
     }
 
-    // a real Prometheus scrapes it
+    scrape_with_prometheus(dir.path(), port);
+
+    // SIGTERM: the sources stop, the dataflow drains, every sink flushes, exit 0
+    let mut child = _child;
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let status = wait_for("exit after SIGTERM", Duration::from_secs(30), || child.0.try_wait().unwrap());
+    assert!(status.success(), "{status:?}");
+    let file_bars = common::read_bars(&out);
+    assert!(!file_bars.is_empty(), "the bar file was flushed");
+    let keys: std::collections::BTreeSet<(i64, String, String)> = file_bars.iter().map(|b| (b.open_time, b.symbol.clone(), b.timeframe.clone())).collect();
+    assert_eq!(qdb.rows("bars").len(), keys.len(), "every bar of the file reached QuestDB before exit");
+}
+
+fn scrape_with_prometheus(dir: &std::path::Path, port: u16) {
     let prom_port = free_port();
-    let cfg = dir.path().join("prometheus.yml");
+    let cfg = dir.join("prometheus.yml");
     std::fs::write(
         &cfg,
         format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tickflow\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"),
@@ -108,7 +122,7 @@ fn a_running_topology_serves_metrics_health_and_readiness_and_prometheus_scrapes
     .unwrap();
     let prom = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
