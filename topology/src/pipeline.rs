@@ -384,7 +384,24 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         if index == 0 {
             crate::telemetry::global().set_ready(true);
         }
-        while worker.step_or_park(None) {}
+        // between steps (at least every 250 ms), rows still buffered for QuestDB go out once
+        // their interval is up: bars of a quiet live run do not wait for the next bar to close
+        let tick = if qdb_end.borrow().is_some() { Some(Duration::from_millis(250)) } else { None };
+        let mut stopping = false;
+        while worker.step_or_park(tick) {
+            if let Some(q) = qdb_end.borrow_mut().as_mut() {
+                if let Err(e) = q.progress() {
+                    sink_error.borrow_mut().get_or_insert(e.to_string());
+                }
+            }
+            // a sink that failed for good ends the run (a live run would otherwise go on
+            // without it): the sources stop, the rest drains, the error is reported
+            if !stopping && sink_error.borrow().is_some() {
+                stopping = true;
+                tracing::error!(error = ?sink_error.borrow(), "a sink failed; stopping the run");
+                crate::shutdown::request();
+            }
+        }
         if let Some((sink, _, _)) = bar_kafka_end.borrow_mut().as_mut() {
             kafka_flush(sink)?;
         }

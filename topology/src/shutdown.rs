@@ -18,6 +18,11 @@ pub fn requested() -> bool {
     REQUESTED.load(Ordering::Relaxed)
 }
 
+/// Asks the running job to stop (as the first signal does), e.g. after a sink failed for good.
+pub fn request() {
+    REQUESTED.store(true, Ordering::Relaxed);
+}
+
 #[cfg(unix)]
 extern "C" fn on_signal(_: libc::c_int) {
     // only async-signal-safe calls here: an atomic swap and _exit

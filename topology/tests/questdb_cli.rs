@@ -310,3 +310,39 @@ fn real_questdb_pipeline_twice_equals_the_file_output() {
         q(&format!("DROP TABLE IF EXISTS {prefix}{t}"));
     }
 }
+
+#[test]
+fn a_sink_that_fails_for_good_ends_a_live_run_with_the_error() {
+    let ws = common::ws_server(3000);
+    let server = QdbServer::start();
+    server.inject(std::iter::repeat_n(Fault::Status(500), 100_000));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bars.csv");
+    let t0 = std::time::Instant::now();
+    // no --max-trades: without the failure this run would never end
+    let o = common::tickflow(&[
+        "aggregate",
+        "--source",
+        "binance",
+        "--symbols",
+        "XRP/ETH",
+        "--ws-url",
+        &ws,
+        "--rest-url",
+        "http://127.0.0.1:9",
+        "--idle-timeout",
+        "1h",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+        "--questdb",
+        "--questdb-conf",
+        &server.conf("retry_timeout=100;"),
+        "--questdb-max-outage",
+        "1s",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("questdb"), "{err}");
+    assert!(t0.elapsed() < std::time::Duration::from_secs(60));
+}
