@@ -407,8 +407,8 @@ impl PartitionReader {
                 self.finish()?;
                 return Ok(ReadStatus::Done);
             }
-            let wait = if n == 0 { Duration::from_millis(1) } else { Duration::ZERO };
-            let Some(msg) = self.consumer.poll(wait) else { break };
+            // never block: the caller (the dataflow source) backs off when every feed is idle
+            let Some(msg) = self.consumer.poll(Duration::ZERO) else { break };
             let msg = msg.map_err(|e| kerr(&format!("reading {}/{}", self.topic, self.partition), e))?;
             let offset = msg.offset();
             if offset < self.next {

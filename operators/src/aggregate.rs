@@ -69,6 +69,7 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                         let Some(&t) = cap.least() else { return };
                         for container in data {
                             for batch in container.iter() {
+                                new_ends.clear();
                                 engine.on_time_batch(batch, t, &mut new_ends, |trade| {
                                     late.entry(t).or_default().push(trade);
                                 });
@@ -98,7 +99,6 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                         let Some(t) = next_late else { break };
                         let trades = late.remove(&t).unwrap_or_default();
                         for trade in &trades {
-                            new_ends.clear();
                             engine.late(trade, t as i64, &mut out, &mut new_ends);
                             for &end in &new_ends {
                                 let ct = (end - 1) as u64;
@@ -108,6 +108,8 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                                     }
                                 }
                             }
+                            // consumed: stale ends must never meet a later batch's capability
+                            new_ends.clear();
                         }
                     }
                     if let (Some(f), Some(hb)) = (f, heartbeat.as_mut()) {

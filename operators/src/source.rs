@@ -162,7 +162,7 @@ pub fn trade_source<'scope>(
         let mut groups = Grouper::default();
         move |output| {
             let Some(c) = cap.as_mut() else { return };
-            let mut any_idle = false;
+            let (mut any_idle, mut any_ready) = (false, false);
             let mut i = 0;
             while i < feeds.len() {
                 let fs = &mut feeds[i];
@@ -248,7 +248,7 @@ pub fn trade_source<'scope>(
                             }
                         }
                     }
-                    FeedStatus::Ready => {}
+                    FeedStatus::Ready => any_ready = true,
                 }
                 i += 1;
             }
@@ -265,7 +265,8 @@ pub fn trade_source<'scope>(
                 }
                 metrics.watermark.store(w as i64, Ordering::Relaxed);
             }
-            if any_idle {
+            // back off only when no feed had data: one quiet partition must not slow the others
+            if any_idle && !any_ready {
                 activator.activate_after(Duration::from_millis(5));
             } else {
                 activator.activate();

@@ -406,3 +406,21 @@ fn live_sources_close_bars_on_an_idle_timeout() {
     assert!(bar_seen.load(Ordering::SeqCst), "the bar was emitted");
     assert!(!gave_up.load(Ordering::SeqCst), "it was emitted while the feed was live and idle, not at end of input");
 }
+
+#[test]
+fn a_late_arrival_into_a_still_open_bar_does_not_leak_window_ends_into_later_batches() {
+    // B's first trade arrives after A moved the watermark past it (out-of-orderness 0), but its
+    // 1m bar is still open: it is folded in as on time. Later batches of A carry newer stamps;
+    // the window end opened by B must not be reused with their capabilities (it used to panic:
+    // "Attempted to delay to a time ... not greater or equal to ... the capability's stamp").
+    let mut t: Vec<Trade> = (0..=15).map(|i| tr("A/USD", i * 10_000, i as u64 + 1, "100", "1")).collect();
+    t.push(tr("B/USD", 149_500, 1, "50", "2"));
+    t.extend((0..=20).map(|i| tr("A/USD", 200_000 + i * 10_000, 100 + i as u64, "101", "1")));
+    for r in [Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0 }, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Revise), ooo_ms: 0 }] {
+        let (bars, _) = run(vec![t.clone()], 1, r.clone());
+        let b: Vec<&Bar> = bars.iter().map(|(_, b)| b).filter(|b| b.instrument.symbol() == "B/USD").collect();
+        assert_eq!(b.len(), 1, "B's trade is in its (still open) bar");
+        assert_eq!((b[0].open_time.0, b[0].trades), (120_000_000_000, 1));
+        assert_eq!(run(vec![t.clone()], 1, r.batched()).0, bars);
+    }
+}
