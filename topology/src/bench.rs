@@ -438,8 +438,28 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
             rows.clear();
         }
     }
-    let decode = payloads.len() as f64 / t.elapsed().as_secs_f64();
+    let decode_secs = t.elapsed().as_secs_f64();
+    let decode = payloads.len() as f64 / decode_secs;
     drop(payloads);
+    let (agg, source) =
+        BarArgs { timeframes: "1m".into(), fill: "none".into(), late: "drop".into(), out_of_orderness: "0".into(), allowed_lateness: "1h".into() }.configs()?;
+    // decode + aggregate on one worker: the decode time plus a 1-worker dataflow reading the
+    // decoded trades row by row in arrival order (the source groups them, as for a topic)
+    let job = AggregateJob {
+        inputs: vec![InputSpec::Trades(std::sync::Arc::new(std::sync::Mutex::new(trades.clone())))],
+        agg: agg.clone(),
+        source: source.clone(),
+        bars_out: None,
+        late_out: None,
+        progress: false,
+        keep_tail: 0,
+        bars_topic: None,
+        late_topic: None,
+        trades_topic: None,
+        questdb: None,
+    };
+    let report = run_aggregate(job, &ClusterArgs { workers: 1, ..Default::default() })?;
+    let decode_agg = report.metrics.trades_in as f64 / (decode_secs + report.elapsed.as_secs_f64());
     // raw produce with the client
     let t = Instant::now();
     let mut sink = KafkaSink::new(&cfg, "tickflow-bench")?;
@@ -454,10 +474,9 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
     let consume = n as f64 / t.elapsed().as_secs_f64();
     println!("{:<44} {:>12}", "stage", "trades/s");
     println!("{:<44} {:>10.2} M", "decode JSON records (1 thread, no broker)", decode / 1e6);
+    println!("{:<44} {:>10.2} M", "decode + aggregate (1 worker, no broker)", decode_agg / 1e6);
     println!("{:<44} {:>10.2} M", "raw produce (idempotent, lz4, acks=all)", produce / 1e6);
     println!("{:<44} {:>10.2} M", "raw consume (no decoding)", consume / 1e6);
-    let (agg, source) =
-        BarArgs { timeframes: "1m".into(), fill: "none".into(), late: "drop".into(), out_of_orderness: "0".into(), allowed_lateness: "1h".into() }.configs()?;
     for w in a.workers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let flow = crate::kafka_cmd::KafkaFlowArgs { kafka_topic: Some(topic.clone()), speed: "max".into(), ..Default::default() };
         let brokers_args = crate::kafka_cmd::BrokerArgs { brokers: brokers.clone(), namespace: "bench".into(), properties: Vec::new() };

@@ -64,6 +64,8 @@ pub enum InputSpec {
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
     Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
+    /// In-memory trades in arrival order, read row by row like a topic partition (benchmarks).
+    Trades(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::Trade>>>),
 }
 
 impl InputSpec {
@@ -96,6 +98,10 @@ impl InputSpec {
             InputSpec::Batches(b) => {
                 let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
                 Box::new(tickflow_operators::BatchFeed::new(format!("memory#{partition}"), batches))
+            }
+            InputSpec::Trades(t) => {
+                let trades = std::mem::take(&mut *t.lock().map_err(|_| "poisoned input".to_string())?);
+                Box::new(tickflow_operators::VecFeed::new(format!("memory#{partition}"), trades))
             }
         })
     }
