@@ -92,6 +92,52 @@ fn dec(s: &str, what: &str) -> Result<Decimal> {
     s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
 }
 
+/// The simulated broker's flags, shared by `backtest` and paper trading (`aggregate --strategy`).
+pub(crate) struct SimFlags<'a> {
+    pub(crate) cash: &'a str,
+    pub(crate) commission: &'a str,
+    pub(crate) maker_commission: Option<&'a str>,
+    pub(crate) commission_fixed: Option<&'a str>,
+    pub(crate) slippage: Option<&'a str>,
+    pub(crate) sizer: &'a str,
+    pub(crate) cheat_on_close: bool,
+}
+
+impl SimFlags<'_> {
+    /// One run per point of the parameter grid, validated.
+    pub(crate) fn runs(&self, strategy: &str, params: &[String]) -> Result<Vec<RunSpec>> {
+        let cash = dec(self.cash, "cash")?;
+        if cash <= Decimal::ZERO {
+            bail!("--cash must be positive");
+        }
+        let taker = dec(self.commission, "commission")?;
+        let maker = self.maker_commission.map(|m| dec(m, "maker-commission")).transpose()?.unwrap_or(taker);
+        if taker.is_negative() || maker.is_negative() || taker >= Decimal::ONE {
+            bail!("--commission is a fraction of value between 0 and 1, e.g. 0.001");
+        }
+        let commission = match self.commission_fixed {
+            Some(f) => Commission::Fixed(dec(f, "commission-fixed")?),
+            None => Commission::Percent { maker, taker },
+        };
+        let slippage = match self.slippage {
+            None => Slippage::None,
+            Some(s) => match s.split_once(':') {
+                Some(("percent", p)) => Slippage::Percent(dec(p, "slippage")?),
+                Some(("fixed", x)) => Slippage::Fixed(dec(x, "slippage")?),
+                _ => bail!("--slippage: use percent:P or fixed:X"),
+            },
+        };
+        let sizer: Sizer = self.sizer.parse()?;
+        let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: self.cheat_on_close };
+        let grid = expand_sweep(params)?;
+        let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: strategy.to_string(), params, broker, sizer }).collect();
+        for r in &runs {
+            tickflow_strategies::build(&r.strategy, &r.params)?;
+        }
+        Ok(runs)
+    }
+}
+
 /// Final contents of the differential views: (rank, run, value µ) and per (run, instrument)
 /// (fills, notional µ).
 #[derive(Default)]
@@ -112,34 +158,16 @@ struct RunOut {
 
 /// Runs the command.
 pub fn run(a: BacktestArgs) -> Result<()> {
-    let cash = dec(&a.cash, "cash")?;
-    if cash <= Decimal::ZERO {
-        bail!("--cash must be positive");
-    }
-    let taker = dec(&a.commission, "commission")?;
-    let maker = a.maker_commission.as_deref().map(|m| dec(m, "maker-commission")).transpose()?.unwrap_or(taker);
-    if taker.is_negative() || maker.is_negative() || taker >= Decimal::ONE {
-        bail!("--commission is a fraction of value between 0 and 1, e.g. 0.001");
-    }
-    let commission = match &a.commission_fixed {
-        Some(f) => Commission::Fixed(dec(f, "commission-fixed")?),
-        None => Commission::Percent { maker, taker },
+    let sim = SimFlags {
+        cash: &a.cash,
+        commission: &a.commission,
+        maker_commission: a.maker_commission.as_deref(),
+        commission_fixed: a.commission_fixed.as_deref(),
+        slippage: a.slippage.as_deref(),
+        sizer: &a.sizer,
+        cheat_on_close: a.cheat_on_close,
     };
-    let slippage = match a.slippage.as_deref() {
-        None => Slippage::None,
-        Some(s) => match s.split_once(':') {
-            Some(("percent", p)) => Slippage::Percent(dec(p, "slippage")?),
-            Some(("fixed", x)) => Slippage::Fixed(dec(x, "slippage")?),
-            _ => bail!("--slippage: use percent:P or fixed:X"),
-        },
-    };
-    let sizer: Sizer = a.sizer.parse()?;
-    let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: a.cheat_on_close };
-    let grid = expand_sweep(&a.params)?;
-    let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: a.strategy.clone(), params, broker, sizer }).collect();
-    for r in &runs {
-        tickflow_strategies::build(&r.strategy, &r.params)?;
-    }
+    let runs = sim.runs(&a.strategy, &a.params)?;
     if !["sharpe", "total_return", "sqn", "profit_factor", "max_drawdown_pct"].contains(&a.rank_by.as_str()) {
         bail!("--rank-by: use sharpe, total_return, sqn, profit_factor or max_drawdown_pct");
     }
@@ -391,7 +419,7 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
 }
 
 /// The id a run's records carry: strategy and parameters, e.g. `sma_cross fast=10 slow=30`.
-fn run_id(spec: &RunSpec) -> String {
+pub(crate) fn run_id(spec: &RunSpec) -> String {
     let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("{} {}", spec.strategy, params.join(" ")).trim().to_string()
 }

@@ -283,6 +283,7 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         late_topic: None,
         trades_topic: None,
         questdb: None,
+        paper: None,
     };
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
@@ -457,6 +458,7 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
         late_topic: None,
         trades_topic: None,
         questdb: None,
+        paper: None,
     };
     let report = run_aggregate(job, &ClusterArgs { workers: 1, ..Default::default() })?;
     let decode_agg = report.metrics.trades_in as f64 / (decode_secs + report.elapsed.as_secs_f64());
@@ -493,6 +495,7 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
             late_topic: None,
             trades_topic: None,
             questdb: None,
+            paper: None,
         };
         let report = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
         let rate = report.metrics.trades_in as f64 / report.elapsed.as_secs_f64();

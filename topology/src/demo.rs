@@ -62,6 +62,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         late_topic: None,
         trades_topic: None,
         questdb: None,
+        paper: None,
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",

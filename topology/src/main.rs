@@ -10,6 +10,7 @@ mod feeds;
 mod fetch_cmd;
 mod indicator_cmd;
 mod kafka_cmd;
+mod paper;
 mod pipeline;
 mod questdb_cmd;
 mod run_cmd;
@@ -159,6 +160,8 @@ pub struct AggregateArgs {
     brokers: kafka_cmd::BrokerArgs,
     #[command(flatten)]
     questdb: questdb_cmd::QuestDbArgs,
+    #[command(flatten)]
+    paper: paper::PaperArgs,
     /// Live sources: advance the watermark after this long without trades, so quiet symbols
     /// still close bars.
     #[arg(long, default_value = "2s")]
@@ -302,6 +305,7 @@ pub fn aggregate(a: AggregateArgs) -> Result<()> {
             None => None,
         },
         questdb: a.questdb.target()?,
+        paper: a.paper.job(&parse_timeframes(&a.bars.timeframes)?, &a.brokers)?,
     };
     let report = pipeline::run_aggregate(job, &a.cluster)?;
     if a.cluster.process == 0 {
@@ -325,6 +329,9 @@ pub fn print_summary(r: &JobReport, out: Option<&str>) {
     println!("revisions          {:>12}", r.revisions);
     if r.committed > 0 {
         println!("offsets committed  {:>12}   (partitions)", r.committed);
+    }
+    for (run, s, orders, fills) in &r.paper {
+        println!("paper {run}: {orders} orders, {fills} fills, value {} → {} ({:+.2}%)", s.initial_value, s.final_value, s.total_return * 100.0);
     }
     println!("elapsed            {:>12.3} s", secs);
     if let Some(o) = out {

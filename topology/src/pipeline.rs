@@ -132,6 +132,8 @@ pub struct AggregateJob {
     pub trades_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
     /// Also write trades, bars and late trades to QuestDB.
     pub questdb: Option<crate::questdb_cmd::QuestDbTarget>,
+    /// Paper-trade strategies on the bars.
+    pub paper: Option<crate::paper::PaperJob>,
 }
 
 /// Waits for a Kafka sink's acknowledgements, timing it for `/metrics`.
@@ -170,6 +172,8 @@ pub struct JobReport {
     pub bad_rows: u64,
     /// Kafka partitions whose end positions were committed to the consumer group.
     pub committed: usize,
+    /// Paper trading: (run id, summary, orders, fills) per run.
+    pub paper: Vec<(String, tickflow_strategies::Summary, u64, u64)>,
 }
 
 #[derive(Default)]
@@ -179,6 +183,7 @@ struct SinkState {
     late: u64,
     per_tf: std::collections::BTreeMap<Timeframe, u64>,
     tail: std::collections::VecDeque<Bar>,
+    paper: std::collections::BTreeMap<u32, (Option<tickflow_strategies::Summary>, u64, u64)>,
 }
 
 /// Runs the job and waits for it.
@@ -240,6 +245,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         InputSpec::Kafka { cfg, group: Some(g), .. } => Some((cfg.clone(), g.clone())),
         _ => None,
     });
+    let job_paper_ids: Vec<String> = job.paper.as_ref().map(|p| p.run_ids.to_vec()).unwrap_or_default();
     let job = Arc::new(job);
     let start = Instant::now();
     let positions: crate::feeds::Positions = Default::default();
@@ -278,6 +284,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             _ => None,
         }));
         let qdb_end = qdb.clone();
+        let paper_kafka: PaperKafka = Rc::new(RefCell::new(None));
+        let paper_kafka_end = paper_kafka.clone();
         let trade_qdb = job.questdb.as_ref().map(connect_questdb).transpose()?;
         let trade_kafka = match &job.trades_topic {
             Some((cfg, topic)) => Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-trades").map_err(|e| e.to_string())?, topic.clone())),
@@ -290,6 +298,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 trade_sinks(trades.clone(), trade_qdb, trade_kafka, sink_error.clone());
             }
             let (bars, late) = trades.aggregate_bars(job.agg.clone(), m2.clone()).map_err(|e| e.to_string())?;
+            if let Some(pj) = &job.paper {
+                paper_stage(bars.clone(), pj, index, qdb.clone(), paper_kafka.clone(), state.clone(), sink_error.clone())?;
+            }
             let (st, se, q) = (state.clone(), sink_error.clone(), qdb.clone());
             bars.ordered_sink(
                 "BarSink",
@@ -414,6 +425,9 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         if let Some(q) = qdb_end.borrow_mut().as_mut() {
             q.flush().map_err(|e| e.to_string())?;
         }
+        if let Some((sink, _)) = paper_kafka_end.borrow_mut().as_mut() {
+            kafka_flush(sink)?;
+        }
         if let Some(e) = errors.borrow().first() {
             return Err(e.to_string());
         }
@@ -428,6 +442,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 late: s.late,
                 per_tf: s.per_tf.iter().map(|(k, v)| (*k, *v)).collect(),
                 tail: s.tail.iter().copied().collect(),
+                paper: s.paper.iter().map(|(r, (sum, o, f))| (*r, sum.clone().unwrap_or_default(), *o, *f)).collect(),
             }))
         } else {
             Ok(None)
@@ -443,6 +458,8 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
                 report.late = s.late;
                 report.per_timeframe = s.per_tf;
                 report.tail = s.tail;
+                let ids = job_paper_ids.clone();
+                report.paper = s.paper.into_iter().map(|(r, sum, o, f)| (ids.get(r as usize).cloned().unwrap_or_default(), sum, o, f)).collect();
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => return Err(anyhow!(e)),
@@ -558,4 +575,109 @@ struct SinkStateOut {
     late: u64,
     per_tf: Vec<(Timeframe, u64)>,
     tail: Vec<Bar>,
+    paper: Vec<(u32, tickflow_strategies::Summary, u64, u64)>,
 }
+
+/// Paper trading: the strategy stage on the bars of `pj.timeframe`, its events gathered on
+/// worker 0 (sorted by run; each run lives on one worker, so its events keep their order) and
+/// written to the events file, QuestDB and Kafka as the frontier passes their bars.
+fn paper_stage(
+    bars: timely::dataflow::StreamVec<'_, u64, Bar>,
+    pj: &crate::paper::PaperJob,
+    index: usize,
+    qdb: Rc<RefCell<Option<QuestDbSink>>>,
+    kafka: PaperKafka,
+    state: Rc<RefCell<SinkState>>,
+    errors: Rc<RefCell<Option<String>>>,
+) -> Result<(), String> {
+    use std::io::Write as _;
+    use tickflow_strategies::{BacktestEvent, BacktestStage};
+    use timely::dataflow::operators::vec::Filter;
+    let tf = pj.timeframe;
+    let events = bars.filter(move |b: &Bar| b.timeframe == tf).backtest(pj.runs.clone()).map_err(|e| e.to_string())?;
+    let mut file = match (&pj.events_out, index) {
+        (Some(p), 0) => Some(std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| format!("{p}: {e}"))?)),
+        _ => None,
+    };
+    *kafka.borrow_mut() = match (&pj.publish, index) {
+        (Some((cfg, topics)), 0) => Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-paper").map_err(|e| e.to_string())?, topics.clone())),
+        _ => None,
+    };
+    let mut last_flush = Instant::now();
+    let ids = pj.run_ids.clone();
+    events.ordered_sink(
+        "PaperSink",
+        |e: &BacktestEvent| e.run(),
+        move |_t, v| {
+            use tickflow_connectors::kafka::{EQUITY_SCHEMA, FILL_SCHEMA, ORDER_SCHEMA};
+            use tickflow_model::{EquityRecord, RunRecord, RECORD_VERSION};
+            let fail = |e: String| {
+                errors.borrow_mut().get_or_insert(e);
+            };
+            let mut st = state.borrow_mut();
+            let mut q = qdb.borrow_mut();
+            let mut kafka = kafka.borrow_mut();
+            for e in v.drain(..) {
+                let run = ids.get(e.run() as usize).map(String::as_str).unwrap_or("");
+                if let Some(w) = file.as_mut() {
+                    if let Err(err) = serde_json::to_writer(&mut *w, &e).map_err(|x| x.to_string()).and_then(|_| w.write_all(b"\n").map_err(|x| x.to_string()))
+                    {
+                        fail(err);
+                    }
+                }
+                let entry = st.paper.entry(e.run()).or_default();
+                let r = match &e {
+                    BacktestEvent::Order(_, o) => {
+                        entry.1 += 1;
+                        let k = kafka
+                            .as_mut()
+                            .map(|(s, t)| s.send_json(&t[0], &format!("{run}:{}", o.id), &RunRecord::new(run, **o), o.updated.millis(), ORDER_SCHEMA));
+                        (q.as_mut().map(|q| q.order(run, o)), k)
+                    }
+                    BacktestEvent::Fill(_, f) => {
+                        entry.2 += 1;
+                        let key = format!("{run}:{}:{}", f.order_id, f.ts.0);
+                        let k = kafka.as_mut().map(|(s, t)| s.send_json(&t[1], &key, &RunRecord::new(run, **f), f.ts.millis(), FILL_SCHEMA));
+                        (q.as_mut().map(|q| q.fill(run, f)), k)
+                    }
+                    BacktestEvent::Equity(_, p) => {
+                        let rec = EquityRecord { v: RECORD_VERSION, run: run.to_string(), ts: p.ts.0, cash: p.cash, value: p.value };
+                        let k = kafka.as_mut().map(|(s, t)| s.send_json(&t[2], run, &rec, p.ts.millis(), EQUITY_SCHEMA));
+                        (q.as_mut().map(|q| q.equity(run, p.ts.0, p.cash.to_f64(), p.value.to_f64())), k)
+                    }
+                    BacktestEvent::Summary(_, s) => {
+                        entry.0 = Some((**s).clone());
+                        (None, None)
+                    }
+                    BacktestEvent::Trade(..) => (None, None),
+                };
+                if let (Some(Err(err)), _) | (_, Some(Err(err))) = r {
+                    fail(err.to_string());
+                }
+            }
+            if let Some(w) = file.as_mut() {
+                if let Err(err) = w.flush() {
+                    fail(err.to_string());
+                }
+            }
+            // acknowledged at least every second here, and at the end by the caller
+            if let Some((s, _)) = kafka.as_mut() {
+                if last_flush.elapsed() >= Duration::from_secs(1) {
+                    last_flush = Instant::now();
+                    if let Err(err) = kafka_flush(s) {
+                        fail(err);
+                    }
+                }
+            }
+            if let Some(q) = q.as_mut() {
+                if let Err(err) = q.progress() {
+                    fail(err.to_string());
+                }
+            }
+        },
+    );
+    Ok(())
+}
+
+/// The paper-trading Kafka sink (worker 0), flushed by the caller when the run ends.
+type PaperKafka = Rc<RefCell<Option<(tickflow_connectors::kafka::KafkaSink, [String; 3])>>>;

@@ -35,6 +35,16 @@
 //!
 //! [cluster]
 //! workers = 2
+//!
+//! [strategy]                    # optional: paper trading on the bars as they close
+//! name = "sma_cross"
+//! params = ["fast=10", "slow=30"]
+//! timeframe = "1m"              # one of [bars] timeframes (default: the first)
+//! cash = "100000"
+//! commission = "0.001"
+//! sizer = "percent:10"
+//! events_file = "paper.jsonl"   # orders, fills, equity, summary as JSON lines
+//! publish = true                # <namespace>.orders/.fills/.equity (and QuestDB with questdb = true)
 //! ```
 //!
 //! Any value can be overridden with `TICKFLOW__<SECTION>__<KEY>` (e.g.
@@ -67,6 +77,24 @@ struct Config {
     kafka: Kafka,
     #[serde(default)]
     cluster: Cluster,
+    strategy: Option<Strategy>,
+}
+
+/// `[strategy]`: paper trading on the bars (see `aggregate --strategy`).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Strategy {
+    name: String,
+    #[serde(default)]
+    params: Vec<String>,
+    timeframe: Option<String>,
+    cash: Option<String>,
+    commission: Option<String>,
+    slippage: Option<String>,
+    sizer: Option<String>,
+    events_file: Option<String>,
+    #[serde(default)]
+    publish: bool,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -229,6 +257,27 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
     if c.sinks.questdb {
         a.push("--questdb".into());
     }
+    if let Some(s) = &c.strategy {
+        a.extend(["--strategy".to_string(), s.name.clone()]);
+        for p in &s.params {
+            a.extend(["--param".to_string(), p.clone()]);
+        }
+        for (flag, v) in [
+            ("--strategy-timeframe", &s.timeframe),
+            ("--cash", &s.cash),
+            ("--commission", &s.commission),
+            ("--slippage", &s.slippage),
+            ("--sizer", &s.sizer),
+            ("--events-out", &s.events_file),
+        ] {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        if s.publish {
+            a.push("--publish".into());
+        }
+    }
     Ok(a)
 }
 
@@ -246,6 +295,8 @@ pub fn run(r: RunArgs) -> Result<()> {
     apply_env(&mut doc, std::env::vars())?;
     let cfg: Config = toml::Value::Table(doc).try_into().with_context(|| format!("{}: invalid topology", r.config))?;
     let args = to_args(&cfg)?;
+    // the flags must parse (a dry run checks the file as far as it can without running it)
+    let parsed = AsAggregate::try_parse_from(&args).map_err(|e| anyhow::anyhow!("{}: {e}", r.config))?;
     if r.dry_run {
         println!(
             "{}",
@@ -257,7 +308,6 @@ pub fn run(r: RunArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let parsed = AsAggregate::try_parse_from(&args).map_err(|e| anyhow::anyhow!("{}: {e}", r.config))?;
     crate::aggregate(parsed.a)
 }
 
@@ -286,5 +336,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(to_args(&c).unwrap().join(" "), "tickflow --source binance --symbols BTC/USDT --trades-topic t.trades --out b.csv --questdb");
+        let c: Config = toml::from_str(
+            "[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n[strategy]\nname = \"sma_cross\"\nparams = [\"fast=3\", \"slow=8\"]\ntimeframe = \"5m\"\npublish = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            to_args(&c).unwrap().join(" "),
+            "tickflow --input a.csv --out b.csv --strategy sma_cross --param fast=3 --param slow=8 --strategy-timeframe 5m --publish"
+        );
     }
 }

@@ -234,3 +234,41 @@ fn a_backtest_on_a_topic_equals_the_backtest_on_the_file() {
         assert!(want.lines().count() > 2, "{f}");
     }
 }
+
+#[test]
+fn paper_trading_on_a_replay_equals_the_file_run_at_any_speed_and_publishes_its_fills() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("p.trades", 3, 1).unwrap();
+    for t in ["p.orders", "p.fills", "p.equity"] {
+        cluster.create_topic(t, 1, 1).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let real = freqtrade_csv(dir.path());
+    tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "p.trades", "--brokers", &brokers]);
+    let strategy = ["--timeframes", "1m", "--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20", "--commission", "0.001", "--no-progress"];
+    let by_file = dir.path().join("file.jsonl");
+    let mut args = vec!["aggregate", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--out"];
+    let file_bars = dir.path().join("file-bars.csv");
+    args.extend([file_bars.to_str().unwrap(), "--events-out", by_file.to_str().unwrap()]);
+    args.extend(strategy);
+    tickflow_ok(&args);
+    let want = std::fs::read_to_string(&by_file).unwrap();
+    let fills = want.lines().filter(|l| l.starts_with("{\"Fill\"")).count();
+    assert!(fills > 5, "the strategy trades ({fills} fills)");
+    for (speed, workers, publish) in [("max", "1", false), ("2000000x", "2", true)] {
+        let ev = dir.path().join(format!("replay-{speed}.jsonl"));
+        let bars = dir.path().join(format!("replay-{speed}.csv"));
+        let mut args = vec!["replay", "--kafka-topic", "p.trades", "--brokers", &brokers, "--namespace", "p", "--speed", speed, "-w", workers, "--out"];
+        args.extend([bars.to_str().unwrap(), "--events-out", ev.to_str().unwrap()]);
+        args.extend(strategy);
+        if publish {
+            args.push("--publish");
+        }
+        tickflow_ok(&args);
+        assert_eq!(std::fs::read_to_string(&ev).unwrap(), want, "replay at {speed} with {workers} worker(s)");
+    }
+    let published = read_all(&brokers, "p.fills", 1);
+    assert_eq!(published.len(), fills);
+    assert!(published.iter().all(|r| r.0.starts_with("sma_cross fast=5 slow=20:")));
+}

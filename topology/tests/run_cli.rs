@@ -54,3 +54,25 @@ fn a_topology_file_runs_like_the_equivalent_flags_with_env_overrides() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field `filez`"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+#[test]
+fn the_deployment_topology_files_are_valid() {
+    // what compose.yaml runs: every key known, every flag accepted (a dry run parses them)
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/tickflow");
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let p = f.unwrap().path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            let out = common::tickflow(&["run", "--config", p.to_str().unwrap(), "--dry-run"]);
+            assert!(out.status.success(), "{}: {}", p.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(String::from_utf8_lossy(&out.stdout).starts_with("tickflow aggregate "));
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+    // and a bad key is refused
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "[source]\nkind = \"live\"\nvenue = \"binance\"\nsymbols = [\"BTC/USDT\"]\n[sinks]\nbars_file = \"b.csv\"\n[strategy]\nname = \"sma_cross\"\nparms = []\n").unwrap();
+    let out = common::tickflow(&["run", "--config", bad.path().to_str().unwrap(), "--dry-run"]);
+    assert!(!out.status.success());
+}
