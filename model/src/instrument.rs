@@ -175,16 +175,22 @@ pub enum Side {
 
 impl Side {
     /// `buy`/`b`, `sell`/`s` (any case, surrounding spaces ignored); empty or `unknown` is Unknown.
-    #[inline]
+    #[inline(always)]
     pub fn parse_bytes(s: &[u8]) -> Result<Side, ModelError> {
-        // exact lower-case forms, compared inline (slice patterns would call memcmp)
+        // exact lower-case forms, compared inline (slice patterns would call memcmp); the rest
+        // out of line so this stays small enough to inline into row parsers
         match s.len() {
-            1 if s[0] == b'b' => return Ok(Side::Buy),
-            1 if s[0] == b's' => return Ok(Side::Sell),
-            3 if s[0] == b'b' && s[1] == b'u' && s[2] == b'y' => return Ok(Side::Buy),
-            4 if s[0] == b's' && s[1] == b'e' && s[2] == b'l' && s[3] == b'l' => return Ok(Side::Sell),
-            _ => {}
+            1 if s[0] == b'b' => Ok(Side::Buy),
+            1 if s[0] == b's' => Ok(Side::Sell),
+            3 if s[0] == b'b' && s[1] == b'u' && s[2] == b'y' => Ok(Side::Buy),
+            4 if s[0] == b's' && s[1] == b'e' && s[2] == b'l' && s[3] == b'l' => Ok(Side::Sell),
+            _ => Self::parse_bytes_general(s),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn parse_bytes_general(s: &[u8]) -> Result<Side, ModelError> {
         let t = s.trim_ascii();
         if t.eq_ignore_ascii_case(b"buy") || t.eq_ignore_ascii_case(b"b") {
             Ok(Side::Buy)

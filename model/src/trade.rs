@@ -230,7 +230,7 @@ impl TradeRows {
         }
     }
     /// Appends a row from its parts (`inst` from [`intern`](Self::intern)).
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub fn push_parts(&mut self, inst: u32, ts: i64, trade_id: Option<u64>, price: Decimal, amount: Decimal, side: Side, ingest_ts: i64) {
         self.inst.push(inst);
