@@ -225,15 +225,8 @@ fn errors_that_retrying_cannot_fix_surface() {
 /// runs over the same tape leave one row per trade, and a revision overwrites its bar.
 #[test]
 fn real_questdb_dedups_replays_and_revisions() {
-    let Ok(addr) = std::env::var("QDB_HTTP_ADDR") else {
-        eprintln!("skipped: set QDB_HTTP_ADDR=host:9000 (and QDB_USER/QDB_PASSWORD if auth is on) to run against a real QuestDB");
-        return;
-    };
-    let auth = match (std::env::var("QDB_USER"), std::env::var("QDB_PASSWORD")) {
-        (Ok(u), Ok(p)) => format!("username={u};password={p};"),
-        _ => String::new(),
-    };
-    let conf = QuestDbConf::parse(&format!("http::addr={addr};{auth}")).unwrap();
+    let Some(conf) = qdb_server::real_questdb_conf() else { return };
+    let conf = QuestDbConf::parse(&conf).unwrap();
     let prefix = format!("tftest_{}_", std::process::id());
     let p = FlushPolicy { table_prefix: prefix.clone(), ..Default::default() };
     let trades = xrp_eth();

@@ -271,20 +271,7 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
-    let job = AggregateJob {
-        inputs,
-        agg,
-        source,
-        bars_out: None,
-        late_out: None,
-        progress: false,
-        keep_tail: 0,
-        bars_topic: None,
-        late_topic: None,
-        trades_topic: None,
-        questdb: None,
-        paper: None,
-    };
+    let job = AggregateJob::new(inputs, agg, source);
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
     let secs = report.elapsed.as_secs_f64();
@@ -446,20 +433,7 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
         BarArgs { timeframes: "1m".into(), fill: "none".into(), late: "drop".into(), out_of_orderness: "0".into(), allowed_lateness: "1h".into() }.configs()?;
     // decode + aggregate on one worker: the decode time plus a 1-worker dataflow reading the
     // decoded trades row by row in arrival order (the source groups them, as for a topic)
-    let job = AggregateJob {
-        inputs: vec![InputSpec::Trades(std::sync::Arc::new(std::sync::Mutex::new(trades.clone())))],
-        agg: agg.clone(),
-        source: source.clone(),
-        bars_out: None,
-        late_out: None,
-        progress: false,
-        keep_tail: 0,
-        bars_topic: None,
-        late_topic: None,
-        trades_topic: None,
-        questdb: None,
-        paper: None,
-    };
+    let job = AggregateJob::new(vec![InputSpec::Trades(std::sync::Arc::new(std::sync::Mutex::new(trades.clone())))], agg.clone(), source.clone());
     let report = run_aggregate(job, &ClusterArgs { workers: 1, ..Default::default() })?;
     let decode_agg = report.metrics.trades_in as f64 / (decode_secs + report.elapsed.as_secs_f64());
     // raw produce with the client
@@ -483,20 +457,7 @@ fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {
         let flow = crate::kafka_cmd::KafkaFlowArgs { kafka_topic: Some(topic.clone()), speed: "max".into(), ..Default::default() };
         let brokers_args = crate::kafka_cmd::BrokerArgs { brokers: brokers.clone(), namespace: "bench".into(), properties: Vec::new() };
         let inputs = flow.inputs(&brokers_args)?;
-        let job = AggregateJob {
-            inputs,
-            agg: agg.clone(),
-            source: source.clone(),
-            bars_out: None,
-            late_out: None,
-            progress: false,
-            keep_tail: 0,
-            bars_topic: None,
-            late_topic: None,
-            trades_topic: None,
-            questdb: None,
-            paper: None,
-        };
+        let job = AggregateJob::new(inputs, agg.clone(), source.clone());
         let report = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
         let rate = report.metrics.trades_in as f64 / report.elapsed.as_secs_f64();
         println!(

@@ -136,6 +136,26 @@ pub struct AggregateJob {
     pub paper: Option<crate::paper::PaperJob>,
 }
 
+impl AggregateJob {
+    /// A job over `inputs` with no sink but the report (callers set the sinks they want).
+    pub fn new(inputs: Vec<InputSpec>, agg: AggregateConfig, source: SourceConfig) -> Self {
+        AggregateJob {
+            inputs,
+            agg,
+            source,
+            bars_out: None,
+            late_out: None,
+            progress: false,
+            keep_tail: 0,
+            bars_topic: None,
+            late_topic: None,
+            trades_topic: None,
+            questdb: None,
+            paper: None,
+        }
+    }
+}
+
 /// Waits for a Kafka sink's acknowledgements, timing it for `/metrics`.
 fn kafka_flush(sink: &mut tickflow_connectors::kafka::KafkaSink) -> Result<(), String> {
     let t0 = Instant::now();

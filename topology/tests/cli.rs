@@ -4,29 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{tickflow, tickflow_ok};
-
-fn tape(dir: &std::path::Path, name: &str, seed: &str, symbols: &str, trades: &str) -> String {
-    let p = dir.join(name).to_string_lossy().into_owned();
-    tickflow_ok(&[
-        "generate",
-        "--out",
-        &p,
-        "--trades",
-        trades,
-        "--seed",
-        seed,
-        "--symbols",
-        symbols,
-        "--late-per-mille",
-        "8",
-        "--max-delay",
-        "20s",
-        "--dup-per-mille",
-        "5",
-    ]);
-    p
-}
+use common::{late_tape as tape, tickflow, tickflow_ok};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -10,30 +10,12 @@ mod qdb_server;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::{shared_data, tickflow_ok};
+use common::tickflow_ok;
 use qdb_server::{Fault, QdbServer, Val};
 use tickflow_model::Decimal;
 
 fn tape(dir: &Path) -> String {
-    let p = dir.join("tape.csv").to_string_lossy().into_owned();
-    tickflow_ok(&[
-        "generate",
-        "--out",
-        &p,
-        "--trades",
-        "40000",
-        "--seed",
-        "11",
-        "--symbols",
-        "BTC/USDT,ETH/USDT",
-        "--late-per-mille",
-        "8",
-        "--max-delay",
-        "20s",
-        "--dup-per-mille",
-        "5",
-    ]);
-    p
+    common::late_tape(dir, "tape.csv", "11", "BTC/USDT,ETH/USDT", "40000")
 }
 
 fn dbl(s: &str) -> f64 {
@@ -108,29 +90,10 @@ fn qdb_late(server: &QdbServer) -> Vec<(i64, String, String)> {
     v
 }
 
-fn aggregate(server: &QdbServer, tape: &str, out: &Path, late: &Path, extra: &[&str]) -> String {
-    let conf = server.conf("retry_timeout=300;request_timeout=2000;");
-    let mut args = vec![
-        "aggregate",
-        "-i",
-        tape,
-        "--timeframes",
-        "1m,5m",
-        "--late",
-        "revise",
-        "--allowed-lateness",
-        "1h",
-        "--out",
-        out.to_str().unwrap(),
-        "--late-out",
-        late.to_str().unwrap(),
-        "--no-progress",
-        "--questdb",
-        "--questdb-conf",
-        &conf,
-    ];
-    args.extend_from_slice(extra);
-    tickflow_ok(&args)
+/// `aggregate` over `tape` with late revisions, writing bars to `out` and to QuestDB at `conf`.
+fn aggregate(conf: &str, tape: &str, out: &Path, extra: &[&str]) -> String {
+    let args = ["aggregate", "-i", tape, "--timeframes", "1m,5m", "--late", "revise", "--allowed-lateness", "1h", "--out", out.to_str().unwrap()];
+    tickflow_ok(&[&args[..], &["--no-progress", "--questdb", "--questdb-conf", conf], extra].concat())
 }
 
 #[test]
@@ -139,7 +102,8 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
     let tape = tape(dir.path());
     let server = QdbServer::start();
     let (out, late) = (dir.path().join("bars.csv"), dir.path().join("late.csv"));
-    aggregate(&server, &tape, &out, &late, &[]);
+    let conf = server.conf("retry_timeout=300;request_timeout=2000;");
+    aggregate(&conf, &tape, &out, &["--late-out", late.to_str().unwrap()]);
     let want_bars = final_bars(&out);
     assert!(want_bars.values().any(|v| v.6 > 0), "the tape produces revisions");
     assert_eq!(qdb_bars(&server), want_bars, "one row per bar, the last revision");
@@ -157,7 +121,7 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
 
     // a rerun with 2 workers, through 500s and lost answers, changes nothing
     server.inject([Fault::Status(500), Fault::ResetAfter, Fault::ResetBefore, Fault::Status(503), Fault::ResetAfter]);
-    aggregate(&server, &tape, &out, &late, &["--workers", "2"]);
+    aggregate(&conf, &tape, &out, &["--late-out", late.to_str().unwrap(), "--workers", "2"]);
     assert!(server.state.lock().unwrap().faults.is_empty(), "every fault was hit");
     assert!(server.state.lock().unwrap().lines_applied > 2 * lines_after_first - 1, "the rerun sent everything again");
     assert_eq!(final_bars(&out), want_bars, "2 workers: same bars");
@@ -170,32 +134,12 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
 fn backtest_rows_equal_its_files() {
     let dir = tempfile::tempdir().unwrap();
     let server = QdbServer::start();
-    let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
     let out = dir.path().join("bt");
     let conf = server.conf("");
     for _ in 0..2 {
-        let stdout = tickflow_ok(&[
-            "backtest",
-            "--bars",
-            bars.to_str().unwrap(),
-            "--strategy",
-            "sma_cross",
-            "--param",
-            "fast=10",
-            "--param",
-            "slow=30",
-            "--cash",
-            "100000",
-            "--commission",
-            "0.001",
-            "--sizer",
-            "percent:95",
-            "--out-dir",
-            out.to_str().unwrap(),
-            "--questdb",
-            "--questdb-conf",
-            &conf,
-        ]);
+        let mut args = common::orcl_sma_backtest();
+        args.extend(["--out-dir", out.to_str().unwrap(), "--questdb", "--questdb-conf", &conf].map(String::from));
+        let stdout = tickflow_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(stdout.contains("questdb "), "{stdout}");
     }
     let fills = std::fs::read_to_string(out.join("fills.csv")).unwrap();
@@ -252,39 +196,13 @@ fn questdb_init_creates_the_tables_and_prints_the_ddl() {
 /// two runs leave one row per bar key, equal to the file output.
 #[test]
 fn real_questdb_pipeline_twice_equals_the_file_output() {
-    let Ok(addr) = std::env::var("QDB_HTTP_ADDR") else {
-        eprintln!("skipped: set QDB_HTTP_ADDR=host:9000 (and QDB_USER/QDB_PASSWORD) to run against a real QuestDB");
-        return;
-    };
-    let auth = match (std::env::var("QDB_USER"), std::env::var("QDB_PASSWORD")) {
-        (Ok(u), Ok(p)) => format!("username={u};password={p};"),
-        _ => String::new(),
-    };
-    let conf = format!("http::addr={addr};{auth}");
+    let Some(conf) = qdb_server::real_questdb_conf() else { return };
     let dir = tempfile::tempdir().unwrap();
     let tape = tape(dir.path());
     let prefix = format!("tfcli_{}_", std::process::id());
     let out = dir.path().join("bars.csv");
     for _ in 0..2 {
-        tickflow_ok(&[
-            "aggregate",
-            "-i",
-            &tape,
-            "--timeframes",
-            "1m,5m",
-            "--late",
-            "revise",
-            "--allowed-lateness",
-            "1h",
-            "--out",
-            out.to_str().unwrap(),
-            "--no-progress",
-            "--questdb",
-            "--questdb-conf",
-            &conf,
-            "--questdb-prefix",
-            &prefix,
-        ]);
+        aggregate(&conf, &tape, &out, &["--questdb-prefix", &prefix]);
     }
     let want = final_bars(&out);
     let c = tickflow_connectors::questdb::QuestDbConf::parse(&conf).unwrap();

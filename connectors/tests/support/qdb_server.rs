@@ -24,6 +24,21 @@ use std::time::Duration;
 
 use influxdb_line_protocol::{parse_lines, FieldValue};
 
+/// The client configuration of a real QuestDB for the tests that need one: `QDB_HTTP_ADDR`
+/// (host:9000) plus `QDB_USER`/`QDB_PASSWORD` when auth is on; `None` (with a message saying
+/// how to run them) when unset.
+pub fn real_questdb_conf() -> Option<String> {
+    let Ok(addr) = std::env::var("QDB_HTTP_ADDR") else {
+        eprintln!("skipped: set QDB_HTTP_ADDR=host:9000 (and QDB_USER/QDB_PASSWORD if auth is on) to run against a real QuestDB");
+        return None;
+    };
+    let auth = match (std::env::var("QDB_USER"), std::env::var("QDB_PASSWORD")) {
+        (Ok(u), Ok(p)) => format!("username={u};password={p};"),
+        _ => String::new(),
+    };
+    Some(format!("http::addr={addr};{auth}"))
+}
+
 /// A value as stored.
 #[derive(Clone, Debug, PartialEq, PartialOrd)]
 pub enum Val {

@@ -154,3 +154,20 @@ pub fn ws_server(n: usize) -> String {
     });
     url
 }
+
+/// A seeded synthetic tape with late trades (8‰, up to 20 s) and duplicates (5‰) at `dir/name`.
+pub fn late_tape(dir: &Path, name: &str, seed: &str, symbols: &str, trades: &str) -> String {
+    let p = dir.join(name).to_string_lossy().into_owned();
+    let args = ["generate", "--out", &p, "--trades", trades, "--seed", seed, "--symbols", symbols];
+    tickflow_ok(&[&args[..], &["--late-per-mille", "8", "--max-delay", "20s", "--dup-per-mille", "5"]].concat());
+    p
+}
+
+/// The SMA(10/30) cross on Backtrader's ORCL bars with a 0.1% commission and a 95% sizer (the
+/// Backtrader reference configuration); append `--out-dir` and the rest.
+pub fn orcl_sma_backtest() -> Vec<String> {
+    let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
+    let args = ["backtest", "--bars", bars.to_str().unwrap(), "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30"];
+    let rest = ["--cash", "100000", "--commission", "0.001", "--sizer", "percent:95"];
+    args.iter().chain(rest.iter()).map(|s| s.to_string()).collect()
+}
