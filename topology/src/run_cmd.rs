@@ -35,6 +35,8 @@
 //!
 //! [cluster]
 //! workers = 2
+//! # processes = 2              # cluster mode: the same file on every process, each with its
+//! # hostfile = "hosts.txt"     # own TICKFLOW__CLUSTER__PROCESS=<i>
 //!
 //! [strategy]                    # optional: paper trading on the bars as they close
 //! name = "sma_cross"
@@ -160,6 +162,9 @@ struct Kafka {
 #[serde(deny_unknown_fields)]
 struct Cluster {
     workers: Option<usize>,
+    processes: Option<usize>,
+    process: Option<usize>,
+    hostfile: Option<String>,
 }
 
 /// Applies `TICKFLOW__SECTION__KEY=value` overrides to the parsed TOML document.
@@ -245,6 +250,15 @@ fn to_args(c: &Config) -> Result<Vec<String>> {
     if let Some(w) = c.cluster.workers {
         push("--workers", &w.to_string());
     }
+    if let Some(n) = c.cluster.processes {
+        push("--processes", &n.to_string());
+    }
+    if let Some(i) = c.cluster.process {
+        push("--process", &i.to_string());
+    }
+    if let Some(h) = &c.cluster.hostfile {
+        push("--hostfile", h);
+    }
     if c.source.skip_bad {
         a.push("--skip-bad".into());
     }
@@ -320,13 +334,18 @@ mod tests {
         let mut doc: toml::Table = toml::from_str("[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n").unwrap();
         apply_env(
             &mut doc,
-            [("TICKFLOW__CLUSTER__WORKERS".to_string(), "4".to_string()), ("TICKFLOW__BARS__TIMEFRAMES".into(), "1m,1h".into()), ("OTHER".into(), "x".into())]
-                .into_iter(),
+            [
+                ("TICKFLOW__CLUSTER__WORKERS".to_string(), "4".to_string()),
+                ("TICKFLOW__BARS__TIMEFRAMES".into(), "1m,1h".into()),
+                ("TICKFLOW__CLUSTER__PROCESS".into(), "1".into()),
+                ("OTHER".into(), "x".into()),
+            ]
+            .into_iter(),
         )
         .unwrap();
         let cfg: Config = toml::Value::Table(doc).try_into().unwrap();
         let args = to_args(&cfg).unwrap().join(" ");
-        assert_eq!(args, "tickflow --input a.csv --timeframes 1m,1h --out b.csv --workers 4");
+        assert_eq!(args, "tickflow --input a.csv --timeframes 1m,1h --out b.csv --workers 4 --process 1");
         let bad: Result<Config, _> = toml::from_str("[source]\nkind = \"files\"\nfilez = []\n");
         assert!(bad.unwrap_err().to_string().contains("unknown field"));
         let c: Config = toml::from_str("[source]\nkind = \"kafka\"\n[sinks]\nbars_file = \"b.csv\"\n").unwrap();
