@@ -139,8 +139,8 @@ impl KafkaFlowArgs {
 /// Kafka administration and loading.
 #[derive(Subcommand)]
 pub enum TopicsCmd {
-    /// Create the namespace's topics (`trades`, `bars` and `orders` compacted, `late`, `fills`,
-    /// `equity`, `dlq`).
+    /// Create the namespace's topics: `trades`, `late`, `fills`, `equity`, `dlq` (retained) and
+    /// `bars`, `orders` (compacted: the latest revision/status per key).
     Create(TopicsCreateArgs),
 }
 
