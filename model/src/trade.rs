@@ -124,8 +124,35 @@ impl TradeBatch {
             ingest_ts: compact(&rows.ingest_ts, inst, k),
         }
     }
+    /// All rows of `rows` as one batch per instrument (in instrument-index order, empty ones
+    /// left out), each in row order: one counting pass, then one pass that appends every row to
+    /// its instrument's batch (exact capacities, so no append reallocates). Each row is copied
+    /// once however many instruments are interleaved.
+    pub fn split_rows(rows: &TradeRows) -> Vec<TradeBatch> {
+        let mut counts = vec![0usize; rows.instruments.len()];
+        for &k in &rows.inst {
+            counts[k as usize] += 1;
+        }
+        let mut out: Vec<TradeBatch> = rows.instruments.iter().zip(&counts).map(|(i, &n)| TradeBatch::with_capacity(*i, n)).collect();
+        if out.len() == 1 {
+            // one instrument: whole columns
+            let b = &mut out[0];
+            b.ts.extend_from_slice(&rows.ts);
+            b.trade_id.extend_from_slice(&rows.trade_id);
+            b.price.extend_from_slice(&rows.price);
+            b.amount.extend_from_slice(&rows.amount);
+            b.side.extend_from_slice(&rows.side);
+            b.ingest_ts.extend_from_slice(&rows.ingest_ts);
+        } else {
+            for (i, &k) in rows.inst.iter().enumerate() {
+                out[k as usize].push_row(rows, i);
+            }
+        }
+        out.retain(|b| !b.is_empty());
+        out
+    }
     /// Appends row `i` of `rows` (its instrument must be the batch's).
-    #[inline]
+    #[inline(always)]
     pub fn push_row(&mut self, rows: &TradeRows, i: usize) {
         self.ts.push(rows.ts[i]);
         self.trade_id.push(rows.trade_id[i]);
@@ -283,5 +310,16 @@ mod tests {
             assert!(!want.is_empty());
             assert_eq!(got, want);
         }
+        let split = TradeBatch::split_rows(&rows);
+        let want: Vec<TradeBatch> = (0..rows.instruments.len() as u32).map(|k| TradeBatch::from_rows(&rows, k)).collect();
+        assert_eq!(split, want);
+        // one instrument: the whole columns
+        let mut one = TradeRows::default();
+        for i in 0..10 {
+            let k = one.intern(a);
+            one.push_parts(k, i, None, Decimal::from_mantissa(1), Decimal::from_mantissa(2), Side::Buy, 0);
+        }
+        assert_eq!(TradeBatch::split_rows(&one), vec![TradeBatch::from_rows(&one, 0)]);
+        assert!(TradeBatch::split_rows(&TradeRows::default()).is_empty());
     }
 }

@@ -205,9 +205,8 @@ pub fn trade_source<'scope>(
                     // common case: every row on time → group without per-row classification
                     let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
                     if all_on_time {
-                        // one batch per instrument, copied column by column
-                        let batches = (0..buf.instruments.len() as u32).map(|k| TradeBatch::from_rows(&buf, k)).filter(|b| !b.is_empty());
-                        output.session(&*c).give_iterator(batches);
+                        // one batch per instrument, each row copied once
+                        output.session(&*c).give_iterator(TradeBatch::split_rows(&buf).into_iter());
                         buf.clear();
                     }
                     groups.map_instruments(&buf.instruments, buf.len());
