@@ -6,7 +6,10 @@
 //! - **Output**: `(bars, late)`. Bars with revision 0 are emitted at time `window end − 1`;
 //!   revisions and late-trade records at the watermark the late trade arrived under.
 //! - **Partitioning**: batches are exchanged by instrument id, so each instrument's state lives
-//!   on exactly one worker.
+//!   on exactly one worker ([`Routing::ByInstrument`]). When every instrument's trades come from
+//!   one input partition (a topic keyed by instrument, one file or tape per symbol),
+//!   [`Routing::Local`] aggregates each batch on the worker that read it, with no exchange
+//!   between workers; the output is the same.
 //! - **Frontier rule**: a window `[open, end)` is finalized when the input frontier reaches
 //!   `end`. Late trades are stashed and processed in message-time order, each only after every
 //!   window ending at or before its watermark was finalized; this makes every output a function
@@ -31,14 +34,33 @@ use crate::bar_engine::{AggregateConfig, BarEngine, Emit, Out};
 use crate::metrics::PipelineMetrics;
 use crate::OperatorError;
 
+/// Where trades are aggregated.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Routing {
+    /// Exchanged by instrument id: correct for any input.
+    #[default]
+    ByInstrument,
+    /// On the worker that read them: only when each instrument's trades all come from one input
+    /// partition (otherwise an instrument would be aggregated on several workers).
+    Local,
+}
+
 /// Extension trait: build bars from a trade stream.
 pub trait AggregateBars<'scope> {
-    /// See the module documentation.
+    /// See the module documentation ([`Routing::ByInstrument`]).
     #[allow(clippy::type_complexity)]
     fn aggregate_bars(
         self,
         cfg: AggregateConfig,
         metrics: Arc<PipelineMetrics>,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
+    /// The same with an explicit [`Routing`].
+    #[allow(clippy::type_complexity)]
+    fn aggregate_bars_routed(
+        self,
+        cfg: AggregateConfig,
+        metrics: Arc<PipelineMetrics>,
+        routing: Routing,
     ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
 }
 
@@ -52,10 +74,21 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
         cfg: AggregateConfig,
         metrics: Arc<PipelineMetrics>,
     ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
+        self.aggregate_bars_routed(cfg, metrics, Routing::ByInstrument)
+    }
+
+    fn aggregate_bars_routed(
+        self,
+        cfg: AggregateConfig,
+        metrics: Arc<PipelineMetrics>,
+        routing: Routing,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
         let mut engine = BarEngine::new(cfg.clone())?;
         let trailing = cfg.carry_trailing;
+        // `Local`: every batch goes to this worker's own index (a local hand-over, no copy)
+        let own = self.scope().index() as u64;
         let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
-            Exchange::new(|b: &TradeBatch| b.instrument.id()),
+            Exchange::new(move |b: &TradeBatch| if routing == Routing::Local { own } else { b.instrument.id() }),
             "AggregateBars",
             move |initial, _info| {
                 let mut heartbeat = if trailing { Some(initial) } else { None };

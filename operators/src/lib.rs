@@ -28,7 +28,7 @@ pub mod ordered_sink;
 pub mod source;
 pub mod watermark;
 
-pub use aggregate::AggregateBars;
+pub use aggregate::{AggregateBars, Routing};
 pub use bar_engine::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
 pub use error::OperatorError;
 pub use indicator_stage::{IndicatorRow, IndicatorStage};

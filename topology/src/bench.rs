@@ -271,7 +271,11 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
         ["csv", path, w] => (vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }], w.parse()?),
         _ => bail!("bad --single spec {spec:?}"),
     };
-    let job = AggregateJob::new(inputs, agg, source);
+    let mut job = AggregateJob::new(inputs, agg, source);
+    if parts[0] == "memory" {
+        // one partition per symbol: aggregate where each symbol is read (`--keyed-partitions`)
+        job.routing = tickflow_operators::Routing::Local;
+    }
     let cluster = ClusterArgs { workers, ..Default::default() };
     let report = run_aggregate(job, &cluster)?;
     let secs = report.elapsed.as_secs_f64();

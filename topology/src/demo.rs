@@ -63,6 +63,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         trades_topic: None,
         questdb: None,
         paper: None,
+        routing: Default::default(),
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",

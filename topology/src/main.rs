@@ -179,6 +179,11 @@ pub struct AggregateArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Each input partition holds whole instruments (a topic keyed by exchange:symbol, one file
+    /// per symbol): aggregate on the worker that reads them, without exchanging trades between
+    /// workers. Wrong bars if an instrument spans partitions.
+    #[arg(long)]
+    keyed_partitions: bool,
     #[command(flatten)]
     cluster: ClusterArgs,
     /// Print help.
@@ -306,6 +311,7 @@ pub fn aggregate(a: AggregateArgs) -> Result<()> {
         },
         questdb: a.questdb.target()?,
         paper: a.paper.job(&parse_timeframes(&a.bars.timeframes)?, &a.brokers)?,
+        routing: if a.keyed_partitions { tickflow_operators::Routing::Local } else { Default::default() },
     };
     let report = pipeline::run_aggregate(job, &a.cluster)?;
     if a.cluster.process == 0 {

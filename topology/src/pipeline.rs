@@ -134,6 +134,9 @@ pub struct AggregateJob {
     pub questdb: Option<crate::questdb_cmd::QuestDbTarget>,
     /// Paper-trade strategies on the bars.
     pub paper: Option<crate::paper::PaperJob>,
+    /// Aggregate where trades are read (each instrument in one input partition) instead of
+    /// exchanging them by instrument.
+    pub routing: tickflow_operators::Routing,
 }
 
 impl AggregateJob {
@@ -152,6 +155,7 @@ impl AggregateJob {
             trades_topic: None,
             questdb: None,
             paper: None,
+            routing: tickflow_operators::Routing::ByInstrument,
         }
     }
 }
@@ -317,7 +321,7 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
             if trade_qdb.is_some() || trade_kafka.is_some() {
                 trade_sinks(trades.clone(), trade_qdb, trade_kafka, sink_error.clone());
             }
-            let (bars, late) = trades.aggregate_bars(job.agg.clone(), m2.clone()).map_err(|e| e.to_string())?;
+            let (bars, late) = trades.aggregate_bars_routed(job.agg.clone(), m2.clone(), job.routing).map_err(|e| e.to_string())?;
             if let Some(pj) = &job.paper {
                 paper_stage(bars.clone(), pj, index, qdb.clone(), paper_kafka.clone(), state.clone(), sink_error.clone())?;
             }

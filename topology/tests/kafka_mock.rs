@@ -52,13 +52,19 @@ fn topic_replays_give_the_file_bars_at_every_speed_and_worker_count() {
     let want = std::fs::read_to_string(&by_file).unwrap();
     assert!(want.lines().count() > 3000, "{}", want.lines().count());
 
-    for (workers, speed) in [("1", "max"), ("2", "max"), ("4", "max"), ("2", "2000000x")] {
-        let o = dir.path().join(format!("kafka-{workers}-{speed}.csv"));
+    // (the topic is keyed by instrument, so `--keyed-partitions` may aggregate where it reads)
+    for (workers, speed, keyed) in
+        [("1", "max", false), ("2", "max", false), ("4", "max", false), ("2", "2000000x", false), ("2", "max", true), ("4", "max", true)]
+    {
+        let o = dir.path().join(format!("kafka-{workers}-{speed}-{keyed}.csv"));
         let mut args = vec!["replay", "--kafka-topic", "t.trades", "--brokers", &brokers, "--speed", speed, "-w", workers, "--out", o.to_str().unwrap()];
         args.extend(common);
+        if keyed {
+            args.push("--keyed-partitions");
+        }
         let stdout = tickflow_ok(&args);
         assert!(stdout.contains("72477"), "{stdout}");
-        assert_eq!(std::fs::read_to_string(&o).unwrap(), want, "-w {workers} --speed {speed}: same bars as the file path");
+        assert_eq!(std::fs::read_to_string(&o).unwrap(), want, "-w {workers} --speed {speed} keyed {keyed}: same bars as the file path");
     }
 
     // bars to a topic: one record per bar row, keyed per bar, with schema headers
