@@ -126,6 +126,20 @@ impl Instrument {
     pub fn id(&self) -> u64 {
         self.id
     }
+    /// The key to route this instrument's data to a worker by (timely exchanges take its low
+    /// bits when the worker count is a power of two). FNV-1a's lowest bit is only the parity of
+    /// the name's bytes, so the id itself would put e.g. BTC/USDT and ETH/USDT on the same one
+    /// of two workers for a reason unrelated to load; a 64-bit finaliser mixes every bit into
+    /// the low ones. Deterministic: the same instrument always lands on the same worker.
+    #[inline]
+    pub fn route(&self) -> u64 {
+        let mut k = self.id;
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^ (k >> 33)
+    }
     /// The Kafka-style key `exchange:symbol`.
     pub fn key(&self) -> String {
         format!("{}:{}", self.exchange(), self.symbol())
@@ -214,6 +228,25 @@ impl Side {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn route_keys_spread_over_workers_where_raw_ids_follow_byte_parity() {
+        let names: Vec<String> = (0..256).map(|i| format!("S{:03}/USDT", i * 7 % 1000)).collect();
+        let insts: Vec<Instrument> = names.iter().map(|n| Instrument::new("binance", n).unwrap()).collect();
+        for i in &insts {
+            // the raw id's low bit is exactly the parity of the bytes of exchange:symbol
+            let parity = i.key().bytes().fold(0u64, |a, b| a ^ (b as u64 & 1)) ^ (0xcbf2_9ce4_8422_2325 & 1);
+            assert_eq!(i.id() & 1, parity);
+        }
+        // every residue class of 2 and 4 workers gets a fair share of route keys
+        for workers in [2u64, 4] {
+            let mut counts = vec![0usize; workers as usize];
+            insts.iter().for_each(|i| counts[(i.route() % workers) as usize] += 1);
+            let fair = insts.len() / workers as usize;
+            assert!(counts.iter().all(|&c| c > fair / 2 && c < fair * 3 / 2), "{workers} workers: {counts:?}");
+        }
+        assert_eq!(insts[0].route(), Instrument::new("binance", &names[0]).unwrap().route());
+    }
+
     use super::*;
 
     #[test]

@@ -88,7 +88,7 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
         // `Local`: every batch goes to this worker's own index (a local hand-over, no copy)
         let own = self.scope().index() as u64;
         let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
-            Exchange::new(move |b: &TradeBatch| if routing == Routing::Local { own } else { b.instrument.id() }),
+            Exchange::new(move |b: &TradeBatch| if routing == Routing::Local { own } else { b.instrument.route() }),
             "AggregateBars",
             move |initial, _info| {
                 let mut heartbeat = if trailing { Some(initial) } else { None };

@@ -54,7 +54,7 @@ impl<'scope> IndicatorStage<'scope> for StreamVec<'scope, u64, Bar> {
         let lines = build(name, params)?.lines().to_vec();
         let (name, params) = (name.to_string(), params.clone());
         let stream = self.unary_frontier::<CapacityContainerBuilder<Vec<IndicatorRow>>, _, _, _>(
-            Exchange::new(|b: &Bar| b.instrument.id()),
+            Exchange::new(|b: &Bar| b.instrument.route()),
             "Indicator",
             move |_cap, _info| {
                 let mut stash: BTreeMap<u64, (timely::dataflow::operators::Capability<u64>, Vec<Bar>)> = BTreeMap::new();
