@@ -171,8 +171,9 @@ fn kafka_flush(sink: &mut tickflow_connectors::kafka::KafkaSink) -> Result<(), S
     r
 }
 
-fn connect_questdb(t: &crate::questdb_cmd::QuestDbTarget) -> Result<QuestDbSink, String> {
-    QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone()).map_err(|e| e.to_string())
+/// A sink for tables [`run_aggregate`] created before the workers started.
+fn open_questdb(t: &crate::questdb_cmd::QuestDbTarget) -> Result<QuestDbSink, String> {
+    QuestDbSink::open(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone()).map_err(|e| e.to_string())
 }
 
 /// What a run produced (sink side from worker 0 of process 0; metrics from this process).
@@ -236,6 +237,11 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
     } else {
         None
     };
+    // QuestDB tables: created once here (retrying while QuestDB starts); every worker's sink
+    // then only opens a sender
+    if let Some(t) = &job.questdb {
+        tickflow_connectors::questdb::create_tables(&t.conf, &t.policy.table_prefix, t.policy.max_outage)?;
+    }
     let metrics = Arc::new(PipelineMetrics::new());
     crate::telemetry::global().register_pipeline(metrics.clone());
     // SIGTERM/SIGINT: sources end, the dataflow drains, every sink flushes
@@ -304,13 +310,13 @@ pub fn run_aggregate(job: AggregateJob, cluster: &ClusterArgs) -> Result<JobRepo
         // QuestDB: worker 0 writes bars and late trades (one sink); every worker writes the
         // trades it reads (its own sink; row order is irrelevant, rows are deduplicated by key)
         let qdb = Rc::new(RefCell::new(match (&job.questdb, index) {
-            (Some(t), 0) => Some(connect_questdb(t)?),
+            (Some(t), 0) => Some(open_questdb(t)?),
             _ => None,
         }));
         let qdb_end = qdb.clone();
         let paper_kafka: PaperKafka = Rc::new(RefCell::new(None));
         let paper_kafka_end = paper_kafka.clone();
-        let trade_qdb = job.questdb.as_ref().map(connect_questdb).transpose()?;
+        let trade_qdb = job.questdb.as_ref().map(open_questdb).transpose()?;
         let trade_kafka = match &job.trades_topic {
             Some((cfg, topic)) => Some((tickflow_connectors::kafka::KafkaSink::new(cfg, "tickflow-trades").map_err(|e| e.to_string())?, topic.clone())),
             None => None,

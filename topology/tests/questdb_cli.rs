@@ -118,6 +118,7 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
     let trades_after_first = server.rows("trades").len();
     assert_eq!(trades_after_first, distinct.len(), "one row per distinct trade");
     let lines_after_first = server.state.lock().unwrap().lines_applied;
+    assert_eq!(server.state.lock().unwrap().execs.len(), 6, "the tables are created once per run, not per sink");
 
     // a rerun with 2 workers, through 500s and lost answers, changes nothing
     server.inject([Fault::Status(500), Fault::ResetAfter, Fault::ResetBefore, Fault::Status(503), Fault::ResetAfter]);
@@ -128,6 +129,7 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
     assert_eq!(qdb_bars(&server), want_bars);
     assert_eq!(qdb_late(&server), want_late);
     assert_eq!(server.rows("trades").len(), trades_after_first);
+    assert_eq!(server.state.lock().unwrap().execs.len(), 12, "2 workers: still once per run");
 }
 
 #[test]

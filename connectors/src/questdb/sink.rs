@@ -10,7 +10,8 @@
 //!   logged. A retried request that QuestDB had in fact committed is harmless: every table
 //!   deduplicates on its natural key (`UPSERT KEYS`). Configuration, authentication and
 //!   "not an ILP endpoint" errors are not retried.
-//! - **DDL**: [`QuestDbSink::connect`] creates the tables (`/exec`) first, retrying while
+//! - **DDL**: [`QuestDbSink::connect`] (or [`create_tables`] before [`QuestDbSink::open`])
+//!   creates the tables (`/exec`) first, retrying while
 //!   QuestDB is still starting.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -134,6 +135,12 @@ impl QuestDbSink {
     /// Creates the tables (retrying while QuestDB starts) and the sender.
     pub fn connect(conf: &QuestDbConf, policy: FlushPolicy, stats: Arc<QuestDbStats>) -> Result<Self, ConnectorError> {
         create_tables(conf, &policy.table_prefix, policy.max_outage)?;
+        Self::open(conf, policy, stats)
+    }
+
+    /// The sender alone, for tables already created with [`create_tables`] (several sinks of
+    /// one run create them once).
+    pub fn open(conf: &QuestDbConf, policy: FlushPolicy, stats: Arc<QuestDbStats>) -> Result<Self, ConnectorError> {
         let sender = Sender::from_conf(conf.sender_conf()).map_err(err)?;
         let buf = sender.new_buffer();
         let names = Table::ALL.map(|t| format!("{}{}", policy.table_prefix, t.base_name()));
