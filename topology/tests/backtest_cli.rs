@@ -17,27 +17,7 @@ fn cli_backtest_matches_backtrader_and_is_identical_across_workers() {
     let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
     let run = |tag: &str, extra: &[&str]| {
         let out = tmp.path().join(tag);
-        let mut args = vec![
-            "backtest",
-            "--bars",
-            bars.to_str().unwrap(),
-            "--strategy",
-            "sma_cross",
-            "--param",
-            "fast=10",
-            "--param",
-            "slow=30",
-            "--cash",
-            "100000",
-            "--commission",
-            "0.001",
-            "--sizer",
-            "percent:95",
-            "--out-dir",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let stdout = tickflow_ok(&args);
+        let stdout = common::orcl_sma_backtest(&[&["--out-dir", out.to_str().unwrap()][..], extra].concat());
         (stdout, out)
     };
     let (stdout, out) = run("w1", &[]);

@@ -150,28 +150,9 @@ fn a_backtest_publishes_its_orders_fills_and_equity() {
         cluster.create_topic(t, 1, 1).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let bars = common::shared_data().join("backtrader/orcl-1995-2014.txt");
     let out = dir.path().join("bt");
-    let stdout = tickflow_ok(&[
-        "backtest",
-        "--bars",
-        bars.to_str().unwrap(),
-        "--strategy",
-        "sma_cross",
-        "--param",
-        "fast=10",
-        "--param",
-        "slow=30",
-        "--commission",
-        "0.001",
-        "--out-dir",
-        out.to_str().unwrap(),
-        "--publish",
-        "--brokers",
-        &brokers,
-        "--namespace",
-        "b",
-    ]);
+    // (the reference configuration: its cash and sizer are also the defaults)
+    let stdout = common::orcl_sma_backtest(&["--out-dir", out.to_str().unwrap(), "--publish", "--brokers", &brokers, "--namespace", "b"]);
     assert!(stdout.contains("published "), "{stdout}");
     let rows = |f: &str| std::fs::read_to_string(out.join(f)).unwrap().lines().count() - 1;
     let (orders, fills, equity) = (read_all(&brokers, "b.orders", 1), read_all(&brokers, "b.fills", 1), read_all(&brokers, "b.equity", 1));

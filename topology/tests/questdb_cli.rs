@@ -139,9 +139,7 @@ fn backtest_rows_equal_its_files() {
     let out = dir.path().join("bt");
     let conf = server.conf("");
     for _ in 0..2 {
-        let mut args = common::orcl_sma_backtest();
-        args.extend(["--out-dir", out.to_str().unwrap(), "--questdb", "--questdb-conf", &conf].map(String::from));
-        let stdout = tickflow_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let stdout = common::orcl_sma_backtest(&["--out-dir", out.to_str().unwrap(), "--questdb", "--questdb-conf", &conf]);
         assert!(stdout.contains("questdb "), "{stdout}");
     }
     let fills = std::fs::read_to_string(out.join("fills.csv")).unwrap();

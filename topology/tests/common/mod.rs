@@ -163,11 +163,11 @@ pub fn late_tape(dir: &Path, name: &str, seed: &str, symbols: &str, trades: &str
     p
 }
 
-/// The SMA(10/30) cross on Backtrader's ORCL bars with a 0.1% commission and a 95% sizer (the
-/// Backtrader reference configuration); append `--out-dir` and the rest.
-pub fn orcl_sma_backtest() -> Vec<String> {
+/// Runs the SMA(10/30) cross on Backtrader's ORCL bars with a 0.1% commission and a 95% sizer
+/// (the Backtrader reference configuration) plus `extra` (`--out-dir`, ...); returns stdout.
+pub fn orcl_sma_backtest(extra: &[&str]) -> String {
     let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
     let args = ["backtest", "--bars", bars.to_str().unwrap(), "--strategy", "sma_cross", "--param", "fast=10", "--param", "slow=30"];
     let rest = ["--cash", "100000", "--commission", "0.001", "--sizer", "percent:95"];
-    args.iter().chain(rest.iter()).map(|s| s.to_string()).collect()
+    tickflow_ok(&[&args[..], &rest, extra].concat())
 }
