@@ -116,25 +116,8 @@ fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
 
     for (w, speed) in [("1", "max"), ("4", "max"), ("2", "1000x"), ("4", "100x")] {
         let o = dir.path().join(format!("r{w}{speed}.csv"));
-        let mut args = vec![
-            "replay",
-            "--kafka-topic",
-            &topic,
-            "--brokers",
-            &b.addr,
-            "--namespace",
-            &ns,
-            "--speed",
-            speed,
-            "-w",
-            w,
-            "--out",
-            o.to_str().unwrap(),
-            "--no-progress",
-        ];
-        args.extend(BARS);
-        tickflow_ok(&args);
-        assert_eq!(std::fs::read_to_string(&o).unwrap(), want, "-w {w} --speed {speed}");
+        let got = bars(&["replay", "--kafka-topic", &topic, "--brokers", &b.addr, "--namespace", &ns, "--speed", speed, "-w", w], &o);
+        assert_eq!(got, want, "-w {w} --speed {speed}");
     }
 
     // --from the middle: exactly the bars of the trades at or after that time
@@ -150,32 +133,10 @@ fn seek_by_time_speeds_workers_and_a_killed_run_on_a_real_broker() {
         }
     }
     std::fs::write(&tail_csv, text).unwrap();
-    let want_tail_path = dir.path().join("tail-bars.csv");
-    let mut args = vec!["aggregate", "-i", tail_csv.to_str().unwrap(), "--out", want_tail_path.to_str().unwrap(), "--no-progress"];
-    args.extend(BARS);
-    tickflow_ok(&args);
-    let o = dir.path().join("from.csv");
+    let want_tail = bars(&["aggregate", "-i", tail_csv.to_str().unwrap()], &dir.path().join("tail-bars.csv"));
     let from = from_ms.to_string();
-    let mut args = vec![
-        "replay",
-        "--kafka-topic",
-        &topic,
-        "--brokers",
-        &b.addr,
-        "--namespace",
-        &ns,
-        "--from",
-        &from,
-        "-w",
-        "2",
-        "--out",
-        o.to_str().unwrap(),
-        "--no-progress",
-    ];
-    args.extend(BARS);
-    tickflow_ok(&args);
-    let got = std::fs::read_to_string(&o).unwrap();
-    assert_eq!(got, std::fs::read_to_string(&want_tail_path).unwrap(), "seeking by time yields the bars after that point");
+    let got = bars(&["replay", "--kafka-topic", &topic, "--brokers", &b.addr, "--namespace", &ns, "--from", &from, "-w", "2"], &dir.path().join("from.csv"));
+    assert_eq!(got, want_tail, "seeking by time yields the bars after that point");
     assert!(got.lines().count() > 10 && got.lines().count() < want.lines().count());
 
     // killed mid-run with SIGKILL, then run again: the same file and the same compacted bars
