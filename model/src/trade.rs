@@ -125,31 +125,46 @@ impl TradeBatch {
         }
     }
     /// All rows of `rows` as one batch per instrument (in instrument-index order, empty ones
-    /// left out), each in row order: one counting pass, then one pass that appends every row to
-    /// its instrument's batch (exact capacities, so no append reallocates). Each row is copied
-    /// once however many instruments are interleaved.
+    /// left out), each in row order: one pass collects each instrument's row indices, then each
+    /// column is gathered per instrument. Each row is copied once however many instruments are
+    /// interleaved.
     pub fn split_rows(rows: &TradeRows) -> Vec<TradeBatch> {
-        let mut counts = vec![0usize; rows.instruments.len()];
-        for &k in &rows.inst {
-            counts[k as usize] += 1;
-        }
-        let mut out: Vec<TradeBatch> = rows.instruments.iter().zip(&counts).map(|(i, &n)| TradeBatch::with_capacity(*i, n)).collect();
-        if out.len() == 1 {
+        if rows.instruments.len() == 1 {
             // one instrument: whole columns
-            let b = &mut out[0];
+            let mut b = TradeBatch::with_capacity(rows.instruments[0], rows.len());
             b.ts.extend_from_slice(&rows.ts);
             b.trade_id.extend_from_slice(&rows.trade_id);
             b.price.extend_from_slice(&rows.price);
             b.amount.extend_from_slice(&rows.amount);
             b.side.extend_from_slice(&rows.side);
             b.ingest_ts.extend_from_slice(&rows.ingest_ts);
-        } else {
-            for (i, &k) in rows.inst.iter().enumerate() {
-                out[k as usize].push_row(rows, i);
-            }
+            return if b.is_empty() { Vec::new() } else { vec![b] };
         }
-        out.retain(|b| !b.is_empty());
-        out
+        // row indices per instrument, then one column-wise gather per instrument and column
+        // (exact-size iterators: no per-element capacity checks)
+        let mut idx: Vec<Vec<u32>> = vec![Vec::new(); rows.instruments.len()];
+        for (i, &k) in rows.inst.iter().enumerate() {
+            idx[k as usize].push(i as u32);
+        }
+        rows.instruments
+            .iter()
+            .zip(&idx)
+            .filter(|(_, ix)| !ix.is_empty())
+            .map(|(inst, ix)| {
+                fn gather<T: Copy>(col: &[T], ix: &[u32]) -> Vec<T> {
+                    ix.iter().map(|&i| col[i as usize]).collect()
+                }
+                TradeBatch {
+                    instrument: *inst,
+                    ts: gather(&rows.ts, ix),
+                    trade_id: gather(&rows.trade_id, ix),
+                    price: gather(&rows.price, ix),
+                    amount: gather(&rows.amount, ix),
+                    side: gather(&rows.side, ix),
+                    ingest_ts: gather(&rows.ingest_ts, ix),
+                }
+            })
+            .collect()
     }
     /// Appends row `i` of `rows` (its instrument must be the batch's).
     #[inline(always)]

@@ -14,6 +14,10 @@
 //!   the capability is dropped when all are finished. Live feeds that have been idle for
 //!   `idle_timeout` advance their watermark to `now − out_of_orderness`; non-live feeds never
 //!   read the clock.
+//! - **Steps**: an activation polls each feed until it has given
+//!   [`SourceConfig::activation_budget`] trades or has nothing more, then downgrades the
+//!   capability once. Every downgrade is a progress message to every peer, so large steps keep
+//!   progress traffic per trade low; the budget changes no output and no timestamp.
 //! - **State**: one [`Watermark`] per feed and a batch buffer.
 //! - Trades with negative event times are rejected (counted, reported), never panicking.
 
@@ -71,13 +75,16 @@ pub struct SourceConfig {
     pub out_of_orderness: i64,
     /// Live feeds: advance the watermark after this long without data.
     pub idle_timeout: Option<Duration>,
-    /// Trades per feed per activation.
+    /// Trades per poll of a feed.
     pub batch: usize,
+    /// Trades per feed per activation: a feed is polled until it has given this many or has
+    /// nothing more right now.
+    pub activation_budget: usize,
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        SourceConfig { out_of_orderness: 0, idle_timeout: None, batch: 4096 }
+        SourceConfig { out_of_orderness: 0, idle_timeout: None, batch: 4096, activation_budget: 65_536 }
     }
 }
 
@@ -166,71 +173,86 @@ pub fn trade_source<'scope>(
             let mut i = 0;
             while i < feeds.len() {
                 let fs = &mut feeds[i];
-                buf.clear();
-                let status = match fs.feed.poll_batch() {
-                    // batch fast path: classify in place, move on-time trades as one record
-                    Some(r) => match r {
-                        Ok((batch, status)) => {
-                            if let Some(batch) = batch.filter(|b| !b.is_empty()) {
-                                let all_on_time = batch.ts.first().is_some_and(|&t| t >= 0) && fs.wm.observe_all_on_time(&batch.ts);
-                                if all_on_time {
-                                    fs.last_data = Instant::now();
-                                    metrics.trades_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                                    output.session(&*c).give(batch);
-                                } else {
-                                    // rare: take the per-trade path below (state unchanged)
-                                    batch.iter().for_each(|t| buf.push(&t));
+                // Poll this feed until it has given `activation_budget` trades or is not Ready:
+                // fewer, larger steps mean fewer capability downgrades (progress messages to
+                // every peer) per trade.
+                let mut given = 0usize;
+                let status = loop {
+                    buf.clear();
+                    let status = match fs.feed.poll_batch() {
+                        // batch fast path: classify in place, move on-time trades as one record
+                        Some(r) => match r {
+                            Ok((batch, status)) => {
+                                if let Some(batch) = batch.filter(|b| !b.is_empty()) {
+                                    let all_on_time = batch.ts.first().is_some_and(|&t| t >= 0) && fs.wm.observe_all_on_time(&batch.ts);
+                                    if all_on_time {
+                                        fs.last_data = Instant::now();
+                                        given += batch.len();
+                                        metrics.trades_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                                        output.session(&*c).give(batch);
+                                    } else {
+                                        // rare: take the per-trade path below (state unchanged)
+                                        batch.iter().for_each(|t| buf.push(&t));
+                                    }
+                                }
+                                status
+                            }
+                            Err(e) => {
+                                errors.borrow_mut().push(e);
+                                FeedStatus::Done
+                            }
+                        },
+                        None => match fs.feed.poll(&mut buf, cfg.batch) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                errors.borrow_mut().push(e);
+                                FeedStatus::Done
+                            }
+                        },
+                    };
+                    if !buf.is_empty() {
+                        fs.last_data = Instant::now();
+                        given += buf.len();
+                        metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                    }
+                    if !buf.is_empty() {
+                        // common case: every row on time → group without per-row classification
+                        let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
+                        if all_on_time {
+                            // one batch per instrument, each row copied once
+                            output.session(&*c).give_iterator(TradeBatch::split_rows(&buf).into_iter());
+                            buf.clear();
+                        }
+                        groups.map_instruments(&buf.instruments, buf.len());
+                        for i in 0..buf.len() {
+                            if !all_on_time {
+                                let ts = buf.ts[i];
+                                if ts < 0 {
+                                    metrics.bad_records.fetch_add(1, Ordering::Relaxed);
+                                    errors.borrow_mut().push(OperatorError::Feed(format!(
+                                        "{}: trade with event time before 1970 ({})",
+                                        fs.feed.name(),
+                                        Ts(ts)
+                                    )));
+                                    continue;
+                                }
+                                if let Arrival::Late(w) = fs.wm.observe(ts) {
+                                    // alone, at exactly the watermark it arrived under
+                                    let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
+                                    output.session(&late_cap).give(TradeBatch::single(&buf.get(i)));
+                                    continue;
                                 }
                             }
-                            status
+                            groups.push_row(&buf, i);
                         }
-                        Err(e) => {
-                            errors.borrow_mut().push(e);
-                            FeedStatus::Done
-                        }
-                    },
-                    None => match fs.feed.poll(&mut buf, cfg.batch) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            errors.borrow_mut().push(e);
-                            FeedStatus::Done
-                        }
-                    },
+                    }
+                    if !groups.is_empty() {
+                        output.session(&*c).give_iterator(groups.drain());
+                    }
+                    if status != FeedStatus::Ready || given >= cfg.activation_budget {
+                        break status;
+                    }
                 };
-                if !buf.is_empty() {
-                    fs.last_data = Instant::now();
-                    metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                }
-                if !buf.is_empty() {
-                    // common case: every row on time → group without per-row classification
-                    let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
-                    if all_on_time {
-                        // one batch per instrument, each row copied once
-                        output.session(&*c).give_iterator(TradeBatch::split_rows(&buf).into_iter());
-                        buf.clear();
-                    }
-                    groups.map_instruments(&buf.instruments, buf.len());
-                    for i in 0..buf.len() {
-                        if !all_on_time {
-                            let ts = buf.ts[i];
-                            if ts < 0 {
-                                metrics.bad_records.fetch_add(1, Ordering::Relaxed);
-                                errors.borrow_mut().push(OperatorError::Feed(format!("{}: trade with event time before 1970 ({})", fs.feed.name(), Ts(ts))));
-                                continue;
-                            }
-                            if let Arrival::Late(w) = fs.wm.observe(ts) {
-                                // alone, at exactly the watermark it arrived under
-                                let late_cap = c.delayed(&(w.max(0) as u64).max(*c.time()));
-                                output.session(&late_cap).give(TradeBatch::single(&buf.get(i)));
-                                continue;
-                            }
-                        }
-                        groups.push_row(&buf, i);
-                    }
-                }
-                if !groups.is_empty() {
-                    output.session(&*c).give_iterator(groups.drain());
-                }
                 if let Some(m) = fs.wm.max_seen() {
                     metrics.max_event_time.fetch_max(m, Ordering::Relaxed);
                 }

@@ -75,6 +75,11 @@ impl Run {
 
 /// Runs the dataflow with `workers` threads; `partitions` feeds are assigned `p % peers`.
 fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> Output {
+    run_with_budget(partitions, workers, r, SourceConfig::default().activation_budget)
+}
+
+/// [`run`] with the source polling each feed for up to `budget` trades per activation.
+fn run_with_budget(partitions: Vec<Vec<Trade>>, workers: usize, r: Run, budget: usize) -> Output {
     let bars = Arc::new(Mutex::new(Vec::new()));
     let late = Arc::new(Mutex::new(Vec::new()));
     let (b2, l2) = (bars.clone(), late.clone());
@@ -99,7 +104,7 @@ fn run(partitions: Vec<Vec<Trade>>, workers: usize, r: Run) -> Output {
         worker.dataflow::<u64, _, _>(|scope| {
             let metrics = Arc::new(PipelineMetrics::new());
             let ooo = if r.ooo_ms < 0 { -1 - r.ooo_ms } else { r.ooo_ms };
-            let src = SourceConfig { out_of_orderness: ooo * 1_000_000, batch: 7, ..Default::default() };
+            let src = SourceConfig { out_of_orderness: ooo * 1_000_000, batch: 7, activation_budget: budget, ..Default::default() };
             let trades = trade_source(scope, "src", feeds, src, metrics.clone(), errors.clone());
             let (bars, late) = trades.aggregate_bars_routed(r.cfg.clone(), metrics, r.routing).unwrap();
             bars.ordered_sink("bars", |b: &Bar| b.sort_key(), move |t, v| b3.lock().unwrap().extend(v.drain(..).map(|b| (t, b))));
@@ -299,9 +304,8 @@ fn too_late_trades_and_carry_revisions() {
     assert_eq!(d, vec![LateDisposition::TooLate, LateDisposition::Revised]); // sorted by event time
 }
 
-#[test]
-fn batch_feed_fast_path_equals_per_trade_path() {
-    // a tape with late trades and duplicates, cut into small single-instrument batches
+/// A tape with late trades (beyond 2 s of disorder) and duplicates.
+fn late_and_duplicated_tape() -> Vec<Trade> {
     let mut t = tape(3000);
     for i in (50..t.len()).step_by(97) {
         let mut late = t[i - 40];
@@ -312,11 +316,32 @@ fn batch_feed_fast_path_equals_per_trade_path() {
         let d = t[i - 3];
         t.insert(i, d);
     }
+    t
+}
+
+#[test]
+fn batch_feed_fast_path_equals_per_trade_path() {
+    // a tape with late trades and duplicates, cut into small single-instrument batches
+    let t = late_and_duplicated_tape();
     let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 2_000, routing: Routing::ByInstrument };
     let per_trade = run(vec![t.clone()], 1, r.clone());
     assert!(!per_trade.1.is_empty(), "the tape has late trades");
     assert_eq!(run(vec![t.clone()], 1, r.batched()), per_trade);
     assert_eq!(run(vec![t], 2, r.batched()), per_trade);
+}
+
+#[test]
+fn the_activation_budget_changes_no_bar_late_trade_or_timestamp() {
+    // one poll per activation (the smallest steps) up to many polls per activation: bars, late
+    // trades and the timely times they travel at are the same, for both feed paths
+    let t = late_and_duplicated_tape();
+    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 2_000, routing: Routing::ByInstrument };
+    let reference = run_with_budget(vec![t.clone()], 1, r.clone(), 1);
+    assert!(!reference.1.is_empty() && reference.0.iter().any(|(_, b)| b.revision > 0), "the tape revises bars");
+    for budget in [7, 100, 65_536] {
+        assert_eq!(run_with_budget(vec![t.clone()], 1, r.clone(), budget), reference, "budget {budget}");
+        assert_eq!(run_with_budget(vec![t.clone()], 2, r.batched(), budget), reference, "batched, budget {budget}");
+    }
 }
 
 #[test]

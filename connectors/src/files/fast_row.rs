@@ -124,9 +124,14 @@ fn decimal(buf: &[u8], p: usize) -> Option<(Decimal, usize)> {
     Decimal::parse_bytes(&buf[p..e]).ok().map(|d| (d, e))
 }
 
+/// The column plan of the core layout `timestamp,symbol,price,amount,trade_id,side` (what
+/// `tickflow` itself writes). Passing this constant to [`parse_row`] lets the compiler unroll
+/// the field loop for it.
+pub(crate) const CORE_PLAN: [Kind; 6] = [Kind::Ts, Kind::Symbol, Kind::Price, Kind::Amount, Kind::Id, Kind::Side];
+
 /// Parses the row at the start of `buf` with the columns `plan`; returns the bytes consumed
 /// (through the line feed) and the values, or `None` for the general path.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_row<'a>(buf: &'a [u8], plan: &[Kind]) -> Option<(usize, Row<'a>)> {
     let mut row = Row {
         ts: 0,

@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 
 use tickflow_model::{Decimal, Instrument, Side, Trade, TradeRows, Ts};
 
-use super::fast_row::{parse_row, Kind, Row};
+use super::fast_row::{parse_row, Kind, Row, CORE_PLAN};
 use crate::ConnectorError;
 
 /// Options for [`TradeCsvReader`].
@@ -291,8 +291,12 @@ impl TradeCsvReader {
     pub fn read_rows(&mut self, out: &mut TradeRows, max: usize) -> Result<bool, ConnectorError> {
         let target = out.len() + max;
         loop {
+            let core = self.rows.plan == CORE_PLAN;
             while out.len() < target {
-                let Some((n, row)) = parse_row(&self.buf[self.start..self.end], &self.rows.plan) else { break };
+                let buf = &self.buf[self.start..self.end];
+                // the core layout through a constant plan (an unrolled copy of the parser)
+                let parsed = if core { parse_row(buf, &CORE_PLAN) } else { parse_row(buf, &self.rows.plan) };
+                let Some((n, row)) = parsed else { break };
                 if self.rows.push_plain(row, out).is_err() {
                     break; // the general path reparses the row and reports the problem
                 }
