@@ -425,6 +425,9 @@ impl BarEngine {
         let mut all = true;
         let mut dups = 0u64;
         let fast = ts_col.iter().all(|&ts| ts >= 0 && ts as u64 >= t) && st.ids.extend_contiguous(id_col, ts_col);
+        // ids ascending by one (fast path) and times non-decreasing: trade keys strictly increase
+        // along the batch, so a run's first trade is its open and its last its close
+        let ordered = fast && ts_col.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
         if fast {
             sel.extend(0..n as u32);
         } else {
@@ -490,17 +493,22 @@ impl BarEngine {
                         break;
                     }
                     let (p, q) = (px_col[i].mantissa(), qty_col[i].mantissa());
-                    let k = key(i);
-                    if k < run.open_k.unwrap_or(k) || run.open_k.is_none() {
-                        run.open_k = Some(k);
-                    }
-                    if run.close_k.is_none_or(|c| k > c) {
-                        run.close_k = Some(k);
+                    if !ordered {
+                        let k = key(i);
+                        if k < run.open_k.unwrap_or(k) || run.open_k.is_none() {
+                            run.open_k = Some(k);
+                        }
+                        if run.close_k.is_none_or(|c| k > c) {
+                            run.close_k = Some(k);
+                        }
                     }
                     run.high = run.high.max(p);
                     run.low = run.low.min(p);
                     run.add(q, p, side_col[i]);
                     j += 1;
+                }
+                if ordered && j > run_start {
+                    (run.open_k, run.close_k) = (Some(key(idx(run_start))), Some(key(idx(j - 1))));
                 }
                 if j > run_start {
                     if run.overflow {
@@ -737,5 +745,79 @@ impl BarEngine {
     /// Bars retained for revision, across instruments and timeframes (memory use).
     pub fn retained(&self) -> usize {
         self.insts.iter().flat_map(|s| s.tfs.iter()).map(|t| t.closed.len() + t.open.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AggregateConfig, BarEngine, Emit, Out};
+    use tickflow_model::{parse_timeframes, Decimal, Instrument, Side, Trade, TradeBatch, Ts};
+
+    fn trade(ts_ms: i64, id: u64, px: i64, qty: i64) -> Trade {
+        Trade {
+            instrument: Instrument::new("x", "BTC/USDT").unwrap(),
+            trade_id: Some(id),
+            ts: Ts::from_millis(ts_ms),
+            ingest_ts: Ts(0),
+            price: Decimal::from_int(px),
+            amount: Decimal::from_int(qty),
+            side: if id % 3 == 0 { Side::Sell } else { Side::Buy },
+        }
+    }
+
+    /// Bars from the batch path (batches of `size`) and from the per-trade path.
+    fn both_paths(trades: &[Trade], size: usize) -> (Out, Out) {
+        let cfg = AggregateConfig::new(parse_timeframes("1m,5m").unwrap());
+        let (mut batched, mut single) = (BarEngine::new(cfg.clone()).unwrap(), BarEngine::new(cfg).unwrap());
+        let mut ends = Vec::new();
+        for chunk in trades.chunks(size) {
+            let mut b = TradeBatch::with_capacity(chunk[0].instrument, chunk.len());
+            chunk.iter().for_each(|t| b.push(t));
+            batched.on_time_batch(&b, 0, &mut ends, |t| panic!("nothing is late here: {t:?}"));
+            ends.clear();
+        }
+        for t in trades {
+            single.on_time(t, &mut ends);
+            ends.clear();
+        }
+        let (mut a, mut b) = (Out::new(), Out::new());
+        batched.finalize_until(i64::MAX, &mut a);
+        single.finalize_until(i64::MAX, &mut b);
+        (a, b)
+    }
+
+    fn bars(out: &Out) -> Vec<String> {
+        out.iter()
+            .map(|(t, e)| match e {
+                Emit::Bar(b) => format!("{t} {} {} {} {} {} {} {}", b.open_time.0, b.open, b.high, b.low, b.close, b.volume, b.trades),
+                Emit::Late(l) => format!("late {t} {:?}", l.trade),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ordered_batch_path_picks_open_and_close_like_the_per_trade_path() {
+        // ids ascending by one throughout (the batch fast path); times ascending in ties of
+        // three, 1 s after each minute's start
+        let mut t = Vec::new();
+        for i in 0..400u64 {
+            let ts = 1_000 + (i as i64 / 3) * 3_000;
+            t.push(trade(ts, 1 + i, 100 + (i as i64 * 7919) % 50, 1 + (i as i64 % 5)));
+        }
+        let ordered = both_paths(&t, 64);
+        assert_eq!(bars(&ordered.0), bars(&ordered.1));
+        assert!(ordered.0.len() > 6);
+        // venue clock steps back inside a batch: trade 190 is stamped before the first trade of
+        // its minute (181 s) and trade 179 before its two predecessors (178 s): the bars' open
+        // and close follow (time, id), not arrival order
+        t[190].ts = Ts::from_millis(180_500);
+        t[190].price = Decimal::from_int(7);
+        t[179].ts = Ts::from_millis(170_000);
+        t[179].price = Decimal::from_int(9);
+        let dipped = both_paths(&t, 64);
+        assert_eq!(bars(&dipped.0), bars(&dipped.1));
+        let minute = |out: &Out, open_s: i64| bars(out).into_iter().find(|b| b.split(' ').nth(1) == Some(&(open_s * 1_000_000_000).to_string())).unwrap();
+        assert!(minute(&dipped.0, 180).split(' ').nth(2) == Some("7"), "open is the earliest trade: {}", minute(&dipped.0, 180));
+        assert!(minute(&dipped.0, 120).split(' ').nth(5) != Some("9"), "close is the latest trade: {}", minute(&dipped.0, 120));
     }
 }
