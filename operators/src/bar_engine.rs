@@ -761,7 +761,7 @@ mod tests {
             ingest_ts: Ts(0),
             price: Decimal::from_int(px),
             amount: Decimal::from_int(qty),
-            side: if id % 3 == 0 { Side::Sell } else { Side::Buy },
+            side: if id.is_multiple_of(3) { Side::Sell } else { Side::Buy },
         }
     }
 
