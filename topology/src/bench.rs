@@ -193,6 +193,10 @@ pub struct BenchAggregateArgs {
     dir: Option<String>,
     #[command(flatten)]
     bars: BarArgs,
+    /// In-memory runs exchange trades by instrument (as for an unkeyed input) instead of
+    /// aggregating where each symbol's partition is read.
+    #[arg(long)]
+    exchange: bool,
     /// Independent runs per configuration (each a fresh process with the full trade count,
     /// input prepared untimed); the median is reported with the range. The VM this was tuned on
     /// varies ±20–30% from run to run.
@@ -275,7 +279,8 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
     // input preparation is not timed: the run's own clock starts with the dataflow
     let (inputs, workers, routing) = match parts.as_slice() {
         // one partition per symbol: aggregate where each symbol is read (`--keyed-partitions`)
-        ["memory", w] => (memory_inputs(a)?, w.parse()?, tickflow_operators::Routing::Local),
+        ["memory", w] if !a.exchange => (memory_inputs(a)?, w.parse()?, tickflow_operators::Routing::Local),
+        ["memory", w] => (memory_inputs(a)?, w.parse()?, tickflow_operators::Routing::ByInstrument),
         ["csv", path, w] => (
             vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }],
             w.parse()?,
@@ -323,6 +328,7 @@ fn child(a: &BenchAggregateArgs, spec: &str, trades: u64) -> Result<serde_json::
             &a.bars.late,
         ])
         .args(["--out-of-orderness", &a.bars.out_of_orderness, "--allowed-lateness", &a.bars.allowed_lateness, "--symbols", &a.symbols.to_string()])
+        .args(a.exchange.then_some("--exchange"))
         .output()
         .context("running benchmark child")?;
     if !out.status.success() {
@@ -386,7 +392,7 @@ fn parent(a: &BenchAggregateArgs) -> Result<()> {
         let m = measure(a, &format!("memory:{w}"))?;
         println!(
             "{:<34} {:>10.2} M {:>10.2} M {:>18} {:>6.0} MiB",
-            format!("in-memory batches, {w} worker(s)"),
+            format!("in-memory batches, {w} worker(s){}", if a.exchange { " (exchange)" } else { "" }),
             m.median / 1e6,
             m.median / 1e6 / wn,
             m.range(),

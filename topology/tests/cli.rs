@@ -116,11 +116,14 @@ fn bench_aggregate_runs_every_configuration_and_reports_each() {
         assert!(rate_of(label) > 0.0, "{label}: {out}");
     }
     // each child run processes the whole tape into the same bars at any worker count
-    let child = |spec: &str| -> serde_json::Value {
-        serde_json::from_str(common::tickflow_ok(&["bench", "aggregate", "--single", spec, "--trades", "20000"]).trim()).unwrap()
+    let child = |spec: &str, extra: &[&str]| -> serde_json::Value {
+        let args = [&["bench", "aggregate", "--single", spec, "--trades", "20000"][..], extra].concat();
+        serde_json::from_str(common::tickflow_ok(&args).trim()).unwrap()
     };
-    let (one, two) = (child("memory:1"), child("memory:2"));
+    let (one, two, exchanged) = (child("memory:1", &[]), child("memory:2", &[]), child("memory:2", &["--exchange", "--symbols", "8"]));
     assert_eq!(one["trades"], 20_000);
     assert_eq!((two["trades"].clone(), two["bars"].clone()), (one["trades"].clone(), one["bars"].clone()));
+    let eight = child("memory:1", &["--symbols", "8"]);
+    assert_eq!((exchanged["trades"].clone(), exchanged["bars"].clone()), (eight["trades"].clone(), eight["bars"].clone()));
     assert!(one["bars"].as_u64().unwrap() > 0);
 }
