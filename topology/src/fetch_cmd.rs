@@ -50,7 +50,7 @@ pub enum FetchCmd {
 #[derive(Args)]
 pub struct FetchOhlcvArgs {
     /// Venue: binance, bybit, coinbase, kraken, okx; cryptocompare (min-api) / coindesk (CoinDesk
-    /// Data API); or ccxt:<exchange-id>.
+    /// Data API); or ccxt:EXCHANGE_ID.
     #[arg(long)]
     source: String,
     /// cryptocompare: exchange instead of the CCCAGG index; coindesk: the market (default kraken).
@@ -86,7 +86,7 @@ pub struct FetchOhlcvArgs {
 #[derive(Args)]
 pub struct FetchTradesArgs {
     /// Venue: binance, coinbase, kraken, okx; coindesk (CoinDesk Data API, with --market); or
-    /// ccxt:<exchange-id> (builds with --features ccxt).
+    /// ccxt:EXCHANGE_ID (builds with --features ccxt).
     #[arg(long)]
     source: String,
     /// coindesk: the exchange whose trades to fetch (default kraken).
