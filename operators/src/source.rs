@@ -15,7 +15,7 @@
 //!   `idle_timeout` advance their watermark to `now − out_of_orderness`; non-live feeds never
 //!   read the clock.
 //! - **Steps**: an activation polls each feed until it has given
-//!   [`SourceConfig::activation_budget`] trades or has nothing more, then downgrades the
+//!   [`SourceConfig::activation_budget`] trades or a poll gives none, then downgrades the
 //!   capability once. Every downgrade is a progress message to every peer, so large steps keep
 //!   progress traffic per trade low; the budget changes no output and no timestamp.
 //! - **State**: one [`Watermark`] per feed and a batch buffer.
@@ -178,6 +178,7 @@ pub fn trade_source<'scope>(
                 // every peer) per trade.
                 let mut given = 0usize;
                 let status = loop {
+                    let given_before = given;
                     buf.clear();
                     let status = match fs.feed.poll_batch() {
                         // batch fast path: classify in place, move on-time trades as one record
@@ -249,7 +250,9 @@ pub fn trade_source<'scope>(
                     if !groups.is_empty() {
                         output.session(&*c).give_iterator(groups.drain());
                     }
-                    if status != FeedStatus::Ready || given >= cfg.activation_budget {
+                    // a poll that gave nothing (e.g. only malformed records, or a live feed with
+                    // nothing new) ends this feed's turn: the loop never spins within an activation
+                    if status != FeedStatus::Ready || given >= cfg.activation_budget || given == given_before {
                         break status;
                     }
                 };

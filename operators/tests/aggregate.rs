@@ -459,3 +459,57 @@ fn a_late_arrival_into_a_still_open_bar_does_not_leak_window_ends_into_later_bat
         assert_eq!(run(vec![t.clone()], 1, r.batched()).0, bars);
     }
 }
+
+/// Gives its trades on the first poll, then reports `Ready` with nothing until a downstream
+/// operator on the same worker has seen them: a feed that needs the worker to step.
+struct NeedsAStep {
+    trades: Option<Vec<Trade>>,
+    seen: Rc<std::cell::Cell<usize>>,
+    empty_polls_in_a_row: usize,
+}
+
+impl TradeFeed for NeedsAStep {
+    fn poll(&mut self, out: &mut tickflow_model::TradeRows, _max: usize) -> Result<tickflow_operators::FeedStatus, tickflow_operators::OperatorError> {
+        use tickflow_operators::FeedStatus;
+        if let Some(t) = self.trades.take() {
+            t.iter().for_each(|t| out.push(t));
+            self.empty_polls_in_a_row = 0;
+            return Ok(FeedStatus::Ready);
+        }
+        if self.seen.get() > 0 {
+            return Ok(FeedStatus::Done);
+        }
+        self.empty_polls_in_a_row += 1;
+        if self.empty_polls_in_a_row > 1000 {
+            // the source kept polling without letting the worker step
+            return Err(tickflow_operators::OperatorError::Feed("polled 1000 times in a row without a step".into()));
+        }
+        Ok(FeedStatus::Ready)
+    }
+    fn name(&self) -> String {
+        "needs-a-step".into()
+    }
+}
+
+#[test]
+fn a_feed_that_gives_nothing_ends_its_turn_so_the_worker_can_step() {
+    let trades: Vec<Trade> = (0..10).map(|i| tr("BTC/USDT", i * 1_000, 1 + i as u64, "100", "1")).collect();
+    let errors_seen = Arc::new(Mutex::new(Vec::new()));
+    let errs = errors_seen.clone();
+    timely::execute(timely::Config::thread(), move |worker| {
+        let seen = Rc::new(std::cell::Cell::new(0usize));
+        let feed = NeedsAStep { trades: Some(trades.clone()), seen: seen.clone(), empty_polls_in_a_row: 0 };
+        let errors = Rc::new(RefCell::new(Vec::new()));
+        worker.dataflow::<u64, _, _>(|scope| {
+            use timely::dataflow::operators::Inspect;
+            let s = seen.clone();
+            trade_source(scope, "src", vec![Box::new(feed)], SourceConfig::default(), Arc::new(PipelineMetrics::new()), errors.clone())
+                .inspect(move |b| s.set(s.get() + b.len()));
+        });
+        while worker.step_or_park(None) {}
+        errs.lock().unwrap().extend(errors.borrow().iter().map(|e| e.to_string()));
+        assert_eq!(seen.get(), 10);
+    })
+    .unwrap();
+    assert!(errors_seen.lock().unwrap().is_empty(), "{:?}", errors_seen.lock().unwrap());
+}
