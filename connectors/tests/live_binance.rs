@@ -3,8 +3,9 @@
 //! an overlapping resend — every trade must come out exactly once, in order.
 
 mod common;
+#[path = "support/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,31 +17,15 @@ use tickflow_connectors::live::{run, LiveConfig};
 
 /// REST: `/api/v3/aggTrades?symbol=XRPETH&fromId=N&limit=L`.
 fn rest_server(trades: Arc<Vec<serde_json::Value>>, hits: Arc<AtomicUsize>, happened: Arc<AtomicUsize>) -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let mut r = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                    break;
-                }
-            }
-            hits.fetch_add(1, Ordering::SeqCst);
-            let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<u64>().ok());
-            let (from, limit) = (q("fromId").unwrap_or(0), q("limit").unwrap_or(500).min(1000) as usize);
-            // only trades that have already happened on the "exchange"
-            let upto = happened.load(Ordering::SeqCst);
-            let page: Vec<&serde_json::Value> = trades[..upto].iter().filter(|t| t["a"].as_u64().unwrap() >= from).take(limit).collect();
-            let body = serde_json::to_string(&page).unwrap();
-            let mut s = stream;
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
-        }
-    });
-    url
+    http_stub::serve(move |req, stream| {
+        hits.fetch_add(1, Ordering::SeqCst);
+        let q = |k: &str| req.param(k).and_then(|v| v.parse::<u64>().ok());
+        let (from, limit) = (q("fromId").unwrap_or(0), q("limit").unwrap_or(500).min(1000) as usize);
+        // only trades that have already happened on the "exchange"
+        let upto = happened.load(Ordering::SeqCst);
+        let page: Vec<&serde_json::Value> = trades[..upto].iter().filter(|t| t["a"].as_u64().unwrap() >= from).take(limit).collect();
+        http_stub::respond_json(stream, "200 OK", &serde_json::to_string(&page).unwrap());
+    })
 }
 
 /// WebSocket: connection 1 sends trades [0, 3000) and drops; connection 2 sends [3500, 6000)

@@ -9,8 +9,9 @@
 //! Every trade must come out exactly once, in order.
 
 mod common;
+#[path = "support/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -312,43 +313,19 @@ fn serve(v: V, trades: Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>) -> 
     let happened = Arc::new(AtomicUsize::new(0));
     let (subscriptions, rest_hits, done) = (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
 
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let rest = format!("http://{}", l.local_addr().unwrap());
     let (tr, hp, hits) = (trades.clone(), happened.clone(), rest_hits.clone());
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let mut r = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let mut headers = Vec::new();
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-                    break;
-                }
-                headers.push(h);
-            }
-            let target = line.split(' ').nth(1).unwrap_or("").to_string();
-            if v == V::CryptoCompare && !headers.iter().any(|h| h.eq_ignore_ascii_case("authorization: Apikey testkey\r\n")) {
-                let mut s = stream;
-                let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                continue;
-            }
-            let n = hits.fetch_add(1, Ordering::SeqCst);
-            let mut s = stream;
-            if n == 0 {
-                let _ = write!(s, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                continue;
-            }
-            match v.rest(&target, &tr[..hp.load(Ordering::SeqCst)]) {
-                Some(body) => {
-                    let _ =
-                        write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}", body.len(), body);
-                }
-                None => {
-                    let _ = write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
+    let rest = http_stub::serve(move |req, s| {
+        if v == V::CryptoCompare && !req.has_header("authorization: Apikey testkey") {
+            http_stub::respond(s, "401 Unauthorized", "", "");
+            return;
+        }
+        if hits.fetch_add(1, Ordering::SeqCst) == 0 {
+            http_stub::respond(s, "429 Too Many Requests", "Retry-After: 0\r\n", "");
+            return;
+        }
+        match v.rest(&req.target, &tr[..hp.load(Ordering::SeqCst)]) {
+            Some(body) => http_stub::respond_json(s, "200 OK", &body.to_string()),
+            None => http_stub::respond(s, "404 Not Found", "", ""),
         }
     });
 

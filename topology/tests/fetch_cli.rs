@@ -3,33 +3,14 @@
 //! without duplicates.
 
 mod common;
+#[path = "../../connectors/tests/support/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{shared_data, tickflow_ok};
-
-/// Writes a whole `Connection: close` response.
-fn respond(stream: &mut std::net::TcpStream, status: &str, headers: &str, body: &str) {
-    let _ = write!(stream, "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-}
-
-/// Reads an HTTP request's line and header lines.
-fn read_request(stream: &std::net::TcpStream) -> Option<(String, Vec<String>)> {
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h == "\r\n" || h.is_empty() {
-            return Some((line, headers));
-        }
-        headers.push(h);
-    }
-}
+use http_stub::{respond, respond_json};
 
 /// Serves `/0/public/Trades?pair=XBTUSDT&since=NS` from the recording, 300 trades a page; the
 /// `rate_limit_at`-th request gets a 429 once.
@@ -45,33 +26,27 @@ fn serve(rate_limit_at: usize) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
             (t.0, r.clone())
         })
         .collect();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let (requests, limited) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let (rq, lim) = (requests.clone(), limited.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let Some((line, _)) = read_request(&stream) else { continue };
-            let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut stream = stream;
-            if n == rate_limit_at && lim.load(Ordering::SeqCst) == 0 {
-                lim.fetch_add(1, Ordering::SeqCst);
-                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
-                continue;
-            }
-            if line.contains("/0/public/OHLC") {
-                let body = std::fs::read_to_string(shared_data().join("klines/kraken/nautilus_http_ohlc_XBTUSDT_1m.json")).unwrap();
-                respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
-                continue;
-            }
-            let since: i64 = line.split("since=").nth(1).and_then(|s| s.split([' ', '&']).next()).and_then(|s| s.parse().ok()).unwrap_or(0);
-            let page: Vec<&(i64, serde_json::Value)> = rows.iter().filter(|(t, _)| *t > since).take(300).collect();
-            let last = page.last().map(|(t, _)| *t).unwrap_or(since);
-            let body =
-                serde_json::json!({"error": [], "result": {"XBTUSDT": page.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), "last": last.to_string()}})
-                    .to_string();
-            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
+    let url = http_stub::serve(move |req, stream| {
+        let line = &req.line;
+        let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == rate_limit_at && lim.load(Ordering::SeqCst) == 0 {
+            lim.fetch_add(1, Ordering::SeqCst);
+            respond(stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
+            return;
         }
+        if line.contains("/0/public/OHLC") {
+            let body = std::fs::read_to_string(shared_data().join("klines/kraken/nautilus_http_ohlc_XBTUSDT_1m.json")).unwrap();
+            respond_json(stream, "200 OK", &body);
+            return;
+        }
+        let since: i64 = line.split("since=").nth(1).and_then(|s| s.split([' ', '&']).next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let page: Vec<&(i64, serde_json::Value)> = rows.iter().filter(|(t, _)| *t > since).take(300).collect();
+        let last = page.last().map(|(t, _)| *t).unwrap_or(since);
+        let body = serde_json::json!({"error": [], "result": {"XBTUSDT": page.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>(), "last": last.to_string()}})
+            .to_string();
+        respond_json(stream, "200 OK", &body);
     });
     (url, requests, limited)
 }
@@ -206,36 +181,31 @@ fn verify_finds_no_differing_minute_on_the_kraken_recording() {
 fn klines_server() -> (String, Arc<AtomicUsize>) {
     let text = std::fs::read_to_string(shared_data().join("klines/freqtrade/XRP_ETH-1m.csv")).unwrap();
     let rows: Vec<Vec<String>> = text.lines().skip(1).map(|l| l.split(',').map(String::from).collect()).collect();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let rq = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (line, _) = read_request(&stream).unwrap_or_default();
-            let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut stream = stream;
-            if n == 2 {
-                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
-                continue;
-            }
-            let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
-            let (start, end, limit) = (q("startTime").unwrap_or(0), q("endTime").unwrap_or(i64::MAX), q("limit").unwrap_or(500) as usize);
-            let page: Vec<serde_json::Value> = rows
-                .iter()
-                .filter(|r| {
-                    let t: i64 = r[0].parse().unwrap();
-                    t >= start && t <= end
-                })
-                .take(limit)
-                .map(|r| {
-                    let t: i64 = r[0].parse().unwrap();
-                    serde_json::json!([t, r[2], r[3], r[4], r[5], r[6], t + 59_999, "0", 0, "0", "0", "0"])
-                })
-                .collect();
-            let body = serde_json::to_string(&page).unwrap();
-            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
+    let url = http_stub::serve(move |req, stream| {
+        let line = &req.line;
+        let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == 2 {
+            respond(stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
+            return;
         }
+        let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
+        let (start, end, limit) = (q("startTime").unwrap_or(0), q("endTime").unwrap_or(i64::MAX), q("limit").unwrap_or(500) as usize);
+        let page: Vec<serde_json::Value> = rows
+            .iter()
+            .filter(|r| {
+                let t: i64 = r[0].parse().unwrap();
+                t >= start && t <= end
+            })
+            .take(limit)
+            .map(|r| {
+                let t: i64 = r[0].parse().unwrap();
+                serde_json::json!([t, r[2], r[3], r[4], r[5], r[6], t + 59_999, "0", 0, "0", "0", "0"])
+            })
+            .collect();
+        let body = serde_json::to_string(&page).unwrap();
+        respond_json(stream, "200 OK", &body);
     });
     (url, requests)
 }
@@ -287,45 +257,39 @@ fn cryptocompare_server() -> (String, Arc<AtomicUsize>) {
     let rec: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(shared_data().join("cryptocompare/json/btc_to_usd_histo_minute_with_to_ts.json")).unwrap()).unwrap();
     let rows: Vec<serde_json::Value> = rec["Data"].as_array().unwrap().clone();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let requests = Arc::new(AtomicUsize::new(0));
     let rq = requests.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (line, headers) = read_request(&stream).unwrap_or_default();
-            let authorized =
-                headers.iter().any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.trim_end().ends_with(&format!("Apikey {CC_KEY}")));
-            let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
-            let mut stream = stream;
-            if !authorized {
-                let body = r#"{"Response":"Error","Message":"You need a valid auth key or api key to access this endpoint","Type":1}"#;
-                respond(&mut stream, "401 Unauthorized", "", body);
-                continue;
-            }
-            if n == 2 {
-                respond(&mut stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
-                continue;
-            }
-            assert!(line.starts_with("GET /data/v2/histominute?fsym=BTC&tsym=USD&"), "{line}");
-            let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
-            let (to, limit) = (q("toTs").unwrap(), q("limit").unwrap());
-            let want = (limit + 1).min(500);
-            let page: Vec<serde_json::Value> = (0..want)
-                .rev()
-                .map(|i| {
-                    let t = to - 60 * i;
-                    rows.iter()
-                        .find(|r| r["time"].as_i64() == Some(t))
-                        .cloned()
-                        .unwrap_or_else(|| serde_json::json!({"time": t, "open": 0, "high": 0, "low": 0, "close": 0, "volumefrom": 0, "volumeto": 0}))
-                })
-                .collect();
-            let body = serde_json::json!({"Response": "Success", "Message": "", "HasWarning": false, "Type": 100,
-                "Data": {"Aggregated": false, "TimeFrom": to - 60 * (want - 1), "TimeTo": to, "Data": page}})
-            .to_string();
-            respond(&mut stream, "200 OK", "Content-Type: application/json\r\n", &body);
+    let url = http_stub::serve(move |req, stream| {
+        let (line, headers) = (&req.line, &req.headers);
+        let authorized = headers.iter().any(|h| h.to_ascii_lowercase().starts_with("authorization:") && h.trim_end().ends_with(&format!("Apikey {CC_KEY}")));
+        let n = rq.fetch_add(1, Ordering::SeqCst) + 1;
+        if !authorized {
+            let body = r#"{"Response":"Error","Message":"You need a valid auth key or api key to access this endpoint","Type":1}"#;
+            respond(stream, "401 Unauthorized", "", body);
+            return;
         }
+        if n == 2 {
+            respond(stream, "429 Too Many Requests", "Retry-After: 0\r\n", "");
+            return;
+        }
+        assert!(line.starts_with("GET /data/v2/histominute?fsym=BTC&tsym=USD&"), "{line}");
+        let q = |k: &str| line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).and_then(|s| s.parse::<i64>().ok());
+        let (to, limit) = (q("toTs").unwrap(), q("limit").unwrap());
+        let want = (limit + 1).min(500);
+        let page: Vec<serde_json::Value> = (0..want)
+            .rev()
+            .map(|i| {
+                let t = to - 60 * i;
+                rows.iter()
+                    .find(|r| r["time"].as_i64() == Some(t))
+                    .cloned()
+                    .unwrap_or_else(|| serde_json::json!({"time": t, "open": 0, "high": 0, "low": 0, "close": 0, "volumefrom": 0, "volumeto": 0}))
+            })
+            .collect();
+        let body = serde_json::json!({"Response": "Success", "Message": "", "HasWarning": false, "Type": 100,
+                "Data": {"Aggregated": false, "TimeFrom": to - 60 * (want - 1), "TimeTo": to, "Data": page}})
+        .to_string();
+        respond_json(stream, "200 OK", &body);
     });
     (url, requests)
 }

@@ -6,9 +6,9 @@
 //! once, in order.
 
 mod common;
+#[path = "../../connectors/tests/support/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -152,40 +152,20 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
 }
 
 fn serve(venue: &'static str, tape: Arc<Vec<T>>, cap: usize) -> (String, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let mut r = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let mut keyed = false;
-            loop {
-                let mut hdr = String::new();
-                if r.read_line(&mut hdr).is_err() || hdr == "\r\n" || hdr.is_empty() {
-                    break;
-                }
-                keyed |= hdr.eq_ignore_ascii_case("authorization: Apikey k3y\r\n");
-            }
-            if venue == "coindesk" && !keyed {
-                let mut s = stream;
-                let _ = write!(s, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                continue;
-            }
-            let n = h.fetch_add(1, Ordering::SeqCst) + 1;
-            let target = line.split(' ').nth(1).unwrap_or("");
-            let mut s = stream;
-            let (status, body) = if n == 2 {
-                ("429 Too Many Requests\r\nRetry-After: 0", String::new())
-            } else {
-                match answer(venue, target, &tape, cap) {
-                    Some(v) => ("200 OK", v.to_string()),
-                    None => ("404 Not Found", format!("unexpected request {target}")),
-                }
-            };
-            let _ = write!(s, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+    let url = http_stub::serve(move |req, s| {
+        if venue == "coindesk" && !req.has_header("authorization: Apikey k3y") {
+            http_stub::respond(s, "401 Unauthorized", "", "");
+            return;
+        }
+        if h.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+            http_stub::respond(s, "429 Too Many Requests", "Retry-After: 0\r\n", "");
+            return;
+        }
+        match answer(venue, &req.target, &tape, cap) {
+            Some(v) => http_stub::respond_json(s, "200 OK", &v.to_string()),
+            None => http_stub::respond_json(s, "404 Not Found", &format!("unexpected request {}", req.target)),
         }
     });
     (url, hits)
