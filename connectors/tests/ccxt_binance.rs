@@ -5,9 +5,9 @@
 #![cfg(feature = "ccxt")]
 
 mod common;
+#[path = "support/http_stub.rs"]
+mod http_stub;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -43,51 +43,28 @@ fn klines() -> Vec<Value> {
     rows
 }
 
-fn param(target: &str, k: &str) -> Option<i64> {
-    target.split(['?', '&']).find_map(|kv| kv.strip_prefix(&format!("{k}="))).and_then(|v| v.parse().ok())
-}
-
 fn serve(trades: Arc<Vec<Value>>, klines: Arc<Vec<Value>>) -> (String, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let mut r = BufReader::new(stream.try_clone().unwrap());
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            loop {
-                let mut hdr = String::new();
-                if r.read_line(&mut hdr).is_err() || hdr == "\r\n" || hdr.is_empty() {
-                    break;
-                }
-            }
-            h.fetch_add(1, Ordering::SeqCst);
-            let target = line.split(' ').nth(1).unwrap_or("").to_string();
-            let limit = param(&target, "limit").unwrap_or(500).clamp(1, 1000) as usize;
-            let body = if target.starts_with("/api/v3/exchangeInfo") {
-                let sym = |s: &str, b: &str, q: &str| json!({"symbol": s, "baseAsset": b, "quoteAsset": q, "status": "TRADING", "filters": [], "isSpotTradingAllowed": true});
-                Some(json!({"timezone": "UTC", "serverTime": 1, "symbols": [sym("XRPETH", "XRP", "ETH"), sym("ADABTC", "ADA", "BTC")]}))
-            } else if target.starts_with("/api/v3/aggTrades") {
-                let (s, e) = (param(&target, "startTime").unwrap_or(0), param(&target, "endTime").unwrap_or(i64::MAX));
-                Some(Value::Array(trades.iter().filter(|t| (s..=e).contains(&t["T"].as_i64().unwrap())).take(limit).cloned().collect()))
-            } else if target.starts_with("/api/v3/klines") {
-                let (s, e) = (param(&target, "startTime").unwrap_or(0), param(&target, "endTime").unwrap_or(i64::MAX));
-                Some(Value::Array(klines.iter().filter(|k| (s..=e).contains(&k[0].as_i64().unwrap())).take(limit).cloned().collect()))
-            } else {
-                None
-            };
-            let mut s = stream;
-            match body {
-                Some(b) => {
-                    let b = b.to_string();
-                    let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}", b.len());
-                }
-                None => {
-                    let _ = write!(s, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                }
-            }
+    let url = http_stub::serve(move |req, s| {
+        h.fetch_add(1, Ordering::SeqCst);
+        let param = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
+        let limit = param("limit").unwrap_or(500).clamp(1, 1000) as usize;
+        let (start, end) = (param("startTime").unwrap_or(0), param("endTime").unwrap_or(i64::MAX));
+        let target = req.target.as_str();
+        let body = if target.starts_with("/api/v3/exchangeInfo") {
+            let sym = |s: &str, b: &str, q: &str| json!({"symbol": s, "baseAsset": b, "quoteAsset": q, "status": "TRADING", "filters": [], "isSpotTradingAllowed": true});
+            Some(json!({"timezone": "UTC", "serverTime": 1, "symbols": [sym("XRPETH", "XRP", "ETH"), sym("ADABTC", "ADA", "BTC")]}))
+        } else if target.starts_with("/api/v3/aggTrades") {
+            Some(Value::Array(trades.iter().filter(|t| (start..=end).contains(&t["T"].as_i64().unwrap())).take(limit).cloned().collect()))
+        } else if target.starts_with("/api/v3/klines") {
+            Some(Value::Array(klines.iter().filter(|k| (start..=end).contains(&k[0].as_i64().unwrap())).take(limit).cloned().collect()))
+        } else {
+            None
+        };
+        match body {
+            Some(b) => http_stub::respond_json(s, "200 OK", &b.to_string()),
+            None => http_stub::respond(s, "404 Not Found", "", ""),
         }
     });
     (url, hits)
