@@ -109,9 +109,19 @@ impl IdSet {
         self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e)
     }
 
-    /// Forgets every range whose trades are all older than `horizon`.
+    /// Forgets ranges whose trades are all older than `horizon`, walking up from the lowest id:
+    /// ids grow with time, so expired ranges sit at the low end, and the walk stops at the first
+    /// range still needed. That costs O(ranges forgotten) per call rather than a scan of the set
+    /// (which matters when ids are fragmented, e.g. one id sequence shared by many instruments).
+    /// A range never goes while any of its trades is at or after `horizon`; ranges behind a
+    /// still-needed lower one wait until it expires (memory stays bounded by time).
     pub fn prune(&mut self, horizon: i64) {
-        self.ranges.retain(|_, (_, max_ts)| *max_ts >= horizon);
+        while let Some(first) = self.ranges.first_entry() {
+            if first.get().1 >= horizon {
+                break;
+            }
+            first.remove();
+        }
         if self.hi.is_some_and(|(_, _, m)| m < horizon) {
             self.hi = self.ranges.pop_last().map(|(s, (e, m))| (s, e, m));
         }
@@ -182,6 +192,36 @@ mod tests {
         assert!(s.contains(4) && !s.contains(5));
         s.prune(7);
         assert!(s.contains(4), "max ts 7 was kept");
+    }
+
+    #[test]
+    fn prune_never_forgets_an_id_seen_at_or_after_the_horizon() {
+        // fragmented ids (one sequence shared by three instruments: every third id here), times
+        // rising with ids but jittered, pruned as time goes on; a model remembers everything
+        let mut s = IdSet::default();
+        let mut seen: Vec<(u64, i64)> = Vec::new();
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for step in 0..30_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = step * 3;
+            let ts = step as i64 * 10 + (x % 500) as i64; // up to 50 steps of disorder
+            assert!(s.insert(id, ts));
+            seen.push((id, ts));
+            if step % 97 == 0 {
+                let horizon = step as i64 * 10 - 3_000;
+                s.prune(horizon);
+                for &(id, ts) in seen.iter().rev().take(600) {
+                    if ts >= horizon {
+                        assert!(s.contains(id), "id {id} (ts {ts}) forgotten at horizon {horizon}");
+                        assert!(!s.insert(id, ts), "duplicate {id} accepted");
+                    }
+                }
+            }
+        }
+        // memory follows time, not the number of ids seen: ~300 steps of retention + disorder
+        assert!(s.ranges() < 1_000, "{} ranges kept", s.ranges());
     }
 
     #[test]
