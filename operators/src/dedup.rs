@@ -1,18 +1,36 @@
 //! Trade-id de-duplication with memory bounded by event time (pure core).
 //!
-//! Venues number trades per instrument, almost always contiguously, so seen ids are kept as
-//! ranges `[start, end]`: the common case (next id) extends the last range in O(1) and the set
-//! stays tiny however many trades pass. Each range remembers the largest event time it covers;
-//! [`IdSet::prune`] forgets ranges entirely older than a horizon, which bounds memory by time.
+//! Venues mostly number trades per instrument, contiguously, so the highest run of seen ids is
+//! kept as one range `[start, end]`: the common case (next id, or a batch continuing it) extends
+//! it in O(1) and the set stays tiny however many trades pass. When a gap closes that run, a
+//! long run is kept as a range and a short one as bits in 4096-id bitmap blocks. Short runs are
+//! what a shared id sequence produces (one venue-wide counter split over many instruments):
+//! those cost a bit per id slot instead of a map entry per trade. Ranges and blocks remember the
+//! largest event time they cover; [`IdSet::prune`] forgets those entirely older than a horizon,
+//! which bounds memory by time.
 
 use std::collections::BTreeMap;
 
-/// A set of seen trade ids, stored as ranges.
+/// Ids per bitmap block.
+const BLOCK_IDS: u64 = 4096;
+/// Runs shorter than this go to bitmap blocks, longer ones stay ranges.
+const SHORT_RUN: u64 = 64;
+
+/// 4096 ids as bits, with the largest event time of the ids set.
+#[derive(Clone, Debug)]
+struct Block {
+    bits: Box<[u64; (BLOCK_IDS / 64) as usize]>,
+    max_ts: i64,
+}
+
+/// A set of seen trade ids: the highest run, older long runs as ranges, short runs as bits.
 #[derive(Clone, Debug, Default)]
 pub struct IdSet {
-    /// start → (end inclusive, max event time), every range below `hi`
+    /// start → (end inclusive, max event time); every range is below `hi`
     ranges: BTreeMap<u64, (u64, i64)>,
-    /// the highest range (start, end, max event time), kept outside the map for the fast path
+    /// id / 4096 → block; every id set is below `hi`
+    blocks: BTreeMap<u64, Block>,
+    /// the highest run (start, end, max event time), outside the maps for the fast path
     hi: Option<(u64, u64, i64)>,
 }
 
@@ -20,35 +38,30 @@ impl IdSet {
     /// Inserts `id` seen at `ts`; false when it was already present (a duplicate).
     #[inline]
     pub fn insert(&mut self, id: u64, ts: i64) -> bool {
-        match &mut self.hi {
-            None => {
-                self.hi = Some((id, id, ts));
-                return true;
-            }
-            Some((s, e, m)) => {
-                if e.checked_add(1) == Some(id) {
-                    *e = id;
-                    *m = (*m).max(ts);
-                    return true;
-                }
-                if id >= *s && id <= *e {
-                    return false;
-                }
-                if id > *e {
-                    let (s0, e0, m0) = (*s, *e, *m);
-                    self.ranges.insert(s0, (e0, m0));
-                    self.hi = Some((id, id, ts));
-                    return true;
-                }
-            }
+        let Some((s, e, m)) = self.hi.as_mut() else {
+            self.hi = Some((id, id, ts));
+            return true;
+        };
+        if e.checked_add(1) == Some(id) {
+            *e = id;
+            *m = (*m).max(ts);
+            return true;
         }
-        // below the highest range: general case on the full set
-        if let Some((s, e, m)) = self.hi.take() {
-            self.ranges.insert(s, (e, m));
+        if id >= *s && id <= *e {
+            return false;
         }
-        let fresh = self.insert_slow(id, ts);
-        self.hi = self.ranges.pop_last().map(|(s, (e, m))| (s, e, m));
-        fresh
+        if id > *e {
+            let (s0, e0, m0) = (*s, *e, *m);
+            self.hi = Some((id, id, ts));
+            self.store(s0, e0, m0);
+            return true;
+        }
+        // below the highest run
+        if self.contains_stored(id) {
+            return false;
+        }
+        self.set_bit(id, ts);
+        true
     }
 
     /// Inserts `ids` (seen at `ts`) when they continue the highest range contiguously
@@ -72,31 +85,28 @@ impl IdSet {
         true
     }
 
-    fn insert_slow(&mut self, id: u64, ts: i64) -> bool {
-        let below = self.ranges.range(..=id).next_back().map(|(s, r)| (*s, *r));
-        if let Some((s, (e, m))) = below {
-            if id <= e {
-                return false;
-            }
-            if id == e + 1 {
-                let (mut end, mut max_ts) = (id, ts.max(m));
-                if let Some((ne, nts)) = self.ranges.remove(&(id + 1)) {
-                    end = ne;
-                    max_ts = max_ts.max(nts);
-                }
-                self.ranges.insert(s, (end, max_ts));
-                return true;
-            }
+    /// Keeps a closed run `[s, e]`: a range when long, bits when short.
+    fn store(&mut self, s: u64, e: u64, max_ts: i64) {
+        if e - s + 1 >= SHORT_RUN {
+            self.ranges.insert(s, (e, max_ts));
+        } else {
+            (s..=e).for_each(|id| self.set_bit(id, max_ts));
         }
-        let (mut end, mut max_ts) = (id, ts);
-        if let Some(next) = id.checked_add(1) {
-            if let Some((ne, nts)) = self.ranges.remove(&next) {
-                end = ne;
-                max_ts = max_ts.max(nts);
-            }
+    }
+
+    fn set_bit(&mut self, id: u64, ts: i64) {
+        let b = self.blocks.entry(id / BLOCK_IDS).or_insert_with(|| Block { bits: Box::new([0; (BLOCK_IDS / 64) as usize]), max_ts: ts });
+        let k = id % BLOCK_IDS;
+        b.bits[(k / 64) as usize] |= 1 << (k % 64);
+        b.max_ts = b.max_ts.max(ts);
+    }
+
+    fn contains_stored(&self, id: u64) -> bool {
+        if self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e) {
+            return true;
         }
-        self.ranges.insert(id, (end, max_ts));
-        true
+        let k = id % BLOCK_IDS;
+        self.blocks.get(&(id / BLOCK_IDS)).is_some_and(|b| b.bits[(k / 64) as usize] & (1 << (k % 64)) != 0)
     }
 
     /// True when `id` has been seen (and not pruned).
@@ -106,15 +116,15 @@ impl IdSet {
                 return true;
             }
         }
-        self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e)
+        self.contains_stored(id)
     }
 
-    /// Forgets ranges whose trades are all older than `horizon`, walking up from the lowest id:
-    /// ids grow with time, so expired ranges sit at the low end, and the walk stops at the first
-    /// range still needed. That costs O(ranges forgotten) per call rather than a scan of the set
-    /// (which matters when ids are fragmented, e.g. one id sequence shared by many instruments).
-    /// A range never goes while any of its trades is at or after `horizon`; ranges behind a
-    /// still-needed lower one wait until it expires (memory stays bounded by time).
+    /// Forgets stored ranges and blocks whose trades are all older than `horizon`, walking up
+    /// from the lowest id: ids grow with time, so expired ones sit at the low end, and each walk
+    /// stops at the first one still needed — O(forgotten), not a scan of the set. Nothing with a
+    /// trade at or after `horizon` ever goes; entries behind a still-needed lower one wait until
+    /// it expires (memory stays bounded by time). The highest run is kept: it is one entry, and
+    /// the next ids continue it.
     pub fn prune(&mut self, horizon: i64) {
         while let Some(first) = self.ranges.first_entry() {
             if first.get().1 >= horizon {
@@ -122,14 +132,17 @@ impl IdSet {
             }
             first.remove();
         }
-        if self.hi.is_some_and(|(_, _, m)| m < horizon) {
-            self.hi = self.ranges.pop_last().map(|(s, (e, m))| (s, e, m));
+        while let Some(first) = self.blocks.first_entry() {
+            if first.get().max_ts >= horizon {
+                break;
+            }
+            first.remove();
         }
     }
 
-    /// Number of stored ranges (memory use).
-    pub fn ranges(&self) -> usize {
-        self.ranges.len() + self.hi.is_some() as usize
+    /// Stored entries (ranges, bitmap blocks and the highest run): the memory in use.
+    pub fn stored(&self) -> usize {
+        self.ranges.len() + self.blocks.len() + self.hi.is_some() as usize
     }
 }
 
@@ -143,11 +156,12 @@ mod tests {
         for id in 1000..101_000u64 {
             assert!(s.insert(id, id as i64));
         }
-        assert_eq!(s.ranges(), 1);
+        assert_eq!(s.stored(), 1);
         assert!(!s.insert(5000, 0));
         assert!(!s.insert(1000, 0));
         assert!(s.insert(999, 0));
-        assert_eq!(s.ranges(), 1);
+        assert!(!s.insert(999, 0));
+        assert_eq!(s.stored(), 2, "the run and one bitmap block");
     }
 
     #[test]
@@ -160,7 +174,7 @@ mod tests {
         for id in ids {
             assert!(!s.insert(id, 0), "{id} dup");
         }
-        assert_eq!(s.ranges(), 1);
+        assert_eq!(s.stored(), 2, "one bitmap block and the highest run");
         assert!(s.contains(15));
         assert!(!s.contains(21));
         assert!(!s.contains(9));
@@ -181,6 +195,40 @@ mod tests {
     }
 
     #[test]
+    fn matches_a_hashset_on_runs_gaps_and_resends() {
+        // runs of random length (ranges and bitmap bits), gaps, jumps back (resends, late ids)
+        let mut s = IdSet::default();
+        let mut h = std::collections::HashSet::new();
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        let mut next = 1_000u64;
+        for _ in 0..3_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + x % 150;
+            let start = match x % 5 {
+                0 => next.saturating_sub(x % 400), // back into seen ids
+                1 => next + 1 + x % 3,             // a small gap
+                _ => next,
+            };
+            for id in start..start + len {
+                assert_eq!(s.insert(id, id as i64), h.insert(id), "id {id}");
+            }
+            next = next.max(start + len);
+            if x.is_multiple_of(7) {
+                let batch: Vec<u64> = (next..next + 10).collect();
+                if s.extend_contiguous(&batch, &[0; 10]) {
+                    assert!(batch.iter().all(|id| h.insert(*id)), "extend took ids already seen");
+                    next += 10;
+                }
+            }
+        }
+        for id in 0..next + 10 {
+            assert_eq!(s.contains(id), h.contains(&id), "contains {id}");
+        }
+    }
+
+    #[test]
     fn contiguous_batches_extend_in_one_step() {
         let mut s = IdSet::default();
         assert!(!s.extend_contiguous(&[1, 2, 3], &[0, 0, 0]), "needs an existing range");
@@ -188,7 +236,7 @@ mod tests {
         assert!(s.extend_contiguous(&[2, 3, 4], &[5, 6, 7]));
         assert!(!s.extend_contiguous(&[5, 7], &[0, 0]), "gap");
         assert!(!s.extend_contiguous(&[4, 5], &[0, 0]), "overlap");
-        assert_eq!(s.ranges(), 1);
+        assert_eq!(s.stored(), 1);
         assert!(s.contains(4) && !s.contains(5));
         s.prune(7);
         assert!(s.contains(4), "max ts 7 was kept");
@@ -221,20 +269,33 @@ mod tests {
             }
         }
         // memory follows time, not the number of ids seen: ~300 steps of retention + disorder
-        assert!(s.ranges() < 1_000, "{} ranges kept", s.ranges());
+        assert!(s.stored() < 1_000, "{} ranges kept", s.stored());
     }
 
     #[test]
     fn prune_bounds_memory_by_time() {
+        // every other id (two instruments sharing one sequence), event time = id
         let mut s = IdSet::default();
-        for id in (0..100u64).step_by(2) {
-            s.insert(id, id as i64);
+        for id in (0..40_000u64).step_by(2) {
+            assert!(s.insert(id, id as i64));
         }
-        assert_eq!(s.ranges(), 50);
-        s.prune(50);
-        assert_eq!(s.ranges(), 25);
-        assert!(!s.contains(10));
-        assert!(s.contains(50));
-        assert!(s.insert(100, 100)); // fast path still sound after prune
+        assert_eq!(s.stored(), 10 + 1, "ten 4096-id blocks and the highest run, not 20,000 entries");
+        s.prune(20_000);
+        // blocks go whole once their newest id is older than the horizon
+        assert!(!s.contains(10) && !s.contains(16_000));
+        assert!(s.contains(16_384) && s.contains(30_000) && s.contains(39_998));
+        assert_eq!(s.stored(), 6 + 1);
+        assert!(!s.insert(30_000, 0), "still a duplicate");
+        assert!(s.insert(40_000, 40_000)); // fast path still sound after prune
+        assert!(s.insert(40_001, 40_001));
+        // long runs closed by a gap stay ranges
+        let mut r = IdSet::default();
+        for id in (0..1000u64).chain(2000..3000) {
+            r.insert(id, id as i64);
+        }
+        assert_eq!(r.stored(), 2);
+        r.prune(1000);
+        assert_eq!(r.stored(), 1);
+        assert!(!r.contains(500) && r.contains(2500));
     }
 }
