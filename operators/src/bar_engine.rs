@@ -425,9 +425,6 @@ impl BarEngine {
         let mut all = true;
         let mut dups = 0u64;
         let fast = ts_col.iter().all(|&ts| ts >= 0 && ts as u64 >= t) && st.ids.extend_contiguous(id_col, ts_col);
-        // ids ascending by one (fast path) and times non-decreasing: trade keys strictly increase
-        // along the batch, so a run's first trade is its open and its last its close
-        let ordered = fast && ts_col.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]));
         if fast {
             sel.extend(0..n as u32);
         } else {
@@ -447,6 +444,15 @@ impl BarEngine {
                 sel.push(i as u32);
             }
         }
+        // Trade keys (time, id, price, amount) strictly increase along the batch when ids ascend
+        // by one (fast path) and times never decrease, or when no trade has an id and times
+        // strictly increase; then a run's first trade is its open and its last its close.
+        let ordered = all
+            && if fast {
+                ts_col.windows(2).fold(true, |ok, w| ok & (w[0] <= w[1]))
+            } else {
+                id_col.iter().all(|&id| id == u64::MAX) && ts_col.windows(2).fold(true, |ok, w| ok & (w[0] < w[1]))
+            };
         self.counters.trades += sel.len() as u64;
         self.counters.duplicates += dups;
         if sel.is_empty() {
@@ -819,5 +825,26 @@ mod tests {
         let minute = |out: &Out, open_s: i64| bars(out).into_iter().find(|b| b.split(' ').nth(1) == Some(&(open_s * 1_000_000_000).to_string())).unwrap();
         assert!(minute(&dipped.0, 180).split(' ').nth(2) == Some("7"), "open is the earliest trade: {}", minute(&dipped.0, 180));
         assert!(minute(&dipped.0, 120).split(' ').nth(5) != Some("9"), "close is the latest trade: {}", minute(&dipped.0, 120));
+    }
+
+    #[test]
+    fn batches_without_trade_ids_pick_open_and_close_like_the_per_trade_path() {
+        // no ids: strictly increasing times take the ordered path; equal times are ordered by
+        // price then amount, not by arrival, so ties must not
+        let mut t: Vec<Trade> = (0..400u64).map(|i| trade(1_000 + i as i64 * 1_000, i, 100 + (i as i64 * 7919) % 50, 1 + (i as i64 % 5))).collect();
+        t.iter_mut().for_each(|x| x.trade_id = None);
+        let strict = both_paths(&t, 64);
+        assert_eq!(bars(&strict.0), bars(&strict.1));
+        // ties: each minute ends with a pair at the same time, the higher price first (so the
+        // close is the first of the two, not the last to arrive)
+        for m in 1..6 {
+            let j = m * 60 + 58; // the minute's last trade
+            t[j].ts = t[j - 1].ts;
+            t[j - 1].price = Decimal::from_int(300);
+            t[j].price = Decimal::from_int(1);
+        }
+        let tied = both_paths(&t, 64);
+        assert_eq!(bars(&tied.0), bars(&tied.1));
+        assert_ne!(bars(&tied.0), bars(&strict.0));
     }
 }
