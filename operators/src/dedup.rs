@@ -3,9 +3,10 @@
 //! Venues mostly number trades per instrument, contiguously, so the highest run of seen ids is
 //! kept as one range `[start, end]`: the common case (next id, or a batch continuing it) extends
 //! it in O(1) and the set stays tiny however many trades pass. When a gap closes that run, a
-//! long run is kept as a range and a short one as bits in 4096-id bitmap blocks. Short runs are
-//! what a shared id sequence produces (one venue-wide counter split over many instruments):
-//! those cost a bit per id slot instead of a map entry per trade. Ranges and blocks remember the
+//! long run is kept as a range and a short one as bits in 4096-id bitmap blocks when ids are
+//! locally dense (as a range when they are sparse). Short, dense runs are what a shared id
+//! sequence produces (one venue-wide counter split over many instruments): those cost a bit per
+//! id slot instead of a map entry per trade. Ranges and blocks remember the
 //! largest event time they cover; [`IdSet::prune`] forgets those entirely older than a horizon,
 //! which bounds memory by time.
 
@@ -32,6 +33,8 @@ pub struct IdSet {
     blocks: BTreeMap<u64, Block>,
     /// the highest run (start, end, max event time), outside the maps for the fast path
     hi: Option<(u64, u64, i64)>,
+    /// the start of the last short run stored (tells locally dense ids from sparse ones)
+    last_short: Option<u64>,
 }
 
 impl IdSet {
@@ -60,7 +63,7 @@ impl IdSet {
         if self.contains_stored(id) {
             return false;
         }
-        self.set_bit(id, ts);
+        self.store(id, id, ts);
         true
     }
 
@@ -85,12 +88,20 @@ impl IdSet {
         true
     }
 
-    /// Keeps a closed run `[s, e]`: a range when long, bits when short.
+    /// Keeps a run `[s, e]` that holds no stored id: bits when it is short and ids are locally
+    /// dense (its block exists, or the previous short run was in the same or a neighbouring
+    /// block), else a range — sparse ids (e.g. hash-like) would cost a block each as bits.
     fn store(&mut self, s: u64, e: u64, max_ts: i64) {
-        if e - s + 1 >= SHORT_RUN {
-            self.ranges.insert(s, (e, max_ts));
-        } else {
+        let short = e - s < SHORT_RUN;
+        let block = s / BLOCK_IDS;
+        let dense = self.blocks.contains_key(&block) || self.last_short.is_some_and(|l| (l / BLOCK_IDS).abs_diff(block) <= 1);
+        if short {
+            self.last_short = Some(s);
+        }
+        if short && dense {
             (s..=e).for_each(|id| self.set_bit(id, max_ts));
+        } else {
+            self.ranges.insert(s, (e, max_ts));
         }
     }
 
@@ -161,7 +172,7 @@ mod tests {
         assert!(!s.insert(1000, 0));
         assert!(s.insert(999, 0));
         assert!(!s.insert(999, 0));
-        assert_eq!(s.stored(), 2, "the run and one bitmap block");
+        assert_eq!(s.stored(), 2, "the run and one stored entry");
     }
 
     #[test]
@@ -174,7 +185,7 @@ mod tests {
         for id in ids {
             assert!(!s.insert(id, 0), "{id} dup");
         }
-        assert_eq!(s.stored(), 2, "one bitmap block and the highest run");
+        assert_eq!(s.stored(), 3, "the first short run (a range), one bitmap block and the highest run");
         assert!(s.contains(15));
         assert!(!s.contains(21));
         assert!(!s.contains(9));
@@ -229,6 +240,23 @@ mod tests {
     }
 
     #[test]
+    fn sparse_ids_stay_ranges_instead_of_a_block_each() {
+        let mut s = IdSet::default();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut ids = Vec::new();
+        for i in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let id = x >> 8; // hash-like ids, far apart
+            ids.push(id);
+            assert!(s.insert(id, i));
+        }
+        assert!(s.blocks.len() < 10, "{} bitmap blocks for sparse ids", s.blocks.len());
+        assert!(ids.iter().all(|&id| s.contains(id) && !s.insert(id, 0)));
+    }
+
+    #[test]
     fn contiguous_batches_extend_in_one_step() {
         let mut s = IdSet::default();
         assert!(!s.extend_contiguous(&[1, 2, 3], &[0, 0, 0]), "needs an existing range");
@@ -279,7 +307,7 @@ mod tests {
         for id in (0..40_000u64).step_by(2) {
             assert!(s.insert(id, id as i64));
         }
-        assert_eq!(s.stored(), 10 + 1, "ten 4096-id blocks and the highest run, not 20,000 entries");
+        assert_eq!(s.stored(), 1 + 10 + 1, "the first id (a range), ten 4096-id blocks and the highest run, not 20,000 entries");
         s.prune(20_000);
         // blocks go whole once their newest id is older than the horizon
         assert!(!s.contains(10) && !s.contains(16_000));
