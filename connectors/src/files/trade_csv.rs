@@ -216,7 +216,8 @@ impl TradeCsvReader {
         let mut r = TradeCsvReader {
             path: name.to_string(),
             input,
-            buf: vec![0; 1 << 20],
+            // 256 KiB: the block read() fills is parsed while it is still in L2
+            buf: vec![0; 1 << 18],
             start: 0,
             end: 0,
             eof: false,
