@@ -96,34 +96,6 @@ impl TradeBatch {
             ingest_ts: Vec::with_capacity(cap),
         }
     }
-    /// The rows of `rows` whose instrument index is `k`, in order, column by column.
-    ///
-    /// Each column is copied with a branch-free compaction (every value is written, the write
-    /// position advances only on a match), which beats row-by-row pushes when instruments are
-    /// interleaved at random.
-    pub fn from_rows(rows: &TradeRows, k: u32) -> Self {
-        fn compact<T: Copy + Default>(src: &[T], inst: &[u32], k: u32) -> Vec<T> {
-            // one spare slot: the write after the last match lands there
-            let mut out = vec![T::default(); src.len() + 1];
-            let mut n = 0;
-            for (x, &j) in src.iter().zip(inst) {
-                out[n] = *x;
-                n += (j == k) as usize;
-            }
-            out.truncate(n);
-            out
-        }
-        let inst = &rows.inst;
-        TradeBatch {
-            instrument: rows.instruments[k as usize],
-            ts: compact(&rows.ts, inst, k),
-            trade_id: compact(&rows.trade_id, inst, k),
-            price: compact(&rows.price, inst, k),
-            amount: compact(&rows.amount, inst, k),
-            side: compact(&rows.side, inst, k),
-            ingest_ts: compact(&rows.ingest_ts, inst, k),
-        }
-    }
     /// All rows of `rows` as one batch per instrument (in instrument-index order, empty ones
     /// left out), each in row order: one pass collects each instrument's row indices, then each
     /// column is gathered per instrument. Each row is copied once however many instruments are
@@ -304,8 +276,15 @@ mod tests {
     use super::{TradeBatch, TradeRows};
     use crate::{Decimal, Instrument, Side};
 
+    /// Reference: the rows of instrument index `k`, pushed one by one.
+    fn rows_of(rows: &TradeRows, k: u32) -> TradeBatch {
+        let mut want = TradeBatch::with_capacity(rows.instruments[k as usize], 0);
+        (0..rows.len()).filter(|&i| rows.inst[i] == k).for_each(|i| want.push_row(rows, i));
+        want
+    }
+
     #[test]
-    fn from_rows_keeps_each_instruments_rows_in_order() {
+    fn split_rows_keeps_each_instruments_rows_in_order() {
         let a = Instrument::new("x", "A/USD").unwrap();
         let b = Instrument::new("x", "B/USD").unwrap();
         let mut rows = TradeRows::default();
@@ -318,23 +297,16 @@ mod tests {
             let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
             rows.push_parts(inst, i, Some(i as u64), Decimal::from_mantissa(i as i128 + 1), Decimal::from_mantissa(2 * i as i128), side, -i);
         }
-        for k in 0..rows.instruments.len() as u32 {
-            let got = TradeBatch::from_rows(&rows, k);
-            let mut want = TradeBatch::with_capacity(rows.instruments[k as usize], 0);
-            (0..rows.len()).filter(|&i| rows.inst[i] == k).for_each(|i| want.push_row(&rows, i));
-            assert!(!want.is_empty());
-            assert_eq!(got, want);
-        }
-        let split = TradeBatch::split_rows(&rows);
-        let want: Vec<TradeBatch> = (0..rows.instruments.len() as u32).map(|k| TradeBatch::from_rows(&rows, k)).collect();
-        assert_eq!(split, want);
+        let want: Vec<TradeBatch> = (0..rows.instruments.len() as u32).map(|k| rows_of(&rows, k)).collect();
+        assert!(want.len() == 2 && want.iter().all(|b| !b.is_empty()));
+        assert_eq!(TradeBatch::split_rows(&rows), want);
         // one instrument: the whole columns
         let mut one = TradeRows::default();
         for i in 0..10 {
             let k = one.intern(a);
             one.push_parts(k, i, None, Decimal::from_mantissa(1), Decimal::from_mantissa(2), Side::Buy, 0);
         }
-        assert_eq!(TradeBatch::split_rows(&one), vec![TradeBatch::from_rows(&one, 0)]);
+        assert_eq!(TradeBatch::split_rows(&one), vec![rows_of(&one, 0)]);
         assert!(TradeBatch::split_rows(&TradeRows::default()).is_empty());
     }
 }

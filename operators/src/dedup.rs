@@ -24,6 +24,13 @@ struct Block {
     max_ts: i64,
 }
 
+/// Where `id`'s bit lives: (block key, word in the block, mask in the word).
+#[inline]
+fn bit_of(id: u64) -> (u64, usize, u64) {
+    let k = id % BLOCK_IDS;
+    (id / BLOCK_IDS, (k / 64) as usize, 1 << (k % 64))
+}
+
 /// A set of seen trade ids: the highest run, older long runs as ranges, short runs as bits.
 #[derive(Clone, Debug, Default)]
 pub struct IdSet {
@@ -106,9 +113,9 @@ impl IdSet {
     }
 
     fn set_bit(&mut self, id: u64, ts: i64) {
-        let b = self.blocks.entry(id / BLOCK_IDS).or_insert_with(|| Block { bits: Box::new([0; (BLOCK_IDS / 64) as usize]), max_ts: ts });
-        let k = id % BLOCK_IDS;
-        b.bits[(k / 64) as usize] |= 1 << (k % 64);
+        let (key, word, mask) = bit_of(id);
+        let b = self.blocks.entry(key).or_insert_with(|| Block { bits: Box::new([0; (BLOCK_IDS / 64) as usize]), max_ts: ts });
+        b.bits[word] |= mask;
         b.max_ts = b.max_ts.max(ts);
     }
 
@@ -116,8 +123,8 @@ impl IdSet {
         if self.ranges.range(..=id).next_back().is_some_and(|(_, (e, _))| id <= *e) {
             return true;
         }
-        let k = id % BLOCK_IDS;
-        self.blocks.get(&(id / BLOCK_IDS)).is_some_and(|b| b.bits[(k / 64) as usize] & (1 << (k % 64)) != 0)
+        let (key, word, mask) = bit_of(id);
+        self.blocks.get(&key).is_some_and(|b| b.bits[word] & mask != 0)
     }
 
     /// True when `id` has been seen (and not pruned).

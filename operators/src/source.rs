@@ -215,8 +215,6 @@ pub fn trade_source<'scope>(
                         fs.last_data = Instant::now();
                         given += buf.len();
                         metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
-                    }
-                    if !buf.is_empty() {
                         // common case: every row on time → group without per-row classification
                         let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
                         if all_on_time {

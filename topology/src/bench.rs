@@ -279,8 +279,10 @@ fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
     // input preparation is not timed: the run's own clock starts with the dataflow
     let (inputs, workers, routing) = match parts.as_slice() {
         // one partition per symbol: aggregate where each symbol is read (`--keyed-partitions`)
-        ["memory", w] if !a.exchange => (memory_inputs(a)?, w.parse()?, tickflow_operators::Routing::Local),
-        ["memory", w] => (memory_inputs(a)?, w.parse()?, tickflow_operators::Routing::ByInstrument),
+        ["memory", w] => {
+            let routing = if a.exchange { tickflow_operators::Routing::ByInstrument } else { tickflow_operators::Routing::Local };
+            (memory_inputs(a)?, w.parse()?, routing)
+        }
         ["csv", path, w] => (
             vec![InputSpec::Csv { path: path.to_string(), opts: TradeCsvOptions { ingest_ts: Ts::now(), ..Default::default() } }],
             w.parse()?,
@@ -348,6 +350,13 @@ struct Measured {
     trades: f64,
     /// Highest peak RSS over the runs, MiB.
     rss: f64,
+}
+
+impl Measured {
+    /// "lo–hi M".
+    fn range(&self) -> String {
+        format!("{:.1}–{:.1} M", self.lo / 1e6, self.hi / 1e6)
+    }
 }
 
 fn measure(a: &BenchAggregateArgs, spec: &str) -> Result<Measured> {
@@ -425,13 +434,6 @@ fn parent(a: &BenchAggregateArgs) -> Result<()> {
         }
     }
     Ok(())
-}
-
-impl Measured {
-    /// "lo–hi M".
-    fn range(&self) -> String {
-        format!("{:.1}–{:.1} M", self.lo / 1e6, self.hi / 1e6)
-    }
 }
 
 fn kafka_bench(a: &BenchKafkaArgs) -> Result<()> {

@@ -26,6 +26,7 @@ use tickflow_model::{parse_timeframes, Ts};
 use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig};
 
 use crate::cluster::ClusterArgs;
+use crate::pipeline::{AggregateJob, InputSpec, JobReport};
 
 /// mimalloc keeps freed memory for reuse instead of trimming it back to the OS on the hot
 /// path; with glibc malloc, workers that free consumed batches pay page faults and TLB
@@ -34,7 +35,6 @@ use crate::cluster::ClusterArgs;
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crate::pipeline::{AggregateJob, InputSpec, JobReport};
 
 #[derive(Parser)]
 #[command(name = "tickflow", version, about = "Crypto market data and backtesting on timely-dataflow", disable_help_flag = true)]
