@@ -66,6 +66,10 @@ struct Run {
 }
 
 impl Run {
+    /// Exchanged by instrument (the default routing).
+    fn new(cfg: AggregateConfig, ooo_ms: i64) -> Self {
+        Run { cfg, ooo_ms, routing: Routing::ByInstrument }
+    }
     fn batched(&self) -> Self {
         let mut r = self.clone();
         r.ooo_ms = -1 - r.ooo_ms; // negative marks: use BatchFeed (decoded in `run`)
@@ -164,7 +168,7 @@ fn summarize(bars: &[(u64, Bar)], tf: &str) -> Summary {
 #[test]
 fn bars_equal_reference_for_every_timeframe_and_rollup() {
     let t = tape(4000);
-    let (bars, late) = run(vec![t.clone()], 1, Run { cfg: cfg("1m,5m,7m,1h", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0, routing: Routing::ByInstrument });
+    let (bars, late) = run(vec![t.clone()], 1, Run::new(cfg("1m,5m,7m,1h", FillPolicy::None, LatePolicy::Drop), 0));
     assert!(late.is_empty());
     for tf in ["1m", "5m", "7m", "1h"] {
         let want = reference(&t, tf.parse().unwrap());
@@ -185,7 +189,7 @@ fn identical_output_for_1_2_and_4_workers_and_partitions() {
     let t = tape(3000);
     // two partitions: split by symbol, so each partition is in order
     let (a, b): (Vec<Trade>, Vec<Trade>) = t.iter().partition(|x| x.instrument.symbol() == "BTC/USDT");
-    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 0, routing: Routing::ByInstrument };
+    let r = Run::new(cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), 0);
     let one = run(vec![a.clone(), b.clone()], 1, r.clone());
     assert!(!one.0.is_empty());
     for w in [2, 4] {
@@ -202,7 +206,7 @@ fn identical_output_for_1_2_and_4_workers_and_partitions() {
 #[test]
 fn shuffling_within_out_of_orderness_and_duplicating_change_no_bar() {
     let t = tape(3000);
-    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 10_000, routing: Routing::ByInstrument };
+    let r = Run::new(cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), 10_000);
     let base = run(vec![t.clone()], 1, r.clone());
     assert!(base.1.is_empty());
     // shuffle: swap neighbours whose event times differ by < 10 s, several passes
@@ -250,7 +254,7 @@ fn a_late_trade_revises_exactly_one_bar() {
     // late: belongs to minute 0, arrives after the watermark reached 125 s
     t.push(tr("BTC/USDT", 45_000, 5, "99", "2"));
     t.push(tr("BTC/USDT", 190_000, 6, "104", "1"));
-    let (bars, late) = run(vec![t.clone()], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Revise), ooo_ms: 0, routing: Routing::ByInstrument });
+    let (bars, late) = run(vec![t.clone()], 1, Run::new(cfg("1m", FillPolicy::None, LatePolicy::Revise), 0));
     let revs: Vec<&Bar> = bars.iter().map(|(_, b)| b).filter(|b| b.revision > 0).collect();
     assert_eq!(revs.len(), 1, "{bars:#?}");
     let r = revs[0];
@@ -266,7 +270,7 @@ fn a_late_trade_revises_exactly_one_bar() {
     assert_eq!(late[0].1.disposition, LateDisposition::Revised);
     assert_eq!(late[0].1.watermark, Ts::from_millis(125_000));
     // policy drop: no revision, same late record
-    let (bars, late) = run(vec![t], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0, routing: Routing::ByInstrument });
+    let (bars, late) = run(vec![t], 1, Run::new(cfg("1m", FillPolicy::None, LatePolicy::Drop), 0));
     assert!(bars.iter().all(|(_, b)| b.revision == 0));
     assert_eq!(late[0].1.disposition, LateDisposition::Dropped);
 }
@@ -286,7 +290,7 @@ fn too_late_trades_and_carry_revisions() {
         tr("BTC/USDT", 10_000, 5, "1", "1"),
         tr("BTC/USDT", 400_000, 6, "102", "1"),
     ];
-    let (bars, late) = run(vec![t], 1, Run { cfg: c, ooo_ms: 0, routing: Routing::ByInstrument });
+    let (bars, late) = run(vec![t], 1, Run::new(c, 0));
     let get = |o: i64, rev: u32| bars.iter().map(|x| x.1).find(|b| b.open_time == Ts::from_millis(o) && b.revision == rev);
     let m1 = get(60_000, 0).unwrap();
     assert_eq!((m1.trades, m1.close.to_string()), (0, "100".to_string()));
@@ -323,7 +327,7 @@ fn late_and_duplicated_tape() -> Vec<Trade> {
 fn batch_feed_fast_path_equals_per_trade_path() {
     // a tape with late trades and duplicates, cut into small single-instrument batches
     let t = late_and_duplicated_tape();
-    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 2_000, routing: Routing::ByInstrument };
+    let r = Run::new(cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), 2_000);
     let per_trade = run(vec![t.clone()], 1, r.clone());
     assert!(!per_trade.1.is_empty(), "the tape has late trades");
     assert_eq!(run(vec![t.clone()], 1, r.batched()), per_trade);
@@ -335,7 +339,7 @@ fn the_activation_budget_changes_no_bar_late_trade_or_timestamp() {
     // one poll per activation (the smallest steps) up to many polls per activation: bars, late
     // trades and the timely times they travel at are the same, for both feed paths
     let t = late_and_duplicated_tape();
-    let r = Run { cfg: cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), ooo_ms: 2_000, routing: Routing::ByInstrument };
+    let r = Run::new(cfg("1m,5m", FillPolicy::Carry, LatePolicy::Revise), 2_000);
     let reference = run_with_budget(vec![t.clone()], 1, r.clone(), 1);
     assert!(!reference.1.is_empty() && reference.0.iter().any(|(_, b)| b.revision > 0), "the tape revises bars");
     for budget in [7, 100, 65_536] {
@@ -356,7 +360,7 @@ fn sums_near_the_decimal_range_saturate_instead_of_wrapping() {
         tr("BTC/USDT", 4_000, 4, "1", "1"),
         tr("BTC/USDT", 70_000, 5, "1", "1"),
     ];
-    let (bars, _) = run(vec![t], 1, Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0, routing: Routing::ByInstrument });
+    let (bars, _) = run(vec![t], 1, Run::new(cfg("1m", FillPolicy::None, LatePolicy::Drop), 0));
     let b = bars.iter().find(|(_, b)| b.open_time == Ts(0)).unwrap().1;
     assert_eq!(b.trades, 4);
     assert_eq!(b.volume.mantissa(), i128::MAX, "saturated, not wrapped");
@@ -448,10 +452,7 @@ fn a_late_arrival_into_a_still_open_bar_does_not_leak_window_ends_into_later_bat
     let mut t: Vec<Trade> = (0..=15).map(|i| tr("A/USD", i * 10_000, i as u64 + 1, "100", "1")).collect();
     t.push(tr("B/USD", 149_500, 1, "50", "2"));
     t.extend((0..=20).map(|i| tr("A/USD", 200_000 + i * 10_000, 100 + i as u64, "101", "1")));
-    for r in [
-        Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Drop), ooo_ms: 0, routing: Routing::ByInstrument },
-        Run { cfg: cfg("1m", FillPolicy::None, LatePolicy::Revise), ooo_ms: 0, routing: Routing::ByInstrument },
-    ] {
+    for r in [Run::new(cfg("1m", FillPolicy::None, LatePolicy::Drop), 0), Run::new(cfg("1m", FillPolicy::None, LatePolicy::Revise), 0)] {
         let (bars, _) = run(vec![t.clone()], 1, r.clone());
         let b: Vec<&Bar> = bars.iter().map(|(_, b)| b).filter(|b| b.instrument.symbol() == "B/USD").collect();
         assert_eq!(b.len(), 1, "B's trade is in its (still open) bar");
