@@ -32,7 +32,7 @@ COPY topology ./topology
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p tickflow \
+    cargo build --release --locked -p tickflow --bin tickflow \
  && install -D -m 0755 target/release/tickflow /out/tickflow \
  && strip --strip-debug /out/tickflow
 

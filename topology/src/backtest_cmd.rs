@@ -8,13 +8,12 @@ use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::pipeline::InputSpec;
+use crate::job::InputSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, OrderKind, Ts};
-use tickflow_operators::broker::{BrokerConfig, Commission, Slippage};
-use tickflow_operators::{trade_source, AggregateBars, OrderedSink, PipelineMetrics, TradeFeed};
-use tickflow_strategies::{expand_sweep, BacktestEvent, BacktestStage, EquityPoint, LiveViews, RunSpec, Sizer, Summary};
+use tickflow_operators::{OrderedSink, PipelineMetrics, TradeFeed};
+use tickflow_strategies::{BacktestEvent, BacktestStage, EquityPoint, LiveViews, RunSpec, Summary};
 
 use crate::cluster::ClusterArgs;
 
@@ -88,56 +87,6 @@ pub struct BacktestArgs {
     pub(crate) help: Option<bool>,
 }
 
-fn dec(s: &str, what: &str) -> Result<Decimal> {
-    s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
-}
-
-/// The simulated broker's flags, shared by `backtest` and paper trading (`aggregate --strategy`).
-pub(crate) struct SimFlags<'a> {
-    pub(crate) cash: &'a str,
-    pub(crate) commission: &'a str,
-    pub(crate) maker_commission: Option<&'a str>,
-    pub(crate) commission_fixed: Option<&'a str>,
-    pub(crate) slippage: Option<&'a str>,
-    pub(crate) sizer: &'a str,
-    pub(crate) cheat_on_close: bool,
-}
-
-impl SimFlags<'_> {
-    /// One run per point of the parameter grid, validated.
-    pub(crate) fn runs(&self, strategy: &str, params: &[String]) -> Result<Vec<RunSpec>> {
-        let cash = dec(self.cash, "cash")?;
-        if cash <= Decimal::ZERO {
-            bail!("--cash must be positive");
-        }
-        let taker = dec(self.commission, "commission")?;
-        let maker = self.maker_commission.map(|m| dec(m, "maker-commission")).transpose()?.unwrap_or(taker);
-        if taker.is_negative() || maker.is_negative() || taker >= Decimal::ONE {
-            bail!("--commission is a fraction of value between 0 and 1, e.g. 0.001");
-        }
-        let commission = match self.commission_fixed {
-            Some(f) => Commission::Fixed(dec(f, "commission-fixed")?),
-            None => Commission::Percent { maker, taker },
-        };
-        let slippage = match self.slippage {
-            None => Slippage::None,
-            Some(s) => match s.split_once(':') {
-                Some(("percent", p)) => Slippage::Percent(dec(p, "slippage")?),
-                Some(("fixed", x)) => Slippage::Fixed(dec(x, "slippage")?),
-                _ => bail!("--slippage: use percent:P or fixed:X"),
-            },
-        };
-        let sizer: Sizer = self.sizer.parse()?;
-        let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: self.cheat_on_close };
-        let grid = expand_sweep(params)?;
-        let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: strategy.to_string(), params, broker, sizer }).collect();
-        for r in &runs {
-            tickflow_strategies::build(&r.strategy, &r.params)?;
-        }
-        Ok(runs)
-    }
-}
-
 /// Final contents of the differential views: (rank, run, value µ) and per (run, instrument)
 /// (fills, notional µ).
 #[derive(Default)]
@@ -158,7 +107,7 @@ struct RunOut {
 
 /// Runs the command.
 pub fn run(a: BacktestArgs) -> Result<()> {
-    let sim = SimFlags {
+    let sim = crate::sim::SimSettings {
         cash: &a.cash,
         commission: &a.commission,
         maker_commission: a.maker_commission.as_deref(),
@@ -201,22 +150,13 @@ pub fn run(a: BacktestArgs) -> Result<()> {
             vec![InputSpec::Csv { path: path.clone(), opts }]
         }
         (None, Some(topic)) => {
-            let cfg = a.kafka.config()?;
-            let n = tickflow_connectors::kafka::partitions(&cfg, topic)?;
-            let dlq = Some(a.kafka.topics().name("dlq"));
-            (0..n)
-                .map(|partition| InputSpec::Kafka {
-                    cfg: cfg.clone(),
-                    topic: topic.clone(),
-                    partition,
-                    start: tickflow_connectors::kafka::StartAt::Beginning,
-                    stop: tickflow_connectors::kafka::StopAt::HighWatermark,
-                    dlq: dlq.clone(),
-                    speed: None,
-                    anchor: crate::feeds::PaceAnchor::new(None),
-                    group: None,
-                })
-                .collect()
+            // every partition, read to the end offsets taken at start
+            let mut flow = crate::config::JobConfig::default();
+            flow.source.kind = "kafka".into();
+            flow.kafka.brokers = Some(a.kafka.brokers.clone());
+            flow.kafka.namespace = a.kafka.namespace.clone();
+            flow.kafka.properties = a.kafka.properties.clone();
+            crate::job::kafka_inputs(&flow, topic, true)?
         }
         (None, None) => Vec::new(),
     };
@@ -238,10 +178,16 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                     for (p, input) in inputs.iter().enumerate().filter(|(p, _)| p % peers == index) {
                         feeds.push(input.open_feed(p, None, Arc::new(Default::default()), Default::default())?);
                     }
-                    let metrics = Arc::new(PipelineMetrics::new());
-                    let t = trade_source(scope, "TradeSource", feeds, Default::default(), metrics.clone(), errors.clone());
-                    let (b, _late) = t.aggregate_bars(tickflow_operators::AggregateConfig::new(vec![timeframe]), metrics).map_err(|e| e.to_string())?;
-                    b
+                    let job = crate::job::Job::new(Vec::new(), tickflow_operators::AggregateConfig::new(vec![timeframe]), Default::default());
+                    let w = crate::dataflow::Wiring {
+                        index,
+                        metrics: Arc::new(PipelineMetrics::new()),
+                        feed_errors: errors.clone(),
+                        sinks: Default::default(),
+                        report: Default::default(),
+                        keep_tail: 0,
+                    };
+                    crate::dataflow::trades_to_bars(scope, &job, feeds, &w).map_err(|e| e.to_string())?.0
                 }
                 false => input.to_stream(scope),
             };
@@ -418,16 +364,10 @@ fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
     Ok(())
 }
 
-/// The id a run's records carry: strategy and parameters, e.g. `sma_cross fast=10 slow=30`.
-pub(crate) fn run_id(spec: &RunSpec) -> String {
-    let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("{} {}", spec.strategy, params.join(" ")).trim().to_string()
-}
-
 /// Writes a run's orders (final state), fills and equity to QuestDB; a rerun rewrites the same
 /// rows (each table deduplicates on its key).
 fn store_run(t: &crate::questdb_cmd::QuestDbTarget, r: &RunOut, spec: &RunSpec) -> Result<()> {
-    let run_id = run_id(spec);
+    let run_id = crate::sim::run_id(spec);
     let mut sink = tickflow_connectors::questdb::QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?;
     for o in &r.orders {
         sink.order(&run_id, o)?;
@@ -447,7 +387,7 @@ fn store_run(t: &crate::questdb_cmd::QuestDbTarget, r: &RunOut, spec: &RunSpec) 
 fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Result<()> {
     use tickflow_connectors::kafka::{EQUITY_SCHEMA, FILL_SCHEMA, ORDER_SCHEMA};
     use tickflow_model::{EquityRecord, RunRecord, RECORD_VERSION};
-    let run_id = run_id(spec);
+    let run_id = crate::sim::run_id(spec);
     let topics = a.kafka.topics();
     let mut sink = tickflow_connectors::kafka::KafkaSink::new(&a.kafka.config()?, "tickflow-backtest")?;
     let mut orders = r.orders.clone();

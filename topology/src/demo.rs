@@ -13,7 +13,8 @@ use tickflow_model::{Timeframe, Ts};
 use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig};
 
 use crate::cluster::ClusterArgs;
-use crate::pipeline::{run_aggregate, AggregateJob, InputSpec};
+use crate::job::{InputSpec, Job as AggregateJob};
+use crate::runner::run as run_aggregate;
 
 /// Flags of `tickflow demo`.
 #[derive(Args)]
@@ -42,7 +43,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let cfg =
         SyntheticConfig { seed: a.seed, trades: a.hours * 3600 * 20, late_per_mille: 5, max_delay: 20_000_000_000, dup_per_mille: 2, ..Default::default() };
     println!("tickflow demo — SYNTHETIC data: a seeded, generated tape (exchange id \"synthetic\"), not market data");
-    let n = crate::write_tape(&tape, cfg, false)?;
+    let n = crate::cli::write_tape(&tape, cfg, false)?;
     println!("tape               {tape} ({n} rows incl. late and duplicate deliveries)");
     let mut agg = AggregateConfig::new(vec![Timeframe::from_secs(60)?, Timeframe::from_secs(300)?, Timeframe::from_secs(3600)?]);
     agg.fill = FillPolicy::Carry;
@@ -73,7 +74,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     if a.cluster.process != 0 {
         return Ok(());
     }
-    crate::print_summary(&report, Some(&bars));
+    crate::cli::print_summary(&report, Some(&bars));
     println!("late trades to     {late}");
     println!();
     println!("latest hourly bars:");

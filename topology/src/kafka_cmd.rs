@@ -1,15 +1,13 @@
-//! Kafka/Redpanda commands and flags: `topics create`, `publish`, and the Kafka source/sink flags
-//! of `aggregate` and `replay`.
+//! Kafka/Redpanda commands and flags: `topics create`, `publish`, and the broker flags of
+//! `backtest`, `topics` and `publish`.
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink, StartAt, StopAt, Topics};
+use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink, Topics};
 use tickflow_connectors::TradeCsvReader;
-use tickflow_model::{TradeRows, Ts};
-
-use crate::pipeline::InputSpec;
+use tickflow_model::TradeRows;
 
 /// Broker connection flags.
 #[derive(Args, Clone, Debug)]
@@ -42,97 +40,6 @@ impl BrokerArgs {
     /// Topic names.
     pub fn topics(&self) -> Topics {
         Topics { namespace: self.namespace.clone() }
-    }
-}
-
-/// Kafka source and sink flags of `aggregate` / `replay`.
-#[derive(Args, Clone, Debug, Default)]
-pub struct KafkaFlowArgs {
-    /// Read trades from this topic (every partition; worker i of n owns partitions p with
-    /// p % n == i) instead of files.
-    #[arg(long)]
-    pub kafka_topic: Option<String>,
-    /// Start at the first record at or after this time (epoch or RFC 3339); default: the beginning.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// Stop before the first trade at or after this event time; default: the end offsets taken at start.
-    #[arg(long)]
-    pub to: Option<String>,
-    /// Keep reading new records instead of stopping at the end offsets taken at start.
-    #[arg(long)]
-    pub follow: bool,
-    /// Release trades at this multiple of event-time speed (`1x`, `100x`) or `max`.
-    #[arg(long, default_value = "max")]
-    pub speed: String,
-    /// Also write bars to this topic (key exchange:symbol:timeframe:open_time).
-    #[arg(long)]
-    pub bars_topic: Option<String>,
-    /// Also write late trades to this topic (key exchange:symbol).
-    #[arg(long)]
-    pub late_topic: Option<String>,
-    /// Also write every trade read to this topic (key exchange:symbol, timestamp = event
-    /// time): how a live source feeds the `trades` topic that replays read.
-    #[arg(long)]
-    pub trades_topic: Option<String>,
-    /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
-    #[arg(long)]
-    pub dlq_topic: Option<String>,
-    /// Consumer group: the end positions are committed to it after every sink has flushed.
-    #[arg(long)]
-    pub group: Option<String>,
-    /// Start at the group's committed offsets (needs --group; the beginning where none).
-    #[arg(long, requires = "group", conflicts_with = "from")]
-    pub resume: bool,
-}
-
-/// `--speed`: `max` or `<N>x`.
-pub fn parse_speed(s: &str) -> Result<Option<f64>> {
-    let s = s.trim();
-    if s.eq_ignore_ascii_case("max") {
-        return Ok(None);
-    }
-    let n: f64 = s.strip_suffix('x').unwrap_or(s).parse().with_context(|| format!("--speed {s:?}: expected max or e.g. 1x, 100x"))?;
-    if !(n.is_finite() && n > 0.0) {
-        bail!("--speed must be positive");
-    }
-    Ok(Some(n))
-}
-
-impl KafkaFlowArgs {
-    /// One input per partition of the topic, in partition order.
-    pub fn inputs(&self, brokers: &BrokerArgs) -> Result<Vec<InputSpec>> {
-        let Some(topic) = &self.kafka_topic else { return Ok(Vec::new()) };
-        let cfg = brokers.config()?;
-        let n = kafka::partitions(&cfg, topic)?;
-        let start = match (&self.from, self.resume) {
-            (_, true) => StartAt::Committed,
-            (Some(t), false) => StartAt::Time(t.parse::<Ts>().context("--from")?),
-            (None, false) => StartAt::Beginning,
-        };
-        let stop = match (&self.to, self.follow) {
-            (_, true) => StopAt::Follow,
-            (Some(t), false) => StopAt::Time(t.parse::<Ts>().context("--to")?),
-            (None, false) => StopAt::HighWatermark,
-        };
-        let speed = parse_speed(&self.speed)?;
-        let dlq = Some(self.dlq_topic.clone().unwrap_or_else(|| brokers.topics().name("dlq")));
-        let anchor = crate::feeds::PaceAnchor::new(match start {
-            StartAt::Time(t) => Some(t),
-            _ => None,
-        });
-        Ok((0..n)
-            .map(|p| InputSpec::Kafka {
-                cfg: cfg.clone(),
-                topic: topic.clone(),
-                partition: p,
-                start,
-                stop,
-                dlq: dlq.clone(),
-                speed,
-                anchor: anchor.clone(),
-                group: self.group.clone(),
-            })
-            .collect())
     }
 }
 
@@ -187,7 +94,7 @@ pub struct PublishArgs {
     #[command(flatten)]
     brokers: BrokerArgs,
     #[command(flatten)]
-    csv: crate::CsvInputArgs,
+    csv: crate::cli::CsvInputArgs,
 }
 
 /// Runs `publish`: trades from files into a topic, keyed by instrument, timestamped by event

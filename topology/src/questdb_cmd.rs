@@ -30,6 +30,18 @@ impl QuestDbConnArgs {
     }
 }
 
+/// The QuestDB destination of a job's `[sinks]`: its `questdb_conf` (else `$QDB_CLIENT_CONF`,
+/// else `http::addr=127.0.0.1:9000;`), prefix and outage limit.
+pub fn target(s: &crate::config::SinksSection) -> Result<QuestDbTarget> {
+    let conf = s.questdb_conf.clone().or_else(|| std::env::var("QDB_CLIENT_CONF").ok().filter(|c| !c.is_empty()));
+    QuestDbConnArgs {
+        questdb_conf: conf.unwrap_or_else(|| "http::addr=127.0.0.1:9000;".into()),
+        questdb_prefix: s.questdb_prefix.clone(),
+        questdb_max_outage: s.questdb_max_outage.clone(),
+    }
+    .target()
+}
+
 /// `--questdb` plus the connection flags, for commands that can also write to QuestDB.
 #[derive(Args, Clone, Debug)]
 pub struct QuestDbArgs {

@@ -103,27 +103,3 @@ fn demo_runs_the_main_job_and_writes_bars() {
     assert_eq!(summary["strategy"], "sma_cross");
     assert!(summary["summary"]["final_value"].as_str().unwrap().parse::<f64>().unwrap() > 0.0);
 }
-
-#[test]
-fn bench_aggregate_runs_every_configuration_and_reports_each() {
-    // a small workload: the benchmark's code paths, not its figures
-    let out = common::tickflow_ok(&["bench", "aggregate", "--trades", "20000", "--repeat", "2"]);
-    let rate_of = |label: &str| -> f64 {
-        let line = out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"));
-        line[label.len()..].split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no rate in {line:?}"))
-    };
-    for label in ["in-memory batches, 1 worker(s)", "in-memory batches, 2 worker(s)", "CSV file → bars, 1 worker(s)", "CSV file → bars, 2 worker(s)"] {
-        assert!(rate_of(label) > 0.0, "{label}: {out}");
-    }
-    // each child run processes the whole tape into the same bars at any worker count
-    let child = |spec: &str, extra: &[&str]| -> serde_json::Value {
-        let args = [&["bench", "aggregate", "--single", spec, "--trades", "20000"][..], extra].concat();
-        serde_json::from_str(common::tickflow_ok(&args).trim()).unwrap()
-    };
-    let (one, two, exchanged) = (child("memory:1", &[]), child("memory:2", &[]), child("memory:2", &["--exchange", "--symbols", "8"]));
-    assert_eq!(one["trades"], 20_000);
-    assert_eq!((two["trades"].clone(), two["bars"].clone()), (one["trades"].clone(), one["bars"].clone()));
-    let eight = child("memory:1", &["--symbols", "8"]);
-    assert_eq!((exchanged["trades"].clone(), exchanged["bars"].clone()), (eight["trades"].clone(), eight["bars"].clone()));
-    assert!(one["bars"].as_u64().unwrap() > 0);
-}

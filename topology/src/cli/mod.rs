@@ -1,0 +1,265 @@
+//! The command line: one file per command, each turning its flags into a configuration and
+//! handing it on. See `tickflow --help` and the README.
+
+pub mod aggregate;
+pub mod flags;
+pub mod run;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use tickflow_connectors::{SyntheticConfig, TradeCsvOptions, TradeCsvWriter};
+use tickflow_model::{parse_timeframes, Ts};
+use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig};
+
+use crate::runner::JobReport;
+
+#[derive(Parser)]
+#[command(name = "tickflow", version, about = "Crypto market data and backtesting on timely-dataflow", disable_help_flag = true)]
+struct Cli {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help, global = true)]
+    help: Option<bool>,
+    /// Log as JSON lines.
+    #[arg(long, global = true, env = "TICKFLOW_LOG_JSON")]
+    log_json: bool,
+    /// Serve Prometheus metrics on /metrics and health on /healthz, /readyz at HOST:PORT.
+    #[arg(long, global = true, env = "TICKFLOW_METRICS_ADDR")]
+    metrics_addr: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Aggregate trades into event-time OHLCV bars.
+    #[command(disable_help_flag = true)]
+    Aggregate(aggregate::AggregateArgs),
+    /// Run the main job on a bundled, seeded synthetic tape (no external services).
+    #[command(disable_help_flag = true)]
+    Demo(crate::demo::DemoArgs),
+    /// Backtest a strategy (or a parameter sweep) over bars or trades.
+    #[command(disable_help_flag = true)]
+    Backtest(crate::backtest_cmd::BacktestArgs),
+    /// Compute an indicator over a bar file.
+    #[command(disable_help_flag = true)]
+    Indicator(crate::indicator_cmd::IndicatorArgs),
+    /// Write a seeded synthetic trade tape (CSV).
+    #[command(disable_help_flag = true)]
+    Generate(GenerateArgs),
+    /// Fetch historical data from a venue's REST API.
+    #[command(subcommand)]
+    Fetch(crate::fetch_cmd::FetchCmd),
+    /// Live trades from a venue (no holes, no duplicates across reconnects).
+    #[command(disable_help_flag = true)]
+    Stream(crate::stream_cmd::StreamArgs),
+    /// Compare a venue's own candles with tickflow's aggregation of its trades.
+    #[command(disable_help_flag = true)]
+    Verify(crate::verify_cmd::VerifyArgs),
+    /// Run a topology described in a TOML file (sources, aggregation, sinks).
+    #[command(disable_help_flag = true)]
+    Run(run::RunArgs),
+    /// Kafka/Redpanda topic administration.
+    #[command(subcommand)]
+    Topics(crate::kafka_cmd::TopicsCmd),
+    /// Load trade files into a Kafka topic (keyed by instrument, timestamped by event time).
+    #[command(disable_help_flag = true)]
+    Publish(crate::kafka_cmd::PublishArgs),
+    /// Replay a Kafka trade topic through the topology at a chosen speed (`aggregate` with
+    /// `--kafka-topic`; the same bars at every speed and worker count).
+    #[command(disable_help_flag = true)]
+    Replay(aggregate::AggregateArgs),
+    /// QuestDB administration (`questdb init` creates the tables).
+    #[command(name = "questdb")]
+    Questdb(crate::questdb_cmd::QuestDbCmd),
+}
+
+/// Bar semantics shared by commands that aggregate.
+#[derive(Args, Clone, Debug)]
+pub struct BarArgs {
+    /// Comma-separated timeframes, e.g. 1m,5m,1h.
+    #[arg(long, default_value = "1m")]
+    pub timeframes: String,
+    /// Empty windows: none (no bar) or carry (previous close, zero volume).
+    #[arg(long, default_value = "none")]
+    pub fill: String,
+    /// Late trades: drop (report only) or revise (re-emit affected bars as revisions).
+    #[arg(long, default_value = "drop")]
+    pub late: String,
+    /// Allowed disorder before a trade counts as late (watermark = max event time − this).
+    #[arg(long, default_value = "0")]
+    pub out_of_orderness: String,
+    /// How far below the watermark a late trade may still revise bars.
+    #[arg(long, default_value = "1h")]
+    pub allowed_lateness: String,
+}
+
+impl BarArgs {
+    /// Builds the aggregation and source configuration.
+    pub fn configs(&self) -> Result<(AggregateConfig, SourceConfig)> {
+        let mut agg = AggregateConfig::new(parse_timeframes(&self.timeframes)?);
+        agg.fill = self.fill.parse::<FillPolicy>()?;
+        agg.late = self.late.parse::<LatePolicy>()?;
+        agg.allowed_lateness = crate::duration::parse_nanos(&self.allowed_lateness)?;
+        let src = SourceConfig { out_of_orderness: crate::duration::parse_nanos(&self.out_of_orderness)?, ..Default::default() };
+        Ok((agg, src))
+    }
+}
+
+/// How trade CSV files are read (shared by `aggregate` and `publish`).
+#[derive(Args, Clone, Debug)]
+pub struct CsvInputArgs {
+    /// Symbol for files without a symbol column (CCXT form, e.g. XRP/ETH).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Exchange id for files without an exchange column.
+    #[arg(long, default_value = "unknown")]
+    pub exchange: String,
+    /// Skip and count malformed rows instead of failing.
+    #[arg(long)]
+    pub skip_bad: bool,
+}
+
+impl CsvInputArgs {
+    /// Reader options; the ingest time is recorded now, once.
+    pub fn options(&self) -> TradeCsvOptions {
+        TradeCsvOptions { default_symbol: self.symbol.clone(), exchange: self.exchange.clone(), skip_bad: self.skip_bad, ingest_ts: Ts::now() }
+    }
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Output CSV.
+    #[arg(short = 'o', long)]
+    out: String,
+    /// Number of trades.
+    #[arg(long, default_value_t = 1_000_000)]
+    trades: u64,
+    /// PRNG seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Comma-separated symbols.
+    #[arg(long, default_value = "BTC/USDT,ETH/USDT")]
+    symbols: String,
+    /// Per-mille of trades delivered late.
+    #[arg(long, default_value_t = 0)]
+    late_per_mille: u32,
+    /// Largest delivery delay of late trades.
+    #[arg(long, default_value = "0")]
+    max_delay: String,
+    /// Per-mille of trades delivered twice.
+    #[arg(long, default_value_t = 0)]
+    dup_per_mille: u32,
+    /// Write only timestamp,symbol,price,amount,trade_id,side (no exchange or ingest time).
+    #[arg(long)]
+    minimal: bool,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
+}
+
+/// The `tickflow` entry point: parses the command line, sets up logging and metrics, runs.
+pub fn main() {
+    // `tickflow … | head` should end quietly when the reader goes away, like other Unix tools,
+    // instead of panicking on a broken pipe (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    crate::telemetry::init(cli.log_json);
+    if let Some(addr) = &cli.metrics_addr {
+        if let Err(e) = crate::telemetry::serve(addr) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Aggregate(a) => aggregate::run(a),
+        Cmd::Demo(d) => crate::demo::run(d),
+        Cmd::Generate(g) => generate(g),
+        Cmd::Indicator(i) => crate::indicator_cmd::run(i),
+        Cmd::Backtest(b) => crate::backtest_cmd::run(b),
+        Cmd::Fetch(f) => crate::fetch_cmd::run(f),
+        Cmd::Verify(v) => crate::verify_cmd::run(v),
+        Cmd::Stream(s) => crate::stream_cmd::run(s),
+        Cmd::Topics(t) => crate::kafka_cmd::topics(t),
+        Cmd::Run(r) => run::run(r),
+        Cmd::Publish(p) => crate::kafka_cmd::publish(p),
+        Cmd::Questdb(q) => crate::questdb_cmd::run(q),
+        Cmd::Replay(a) => aggregate::replay(a),
+    }
+}
+
+/// Prints the run summary.
+pub fn print_summary(r: &JobReport, out: Option<&str>) {
+    let m = &r.metrics;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    println!("trades read        {:>12}   ({:.2} M trades/s)", m.trades_in, m.trades_in as f64 / secs / 1e6);
+    println!("bad rows skipped   {:>12}", m.bad_records);
+    println!("duplicates ignored {:>12}", m.duplicates);
+    println!("late trades        {:>12}   (too late: {})", m.late, m.too_late);
+    for (tf, n) in &r.per_timeframe {
+        println!("bars {:<13} {:>12}", tf.to_string(), n);
+    }
+    println!("carried bars       {:>12}", m.carried);
+    println!("revisions          {:>12}", r.revisions);
+    if r.committed > 0 {
+        println!("offsets committed  {:>12}   (partitions)", r.committed);
+    }
+    for (run, s, orders, fills) in &r.paper {
+        println!("paper {run}: {orders} orders, {fills} fills, value {} → {} ({:+.2}%)", s.initial_value, s.final_value, s.total_return * 100.0);
+    }
+    println!("elapsed            {:>12.3} s", secs);
+    if let Some(o) = out {
+        println!("bars written to    {o}");
+    }
+}
+
+fn generate(g: GenerateArgs) -> Result<()> {
+    let cfg = SyntheticConfig {
+        seed: g.seed,
+        symbols: g.symbols.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        trades: g.trades,
+        late_per_mille: g.late_per_mille,
+        max_delay: crate::duration::parse_nanos(&g.max_delay)?,
+        dup_per_mille: g.dup_per_mille,
+        ..Default::default()
+    };
+    if cfg.symbols.is_empty() {
+        bail!("--symbols must name at least one symbol");
+    }
+    let n = write_tape(&g.out, cfg, g.minimal)?;
+    println!("wrote {n} synthetic trades to {}", g.out);
+    Ok(())
+}
+
+/// Writes a synthetic tape to `path`; returns the number of rows.
+pub fn write_tape(path: &str, cfg: SyntheticConfig, minimal: bool) -> Result<u64> {
+    let mut tape = tickflow_connectors::SyntheticTape::new(cfg, Ts::now()).map_err(|e| anyhow!(e))?;
+    let f = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, f);
+    let mut w = if minimal { TradeCsvWriter::minimal(path, out)? } else { TradeCsvWriter::new(path, out)? };
+    let mut buf = Vec::with_capacity(65_536);
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let more = tape.next_batch(&mut buf, 65_536);
+        for t in &buf {
+            w.write(t)?;
+        }
+        n += buf.len() as u64;
+        if !more {
+            break;
+        }
+    }
+    w.finish()?;
+    Ok(n)
+}

@@ -1,0 +1,645 @@
+//! The job configuration: **the single source of truth** for what a run does.
+//!
+//! A topology file (`tickflow run --config topology.toml`), the command-line flags of
+//! `aggregate`/`replay`/`run` ([`crate::cli::flags::JobFlags`]) and `TICKFLOW__SECTION__KEY`
+//! environment variables all produce one [`JobConfig`]; [`crate::job::Job::resolve`] validates it
+//! into a runnable job. Precedence, lowest first: the defaults below, the file, the environment,
+//! the flags. Flags map onto keys (they are never turned back into a command line to run), and
+//! [`JobConfig::to_command_line`] prints the equivalent `aggregate` command for `run --dry-run`.
+//!
+//! ```toml
+//! [source]
+//! kind = "kafka"                # files | kafka | live
+//! topic = "tickflow.trades"     # kafka: topic, from, to, follow, speed, group, resume, dlq_topic
+//! speed = "max"
+//! # files = ["trades.csv"]      # files: files, symbol, exchange, skip_bad
+//! # venue = "binance"           # live: venue, symbols, ws_url, rest_url, stale_after,
+//! # symbols = ["BTC/USDT"]      #       max_trades (market, api_key_file for cryptocompare)
+//! # idle_timeout = "2s"         # live and followed topics: advance the watermark when quiet
+//! # keyed_partitions = false    # each input partition holds whole instruments
+//!
+//! [bars]
+//! timeframes = ["1m", "5m", "1h"]
+//! fill = "carry"                # none | carry
+//! late = "revise"               # drop | revise
+//! out_of_orderness = "2s"
+//! allowed_lateness = "1h"
+//!
+//! [sinks]
+//! bars_file = "bars.csv"
+//! late_file = "late.csv"
+//! bars_topic = "tickflow.bars"
+//! late_topic = "tickflow.late"
+//! trades_topic = "tickflow.trades"   # every trade read, for later replays
+//! questdb = true                # trades, bars, late trades to QuestDB (QDB_CLIENT_CONF)
+//! # questdb_prefix = "paper_"
+//!
+//! [kafka]
+//! brokers = "redpanda:9092"     # default: $KAFKA_BROKERS, else 127.0.0.1:9092
+//! namespace = "tickflow"
+//!
+//! [cluster]
+//! workers = 2
+//! # processes = 2              # cluster mode: the same file on every process, each with its
+//! # hostfile = "hosts.txt"     # own TICKFLOW__CLUSTER__PROCESS=<i>
+//!
+//! [strategy]                    # optional: paper trading on the bars as they close
+//! name = "sma_cross"
+//! params = ["fast=10", "slow=30"]
+//! timeframe = "1m"              # one of [bars] timeframes (default: the first)
+//! cash = "100000"
+//! commission = "0.001"
+//! sizer = "percent:10"
+//! events_file = "paper.jsonl"   # orders, fills, equity, summary as JSON lines
+//! publish = true                # <namespace>.orders/.fills/.equity (and QuestDB with questdb = true)
+//! ```
+//!
+//! Any value can be overridden with `TICKFLOW__<SECTION>__<KEY>` (e.g.
+//! `TICKFLOW__KAFKA__BROKERS=127.0.0.1:9092`, `TICKFLOW__CLUSTER__WORKERS=4`); lists are
+//! comma-separated there.
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// A whole job. `Default` is what `aggregate` does with no flags but its required ones.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Where trades come from.
+    pub source: SourceSection,
+    /// Bar semantics.
+    #[serde(default)]
+    pub bars: BarsSection,
+    /// Where results go.
+    #[serde(default)]
+    pub sinks: SinksSection,
+    /// Kafka client settings (topic sources and sinks).
+    #[serde(default)]
+    pub kafka: KafkaSection,
+    /// Workers and processes.
+    #[serde(default)]
+    pub cluster: ClusterSection,
+    /// Paper trading on the bars as they close.
+    #[serde(default)]
+    pub strategy: Option<StrategySection>,
+    /// Presentation of the run.
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+/// `[source]`: one of trade files, a Kafka topic or a live venue.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// `files`, `kafka` or `live`.
+    pub kind: String,
+    /// files: trade CSV files, one partition each.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// files: symbol for files without a symbol column.
+    #[serde(default)]
+    pub symbol: Option<String>,
+    /// files: exchange id for files without an exchange column.
+    #[serde(default = "default_exchange")]
+    pub exchange: String,
+    /// files: skip and count malformed rows instead of failing.
+    #[serde(default)]
+    pub skip_bad: bool,
+    /// kafka: the trade topic.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// kafka: start at the first record at or after this time.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// kafka: stop before the first trade at or after this event time.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// kafka: keep reading new records.
+    #[serde(default)]
+    pub follow: bool,
+    /// kafka: `max` or `<N>x` event-time speed.
+    #[serde(default = "default_speed")]
+    pub speed: String,
+    /// kafka: consumer group to commit to.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// kafka: start at the group's committed offsets.
+    #[serde(default)]
+    pub resume: bool,
+    /// kafka: dead-letter topic (default `<namespace>.dlq`).
+    #[serde(default)]
+    pub dlq_topic: Option<String>,
+    /// live: the venue id.
+    #[serde(default)]
+    pub venue: Option<String>,
+    /// live: CCXT symbols.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// live: WebSocket base URL (default: the venue's).
+    #[serde(default)]
+    pub ws_url: Option<String>,
+    /// live: REST base URL for gap-fill (default: the venue's).
+    #[serde(default)]
+    pub rest_url: Option<String>,
+    /// live: reconnect when the feed is silent this long.
+    #[serde(default = "default_stale_after")]
+    pub stale_after: String,
+    /// live: stop after this many trades.
+    #[serde(default)]
+    pub max_trades: Option<u64>,
+    /// live, cryptocompare: the exchange whose trades to stream.
+    #[serde(default)]
+    pub market: Option<String>,
+    /// live, cryptocompare: file holding the API key.
+    #[serde(default)]
+    pub api_key_file: Option<String>,
+    /// live and followed topics: advance the watermark after this long without trades.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+    /// Each input partition holds whole instruments: aggregate where they are read.
+    #[serde(default)]
+    pub keyed_partitions: bool,
+}
+
+impl Default for SourceSection {
+    fn default() -> Self {
+        SourceSection {
+            kind: "files".into(),
+            files: Vec::new(),
+            symbol: None,
+            exchange: default_exchange(),
+            skip_bad: false,
+            topic: None,
+            from: None,
+            to: None,
+            follow: false,
+            speed: default_speed(),
+            group: None,
+            resume: false,
+            dlq_topic: None,
+            venue: None,
+            symbols: Vec::new(),
+            ws_url: None,
+            rest_url: None,
+            stale_after: default_stale_after(),
+            max_trades: None,
+            market: None,
+            api_key_file: None,
+            idle_timeout: default_idle_timeout(),
+            keyed_partitions: false,
+        }
+    }
+}
+
+/// `[bars]`: windows, fill, lateness.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BarsSection {
+    /// Timeframes, e.g. `["1m", "5m", "1h"]`.
+    #[serde(default = "default_timeframes")]
+    pub timeframes: Vec<String>,
+    /// `none` or `carry`.
+    #[serde(default = "default_fill")]
+    pub fill: String,
+    /// `drop` or `revise`.
+    #[serde(default = "default_late")]
+    pub late: String,
+    /// Allowed disorder before a trade counts as late.
+    #[serde(default = "default_zero")]
+    pub out_of_orderness: String,
+    /// How far below the watermark a late trade may still revise bars.
+    #[serde(default = "default_allowed_lateness")]
+    pub allowed_lateness: String,
+}
+
+impl Default for BarsSection {
+    fn default() -> Self {
+        BarsSection {
+            timeframes: default_timeframes(),
+            fill: default_fill(),
+            late: default_late(),
+            out_of_orderness: default_zero(),
+            allowed_lateness: default_allowed_lateness(),
+        }
+    }
+}
+
+/// `[sinks]`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinksSection {
+    /// Bar file (`.csv`, or `.jsonl`); required.
+    #[serde(default)]
+    pub bars_file: Option<String>,
+    /// Late-trade CSV.
+    #[serde(default)]
+    pub late_file: Option<String>,
+    /// Bars topic.
+    #[serde(default)]
+    pub bars_topic: Option<String>,
+    /// Late-trade topic.
+    #[serde(default)]
+    pub late_topic: Option<String>,
+    /// Every trade read, to this topic.
+    #[serde(default)]
+    pub trades_topic: Option<String>,
+    /// Trades, bars and late trades to QuestDB.
+    #[serde(default)]
+    pub questdb: bool,
+    /// QuestDB client configuration (default: `$QDB_CLIENT_CONF`, else `http::addr=127.0.0.1:9000;`).
+    #[serde(default)]
+    pub questdb_conf: Option<String>,
+    /// QuestDB table name prefix.
+    #[serde(default)]
+    pub questdb_prefix: String,
+    /// Give up when QuestDB stays unreachable this long.
+    #[serde(default = "default_questdb_max_outage")]
+    pub questdb_max_outage: String,
+}
+
+impl Default for SinksSection {
+    fn default() -> Self {
+        SinksSection {
+            bars_file: None,
+            late_file: None,
+            bars_topic: None,
+            late_topic: None,
+            trades_topic: None,
+            questdb: false,
+            questdb_conf: None,
+            questdb_prefix: String::new(),
+            questdb_max_outage: default_questdb_max_outage(),
+        }
+    }
+}
+
+/// `[kafka]`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// Brokers (default: `$KAFKA_BROKERS`, else `127.0.0.1:9092`).
+    #[serde(default)]
+    pub brokers: Option<String>,
+    /// Topic namespace.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// Extra client properties, `key=value`.
+    #[serde(default)]
+    pub properties: Vec<String>,
+}
+
+impl Default for KafkaSection {
+    fn default() -> Self {
+        KafkaSection { brokers: None, namespace: default_namespace(), properties: Vec::new() }
+    }
+}
+
+/// `[cluster]`: timely's workers and processes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Worker threads per process.
+    #[serde(default = "one")]
+    pub workers: usize,
+    /// Processes.
+    #[serde(default = "one")]
+    pub processes: usize,
+    /// This process, 0-based.
+    #[serde(default)]
+    pub process: usize,
+    /// One `host:port` per process.
+    #[serde(default)]
+    pub hostfile: Option<String>,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection { workers: 1, processes: 1, process: 0, hostfile: None }
+    }
+}
+
+impl ClusterSection {
+    /// As timely's flags.
+    pub fn args(&self) -> crate::cluster::ClusterArgs {
+        crate::cluster::ClusterArgs { workers: self.workers, processes: self.processes, process: self.process, hostfile: self.hostfile.clone() }
+    }
+}
+
+/// `[strategy]`: paper trading.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StrategySection {
+    /// Strategy name.
+    pub name: String,
+    /// Parameters, `k=v` (a sweep expands).
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// The traded timeframe (default: the first of `[bars] timeframes`).
+    #[serde(default)]
+    pub timeframe: Option<String>,
+    /// Starting cash.
+    #[serde(default = "default_cash")]
+    pub cash: String,
+    /// Commission as a fraction of value.
+    #[serde(default = "default_zero")]
+    pub commission: String,
+    /// `percent:P` or `fixed:X`.
+    #[serde(default)]
+    pub slippage: Option<String>,
+    /// `fixed:N`, `percent:P` or `all-in`.
+    #[serde(default = "default_sizer")]
+    pub sizer: String,
+    /// Strategy events as JSON lines.
+    #[serde(default)]
+    pub events_file: Option<String>,
+    /// Orders, fills and equity to `<namespace>.orders/.fills/.equity`.
+    #[serde(default)]
+    pub publish: bool,
+}
+
+impl StrategySection {
+    /// A strategy with default broker settings.
+    pub fn named(name: &str) -> Self {
+        StrategySection {
+            name: name.to_string(),
+            params: Vec::new(),
+            timeframe: None,
+            cash: default_cash(),
+            commission: default_zero(),
+            slippage: None,
+            sizer: default_sizer(),
+            events_file: None,
+            publish: false,
+        }
+    }
+}
+
+/// `[run]`: presentation.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Progress bar (files) or spinner (topics, live) on stderr.
+    #[serde(default = "yes")]
+    pub progress: bool,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        RunSection { progress: true }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_exchange() -> String {
+    "unknown".into()
+}
+fn default_speed() -> String {
+    "max".into()
+}
+fn default_stale_after() -> String {
+    "30s".into()
+}
+fn default_idle_timeout() -> String {
+    "2s".into()
+}
+fn default_timeframes() -> Vec<String> {
+    vec!["1m".into()]
+}
+fn default_fill() -> String {
+    "none".into()
+}
+fn default_late() -> String {
+    "drop".into()
+}
+fn default_zero() -> String {
+    "0".into()
+}
+fn default_allowed_lateness() -> String {
+    "1h".into()
+}
+fn default_questdb_max_outage() -> String {
+    "10m".into()
+}
+fn default_namespace() -> String {
+    "tickflow".into()
+}
+fn default_cash() -> String {
+    "100000".into()
+}
+fn default_sizer() -> String {
+    "percent:95".into()
+}
+
+/// Keys whose environment override is a comma-separated list.
+const LIST_KEYS: &[&str] = &["files", "symbols", "timeframes", "params", "properties"];
+
+impl JobConfig {
+    /// Reads a topology file and applies the `TICKFLOW__SECTION__KEY` variables of `vars`.
+    pub fn load(path: &str, vars: impl Iterator<Item = (String, String)>) -> Result<JobConfig> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        Self::parse(&text, vars).with_context(|| format!("{path}: invalid topology"))
+    }
+
+    /// Parses a topology document and applies the overrides in `vars`.
+    pub fn parse(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<JobConfig> {
+        let mut doc: toml::Table = toml::from_str(text).context("not valid TOML")?;
+        apply_env(&mut doc, vars)?;
+        let cfg: JobConfig = toml::Value::Table(doc).try_into()?;
+        Ok(cfg)
+    }
+
+    /// The `aggregate` command line that runs this job (every key spelled out), as printed by
+    /// `run --dry-run`; parsing it with the `aggregate` flags gives this configuration back.
+    pub fn to_command_line(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec!["tickflow".into(), "aggregate".into()];
+        let mut push = |k: &str, v: &str| {
+            a.push(k.to_string());
+            a.push(v.to_string());
+        };
+        let (s, b, k, c) = (&self.source, &self.bars, &self.kafka, &self.cluster);
+        match s.kind.as_str() {
+            "kafka" => push("--kafka-topic", s.topic.as_deref().unwrap_or("")),
+            "live" => {
+                push("--source", s.venue.as_deref().unwrap_or(""));
+                push("--symbols", &s.symbols.join(","));
+            }
+            _ => {
+                for f in &s.files {
+                    push("--input", f);
+                }
+            }
+        }
+        let opt = [
+            ("--symbol", &s.symbol),
+            ("--from", &s.from),
+            ("--to", &s.to),
+            ("--group", &s.group),
+            ("--dlq-topic", &s.dlq_topic),
+            ("--ws-url", &s.ws_url),
+            ("--rest-url", &s.rest_url),
+            ("--market", &s.market),
+            ("--api-key-file", &s.api_key_file),
+            ("--out", &self.sinks.bars_file),
+            ("--late-out", &self.sinks.late_file),
+            ("--bars-topic", &self.sinks.bars_topic),
+            ("--late-topic", &self.sinks.late_topic),
+            ("--trades-topic", &self.sinks.trades_topic),
+            ("--questdb-conf", &self.sinks.questdb_conf),
+            ("--brokers", &k.brokers),
+            ("--hostfile", &c.hostfile),
+        ];
+        for (flag, v) in opt {
+            if let Some(v) = v {
+                push(flag, v);
+            }
+        }
+        if let Some(n) = s.max_trades {
+            push("--max-trades", &n.to_string());
+        }
+        for (flag, v) in [
+            ("--exchange", &s.exchange),
+            ("--speed", &s.speed),
+            ("--stale-after", &s.stale_after),
+            ("--idle-timeout", &s.idle_timeout),
+            ("--fill", &b.fill),
+            ("--late", &b.late),
+            ("--out-of-orderness", &b.out_of_orderness),
+            ("--allowed-lateness", &b.allowed_lateness),
+            ("--questdb-prefix", &self.sinks.questdb_prefix),
+            ("--questdb-max-outage", &self.sinks.questdb_max_outage),
+            ("--namespace", &k.namespace),
+        ] {
+            push(flag, v);
+        }
+        push("--timeframes", &b.timeframes.join(","));
+        for p in &k.properties {
+            push("--kafka-property", p);
+        }
+        push("--workers", &c.workers.to_string());
+        push("--processes", &c.processes.to_string());
+        push("--process", &c.process.to_string());
+        for (flag, on) in [
+            ("--skip-bad", s.skip_bad),
+            ("--follow", s.follow),
+            ("--resume", s.resume),
+            ("--keyed-partitions", s.keyed_partitions),
+            ("--questdb", self.sinks.questdb),
+            ("--no-progress", !self.run.progress),
+        ] {
+            if on {
+                a.push(flag.into());
+            }
+        }
+        if let Some(st) = &self.strategy {
+            a.extend(["--strategy".to_string(), st.name.clone()]);
+            for p in &st.params {
+                a.extend(["--param".to_string(), p.clone()]);
+            }
+            for (flag, v) in [("--strategy-timeframe", &st.timeframe), ("--slippage", &st.slippage), ("--events-out", &st.events_file)] {
+                if let Some(v) = v {
+                    a.extend([flag.to_string(), v.clone()]);
+                }
+            }
+            for (flag, v) in [("--cash", &st.cash), ("--commission", &st.commission), ("--sizer", &st.sizer)] {
+                a.extend([flag.to_string(), v.clone()]);
+            }
+            if st.publish {
+                a.push("--publish".into());
+            }
+        }
+        a
+    }
+}
+
+/// Applies `TICKFLOW__SECTION__KEY=value` overrides to a parsed TOML document: numbers and
+/// booleans as such, list keys as comma-separated lists, everything else as a string.
+pub fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
+    for (k, v) in vars {
+        let Some(path) = k.strip_prefix("TICKFLOW__") else { continue };
+        let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
+        let [section, key] = parts.as_slice() else { bail!("{k}: expected TICKFLOW__<SECTION>__<KEY>") };
+        let table = doc.entry(section.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(table) = table.as_table_mut() else { bail!("{k}: [{section}] is not a table") };
+        let value = if let Ok(n) = v.parse::<i64>() {
+            toml::Value::Integer(n)
+        } else if let Ok(b) = v.parse::<bool>() {
+            toml::Value::Boolean(b)
+        } else if LIST_KEYS.contains(&key.as_str()) {
+            toml::Value::Array(v.split(',').map(|s| toml::Value::String(s.trim().to_string())).collect())
+        } else {
+            toml::Value::String(v)
+        };
+        table.insert(key.clone(), value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn defaults_file_values_and_env_overrides() {
+        let cfg = JobConfig::parse(
+            "[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n",
+            vars(&[("TICKFLOW__CLUSTER__WORKERS", "4"), ("TICKFLOW__BARS__TIMEFRAMES", "1m,1h"), ("TICKFLOW__CLUSTER__PROCESS", "1"), ("OTHER", "x")]),
+        )
+        .unwrap();
+        assert_eq!(cfg.cluster, ClusterSection { workers: 4, processes: 1, process: 1, hostfile: None });
+        assert_eq!(cfg.bars.timeframes, ["1m", "1h"]);
+        assert_eq!(cfg.bars.fill, "none");
+        assert_eq!(cfg.source.files, ["a.csv"]);
+        assert_eq!(cfg.sinks.bars_file.as_deref(), Some("b.csv"));
+        assert_eq!(cfg.source.exchange, "unknown");
+        assert!(cfg.run.progress);
+        let line = cfg.to_command_line().join(" ");
+        assert!(line.starts_with("tickflow aggregate --input a.csv --out b.csv --exchange unknown"), "{line}");
+        assert!(line.contains("--timeframes 1m,1h --workers 4 --processes 1 --process 1"), "{line}");
+    }
+
+    #[test]
+    fn the_defaults_are_those_of_an_empty_file() {
+        let empty = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[])).unwrap();
+        assert_eq!(empty, JobConfig::default());
+        let st = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"x\"\n", vars(&[])).unwrap();
+        assert_eq!(st.strategy, Some(StrategySection::named("x")));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_env_names_are_errors() {
+        let e = JobConfig::parse("[source]\nkind = \"files\"\nfilez = []\n", vars(&[])).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field `filez`"), "{e:#}");
+        let e = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[("TICKFLOW__WORKERS", "2")])).unwrap_err();
+        assert!(e.to_string().contains("expected TICKFLOW__<SECTION>__<KEY>"), "{e}");
+        let e = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"sma_cross\"\nparms = []\n", vars(&[])).unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field `parms`"), "{e:#}");
+    }
+
+    #[test]
+    fn strategy_and_live_keys_reach_the_command_line() {
+        let cfg = JobConfig::parse(
+            "[source]\nkind = \"live\"\nvenue = \"binance\"\nsymbols = [\"BTC/USDT\"]\n[sinks]\nbars_file = \"b.csv\"\ntrades_topic = \"t.trades\"\nquestdb = true\n[strategy]\nname = \"sma_cross\"\nparams = [\"fast=3\", \"slow=8\"]\ntimeframe = \"5m\"\npublish = true\n",
+            vars(&[]),
+        )
+        .unwrap();
+        let line = cfg.to_command_line().join(" ");
+        for part in [
+            "tickflow aggregate --source binance --symbols BTC/USDT",
+            "--trades-topic t.trades",
+            "--questdb ",
+            "--strategy sma_cross --param fast=3 --param slow=8 --strategy-timeframe 5m",
+            "--cash 100000 --commission 0 --sizer percent:95 --publish",
+        ] {
+            assert!(line.contains(part), "{part:?} not in {line}");
+        }
+    }
+}

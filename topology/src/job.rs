@@ -1,0 +1,319 @@
+//! A validated job: the inputs (one entry per partition), the bar semantics, the sinks and the
+//! optional paper-trading stage, resolved from a [`JobConfig`] by [`Job::resolve`] with every
+//! check made before a worker starts.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use indicatif::ProgressBar;
+use tickflow_connectors::kafka::{self, KafkaConfig, StartAt, StopAt, Topics};
+use tickflow_connectors::{TradeCsvOptions, TradeCsvReader};
+use tickflow_model::{parse_timeframes, Ts};
+use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig, TradeFeed};
+
+use crate::config::{JobConfig, KafkaSection};
+use crate::duration::parse_nanos;
+use crate::feeds::CsvFeed;
+use crate::paper::PaperJob;
+use crate::questdb_cmd::QuestDbTarget;
+
+/// One input partition.
+#[derive(Clone, Debug)]
+pub enum InputSpec {
+    /// A trade CSV file.
+    Csv {
+        /// Path.
+        path: String,
+        /// Reader options.
+        opts: TradeCsvOptions,
+    },
+    /// A live venue session.
+    Live {
+        /// Connector settings.
+        config: tickflow_connectors::live::LiveConfig,
+        /// Stop after this many trades.
+        max_trades: Option<u64>,
+    },
+    /// One partition of a Kafka trade topic.
+    Kafka {
+        /// Client settings.
+        cfg: tickflow_connectors::kafka::KafkaConfig,
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Start position.
+        start: tickflow_connectors::kafka::StartAt,
+        /// End.
+        stop: tickflow_connectors::kafka::StopAt,
+        /// Dead-letter topic.
+        dlq: Option<String>,
+        /// Replay speed (`None`: as fast as possible).
+        speed: Option<f64>,
+        /// Shared pacing origin.
+        anchor: crate::feeds::PaceAnchor,
+        /// Consumer group whose offsets are used (`Committed` start) and committed at the end.
+        group: Option<String>,
+    },
+    /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
+    /// that owns the partition.
+    Batches(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::TradeBatch>>>),
+    /// In-memory trades in arrival order, read row by row like a topic partition (benchmarks).
+    Trades(std::sync::Arc<std::sync::Mutex<Vec<tickflow_model::Trade>>>),
+}
+
+impl InputSpec {
+    /// Opens this partition as a feed, on the worker that owns it: `progress` follows file
+    /// bytes, `bad` counts skipped rows and dead-lettered records, `positions` receives Kafka end
+    /// positions (committed by the caller once its sinks have flushed).
+    pub fn open_feed(
+        &self,
+        partition: usize,
+        progress: Option<ProgressBar>,
+        bad: Arc<AtomicU64>,
+        positions: crate::feeds::Positions,
+    ) -> Result<Box<dyn TradeFeed>, String> {
+        Ok(match self {
+            InputSpec::Csv { path, opts } => {
+                let r = TradeCsvReader::open(path, opts.clone()).map_err(|e| e.to_string())?;
+                Box::new(CsvFeed::new(r, progress, bad))
+            }
+            InputSpec::Live { config, max_trades, .. } => Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)),
+            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group } => {
+                let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
+                    .map_err(|e| e.to_string())?;
+                let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
+                let feed = crate::feeds::KafkaFeed::new(r, bad, positions, live);
+                match speed {
+                    Some(s) => Box::new(crate::feeds::Paced::new(feed, *s, anchor.clone())),
+                    None => Box::new(feed),
+                }
+            }
+            InputSpec::Batches(b) => {
+                let batches = std::mem::take(&mut *b.lock().map_err(|_| "poisoned input".to_string())?);
+                Box::new(tickflow_operators::BatchFeed::new(format!("memory#{partition}"), batches))
+            }
+            InputSpec::Trades(t) => {
+                let trades = std::mem::take(&mut *t.lock().map_err(|_| "poisoned input".to_string())?);
+                Box::new(tickflow_operators::VecFeed::new(format!("memory#{partition}"), trades))
+            }
+        })
+    }
+}
+
+/// A validated bar aggregation job: what [`crate::runner::run`] executes.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Input partitions.
+    pub inputs: Vec<InputSpec>,
+    /// Aggregation settings.
+    pub agg: AggregateConfig,
+    /// Source settings.
+    pub source: SourceConfig,
+    /// Bar output file (CSV or JSON lines by extension); `None` discards bars.
+    pub bars_out: Option<String>,
+    /// Late-trade output file.
+    pub late_out: Option<String>,
+    /// Show a progress bar for file inputs.
+    pub progress: bool,
+    /// Keep the last N bars in the report (for display).
+    pub keep_tail: usize,
+    /// Also write bars to this Kafka topic.
+    pub bars_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write late trades to this Kafka topic.
+    pub late_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write every trade read to this Kafka topic (each worker its own partitions' trades).
+    pub trades_topic: Option<(tickflow_connectors::kafka::KafkaConfig, String)>,
+    /// Also write trades, bars and late trades to QuestDB.
+    pub questdb: Option<QuestDbTarget>,
+    /// Paper-trade strategies on the bars.
+    pub paper: Option<PaperJob>,
+    /// Aggregate where trades are read (each instrument in one input partition) instead of
+    /// exchanging them by instrument.
+    pub routing: tickflow_operators::Routing,
+}
+
+impl Job {
+    /// A job over `inputs` with no sink but the report (callers set the sinks they want).
+    pub fn new(inputs: Vec<InputSpec>, agg: AggregateConfig, source: SourceConfig) -> Self {
+        Job {
+            inputs,
+            agg,
+            source,
+            bars_out: None,
+            late_out: None,
+            progress: false,
+            keep_tail: 0,
+            bars_topic: None,
+            late_topic: None,
+            trades_topic: None,
+            questdb: None,
+            paper: None,
+            routing: tickflow_operators::Routing::ByInstrument,
+        }
+    }
+}
+
+/// The Kafka client of `[kafka]`: its brokers (else `$KAFKA_BROKERS`, else `127.0.0.1:9092`) and
+/// `key=value` properties.
+pub fn kafka_client(k: &KafkaSection) -> Result<KafkaConfig> {
+    let brokers = k.brokers.clone().or_else(|| std::env::var("KAFKA_BROKERS").ok().filter(|s| !s.is_empty())).unwrap_or_else(|| "127.0.0.1:9092".into());
+    let extra = k
+        .properties
+        .iter()
+        .map(|p| {
+            p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).with_context(|| format!("--kafka-property {p:?}: expected key=value"))
+        })
+        .collect::<Result<_>>()?;
+    Ok(KafkaConfig { brokers, extra })
+}
+
+/// `--speed`: `max` or `<N>x`.
+pub fn parse_speed(s: &str) -> Result<Option<f64>> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(None);
+    }
+    let n: f64 = s.strip_suffix('x').unwrap_or(s).parse().with_context(|| format!("--speed {s:?}: expected max or e.g. 1x, 100x"))?;
+    if !(n.is_finite() && n > 0.0) {
+        bail!("--speed must be positive");
+    }
+    Ok(Some(n))
+}
+
+fn idle(s: &str) -> Result<std::time::Duration> {
+    Ok(std::time::Duration::from_nanos(parse_nanos(s)?.max(1) as u64))
+}
+
+impl Job {
+    /// Validates `cfg` into a job. Topic sources ask the brokers for the topic's partitions; the
+    /// ingest time of file rows is recorded now, once.
+    pub fn resolve(cfg: &JobConfig) -> Result<Job> {
+        Self::build(cfg, true)
+    }
+
+    /// Makes every check of [`Self::resolve`] that needs no network (a dry run): topic sources
+    /// are not asked for their partitions.
+    pub fn check(cfg: &JobConfig) -> Result<()> {
+        Self::build(cfg, false).map(drop)
+    }
+
+    fn build(cfg: &JobConfig, online: bool) -> Result<Job> {
+        let (s, b) = (&cfg.source, &cfg.bars);
+        let timeframes = parse_timeframes(&b.timeframes.join(","))?;
+        let mut agg = AggregateConfig::new(timeframes.clone());
+        agg.fill = b.fill.parse::<FillPolicy>()?;
+        agg.late = b.late.parse::<LatePolicy>()?;
+        agg.allowed_lateness = parse_nanos(&b.allowed_lateness)?;
+        let mut source = SourceConfig { out_of_orderness: parse_nanos(&b.out_of_orderness)?, ..Default::default() };
+        let topics = Topics { namespace: cfg.kafka.namespace.clone() };
+        if s.resume && s.group.is_none() {
+            bail!("--resume needs --group (the consumer group whose offsets to start from)");
+        }
+        if s.resume && s.from.is_some() {
+            bail!("--resume and --from exclude each other");
+        }
+        let inputs = match s.kind.as_str() {
+            "files" => {
+                if s.files.is_empty() {
+                    bail!("no input: give --input FILE (or [source] files), --source VENUE or --kafka-topic TOPIC");
+                }
+                let opts = TradeCsvOptions { default_symbol: s.symbol.clone(), exchange: s.exchange.clone(), skip_bad: s.skip_bad, ingest_ts: Ts::now() };
+                s.files.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect()
+            }
+            "kafka" => {
+                let topic = s.topic.as_deref().context("[source] kind = \"kafka\" needs topic (--kafka-topic)")?;
+                if s.follow {
+                    // following a topic is live: quiet partitions must not hold bars back forever
+                    source.idle_timeout = Some(idle(&s.idle_timeout)?);
+                }
+                kafka_inputs(cfg, topic, online)?
+            }
+            "live" => {
+                let venue = s.venue.as_deref().context("[source] kind = \"live\" needs venue (--source)")?;
+                source.idle_timeout = Some(idle(&s.idle_timeout)?);
+                let live = crate::stream_cmd::LiveArgs {
+                    symbols: Some(s.symbols.join(",")),
+                    ws_url: s.ws_url.clone(),
+                    rest_url: s.rest_url.clone(),
+                    stale_after: s.stale_after.clone(),
+                    max_trades: s.max_trades,
+                    market: s.market.clone(),
+                    api_key_file: s.api_key_file.clone(),
+                };
+                vec![InputSpec::Live { config: live.config(venue)?, max_trades: s.max_trades }]
+            }
+            other => bail!("[source] kind = {other:?}: expected files, kafka or live"),
+        };
+        let bars_file = cfg.sinks.bars_file.clone().context("no bar output: give --out FILE (or [sinks] bars_file)")?;
+        let topic = |t: &Option<String>| -> Result<Option<(KafkaConfig, String)>> {
+            Ok(match t {
+                Some(t) => Some((kafka_client(&cfg.kafka)?, t.clone())),
+                None => None,
+            })
+        };
+        let questdb = match cfg.sinks.questdb {
+            true => Some(crate::questdb_cmd::target(&cfg.sinks)?),
+            false => None,
+        };
+        let paper = match &cfg.strategy {
+            Some(st) => Some(PaperJob::resolve(st, &timeframes, || Ok((kafka_client(&cfg.kafka)?, topics.clone())))?),
+            None => None,
+        };
+        Ok(Job {
+            inputs,
+            agg,
+            source,
+            // every process builds the same dataflow; only global worker 0 writes the files
+            bars_out: Some(bars_file),
+            late_out: cfg.sinks.late_file.clone(),
+            progress: cfg.run.progress,
+            keep_tail: 0,
+            bars_topic: topic(&cfg.sinks.bars_topic)?,
+            late_topic: topic(&cfg.sinks.late_topic)?,
+            trades_topic: topic(&cfg.sinks.trades_topic)?,
+            questdb,
+            paper,
+            routing: if s.keyed_partitions { tickflow_operators::Routing::Local } else { Default::default() },
+        })
+    }
+}
+
+/// One input per partition of `topic` with the positions, speed and group of `[source]`, in
+/// partition order (none when not `online`: the brokers are not asked).
+pub fn kafka_inputs(cfg: &JobConfig, topic: &str, online: bool) -> Result<Vec<InputSpec>> {
+    let s = &cfg.source;
+    let topics = Topics { namespace: cfg.kafka.namespace.clone() };
+    let client = kafka_client(&cfg.kafka)?;
+    let start = match (&s.from, s.resume) {
+        (_, true) => StartAt::Committed,
+        (Some(t), false) => StartAt::Time(t.parse::<Ts>().context("--from")?),
+        (None, false) => StartAt::Beginning,
+    };
+    let stop = match (&s.to, s.follow) {
+        (_, true) => StopAt::Follow,
+        (Some(t), false) => StopAt::Time(t.parse::<Ts>().context("--to")?),
+        (None, false) => StopAt::HighWatermark,
+    };
+    let speed = parse_speed(&s.speed)?;
+    let dlq = Some(s.dlq_topic.clone().unwrap_or_else(|| topics.name("dlq")));
+    let n = if online { kafka::partitions(&client, topic)? } else { 0 };
+    let anchor = crate::feeds::PaceAnchor::new(match start {
+        StartAt::Time(t) => Some(t),
+        _ => None,
+    });
+    Ok((0..n)
+        .map(|p| InputSpec::Kafka {
+            cfg: client.clone(),
+            topic: topic.to_string(),
+            partition: p,
+            start,
+            stop,
+            dlq: dlq.clone(),
+            speed,
+            anchor: anchor.clone(),
+            group: s.group.clone(),
+        })
+        .collect())
+}

@@ -1,0 +1,71 @@
+//! The simulated account of a strategy run — cash, commission, slippage, sizer — and the id a
+//! run's records carry. Shared by `backtest` and paper trading; depends on no command.
+
+use anyhow::{anyhow, bail, Result};
+use tickflow_model::Decimal;
+use tickflow_operators::broker::{BrokerConfig, Commission, Slippage};
+use tickflow_strategies::{expand_sweep, RunSpec, Sizer};
+
+/// Broker and sizer settings as text (from flags or a topology file), validated by [`Self::runs`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimSettings<'a> {
+    /// Starting cash.
+    pub cash: &'a str,
+    /// Taker commission, a fraction of value (also maker unless `maker_commission`).
+    pub commission: &'a str,
+    /// Maker commission.
+    pub maker_commission: Option<&'a str>,
+    /// Fixed commission per order instead of a fraction.
+    pub commission_fixed: Option<&'a str>,
+    /// `percent:P` or `fixed:X`.
+    pub slippage: Option<&'a str>,
+    /// `fixed:N`, `percent:P` or `all-in`.
+    pub sizer: &'a str,
+    /// Fill market orders at the signal bar's close.
+    pub cheat_on_close: bool,
+}
+
+fn dec(s: &str, what: &str) -> Result<Decimal> {
+    s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+impl SimSettings<'_> {
+    /// One run per point of the parameter grid, validated (the strategy is built once per run).
+    pub fn runs(&self, strategy: &str, params: &[String]) -> Result<Vec<RunSpec>> {
+        let cash = dec(self.cash, "cash")?;
+        if cash <= Decimal::ZERO {
+            bail!("--cash must be positive");
+        }
+        let taker = dec(self.commission, "commission")?;
+        let maker = self.maker_commission.map(|m| dec(m, "maker-commission")).transpose()?.unwrap_or(taker);
+        if taker.is_negative() || maker.is_negative() || taker >= Decimal::ONE {
+            bail!("--commission is a fraction of value between 0 and 1, e.g. 0.001");
+        }
+        let commission = match self.commission_fixed {
+            Some(f) => Commission::Fixed(dec(f, "commission-fixed")?),
+            None => Commission::Percent { maker, taker },
+        };
+        let slippage = match self.slippage {
+            None => Slippage::None,
+            Some(s) => match s.split_once(':') {
+                Some(("percent", p)) => Slippage::Percent(dec(p, "slippage")?),
+                Some(("fixed", x)) => Slippage::Fixed(dec(x, "slippage")?),
+                _ => bail!("--slippage: use percent:P or fixed:X"),
+            },
+        };
+        let sizer: Sizer = self.sizer.parse()?;
+        let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: self.cheat_on_close };
+        let grid = expand_sweep(params)?;
+        let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: strategy.to_string(), params, broker, sizer }).collect();
+        for r in &runs {
+            tickflow_strategies::build(&r.strategy, &r.params)?;
+        }
+        Ok(runs)
+    }
+}
+
+/// The id a run's records carry: strategy and parameters, e.g. `sma_cross fast=10 slow=30`.
+pub fn run_id(spec: &RunSpec) -> String {
+    let params: Vec<String> = spec.params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{} {}", spec.strategy, params.join(" ")).trim().to_string()
+}
