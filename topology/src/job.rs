@@ -12,11 +12,10 @@ use tickflow_connectors::{TradeCsvOptions, TradeCsvReader};
 use tickflow_model::{parse_timeframes, Ts};
 use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig, TradeFeed};
 
-use crate::config::{JobConfig, KafkaSection};
+use crate::config::{JobConfig, KafkaSection, SinksSection};
 use crate::duration::parse_nanos;
 use crate::feeds::CsvFeed;
 use crate::paper::PaperJob;
-use crate::questdb_cmd::QuestDbTarget;
 
 /// One input partition.
 #[derive(Clone, Debug)]
@@ -254,7 +253,7 @@ impl Job {
             })
         };
         let questdb = match cfg.sinks.questdb {
-            true => Some(crate::questdb_cmd::target(&cfg.sinks)?),
+            true => Some(QuestDbTarget::of(&cfg.sinks)?),
             false => None,
         };
         let paper = match &cfg.strategy {
@@ -316,4 +315,29 @@ pub fn kafka_inputs(cfg: &JobConfig, topic: &str, online: bool) -> Result<Vec<In
             group: s.group.clone(),
         })
         .collect())
+}
+
+/// A resolved QuestDB destination.
+#[derive(Clone, Debug)]
+pub struct QuestDbTarget {
+    /// Connection.
+    pub conf: tickflow_connectors::questdb::QuestDbConf,
+    /// Flushing, retries, prefix.
+    pub policy: tickflow_connectors::questdb::FlushPolicy,
+}
+
+impl QuestDbTarget {
+    /// From a client configuration string, a table prefix and an outage limit.
+    pub fn parse(conf: &str, prefix: &str, max_outage: &str) -> Result<QuestDbTarget> {
+        let conf = tickflow_connectors::questdb::QuestDbConf::parse(conf).map_err(|e| anyhow::anyhow!("--questdb-conf / QDB_CLIENT_CONF: {e}"))?;
+        let max_outage = std::time::Duration::from_nanos(parse_nanos(max_outage)?.max(0) as u64);
+        Ok(QuestDbTarget { conf, policy: tickflow_connectors::questdb::FlushPolicy { max_outage, table_prefix: prefix.to_string(), ..Default::default() } })
+    }
+
+    /// The destination of a job's `[sinks]`: its `questdb_conf` (else `$QDB_CLIENT_CONF`, else
+    /// `http::addr=127.0.0.1:9000;`), prefix and outage limit.
+    pub fn of(s: &SinksSection) -> Result<QuestDbTarget> {
+        let conf = s.questdb_conf.clone().or_else(|| std::env::var("QDB_CLIENT_CONF").ok().filter(|c| !c.is_empty()));
+        Self::parse(conf.as_deref().unwrap_or("http::addr=127.0.0.1:9000;"), &s.questdb_prefix, &s.questdb_max_outage)
+    }
 }

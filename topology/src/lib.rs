@@ -10,22 +10,18 @@
 //! - [`runner`]: workers, the step loop, signals, progress, commits and the report;
 //! - [`cli`]: one module per command, flags → configuration only.
 
-pub mod backtest_cmd;
 pub mod bars_in;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dataflow;
-pub mod demo;
 pub mod duration;
 pub mod feeds;
 pub mod fetch_cmd;
 pub mod indicator_cmd;
 pub mod job;
-pub mod kafka_cmd;
 pub mod paper;
 pub mod progress;
-pub mod questdb_cmd;
 pub mod runner;
 pub mod shutdown;
 pub mod sim;

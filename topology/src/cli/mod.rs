@@ -2,7 +2,12 @@
 //! handing it on. See `tickflow --help` and the README.
 
 pub mod aggregate;
+pub mod backtest;
+mod backtest_out;
+pub mod demo;
 pub mod flags;
+pub mod kafka;
+pub mod questdb;
 pub mod run;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -36,10 +41,10 @@ enum Cmd {
     Aggregate(aggregate::AggregateArgs),
     /// Run the main job on a bundled, seeded synthetic tape (no external services).
     #[command(disable_help_flag = true)]
-    Demo(crate::demo::DemoArgs),
+    Demo(crate::cli::demo::DemoArgs),
     /// Backtest a strategy (or a parameter sweep) over bars or trades.
     #[command(disable_help_flag = true)]
-    Backtest(crate::backtest_cmd::BacktestArgs),
+    Backtest(crate::cli::backtest::BacktestArgs),
     /// Compute an indicator over a bar file.
     #[command(disable_help_flag = true)]
     Indicator(crate::indicator_cmd::IndicatorArgs),
@@ -60,17 +65,17 @@ enum Cmd {
     Run(run::RunArgs),
     /// Kafka/Redpanda topic administration.
     #[command(subcommand)]
-    Topics(crate::kafka_cmd::TopicsCmd),
+    Topics(crate::cli::kafka::TopicsCmd),
     /// Load trade files into a Kafka topic (keyed by instrument, timestamped by event time).
     #[command(disable_help_flag = true)]
-    Publish(crate::kafka_cmd::PublishArgs),
+    Publish(crate::cli::kafka::PublishArgs),
     /// Replay a Kafka trade topic through the topology at a chosen speed (`aggregate` with
     /// `--kafka-topic`; the same bars at every speed and worker count).
     #[command(disable_help_flag = true)]
     Replay(aggregate::AggregateArgs),
     /// QuestDB administration (`questdb init` creates the tables).
     #[command(name = "questdb")]
-    Questdb(crate::questdb_cmd::QuestDbCmd),
+    Questdb(crate::cli::questdb::QuestDbCmd),
 }
 
 /// Bar semantics shared by commands that aggregate.
@@ -183,17 +188,17 @@ pub fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Aggregate(a) => aggregate::run(a),
-        Cmd::Demo(d) => crate::demo::run(d),
+        Cmd::Demo(d) => crate::cli::demo::run(d),
         Cmd::Generate(g) => generate(g),
         Cmd::Indicator(i) => crate::indicator_cmd::run(i),
-        Cmd::Backtest(b) => crate::backtest_cmd::run(b),
+        Cmd::Backtest(b) => crate::cli::backtest::run(b),
         Cmd::Fetch(f) => crate::fetch_cmd::run(f),
         Cmd::Verify(v) => crate::verify_cmd::run(v),
         Cmd::Stream(s) => crate::stream_cmd::run(s),
-        Cmd::Topics(t) => crate::kafka_cmd::topics(t),
+        Cmd::Topics(t) => crate::cli::kafka::topics(t),
         Cmd::Run(r) => run::run(r),
-        Cmd::Publish(p) => crate::kafka_cmd::publish(p),
-        Cmd::Questdb(q) => crate::questdb_cmd::run(q),
+        Cmd::Publish(p) => crate::cli::kafka::publish(p),
+        Cmd::Questdb(q) => crate::cli::questdb::run(q),
         Cmd::Replay(a) => aggregate::replay(a),
     }
 }

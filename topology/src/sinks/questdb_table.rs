@@ -15,7 +15,7 @@ use tickflow_connectors::questdb::QuestDbSink;
 use tickflow_connectors::ConnectorError;
 
 use super::Sink;
-use crate::questdb_cmd::QuestDbTarget;
+use crate::job::QuestDbTarget;
 
 /// Rows into QuestDB.
 pub struct QuestDbTable<F> {

@@ -100,7 +100,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     println!();
     println!("backtest: sma_cross fast=10 slow=30 on the 5m bars, 0.1% commission, 45% of cash per entry");
     let out_dir = dir.join("backtest").to_string_lossy().into_owned();
-    crate::backtest_cmd::run(crate::backtest_cmd::BacktestArgs {
+    crate::cli::backtest::run(crate::cli::backtest::BacktestArgs {
         bars: Some(bars),
         trades: None,
         kafka_topic: None,
@@ -119,10 +119,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         symbol: None,
         exchange: "file".into(),
         publish: false,
-        kafka: crate::kafka_cmd::BrokerArgs { brokers: String::new(), namespace: "tickflow".into(), properties: Vec::new() },
-        questdb: crate::questdb_cmd::QuestDbArgs {
+        kafka: crate::cli::kafka::BrokerArgs { brokers: String::new(), namespace: "tickflow".into(), properties: Vec::new() },
+        questdb: crate::cli::questdb::QuestDbArgs {
             questdb: false,
-            conn: crate::questdb_cmd::QuestDbConnArgs { questdb_conf: String::new(), questdb_prefix: String::new(), questdb_max_outage: "10m".into() },
+            conn: crate::cli::questdb::QuestDbConnArgs { questdb_conf: String::new(), questdb_prefix: String::new(), questdb_max_outage: "10m".into() },
         },
         cluster: a.cluster.clone(),
         help: None,

@@ -1,10 +1,10 @@
-//! QuestDB flags and `tickflow questdb init`.
+//! QuestDB flags of `backtest` and `tickflow questdb init`.
 
-use std::time::Duration;
-
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
-use tickflow_connectors::questdb::{create_tables, FlushPolicy, QuestDbConf, Table};
+use tickflow_connectors::questdb::{create_tables, Table};
+
+use crate::job::QuestDbTarget;
 
 /// Where and how to reach QuestDB.
 #[derive(Args, Clone, Debug)]
@@ -24,22 +24,8 @@ pub struct QuestDbConnArgs {
 impl QuestDbConnArgs {
     /// Parsed configuration and flush policy.
     pub fn target(&self) -> Result<QuestDbTarget> {
-        let conf = QuestDbConf::parse(&self.questdb_conf).map_err(|e| anyhow!("--questdb-conf / QDB_CLIENT_CONF: {e}"))?;
-        let max_outage = Duration::from_nanos(crate::duration::parse_nanos(&self.questdb_max_outage)?.max(0) as u64);
-        Ok(QuestDbTarget { conf, policy: FlushPolicy { max_outage, table_prefix: self.questdb_prefix.clone(), ..Default::default() } })
+        QuestDbTarget::parse(&self.questdb_conf, &self.questdb_prefix, &self.questdb_max_outage)
     }
-}
-
-/// The QuestDB destination of a job's `[sinks]`: its `questdb_conf` (else `$QDB_CLIENT_CONF`,
-/// else `http::addr=127.0.0.1:9000;`), prefix and outage limit.
-pub fn target(s: &crate::config::SinksSection) -> Result<QuestDbTarget> {
-    let conf = s.questdb_conf.clone().or_else(|| std::env::var("QDB_CLIENT_CONF").ok().filter(|c| !c.is_empty()));
-    QuestDbConnArgs {
-        questdb_conf: conf.unwrap_or_else(|| "http::addr=127.0.0.1:9000;".into()),
-        questdb_prefix: s.questdb_prefix.clone(),
-        questdb_max_outage: s.questdb_max_outage.clone(),
-    }
-    .target()
 }
 
 /// `--questdb` plus the connection flags, for commands that can also write to QuestDB.
@@ -62,15 +48,6 @@ impl QuestDbArgs {
             Ok(None)
         }
     }
-}
-
-/// A resolved QuestDB destination.
-#[derive(Clone, Debug)]
-pub struct QuestDbTarget {
-    /// Connection.
-    pub conf: QuestDbConf,
-    /// Flushing, retries, prefix.
-    pub policy: FlushPolicy,
 }
 
 /// `tickflow questdb ...`.
