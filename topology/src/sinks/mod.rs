@@ -29,7 +29,7 @@ use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
@@ -72,9 +72,10 @@ impl Durable {
     }
 }
 
-/// The first sink failure of a worker.
+/// The first sink failure of a worker, kept as the error itself (with the sink's name as
+/// context) until the runner takes it.
 #[derive(Clone, Debug, Default)]
-pub struct Health(Rc<RefCell<Option<String>>>);
+pub struct Health(Rc<RefCell<Option<anyhow::Error>>>);
 
 impl Health {
     /// Records a failure of `sink` (only the first is kept).
@@ -82,17 +83,17 @@ impl Health {
         let mut h = self.0.borrow_mut();
         if h.is_none() {
             tracing::error!(sink, error = %format!("{e:#}"), "sink failed");
-            *h = Some(format!("{sink}: {e:#}"));
+            *h = Some(e.context(sink.to_string()));
         }
     }
     /// Whether a sink has failed.
     pub fn failed(&self) -> bool {
         self.0.borrow().is_some()
     }
-    /// The failure, as an error.
+    /// Takes the failure, if any, as the result of the run.
     pub fn check(&self) -> Result<()> {
-        match self.0.borrow().as_ref() {
-            Some(e) => Err(anyhow!("{e}")),
+        match self.0.borrow_mut().take() {
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }
