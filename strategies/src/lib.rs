@@ -94,53 +94,103 @@ impl StrategyParams {
         }
         Ok(())
     }
-    fn period(&self, k: &str, default: usize) -> Result<usize, StrategyError> {
-        match self.0.get(k) {
-            None => Ok(default),
-            Some(&v) if v >= 1.0 && v.fract() == 0.0 && v <= 100_000.0 => Ok(v as usize),
-            Some(v) => Err(StrategyError::Config(format!("parameter {k} must be an integer between 1 and 100000, got {v}"))),
+}
+
+/// A constructor from parameters (missing ones take the registry's defaults).
+pub type Constructor = fn(&Args) -> Result<Box<dyn Strategy>, StrategyError>;
+
+/// A registered strategy: its name, parameters with their defaults, a one-line description and
+/// its constructor. The CLI help and the README table are generated from these.
+pub struct Registered {
+    /// The name `--strategy` takes.
+    pub name: &'static str,
+    /// Parameters (Backtrader-style names) and their defaults.
+    pub params: &'static [(&'static str, f64)],
+    /// What it does, in one line.
+    pub about: &'static str,
+    /// Builds it.
+    pub build: Constructor,
+}
+
+/// The parameters a constructor reads: the given value, else the registered default.
+pub struct Args<'a> {
+    given: &'a StrategyParams,
+    defaults: &'static [(&'static str, f64)],
+}
+
+impl Args<'_> {
+    fn value(&self, k: &str) -> f64 {
+        self.given.0.get(k).copied().or_else(|| self.defaults.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)).unwrap_or(f64::NAN)
+    }
+    /// An integer period (1..=100000).
+    pub fn period(&self, k: &str) -> Result<usize, StrategyError> {
+        match self.value(k) {
+            v if (1.0..=100_000.0).contains(&v) && v.fract() == 0.0 => Ok(v as usize),
+            v => Err(StrategyError::Config(format!("parameter {k} must be an integer between 1 and 100000, got {v}"))),
         }
     }
-    fn positive(&self, k: &str, default: f64) -> Result<f64, StrategyError> {
-        match self.0.get(k) {
-            None => Ok(default),
-            Some(&v) if v > 0.0 => Ok(v),
-            Some(v) => Err(StrategyError::Config(format!("parameter {k} must be positive, got {v}"))),
+    /// A positive number.
+    pub fn positive(&self, k: &str) -> Result<f64, StrategyError> {
+        match self.value(k) {
+            v if v > 0.0 => Ok(v),
+            v => Err(StrategyError::Config(format!("parameter {k} must be positive, got {v}"))),
         }
     }
 }
 
-/// A constructor from parameters.
-pub type Constructor = fn(&StrategyParams) -> Result<Box<dyn Strategy>, StrategyError>;
-
 /// Strategies by name.
-pub const REGISTRY: &[(&str, Constructor)] = &[
-    ("sma_cross", |p| {
-        p.take(&["fast", "slow"], "sma_cross")?;
-        Ok(Box::new(SmaCross::new(p.period("fast", 10)?, p.period("slow", 30)?)?))
-    }),
-    ("rsi_reversion", |p| {
-        p.take(&["period", "lower", "upper"], "rsi_reversion")?;
-        Ok(Box::new(RsiReversion::new(p.period("period", 14)?, p.positive("lower", 30.0)?, p.positive("upper", 70.0)?)?))
-    }),
-    ("bollinger_breakout", |p| {
-        p.take(&["period", "devfactor"], "bollinger_breakout")?;
-        Ok(Box::new(BollingerBreakout::new(p.period("period", 20)?, p.positive("devfactor", 2.0)?)))
-    }),
-    ("macd_trend", |p| {
-        p.take(&["period_me1", "period_me2", "period_signal"], "macd_trend")?;
-        Ok(Box::new(MacdTrend::new(p.period("period_me1", 12)?, p.period("period_me2", 26)?, p.period("period_signal", 9)?)))
-    }),
-    ("bracket_cross", |p| {
-        p.take(&["fast", "slow", "stop", "limit"], "bracket_cross")?;
-        Ok(Box::new(BracketCross::new(p.period("fast", 10)?, p.period("slow", 30)?, p.positive("stop", 0.05)?, p.positive("limit", 0.10)?)?))
-    }),
+pub const REGISTRY: &[Registered] = &[
+    Registered {
+        name: "sma_cross",
+        params: &[("fast", 10.0), ("slow", 30.0)],
+        about: "long only: buy when SMA(fast) crosses above SMA(slow), close when it crosses below",
+        build: |p| Ok(Box::new(SmaCross::new(p.period("fast")?, p.period("slow")?)?)),
+    },
+    Registered {
+        name: "rsi_reversion",
+        params: &[("period", 14.0), ("lower", 30.0), ("upper", 70.0)],
+        about: "long only: buy when RSI(period) falls below lower, close when it rises above upper",
+        build: |p| Ok(Box::new(RsiReversion::new(p.period("period")?, p.positive("lower")?, p.positive("upper")?)?)),
+    },
+    Registered {
+        name: "bollinger_breakout",
+        params: &[("period", 20.0), ("devfactor", 2.0)],
+        about: "long only: buy when the close breaks above the top band, close when it falls below the middle band",
+        build: |p| Ok(Box::new(BollingerBreakout::new(p.period("period")?, p.positive("devfactor")?))),
+    },
+    Registered {
+        name: "macd_trend",
+        params: &[("period_me1", 12.0), ("period_me2", 26.0), ("period_signal", 9.0)],
+        about: "long only: buy when MACD crosses above its signal line, close when it crosses below",
+        build: |p| Ok(Box::new(MacdTrend::new(p.period("period_me1")?, p.period("period_me2")?, p.period("period_signal")?))),
+    },
+    Registered {
+        name: "bracket_cross",
+        params: &[("fast", 10.0), ("slow", 30.0), ("stop", 0.05), ("limit", 0.10)],
+        about: "SMA-cross entries with a stop-loss `stop` below and a take-profit `limit` above the signal close (fractions)",
+        build: |p| Ok(Box::new(BracketCross::new(p.period("fast")?, p.period("slow")?, p.positive("stop")?, p.positive("limit")?)?)),
+    },
 ];
+
+/// The registered names, comma-separated (for help texts and errors).
+pub fn names() -> String {
+    REGISTRY.iter().map(|r| r.name).collect::<Vec<_>>().join(", ")
+}
+
+/// The README table of strategies, generated from [`REGISTRY`].
+pub fn markdown_table() -> String {
+    let mut t = String::from("| strategy | parameters (default) | what it does |\n|---|---|---|\n");
+    for r in REGISTRY {
+        let params: Vec<String> = r.params.iter().map(|(k, v)| format!("`{k}` ({v})")).collect();
+        t.push_str(&format!("| `{}` | {} | {} |\n", r.name, params.join(", "), r.about));
+    }
+    t
+}
 
 /// Builds a strategy by name.
 pub fn build(name: &str, params: &StrategyParams) -> Result<Box<dyn Strategy>, StrategyError> {
-    let ctor = REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
-        StrategyError::Config(format!("unknown strategy {name:?}; known: {}", REGISTRY.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
-    })?;
-    ctor(params)
+    let r = REGISTRY.iter().find(|r| r.name == name).ok_or_else(|| StrategyError::Config(format!("unknown strategy {name:?}; known: {}", names())))?;
+    let allowed: Vec<&str> = r.params.iter().map(|(k, _)| *k).collect();
+    params.take(&allowed, name)?;
+    (r.build)(&Args { given: params, defaults: r.params })
 }

@@ -18,6 +18,11 @@ use tickflow_strategies::{BacktestEvent, BacktestStage, EquityPoint, LiveViews, 
 use super::backtest_out::{publish_run, store_run, write_run, write_views};
 use crate::cluster::ClusterArgs;
 
+/// The `--strategy` help, from the strategy registry.
+pub fn strategy_help() -> String {
+    format!("Strategy: {}", tickflow_strategies::names())
+}
+
 /// Flags of `tickflow backtest`.
 #[derive(Args)]
 pub struct BacktestArgs {
@@ -34,8 +39,8 @@ pub struct BacktestArgs {
     /// Bar timeframe: built from --trades, or selected from a --bars file holding several.
     #[arg(long, default_value = "1m")]
     pub(crate) timeframe: String,
-    /// Strategy: sma_cross, rsi_reversion, bollinger_breakout, macd_trend, bracket_cross.
-    #[arg(long)]
+    /// Strategy (see the README's strategy table).
+    #[arg(long, help = strategy_help())]
     pub(crate) strategy: String,
     /// Parameter (repeatable): fast=10, or a sweep: fast=5..50:5, slow=100,200.
     #[arg(long = "param")]

@@ -141,8 +141,8 @@ pub struct JobFlags {
     #[arg(long = "kafka-property")]
     pub kafka_properties: Vec<String>,
 
-    /// Paper-trade this strategy on the bars as they close (see `tickflow backtest --help`).
-    #[arg(long)]
+    /// Paper-trade this strategy on the bars as they close.
+    #[arg(long, help = format!("Paper-trade this strategy on the bars as they close: {}", tickflow_strategies::names()))]
     pub strategy: Option<String>,
     /// Strategy parameter (repeatable), e.g. fast=10; a sweep (fast=5..50:5) runs every point.
     #[arg(long = "param")]
