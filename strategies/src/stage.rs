@@ -13,6 +13,63 @@
 //!   frontier empties. The operator holds its initial capability, downgraded to the frontier,
 //!   for the summaries.
 //! - **State**: one [`Backtest`] (strategy + broker) per owned run, and bars of open timestamps.
+//!
+//! # Example
+//!
+//! `sma_cross` (fast 1, slow 2) over six daily bars with 1 unit per order: the close crosses
+//! above its 2-bar average on day 3 (buy, filled at day 4's open) and below it on day 5 (close,
+//! filled at day 6's open). Every bar gives an equity point; the summary comes at the end:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
+//! use tickflow_operators::broker::BrokerConfig;
+//! use tickflow_strategies::{BacktestEvent, BacktestStage, RunSpec, Sizer, StrategyParams};
+//!
+//! let btc = Instrument::new("x", "BTC/USDT").unwrap();
+//! let d1 = Timeframe::from_secs(86_400).unwrap();
+//! let closes = [10, 9, 8, 12, 13, 7];
+//! let bars: Vec<Bar> = closes
+//!     .iter()
+//!     .enumerate()
+//!     .map(|(day, &c)| {
+//!         let c = Decimal::from_int(c);
+//!         Bar::from_candle(btc, d1, Ts::from_secs(day as i64 * 86_400), [c; 4], Decimal::from_int(1), Notional::ZERO)
+//!     })
+//!     .collect();
+//! let run = RunSpec {
+//!     strategy: "sma_cross".into(),
+//!     params: StrategyParams::parse(["fast=1", "slow=2"]).unwrap(),
+//!     broker: BrokerConfig::default(),
+//!     sizer: Sizer::Fixed(Decimal::from_int(1)),
+//! };
+//! let events = timely::example(move |scope| {
+//!     bars.to_stream(scope).container::<Vec<_>>().backtest(Arc::new(vec![run])).unwrap().capture()
+//! });
+//! let events: Vec<BacktestEvent> = events.extract().into_iter().flat_map(|(_, e)| e).collect();
+//! let fills: Vec<String> = events
+//!     .iter()
+//!     .filter_map(|e| match e {
+//!         BacktestEvent::Fill(0, f) => Some(format!("{:?} {} @ {}", f.side, f.size, f.price)),
+//!         _ => None,
+//!     })
+//!     .collect();
+//! assert_eq!(fills, ["Buy 1 @ 13", "Sell 1 @ 7"]);
+//! let equity: Vec<String> = events
+//!     .iter()
+//!     .filter_map(|e| match e {
+//!         BacktestEvent::Equity(0, p) => Some(p.value.to_string()),
+//!         _ => None,
+//!     })
+//!     .collect();
+//! assert_eq!(equity, ["100000", "100000", "100000", "100000", "100000", "99994"]);
+//! match events.last() {
+//!     Some(BacktestEvent::Summary(0, s)) => assert_eq!((s.final_value.as_str(), s.trades.count), ("99994", 1)),
+//!     other => panic!("{other:?}"),
+//! }
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
