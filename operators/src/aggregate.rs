@@ -27,6 +27,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::vec::Map;
 //! use timely::dataflow::operators::{Capture, ToStream};
 //! use tickflow_model::{Instrument, Side, Timeframe, Trade, TradeBatch, Ts};
 //! use tickflow_operators::{AggregateBars, AggregateConfig, PipelineMetrics};
@@ -53,20 +54,15 @@
 //!         .container::<Vec<_>>()
 //!         .aggregate_bars(cfg, Arc::new(PipelineMetrics::new()))
 //!         .expect("a valid configuration");
-//!     (bars.capture(), late.capture())
+//!     let bars = bars.map(|b| format!("{} O={} H={} L={} C={} V={} n={}", b.open_time, b.open, b.high, b.low, b.close, b.volume, b.trades));
+//!     (bars.capture(), late.map(|l| format!("{:?}", l.trade.trade_id)).capture())
 //! });
 //!
-//! let bars: Vec<(u64, String)> = bars
-//!     .extract()
-//!     .into_iter()
-//!     .flat_map(|(time, bars)| bars.into_iter().map(move |b| (time, b)))
-//!     .map(|(time, b)| (time, format!("{} O={} H={} L={} C={} V={} n={}", b.open_time, b.open, b.high, b.low, b.close, b.volume, b.trades)))
-//!     .collect();
 //! assert_eq!(
-//!     bars,
+//!     bars.extract(),
 //!     vec![
-//!         (59_999_999_999, "1970-01-01T00:00:00Z O=100 H=102.5 L=100 C=102.5 V=1.5 n=2".to_string()),
-//!         (119_999_999_999, "1970-01-01T00:01:00Z O=99 H=99 L=99 C=99 V=2 n=1".to_string()),
+//!         (59_999_999_999, vec!["1970-01-01T00:00:00Z O=100 H=102.5 L=100 C=102.5 V=1.5 n=2".to_string()]),
+//!         (119_999_999_999, vec!["1970-01-01T00:01:00Z O=99 H=99 L=99 C=99 V=2 n=1".to_string()]),
 //!     ]
 //! );
 //! assert!(late.extract().is_empty());

@@ -23,6 +23,7 @@
 //!
 //! ```
 //! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::vec::Map;
 //! use timely::dataflow::operators::{Capture, ToStream};
 //! use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
 //! use tickflow_operators::indicators::Params;
@@ -30,7 +31,7 @@
 //!
 //! let btc = Instrument::new("x", "BTC/USDT").unwrap();
 //! let m1 = Timeframe::from_secs(60).unwrap();
-//! let bar = |minute: i64, close: i64| {
+//! let bar = move |minute: i64, close: i64| {
 //!     let c = Decimal::from_int(close);
 //!     Bar::from_candle(btc, m1, Ts::from_millis(minute * 60_000), [c; 4], Decimal::from_int(1), Notional::ZERO)
 //! };
@@ -41,14 +42,10 @@
 //!     // an unknown name is refused while the dataflow is being built
 //!     let e = bars.indicator("smaa", &Params::default()).err().unwrap();
 //!     assert!(matches!(e, OperatorError::UnknownIndicator { .. }), "{e}");
-//!     rows.capture()
+//!     rows.map(|r| (r.open_time.millis() / 60_000, format!("{:?}", r.values))).capture()
 //! });
-//! let got: Vec<(u64, i64, String)> = rows
-//!     .extract()
-//!     .into_iter()
-//!     .flat_map(|(time, rows)| rows.into_iter().map(move |r| (time, r.open_time.millis() / 60_000, format!("{:?}", r.values))))
-//!     .collect();
-//! assert_eq!(got, vec![(0, 0, "[NaN]".to_string()), (0, 1, "[10.5]".to_string()), (0, 2, "[12.0]".to_string())]);
+//! let want = vec![(0, "[NaN]".to_string()), (1, "[10.5]".to_string()), (2, "[12.0]".to_string())];
+//! assert_eq!(rows.extract(), vec![(0, want)]);
 //! ```
 
 use std::collections::{BTreeMap, HashMap};

@@ -10,8 +10,8 @@
 //!
 //! # Example
 //!
-//! Records sent at times 5 and 1, out of order; the sink sees time 1 first, each time's records
-//! sorted by key, and each time only once its input is complete:
+//! Records sent at times 1 and 5, out of key order: each time is released once the input has
+//! passed it, with its records sorted by key:
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@
 //! let seen = Arc::new(Mutex::new(Vec::new()));
 //! let sink = seen.clone();
 //! timely::execute_directly(move |worker| {
+//!     let watch = sink.clone();
 //!     let mut input = worker.dataflow::<u64, _, _>(|scope| {
 //!         let (input, stream) = scope.new_input::<Vec<(u32, String)>>();
 //!         stream.ordered_sink("Sink", |r: &(u32, String)| r.0, move |time, records| {
@@ -31,12 +32,13 @@
 //!     input.advance_to(1);
 //!     input.send((2, "b".to_string()));
 //!     input.send((1, "a".to_string()));
-//!     // time 1 is still open: nothing is released yet
 //!     worker.step();
+//!     assert!(watch.lock().unwrap().is_empty(), "time 1 is still open: nothing is released");
 //!     input.advance_to(5);
+//!     worker.step_while(|| watch.lock().unwrap().is_empty());
 //!     input.send((9, "z".to_string()));
 //!     input.send((3, "y".to_string()));
-//!     worker.step_while(|| seen.lock().unwrap().is_empty());
+//!     // the input closes when the closure returns; the rest is released then
 //! });
 //! assert_eq!(
 //!     *seen.lock().unwrap(),

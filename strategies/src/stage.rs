@@ -16,13 +16,16 @@
 //!
 //! # Example
 //!
-//! `sma_cross` (fast 1, slow 2) over six daily bars with 1 unit per order: the close crosses
-//! above its 2-bar average on day 3 (buy, filled at day 4's open) and below it on day 5 (close,
-//! filled at day 6's open). Every bar gives an equity point; the summary comes at the end:
+//! `sma_cross` (fast 1, slow 2) over six daily bars (closes 10, 9, 8, 12, 13, 7, open = close),
+//! one unit per order, all bars at time 0: the close crosses above its 2-bar average at 12 (a
+//! buy, filled at the next bar's open, 13) and below it at 7, the last bar (the closing order has
+//! no later bar to fill on, so the position stays open, valued at 7). Per timestamp a run gives
+//! its orders, fills, round trips, then one equity point per bar; the summary comes last:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::capture::Event;
+//! use timely::dataflow::operators::vec::Map;
 //! use timely::dataflow::operators::{Capture, ToStream};
 //! use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
 //! use tickflow_operators::broker::BrokerConfig;
@@ -30,8 +33,7 @@
 //!
 //! let btc = Instrument::new("x", "BTC/USDT").unwrap();
 //! let d1 = Timeframe::from_secs(86_400).unwrap();
-//! let closes = [10, 9, 8, 12, 13, 7];
-//! let bars: Vec<Bar> = closes
+//! let bars: Vec<Bar> = [10, 9, 8, 12, 13, 7]
 //!     .iter()
 //!     .enumerate()
 //!     .map(|(day, &c)| {
@@ -46,29 +48,31 @@
 //!     sizer: Sizer::Fixed(Decimal::from_int(1)),
 //! };
 //! let events = timely::example(move |scope| {
-//!     bars.to_stream(scope).container::<Vec<_>>().backtest(Arc::new(vec![run])).unwrap().capture()
+//!     let events = bars.to_stream(scope).container::<Vec<_>>().backtest(Arc::new(vec![run])).unwrap();
+//!     events
+//!         .flat_map(|e| match e {
+//!             BacktestEvent::Fill(r, f) => Some(format!("run {r} fill {:?} {} @ {}", f.side, f.size, f.price)),
+//!             BacktestEvent::Equity(r, p) => Some(format!("run {r} equity {}", p.value)),
+//!             BacktestEvent::Summary(r, s) => Some(format!("run {r} summary {} after {} trade(s)", s.final_value, s.trades.count)),
+//!             BacktestEvent::Order(..) | BacktestEvent::Trade(..) => None,
+//!         })
+//!         .capture()
 //! });
-//! let events: Vec<BacktestEvent> = events.extract().into_iter().flat_map(|(_, e)| e).collect();
-//! let fills: Vec<String> = events
-//!     .iter()
-//!     .filter_map(|e| match e {
-//!         BacktestEvent::Fill(0, f) => Some(format!("{:?} {} @ {}", f.side, f.size, f.price)),
-//!         _ => None,
-//!     })
-//!     .collect();
-//! assert_eq!(fills, ["Buy 1 @ 13", "Sell 1 @ 7"]);
-//! let equity: Vec<String> = events
-//!     .iter()
-//!     .filter_map(|e| match e {
-//!         BacktestEvent::Equity(0, p) => Some(p.value.to_string()),
-//!         _ => None,
-//!     })
-//!     .collect();
-//! assert_eq!(equity, ["100000", "100000", "100000", "100000", "100000", "99994"]);
-//! match events.last() {
-//!     Some(BacktestEvent::Summary(0, s)) => assert_eq!((s.final_value.as_str(), s.trades.count), ("99994", 1)),
-//!     other => panic!("{other:?}"),
-//! }
+//! // in emission order
+//! let events: Vec<String> = events.try_iter().flat_map(|e| if let Event::Messages(_, v) = e { v } else { Vec::new() }).collect();
+//! assert_eq!(
+//!     events,
+//!     [
+//!         "run 0 fill Buy 1 @ 13",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 99994",
+//!         "run 0 summary 99994 after 0 trade(s)",
+//!     ]
+//! );
 //! ```
 
 use std::collections::BTreeMap;
