@@ -182,9 +182,15 @@ impl Broker {
         }
         let bad = |p: Decimal| p <= Decimal::ZERO;
         match r.kind {
-            OrderKind::Limit { price } | OrderKind::Stop { price } if bad(price) => Err(OperatorError::InvalidOrder { field: "price", reason: "order price must be positive".into() }),
-            OrderKind::StopLimit { stop, limit } if bad(stop) || bad(limit) => Err(OperatorError::InvalidOrder { field: "price", reason: "order prices must be positive".into() }),
-            OrderKind::StopTrail { amount: None, percent: None } => Err(OperatorError::InvalidOrder { field: "kind", reason: "a trailing stop needs an amount or a percent".into() }),
+            OrderKind::Limit { price } | OrderKind::Stop { price } if bad(price) => {
+                Err(OperatorError::InvalidOrder { field: "price", reason: "order price must be positive".into() })
+            }
+            OrderKind::StopLimit { stop, limit } if bad(stop) || bad(limit) => {
+                Err(OperatorError::InvalidOrder { field: "price", reason: "order prices must be positive".into() })
+            }
+            OrderKind::StopTrail { amount: None, percent: None } => {
+                Err(OperatorError::InvalidOrder { field: "kind", reason: "a trailing stop needs an amount or a percent".into() })
+            }
             _ => Ok(()),
         }
     }

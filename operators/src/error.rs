@@ -127,7 +127,10 @@ impl OperatorError {
     /// Configuration, indicator, parameter and order errors never are.
     pub fn is_retryable(&self) -> bool {
         match self {
-            OperatorError::InvalidConfig { .. } | OperatorError::InvalidOrder { .. } | OperatorError::UnknownIndicator { .. } | OperatorError::BadParam { .. } => false,
+            OperatorError::InvalidConfig { .. }
+            | OperatorError::InvalidOrder { .. }
+            | OperatorError::UnknownIndicator { .. }
+            | OperatorError::BadParam { .. } => false,
             OperatorError::Feed { cause, .. } => {
                 let mut e: Option<&(dyn StdError + 'static)> = Some(cause.as_ref());
                 while let Some(c) = e {
@@ -211,18 +214,42 @@ mod tests {
     fn retryable_and_message_table() {
         let io = |k: io::ErrorKind| io::Error::new(k, "boom");
         let cases: Vec<(OperatorError, bool, &str)> = vec![
-            (OperatorError::invalid_config("timeframes", "at least one timeframe is required"), false, "invalid configuration: at least one timeframe is required"),
-            (OperatorError::InvalidOrder { field: "size", reason: "order size must be positive, got 0".into() }, false, "invalid configuration: order size must be positive, got 0"),
-            (OperatorError::UnknownIndicator { name: "smaa".into(), known: vec!["sma", "ema"] }, false, "invalid configuration: unknown indicator \"smaa\"; known: sma, ema"),
-            (OperatorError::BadParam { indicator: None, param: "period".into(), problem: ParamProblem::NotKeyValue }, false, "invalid configuration: parameter \"period\" is not k=v"),
+            (
+                OperatorError::invalid_config("timeframes", "at least one timeframe is required"),
+                false,
+                "invalid configuration: at least one timeframe is required",
+            ),
+            (
+                OperatorError::InvalidOrder { field: "size", reason: "order size must be positive, got 0".into() },
+                false,
+                "invalid configuration: order size must be positive, got 0",
+            ),
+            (
+                OperatorError::UnknownIndicator { name: "smaa".into(), known: vec!["sma", "ema"] },
+                false,
+                "invalid configuration: unknown indicator \"smaa\"; known: sma, ema",
+            ),
+            (
+                OperatorError::BadParam { indicator: None, param: "period".into(), problem: ParamProblem::NotKeyValue },
+                false,
+                "invalid configuration: parameter \"period\" is not k=v",
+            ),
             (
                 OperatorError::BadParam { indicator: None, param: "period".into(), problem: ParamProblem::NotANumber { value: "x".into() } },
                 false,
                 "invalid configuration: parameter period: \"x\" is not a number",
             ),
-            (OperatorError::BadParam { indicator: None, param: "period".into(), problem: ParamProblem::NotFinite }, false, "invalid configuration: parameter period: must be finite"),
             (
-                OperatorError::BadParam { indicator: Some("sma".into()), param: "period".into(), problem: ParamProblem::NotAnInteger { min: 1, max: 100_000, got: -3.0 } },
+                OperatorError::BadParam { indicator: None, param: "period".into(), problem: ParamProblem::NotFinite },
+                false,
+                "invalid configuration: parameter period: must be finite",
+            ),
+            (
+                OperatorError::BadParam {
+                    indicator: Some("sma".into()),
+                    param: "period".into(),
+                    problem: ParamProblem::NotAnInteger { min: 1, max: 100_000, got: -3.0 },
+                },
                 false,
                 "invalid configuration: parameter period must be an integer between 1 and 100000, got -3",
             ),
@@ -232,11 +259,19 @@ mod tests {
                 "invalid configuration: parameter devfactor must be positive, got -1",
             ),
             (
-                OperatorError::BadParam { indicator: Some("sma".into()), param: "lenght".into(), problem: ParamProblem::Unknown { takes: vec!["period".into()] } },
+                OperatorError::BadParam {
+                    indicator: Some("sma".into()),
+                    param: "lenght".into(),
+                    problem: ParamProblem::Unknown { takes: vec!["period".into()] },
+                },
                 false,
                 "invalid configuration: indicator sma has no parameter \"lenght\" (it takes period)",
             ),
-            (OperatorError::feed("a.csv", None, FeedFault::BadRecord("trade with event time before 1970 (x)".into())), false, "a.csv: trade with event time before 1970 (x)"),
+            (
+                OperatorError::feed("a.csv", None, FeedFault::BadRecord("trade with event time before 1970 (x)".into())),
+                false,
+                "a.csv: trade with event time before 1970 (x)",
+            ),
             (OperatorError::feed("a.csv", Some(7), FeedFault::BadRecord("bad price".into())), false, "a.csv:7: bad price"),
             (OperatorError::feed("a.csv", Some(7), "a.csv:7: bad price"), false, "a.csv:7: bad price"),
             (OperatorError::feed("t", None, FeedFault::Transient("no progress".into())), true, "t: no progress"),

@@ -19,7 +19,25 @@ fn indicator_command_reproduces_backtrader_for_every_name() {
     let (header, rows) = reference();
     let names = tickflow_operators::indicators::names();
     // the registry, not a hand list: a new indicator is covered as soon as it is registered
-    for must in ["sma", "ema", "wma", "smma", "rsi", "macd", "bbands", "atr", "stochastic", "cci", "momentum", "roc", "williamsr", "dm", "highest", "lowest", "crossover"] {
+    for must in [
+        "sma",
+        "ema",
+        "wma",
+        "smma",
+        "rsi",
+        "macd",
+        "bbands",
+        "atr",
+        "stochastic",
+        "cci",
+        "momentum",
+        "roc",
+        "williamsr",
+        "dm",
+        "highest",
+        "lowest",
+        "crossover",
+    ] {
         assert!(names.contains(&must), "{must} is no longer registered");
     }
     for name in names {

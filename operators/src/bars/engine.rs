@@ -115,7 +115,14 @@ impl BarEngine {
         i
     }
 
-    pub(super) fn add_pending(pending: &mut BTreeSet<(i64, usize, usize)>, ends: &mut BTreeMap<i64, usize>, end: i64, k: usize, ii: usize, new_ends: &mut Vec<i64>) {
+    pub(super) fn add_pending(
+        pending: &mut BTreeSet<(i64, usize, usize)>,
+        ends: &mut BTreeMap<i64, usize>,
+        end: i64,
+        k: usize,
+        ii: usize,
+        new_ends: &mut Vec<i64>,
+    ) {
         if pending.insert((end, k, ii)) {
             *ends.entry(end).or_insert(0) += 1;
             new_ends.push(end);

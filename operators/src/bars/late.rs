@@ -108,5 +108,4 @@ impl BarEngine {
         }
         out.push((wm, Emit::Late(LateTrade { trade: *t, watermark: Ts(wm), disposition })));
     }
-
 }

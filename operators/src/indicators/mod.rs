@@ -124,7 +124,9 @@ impl Params {
         match self.given.get(name) {
             None => Ok(default),
             Some(&v) if v.fract() == 0.0 && v >= min as f64 && v <= MAX_PERIOD as f64 => Ok(v as usize),
-            Some(&v) => Err(OperatorError::BadParam { indicator: None, param: name.to_string(), problem: ParamProblem::NotAnInteger { min, max: MAX_PERIOD, got: v } }),
+            Some(&v) => {
+                Err(OperatorError::BadParam { indicator: None, param: name.to_string(), problem: ParamProblem::NotAnInteger { min, max: MAX_PERIOD, got: v } })
+            }
         }
     }
     /// A real parameter > 0, with a default.
