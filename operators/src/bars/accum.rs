@@ -133,16 +133,6 @@ impl BarAccum {
         self.count += o.count;
     }
 
-    /// Number of trades folded in.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Close price so far.
-    pub fn close(&self) -> Decimal {
-        Decimal::from_mantissa(self.close_k.price)
-    }
-
     /// The bar (revision 0).
     pub fn to_bar(&self, instrument: Instrument, timeframe: Timeframe, open_time: Ts) -> Bar {
         let id = |k: &TradeKey| if k.id == u64::MAX { None } else { Some(k.id) };

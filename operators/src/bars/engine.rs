@@ -247,11 +247,6 @@ impl BarEngine {
             st.ids.prune(id_horizon);
         }
     }
-
-    /// Bars retained for revision, across instruments and timeframes (memory use).
-    pub fn retained(&self) -> usize {
-        self.insts.iter().flat_map(|s| s.tfs.iter()).map(|t| t.closed.len() + t.open.len()).sum()
-    }
 }
 
 #[cfg(test)]

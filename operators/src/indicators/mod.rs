@@ -275,10 +275,6 @@ impl std::fmt::Debug for Prepared {
 }
 
 impl Prepared {
-    /// Registry name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
     /// Output line names.
     pub fn lines(&self) -> &'static [&'static str] {
         self.lines
@@ -337,15 +333,6 @@ pub fn catalog() -> Vec<IndicatorInfo> {
         .collect()
 }
 
-/// `name(p=default, …)` for every indicator, comma-separated (CLI help).
-pub fn help_list() -> String {
-    catalog()
-        .iter()
-        .map(|i| format!("{}({})", i.name, i.params.iter().map(|p| format!("{}={}", p.name, p.default)).collect::<Vec<_>>().join(", ")))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The README's indicator table (Markdown), generated from [`REGISTRY`].
 pub fn markdown_table() -> String {
     let mut s = String::from("| name | parameters (default) | lines | min. bars | what |\n|---|---|---|---|---|\n");
@@ -374,7 +361,7 @@ mod tests {
         assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && !i.params.is_empty()));
         let cross = c.iter().find(|i| i.name == "crossover").unwrap();
         assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
-        assert!(help_list().contains("bbands(period=20, devfactor=2)"), "{}", help_list());
+        assert!(markdown_table().contains("| `bbands` | `period=20` `devfactor=2` | `mid` `top` `bot` | 20 |"), "{}", markdown_table());
     }
 
     #[test]
