@@ -18,6 +18,55 @@
 //! - **State**: per instrument and timeframe the open accumulators, finalized bars within the
 //!   allowed lateness, the last close (for carry), and seen trade-id ranges (bounded by
 //!   `dedup_retention`).
+//!
+//! # Example
+//!
+//! Three trades in two one-minute windows, all on time (message time 0); once the input is
+//! complete every window is finalized, each bar at `window end − 1` ns:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::vec::Map;
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use tickflow_model::{Instrument, Side, Timeframe, Trade, TradeBatch, Ts};
+//! use tickflow_operators::{AggregateBars, AggregateConfig, PipelineMetrics};
+//!
+//! let btc = Instrument::new("x", "BTC/USDT").unwrap();
+//! let trade = |id: u64, secs: i64, price: &str, amount: &str, side: Side| Trade {
+//!     instrument: btc,
+//!     trade_id: Some(id),
+//!     ts: Ts::from_millis(secs * 1_000),
+//!     ingest_ts: Ts(0),
+//!     price: price.parse().unwrap(),
+//!     amount: amount.parse().unwrap(),
+//!     side,
+//! };
+//! let mut batch = TradeBatch::with_capacity(btc, 3);
+//! batch.push(&trade(1, 10, "100", "1", Side::Buy));
+//! batch.push(&trade(2, 50, "102.5", "0.5", Side::Sell));
+//! batch.push(&trade(3, 70, "99", "2", Side::Buy));
+//!
+//! let (bars, late) = timely::example(move |scope| {
+//!     let cfg = AggregateConfig::new(vec![Timeframe::from_secs(60).unwrap()]);
+//!     let (bars, late) = vec![batch]
+//!         .to_stream(scope)
+//!         .container::<Vec<_>>()
+//!         .aggregate_bars(cfg, Arc::new(PipelineMetrics::new()))
+//!         .expect("a valid configuration");
+//!     let bars = bars.map(|b| format!("{} O={} H={} L={} C={} V={} n={}", b.open_time, b.open, b.high, b.low, b.close, b.volume, b.trades));
+//!     (bars.capture(), late.map(|l| format!("{:?}", l.trade.trade_id)).capture())
+//! });
+//!
+//! assert_eq!(
+//!     bars.extract(),
+//!     vec![
+//!         (59_999_999_999, vec!["1970-01-01T00:00:00Z O=100 H=102.5 L=100 C=102.5 V=1.5 n=2".to_string()]),
+//!         (119_999_999_999, vec!["1970-01-01T00:01:00Z O=99 H=99 L=99 C=99 V=2 n=1".to_string()]),
+//!     ]
+//! );
+//! assert!(late.extract().is_empty());
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,7 +79,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
-use crate::bar_engine::{AggregateConfig, BarEngine, Emit, Out};
+use crate::bars::{AggregateConfig, BarEngine, Emit, Out};
 use crate::metrics::PipelineMetrics;
 use crate::OperatorError;
 

@@ -145,7 +145,7 @@ impl Broker {
     /// A broker with the given settings.
     pub fn new(cfg: BrokerConfig) -> Result<Self, OperatorError> {
         if cfg.cash.is_negative() {
-            return Err(OperatorError::Config("cash must not be negative".into()));
+            return Err(OperatorError::invalid_config("cash", "cash must not be negative"));
         }
         Ok(Broker { cash: cfg.cash, cfg, next_id: 1, pending: BTreeMap::new(), positions: BTreeMap::new(), last_close: BTreeMap::new() })
     }
@@ -178,13 +178,19 @@ impl Broker {
 
     fn validate(r: &OrderRequest) -> Result<(), OperatorError> {
         if r.size <= Decimal::ZERO {
-            return Err(OperatorError::Config(format!("order size must be positive, got {}", r.size)));
+            return Err(OperatorError::InvalidOrder { field: "size", reason: format!("order size must be positive, got {}", r.size) });
         }
         let bad = |p: Decimal| p <= Decimal::ZERO;
         match r.kind {
-            OrderKind::Limit { price } | OrderKind::Stop { price } if bad(price) => Err(OperatorError::Config("order price must be positive".into())),
-            OrderKind::StopLimit { stop, limit } if bad(stop) || bad(limit) => Err(OperatorError::Config("order prices must be positive".into())),
-            OrderKind::StopTrail { amount: None, percent: None } => Err(OperatorError::Config("a trailing stop needs an amount or a percent".into())),
+            OrderKind::Limit { price } | OrderKind::Stop { price } if bad(price) => {
+                Err(OperatorError::InvalidOrder { field: "price", reason: "order price must be positive".into() })
+            }
+            OrderKind::StopLimit { stop, limit } if bad(stop) || bad(limit) => {
+                Err(OperatorError::InvalidOrder { field: "price", reason: "order prices must be positive".into() })
+            }
+            OrderKind::StopTrail { amount: None, percent: None } => {
+                Err(OperatorError::InvalidOrder { field: "kind", reason: "a trailing stop needs an amount or a percent".into() })
+            }
             _ => Ok(()),
         }
     }

@@ -13,6 +13,40 @@
 //!   (revision > 0) are not fed: an indicator sees each window once, as first emitted.
 //!
 //! A new indicator needs no change here: it is built by name from [`crate::indicators::REGISTRY`].
+//! An unknown name or a bad parameter is an error returned by [`IndicatorStage::indicator`]
+//! before any operator is built.
+//!
+//! # Example
+//!
+//! A 2-bar SMA over three one-minute bars given out of order, all at time 0: rows come out in
+//! open-time order, NaN until two bars were seen:
+//!
+//! ```
+//! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::vec::Map;
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
+//! use tickflow_operators::indicators::Params;
+//! use tickflow_operators::{IndicatorStage, OperatorError};
+//!
+//! let btc = Instrument::new("x", "BTC/USDT").unwrap();
+//! let m1 = Timeframe::from_secs(60).unwrap();
+//! let bar = move |minute: i64, close: i64| {
+//!     let c = Decimal::from_int(close);
+//!     Bar::from_candle(btc, m1, Ts::from_millis(minute * 60_000), [c; 4], Decimal::from_int(1), Notional::ZERO)
+//! };
+//! let rows = timely::example(move |scope| {
+//!     let bars = vec![bar(2, 13), bar(0, 10), bar(1, 11)].to_stream(scope).container::<Vec<_>>();
+//!     let (lines, rows) = bars.clone().indicator("sma", &Params::parse(["period=2"]).unwrap()).unwrap();
+//!     assert_eq!(lines, ["sma"]);
+//!     // an unknown name is refused while the dataflow is being built
+//!     let e = bars.indicator("smaa", &Params::default()).err().unwrap();
+//!     assert!(matches!(e, OperatorError::UnknownIndicator { .. }), "{e}");
+//!     rows.map(|r| (r.open_time.millis() / 60_000, format!("{:?}", r.values))).capture()
+//! });
+//! let want = vec![(0, "[NaN]".to_string()), (1, "[10.5]".to_string()), (2, "[12.0]".to_string())];
+//! assert_eq!(rows.extract(), vec![(0, want)]);
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,7 +57,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 
-use crate::indicators::{build, Indicator, Ohlcv, Params};
+use crate::indicators::{prepare, Indicator, Ohlcv, Params};
 use crate::OperatorError;
 
 /// Indicator values for one bar.
@@ -51,8 +85,9 @@ pub trait IndicatorStage<'scope> {
 
 impl<'scope> IndicatorStage<'scope> for StreamVec<'scope, u64, Bar> {
     fn indicator(self, name: &str, params: &Params) -> Result<(Vec<&'static str>, StreamVec<'scope, u64, IndicatorRow>), OperatorError> {
-        let lines = build(name, params)?.lines().to_vec();
-        let (name, params) = (name.to_string(), params.clone());
+        // unknown names and bad parameters fail here, before the dataflow runs
+        let prepared = prepare(name, params)?;
+        let lines = prepared.lines().to_vec();
         let stream = self.unary_frontier::<CapacityContainerBuilder<Vec<IndicatorRow>>, _, _, _>(
             Exchange::new(|b: &Bar| b.instrument.route()),
             "Indicator",
@@ -76,8 +111,7 @@ impl<'scope> IndicatorStage<'scope> for StreamVec<'scope, u64, Bar> {
                         let mut session = output.session(&cap);
                         for b in &bars {
                             let (ind, out) = state.entry((b.instrument, b.timeframe)).or_insert_with(|| {
-                                // validated above; a failure here would be a registry bug
-                                let ind = build(&name, &params).unwrap_or_else(|_| Box::new(crate::indicators::Sma::new(1)));
+                                let ind = prepared.make();
                                 let n = ind.lines().len();
                                 (ind, vec![f64::NAN; n])
                             });

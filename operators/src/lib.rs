@@ -5,7 +5,7 @@
 //! | operator (timely shell) | pure core | what |
 //! |---|---|---|
 //! | [`source::trade_source`] | [`watermark::Watermark`] | feeds → watermarked trade stream |
-//! | [`aggregate::AggregateBars`] | [`bar_engine::BarEngine`], [`bar_builder::BarAccum`], [`dedup::IdSet`] | trades → OHLCV bars + late stream |
+//! | [`aggregate::AggregateBars`] | [`bars::BarEngine`], [`bars::BarAccum`], [`bars::IdSet`] | trades → OHLCV bars + late stream |
 //! | [`ordered_sink::OrderedSink`] | — | deterministic, sorted hand-off to sinks |
 //! | [`indicator_stage::IndicatorStage`] | [`indicators`] (one file each) | bars → indicator values per key |
 //!
@@ -15,11 +15,8 @@
 #![warn(missing_docs)]
 
 pub mod aggregate;
-pub mod bar_builder;
-pub mod bar_engine;
+pub mod bars;
 pub mod broker;
-pub mod container;
-pub mod dedup;
 mod error;
 pub mod indicator_stage;
 pub mod indicators;
@@ -29,8 +26,8 @@ pub mod source;
 pub mod watermark;
 
 pub use aggregate::{AggregateBars, Routing};
-pub use bar_engine::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
-pub use error::OperatorError;
+pub use bars::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
+pub use error::{FeedFault, OperatorError, ParamProblem};
 pub use indicator_stage::{IndicatorRow, IndicatorStage};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use ordered_sink::OrderedSink;

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use crate::bar_engine::EngineCounters;
+use crate::bars::EngineCounters;
 
 /// Pipeline counters (per process, summed over workers).
 #[derive(Debug, Default)]

@@ -7,6 +7,47 @@
 //!   processes), which makes files byte-identical for any number of workers and processes.
 //! - **Frontier rule**: a timestamp is released when the frontier no longer includes it.
 //! - **State**: records of timestamps not yet released.
+//!
+//! # Example
+//!
+//! Records sent at times 1 and 5, out of key order: each time is released once the input has
+//! passed it, with its records sorted by key:
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use timely::dataflow::operators::Input;
+//! use tickflow_operators::OrderedSink;
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = seen.clone();
+//! timely::execute_directly(move |worker| {
+//!     let watch = sink.clone();
+//!     let mut input = worker.dataflow::<u64, _, _>(|scope| {
+//!         let (input, stream) = scope.new_input::<Vec<(u32, String)>>();
+//!         stream.ordered_sink("Sink", |r: &(u32, String)| r.0, move |time, records| {
+//!             sink.lock().unwrap().push((time, std::mem::take(records)));
+//!         });
+//!         input
+//!     });
+//!     input.advance_to(1);
+//!     input.send((2, "b".to_string()));
+//!     input.send((1, "a".to_string()));
+//!     worker.step();
+//!     assert!(watch.lock().unwrap().is_empty(), "time 1 is still open: nothing is released");
+//!     input.advance_to(5);
+//!     worker.step_while(|| watch.lock().unwrap().is_empty());
+//!     input.send((9, "z".to_string()));
+//!     input.send((3, "y".to_string()));
+//!     // the input closes when the closure returns; the rest is released then
+//! });
+//! assert_eq!(
+//!     *seen.lock().unwrap(),
+//!     vec![
+//!         (1, vec![(1, "a".to_string()), (2, "b".to_string())]),
+//!         (5, vec![(3, "y".to_string()), (9, "z".to_string())]),
+//!     ]
+//! );
+//! ```
 
 use std::collections::BTreeMap;
 

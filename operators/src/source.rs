@@ -34,7 +34,7 @@ use timely::dataflow::{Scope, StreamVec};
 
 use crate::metrics::PipelineMetrics;
 use crate::watermark::{Arrival, Watermark};
-use crate::OperatorError;
+use crate::{FeedFault, OperatorError};
 
 /// What a feed had to offer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -228,11 +228,11 @@ pub fn trade_source<'scope>(
                                 let ts = buf.ts[i];
                                 if ts < 0 {
                                     metrics.bad_records.fetch_add(1, Ordering::Relaxed);
-                                    errors.borrow_mut().push(OperatorError::Feed(format!(
-                                        "{}: trade with event time before 1970 ({})",
+                                    errors.borrow_mut().push(OperatorError::feed(
                                         fs.feed.name(),
-                                        Ts(ts)
-                                    )));
+                                        None,
+                                        FeedFault::BadRecord(format!("trade with event time before 1970 ({})", Ts(ts))),
+                                    ));
                                     continue;
                                 }
                                 if let Arrival::Late(w) = fs.wm.observe(ts) {

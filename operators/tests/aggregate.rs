@@ -483,7 +483,11 @@ impl TradeFeed for NeedsAStep {
         self.empty_polls_in_a_row += 1;
         if self.empty_polls_in_a_row > 1000 {
             // the source kept polling without letting the worker step
-            return Err(tickflow_operators::OperatorError::Feed("polled 1000 times in a row without a step".into()));
+            return Err(tickflow_operators::OperatorError::feed(
+                self.name(),
+                None,
+                tickflow_operators::FeedFault::Transient("polled 1000 times in a row without a step".into()),
+            ));
         }
         Ok(FeedStatus::Ready)
     }

@@ -50,7 +50,7 @@ fn every_indicator_matches_backtrader() {
     assert_eq!(bars.len(), 255);
     assert_eq!(dates, bars.iter().map(|b| b.0.clone()).collect::<Vec<_>>());
     let mut checked_values = 0;
-    for (name, _) in REGISTRY {
+    for name in REGISTRY.iter().map(|s| s.name) {
         let mut ind = build(name, &Params::default()).unwrap();
         let lines = ind.lines();
         let mut out = vec![0.0; lines.len()];

@@ -13,6 +13,67 @@
 //!   frontier empties. The operator holds its initial capability, downgraded to the frontier,
 //!   for the summaries.
 //! - **State**: one [`Backtest`] (strategy + broker) per owned run, and bars of open timestamps.
+//!
+//! # Example
+//!
+//! `sma_cross` (fast 1, slow 2) over six daily bars (closes 10, 9, 8, 12, 13, 7, open = close),
+//! one unit per order, all bars at time 0: the close crosses above its 2-bar average at 12 (a
+//! buy, filled at the next bar's open, 13) and below it at 7, the last bar (the closing order has
+//! no later bar to fill on, so the position stays open, valued at 7). Per timestamp a run gives
+//! its orders, fills, round trips, then one equity point per bar; the summary comes last:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use timely::dataflow::operators::capture::Event;
+//! use timely::dataflow::operators::vec::Map;
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
+//! use tickflow_operators::broker::BrokerConfig;
+//! use tickflow_strategies::{BacktestEvent, BacktestStage, RunSpec, Sizer, StrategyParams};
+//!
+//! let btc = Instrument::new("x", "BTC/USDT").unwrap();
+//! let d1 = Timeframe::from_secs(86_400).unwrap();
+//! let bars: Vec<Bar> = [10, 9, 8, 12, 13, 7]
+//!     .iter()
+//!     .enumerate()
+//!     .map(|(day, &c)| {
+//!         let c = Decimal::from_int(c);
+//!         Bar::from_candle(btc, d1, Ts::from_secs(day as i64 * 86_400), [c; 4], Decimal::from_int(1), Notional::ZERO)
+//!     })
+//!     .collect();
+//! let run = RunSpec {
+//!     strategy: "sma_cross".into(),
+//!     params: StrategyParams::parse(["fast=1", "slow=2"]).unwrap(),
+//!     broker: BrokerConfig::default(),
+//!     sizer: Sizer::Fixed(Decimal::from_int(1)),
+//! };
+//! let events = timely::example(move |scope| {
+//!     let events = bars.to_stream(scope).container::<Vec<_>>().backtest(Arc::new(vec![run])).unwrap();
+//!     events
+//!         .flat_map(|e| match e {
+//!             BacktestEvent::Fill(r, f) => Some(format!("run {r} fill {:?} {} @ {}", f.side, f.size, f.price)),
+//!             BacktestEvent::Equity(r, p) => Some(format!("run {r} equity {}", p.value)),
+//!             BacktestEvent::Summary(r, s) => Some(format!("run {r} summary {} after {} trade(s)", s.final_value, s.trades.count)),
+//!             BacktestEvent::Order(..) | BacktestEvent::Trade(..) => None,
+//!         })
+//!         .capture()
+//! });
+//! // in emission order
+//! let events: Vec<String> = events.try_iter().flat_map(|e| if let Event::Messages(_, v) = e { v } else { Vec::new() }).collect();
+//! assert_eq!(
+//!     events,
+//!     [
+//!         "run 0 fill Buy 1 @ 13",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 100000",
+//!         "run 0 equity 99994",
+//!         "run 0 summary 99994 after 0 trade(s)",
+//!     ]
+//! );
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

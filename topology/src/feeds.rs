@@ -23,7 +23,7 @@ impl CsvFeed {
 impl TradeFeed for CsvFeed {
     fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
         let bad_before = self.reader.bad_rows();
-        let more = self.reader.read_rows(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
+        let more = self.reader.read_rows(out, max).map_err(|e| OperatorError::feed(self.reader.name(), None, e))?;
         self.bad.fetch_add(self.reader.bad_rows() - bad_before, std::sync::atomic::Ordering::Relaxed);
         if let Some(pb) = &self.progress {
             let b = self.reader.bytes_read();
@@ -123,7 +123,7 @@ impl KafkaFeed {
 impl TradeFeed for KafkaFeed {
     fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<FeedStatus, OperatorError> {
         use tickflow_connectors::kafka::ReadStatus;
-        let status = self.reader.poll(out, max).map_err(|e| OperatorError::Feed(e.to_string()))?;
+        let status = self.reader.poll(out, max).map_err(|e| OperatorError::feed(self.name(), None, e))?;
         let new_bad = self.reader.bad - self.reported_bad;
         if new_bad > 0 {
             self.bad.fetch_add(new_bad, std::sync::atomic::Ordering::Relaxed);

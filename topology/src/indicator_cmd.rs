@@ -17,8 +17,8 @@ pub struct IndicatorArgs {
     /// Bar file: tickflow bar CSV, or Backtrader/Yahoo CSV (Date,Open,High,Low,Close,…).
     #[arg(long)]
     bars: String,
-    /// Indicator name: sma, ema, wma, smma, rsi, macd, bbands, atr, stochastic, cci, momentum, roc, williamsr, dm, highest, lowest, crossover.
-    #[arg(long)]
+    // help generated from the indicator registry
+    #[arg(long, help = name_help())]
     name: String,
     /// Parameter, Backtrader's names (repeatable): --param period=20 --param devfactor=2.5.
     #[arg(long = "param")]
@@ -43,10 +43,15 @@ pub struct IndicatorArgs {
     help: Option<bool>,
 }
 
+/// `--name`'s help: every registered indicator.
+fn name_help() -> String {
+    format!("Indicator name: {}.", tickflow_operators::indicators::names().join(", "))
+}
+
 /// Runs the command.
 pub fn run(a: IndicatorArgs) -> Result<()> {
     let params = Params::parse(a.params.iter().map(String::as_str))?;
-    tickflow_operators::indicators::build(&a.name, &params)?; // clear errors before any work
+    tickflow_operators::indicators::prepare(&a.name, &params)?; // clear errors before any work
     let symbol = a.symbol.clone().unwrap_or_else(|| crate::bars_in::default_symbol(&a.bars));
     let mut bars = tickflow_connectors::read_bars(&a.bars, &a.exchange, &symbol)?;
     if let Some(s) = &a.symbol {

@@ -17,7 +17,30 @@ fn indicator_command_reproduces_backtrader_for_every_name() {
     let dir = tempfile::tempdir().unwrap();
     let bars = shared_data().join("backtrader/2006-day-001.txt");
     let (header, rows) = reference();
-    for name in ["sma", "ema", "wma", "smma", "rsi", "macd", "bbands", "atr", "stochastic", "cci", "momentum", "roc", "williamsr", "dm", "highest", "lowest"] {
+    let names = tickflow_operators::indicators::names();
+    // the registry, not a hand list: a new indicator is covered as soon as it is registered
+    for must in [
+        "sma",
+        "ema",
+        "wma",
+        "smma",
+        "rsi",
+        "macd",
+        "bbands",
+        "atr",
+        "stochastic",
+        "cci",
+        "momentum",
+        "roc",
+        "williamsr",
+        "dm",
+        "highest",
+        "lowest",
+        "crossover",
+    ] {
+        assert!(names.contains(&must), "{must} is no longer registered");
+    }
+    for name in names {
         let out = dir.path().join(format!("{name}.csv"));
         let mut args = vec!["indicator", "--bars", bars.to_str().unwrap(), "--name", name, "-o", out.to_str().unwrap()];
         // Backtrader's defaults differ from the generator's 30-bar averages only for these

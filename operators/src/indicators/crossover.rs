@@ -1,4 +1,4 @@
-//! Crossing helpers (Backtrader `CrossOver`, `CrossUp`, `CrossDown`).
+//! Crossing helpers (Backtrader `CrossOver`; `CrossUp`/`CrossDown` are the signs of its value).
 //!
 //! Backtrader remembers the last non-zero difference (`nzd`): a cross up is `nzd[-1] < 0` and
 //! `a > b` now; a cross down is `nzd[-1] > 0` and `a < b` now. Touching without crossing is not
@@ -28,14 +28,6 @@ impl CrossSignal {
         let up = prev < 0.0 && a > b;
         let down = prev > 0.0 && a < b;
         Some(up as i32 as f64 - down as i32 as f64)
-    }
-    /// Cross up only (Backtrader `CrossUp`).
-    pub fn up(&mut self, a: f64, b: f64) -> Option<bool> {
-        self.update(a, b).map(|x| x > 0.0)
-    }
-    /// Cross down only (Backtrader `CrossDown`).
-    pub fn down(&mut self, a: f64, b: f64) -> Option<bool> {
-        self.update(a, b).map(|x| x < 0.0)
     }
 }
 

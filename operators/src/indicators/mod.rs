@@ -2,7 +2,8 @@
 //!
 //! Each indicator is one file implementing [`Indicator`]; [`REGISTRY`] maps Backtrader's names
 //! and parameters to constructors. Adding an indicator = one file + one registry line + tests;
-//! the timely stage ([`crate::indicator_stage`]) and the CLI pick it up by name.
+//! the timely stage ([`crate::indicator_stage`]), the CLI (its `--name` help) and the README's
+//! indicator table ([`markdown_table`]) pick it up by name.
 //!
 //! Values are `f64` (indicators are analytics, not money) computed in Backtrader's order of
 //! operations: simple averages use an exactly rounded sum (Python's `math.fsum`), exponential
@@ -27,6 +28,7 @@ mod williamsr;
 mod wma;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub use self::atr::Atr;
 pub use self::bbands::BollingerBands;
@@ -45,7 +47,7 @@ pub use self::stochastic::Stochastic;
 pub use self::williamsr::WilliamsR;
 pub use self::wma::Wma;
 
-use crate::OperatorError;
+use crate::{OperatorError, ParamProblem};
 
 /// One bar as indicators see it.
 #[derive(Copy, Clone, Debug, Default, PartialEq)]
@@ -83,83 +85,306 @@ pub trait Indicator: Send {
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     given: BTreeMap<String, f64>,
-    used: std::cell::RefCell<Vec<String>>,
+    used: std::cell::RefCell<Vec<ParamInfo>>,
 }
+
+/// A parameter an indicator takes, with its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    /// Backtrader's name.
+    pub name: String,
+    /// Value when not given.
+    pub default: f64,
+}
+
+/// Largest integer parameter ([`Params::period`]).
+const MAX_PERIOD: usize = 100_000;
 
 impl Params {
     /// Parses `k=v` pairs.
     pub fn parse<'a>(pairs: impl IntoIterator<Item = &'a str>) -> Result<Self, OperatorError> {
+        let bad = |param: &str, problem| OperatorError::BadParam { indicator: None, param: param.to_string(), problem };
         let mut given = BTreeMap::new();
         for p in pairs {
-            let (k, v) = p.split_once('=').ok_or_else(|| OperatorError::Config(format!("parameter {p:?} is not k=v")))?;
-            let v: f64 = v.trim().parse().map_err(|_| OperatorError::Config(format!("parameter {k}: {v:?} is not a number")))?;
+            let (k, v) = p.split_once('=').ok_or_else(|| bad(p, ParamProblem::NotKeyValue))?;
+            let v: f64 = v.trim().parse().map_err(|_| bad(k, ParamProblem::NotANumber { value: v.to_string() }))?;
             if !v.is_finite() {
-                return Err(OperatorError::Config(format!("parameter {k}: must be finite")));
+                return Err(bad(k, ParamProblem::NotFinite));
             }
             given.insert(k.trim().to_string(), v);
         }
         Ok(Params { given, used: Default::default() })
     }
+    fn note(&self, name: &str, default: f64) {
+        self.used.borrow_mut().push(ParamInfo { name: name.to_string(), default });
+    }
     /// An integer parameter ≥ `min`, with a default.
     pub fn period(&self, name: &str, default: usize, min: usize) -> Result<usize, OperatorError> {
-        self.used.borrow_mut().push(name.to_string());
+        self.note(name, default as f64);
         match self.given.get(name) {
             None => Ok(default),
-            Some(&v) if v.fract() == 0.0 && v >= min as f64 && v <= 100_000.0 => Ok(v as usize),
-            Some(v) => Err(OperatorError::Config(format!("parameter {name} must be an integer between {min} and 100000, got {v}"))),
+            Some(&v) if v.fract() == 0.0 && v >= min as f64 && v <= MAX_PERIOD as f64 => Ok(v as usize),
+            Some(&v) => {
+                Err(OperatorError::BadParam { indicator: None, param: name.to_string(), problem: ParamProblem::NotAnInteger { min, max: MAX_PERIOD, got: v } })
+            }
         }
     }
     /// A real parameter > 0, with a default.
     pub fn positive(&self, name: &str, default: f64) -> Result<f64, OperatorError> {
-        self.used.borrow_mut().push(name.to_string());
+        self.note(name, default);
         match self.given.get(name) {
             None => Ok(default),
             Some(&v) if v > 0.0 => Ok(v),
-            Some(v) => Err(OperatorError::Config(format!("parameter {name} must be positive, got {v}"))),
+            Some(&v) => Err(OperatorError::BadParam { indicator: None, param: name.to_string(), problem: ParamProblem::NotPositive { got: v } }),
         }
     }
     /// Fails on parameters no one asked for (typos).
     pub fn check_all_used(&self, indicator: &str) -> Result<(), OperatorError> {
         let used = self.used.borrow();
         for k in self.given.keys() {
-            if !used.contains(k) {
-                return Err(OperatorError::Config(format!("indicator {indicator} has no parameter {k:?} (it takes {})", used.join(", "))));
+            if !used.iter().any(|u| u.name == *k) {
+                let takes = used.iter().map(|u| u.name.clone()).collect();
+                return Err(OperatorError::BadParam { indicator: Some(indicator.to_string()), param: k.clone(), problem: ParamProblem::Unknown { takes } });
             }
         }
         Ok(())
     }
 }
 
-/// A constructor from parameters.
-pub type Constructor = fn(&Params) -> Result<Box<dyn Indicator>, OperatorError>;
+/// Makes fresh indicators from parameters already checked (infallible).
+pub type Factory = Arc<dyn Fn() -> Box<dyn Indicator> + Send + Sync>;
 
-/// Indicators by name: `(name, constructor)`.
-pub const REGISTRY: &[(&str, Constructor)] = &[
-    ("sma", |p| Ok(Box::new(Sma::new(p.period("period", 30, 1)?)))),
-    ("ema", |p| Ok(Box::new(Ema::new(p.period("period", 30, 1)?)))),
-    ("wma", |p| Ok(Box::new(Wma::new(p.period("period", 30, 1)?)))),
-    ("smma", |p| Ok(Box::new(Smma::new(p.period("period", 30, 1)?)))),
-    ("rsi", |p| Ok(Box::new(Rsi::new(p.period("period", 14, 1)?)))),
-    ("macd", |p| Ok(Box::new(Macd::new(p.period("period_me1", 12, 1)?, p.period("period_me2", 26, 1)?, p.period("period_signal", 9, 1)?)))),
-    ("bbands", |p| Ok(Box::new(BollingerBands::new(p.period("period", 20, 1)?, p.positive("devfactor", 2.0)?)))),
-    ("atr", |p| Ok(Box::new(Atr::new(p.period("period", 14, 1)?)))),
-    ("stochastic", |p| Ok(Box::new(Stochastic::new(p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?)))),
-    ("cci", |p| Ok(Box::new(Cci::new(p.period("period", 20, 1)?, p.positive("factor", 0.015)?)))),
-    ("momentum", |p| Ok(Box::new(Momentum::new(p.period("period", 12, 1)?)))),
-    ("roc", |p| Ok(Box::new(RateOfChange::new(p.period("period", 12, 1)?)))),
-    ("williamsr", |p| Ok(Box::new(WilliamsR::new(p.period("period", 14, 1)?)))),
-    ("dm", |p| Ok(Box::new(DirectionalMovement::new(p.period("period", 14, 1)?)))),
-    ("highest", |p| Ok(Box::new(Highest::new(p.period("period", 14, 1)?)))),
-    ("lowest", |p| Ok(Box::new(Lowest::new(p.period("period", 14, 1)?)))),
-    ("crossover", |p| Ok(Box::new(CrossOver::new(p.period("fast", 10, 1)?, p.period("slow", 30, 1)?)))),
+/// Reads and checks parameters, returning the [`Factory`] of indicators with them.
+pub type Constructor = fn(&Params) -> Result<Factory, OperatorError>;
+
+/// A registered indicator.
+#[derive(Copy, Clone)]
+pub struct IndicatorSpec {
+    /// Backtrader's name, as given to `--name`.
+    pub name: &'static str,
+    /// One line of description.
+    pub summary: &'static str,
+    /// Checks parameters and returns a factory.
+    pub constructor: Constructor,
+}
+
+impl std::fmt::Debug for IndicatorSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndicatorSpec").field("name", &self.name).field("summary", &self.summary).finish_non_exhaustive()
+    }
+}
+
+/// A factory constructor's result (`move || Indicator::new(...)`).
+fn factory<I: Indicator + 'static>(make: impl Fn() -> I + Send + Sync + 'static) -> Result<Factory, OperatorError> {
+    Ok(Arc::new(move || Box::new(make()) as Box<dyn Indicator>))
+}
+
+const fn spec(name: &'static str, summary: &'static str, constructor: Constructor) -> IndicatorSpec {
+    IndicatorSpec { name, summary, constructor }
+}
+
+/// Every indicator, by name.
+pub const REGISTRY: &[IndicatorSpec] = &[
+    spec("sma", "simple moving average of the close", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Sma::new(n))
+    }),
+    spec("ema", "exponential moving average of the close", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Ema::new(n))
+    }),
+    spec("wma", "weighted moving average of the close", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Wma::new(n))
+    }),
+    spec("smma", "smoothed (Wilder's) moving average of the close", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Smma::new(n))
+    }),
+    spec("rsi", "relative strength index", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Rsi::new(n))
+    }),
+    spec("macd", "moving average convergence/divergence, its signal and histogram", |p| {
+        let (a, b, c) = (p.period("period_me1", 12, 1)?, p.period("period_me2", 26, 1)?, p.period("period_signal", 9, 1)?);
+        factory(move || Macd::new(a, b, c))
+    }),
+    spec("bbands", "Bollinger bands", |p| {
+        let (n, d) = (p.period("period", 20, 1)?, p.positive("devfactor", 2.0)?);
+        factory(move || BollingerBands::new(n, d))
+    }),
+    spec("atr", "average true range", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Atr::new(n))
+    }),
+    spec("stochastic", "stochastic oscillator (slow)", |p| {
+        let (a, b, c) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?);
+        factory(move || Stochastic::new(a, b, c))
+    }),
+    spec("cci", "commodity channel index", |p| {
+        let (n, f) = (p.period("period", 20, 1)?, p.positive("factor", 0.015)?);
+        factory(move || Cci::new(n, f))
+    }),
+    spec("momentum", "close minus the close `period` bars ago", |p| {
+        let n = p.period("period", 12, 1)?;
+        factory(move || Momentum::new(n))
+    }),
+    spec("roc", "rate of change of the close over `period` bars", |p| {
+        let n = p.period("period", 12, 1)?;
+        factory(move || RateOfChange::new(n))
+    }),
+    spec("williamsr", "Williams %R", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || WilliamsR::new(n))
+    }),
+    spec("dm", "directional movement (ADX, ADXR, +DI, −DI)", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || DirectionalMovement::new(n))
+    }),
+    spec("highest", "highest high over `period` bars", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Highest::new(n))
+    }),
+    spec("lowest", "lowest low over `period` bars", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Lowest::new(n))
+    }),
+    spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
+        let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);
+        factory(move || CrossOver::new(f, s))
+    }),
 ];
+
+/// Registered names, in registry order.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|s| s.name).collect()
+}
+
+/// An indicator with checked parameters: makes any number of fresh instances.
+#[derive(Clone)]
+pub struct Prepared {
+    name: &'static str,
+    lines: &'static [&'static str],
+    make: Factory,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").field("name", &self.name).field("lines", &self.lines).finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    /// Output line names.
+    pub fn lines(&self) -> &'static [&'static str] {
+        self.lines
+    }
+    /// A fresh indicator.
+    pub fn make(&self) -> Box<dyn Indicator> {
+        (self.make)()
+    }
+}
+
+/// Looks `name` up and checks `params` against it: unknown names, malformed or out-of-range
+/// values and parameters the indicator does not take are errors.
+pub fn prepare(name: &str, params: &Params) -> Result<Prepared, OperatorError> {
+    let spec = REGISTRY.iter().find(|s| s.name == name).ok_or_else(|| OperatorError::UnknownIndicator { name: name.to_string(), known: names() })?;
+    let with_name = |e| match e {
+        OperatorError::BadParam { indicator: None, param, problem } => OperatorError::BadParam { indicator: Some(spec.name.to_string()), param, problem },
+        e => e,
+    };
+    let make = (spec.constructor)(params).map_err(with_name)?;
+    params.check_all_used(name)?;
+    let lines = make().lines();
+    Ok(Prepared { name: spec.name, lines, make })
+}
 
 /// Builds an indicator by name from `k=v` parameters.
 pub fn build(name: &str, params: &Params) -> Result<Box<dyn Indicator>, OperatorError> {
-    let ctor = REGISTRY.iter().find(|(n, _)| *n == name).map(|(_, c)| *c).ok_or_else(|| {
-        OperatorError::Config(format!("unknown indicator {name:?}; known: {}", REGISTRY.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")))
-    })?;
-    let ind = ctor(params)?;
-    params.check_all_used(name)?;
-    Ok(ind)
+    Ok(prepare(name, params)?.make())
+}
+
+/// What an indicator takes and gives, for help texts and docs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IndicatorInfo {
+    /// Registry name.
+    pub name: &'static str,
+    /// One line of description.
+    pub summary: &'static str,
+    /// Parameters with their defaults, in the constructor's order.
+    pub params: Vec<ParamInfo>,
+    /// Output line names.
+    pub lines: &'static [&'static str],
+    /// Bars before every line has a value, with the default parameters.
+    pub min_period: usize,
+}
+
+/// Every registered indicator described with its default parameters.
+pub fn catalog() -> Vec<IndicatorInfo> {
+    REGISTRY
+        .iter()
+        .map(|s| {
+            let p = Params::default();
+            let made = (s.constructor)(&p).map(|f| f());
+            // the defaults are valid by construction (tested below)
+            let (lines, min_period) = made.map(|i| (i.lines(), i.min_period())).unwrap_or((&[], 0));
+            IndicatorInfo { name: s.name, summary: s.summary, params: p.used.into_inner(), lines, min_period }
+        })
+        .collect()
+}
+
+/// The README's indicator table (Markdown), generated from [`REGISTRY`].
+pub fn markdown_table() -> String {
+    let mut s = String::from("| name | parameters (default) | lines | min. bars | what |\n|---|---|---|---|---|\n");
+    for i in catalog() {
+        let params = i.params.iter().map(|p| format!("`{}={}`", p.name, p.default)).collect::<Vec<_>>().join(" ");
+        let lines = i.lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(" ");
+        s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", i.name, params, lines, i.min_period, i.summary));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_registered_indicator_builds_with_its_defaults_and_names_are_unique() {
+        let mut seen = std::collections::BTreeSet::new();
+        for s in REGISTRY {
+            assert!(seen.insert(s.name), "{} registered twice", s.name);
+            let p = prepare(s.name, &Params::default()).unwrap();
+            assert_eq!(p.lines(), p.make().lines());
+        }
+        let c = catalog();
+        assert_eq!(c.len(), REGISTRY.len());
+        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && !i.params.is_empty()));
+        let cross = c.iter().find(|i| i.name == "crossover").unwrap();
+        assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
+        assert!(markdown_table().contains("| `bbands` | `period=20` `devfactor=2` | `mid` `top` `bot` | 20 |"), "{}", markdown_table());
+    }
+
+    #[test]
+    fn unknown_names_and_bad_parameters_are_structured_errors() {
+        match prepare("smaa", &Params::default()) {
+            Err(OperatorError::UnknownIndicator { name, known }) => assert_eq!((name.as_str(), known), ("smaa", names())),
+            other => panic!("{other:?}"),
+        }
+        match prepare("sma", &Params::parse(["period=0"]).unwrap()) {
+            Err(OperatorError::BadParam { indicator, param, problem }) => {
+                assert_eq!((indicator.as_deref(), param.as_str()), (Some("sma"), "period"));
+                assert_eq!(problem, ParamProblem::NotAnInteger { min: 1, max: 100_000, got: 0.0 });
+            }
+            other => panic!("{other:?}"),
+        }
+        match prepare("bbands", &Params::parse(["period=5", "lenght=3"]).unwrap()) {
+            Err(OperatorError::BadParam { indicator, param, problem }) => {
+                assert_eq!((indicator.as_deref(), param.as_str()), (Some("bbands"), "lenght"));
+                assert_eq!(problem, ParamProblem::Unknown { takes: vec!["period".into(), "devfactor".into()] });
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(Params::parse(["period"]), Err(OperatorError::BadParam { problem: ParamProblem::NotKeyValue, .. })));
+        assert!(matches!(Params::parse(["period=inf"]), Err(OperatorError::BadParam { problem: ParamProblem::NotFinite, .. })));
+    }
 }

@@ -3,6 +3,12 @@
 //! Every field is an associative, commutative fold (open/close pick the least/greatest trade by
 //! [`Trade::order_key`]), so a bar is independent of arrival order and a higher timeframe rolled
 //! up from lower accumulators equals direct aggregation of the same trades.
+//!
+//! [`RunSums`] is the batch path's scratch for a run of trades in one window: raw `i128`
+//! mantissas summed with wrapping arithmetic and an overflow flag (no branch per trade), folded
+//! into a [`BarAccum`] once per run by [`BarAccum::merge_run`], which refuses an overflowed run
+//! ([`RunOverflow`]) so the caller folds its trades one by one on the saturating path instead.
+//! The dependency is one-way: the engine uses this module, never the reverse.
 
 use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, TradeKey, Ts};
 
@@ -80,9 +86,13 @@ impl BarAccum {
         self.count += 1;
     }
 
-    /// Folds a run of trades summed by the engine (no overflow occurred in it).
+    /// Folds a run of trades summed in [`RunSums`]; an overflowed run is refused (`self`
+    /// unchanged) and its trades must be folded one by one ([`add_parts`](Self::add_parts)).
     #[inline]
-    pub(crate) fn merge_run(&mut self, r: &crate::bar_engine::RunSums) {
+    pub(crate) fn merge_run(&mut self, r: &RunSums) -> Result<(), RunOverflow> {
+        if r.overflow {
+            return Err(RunOverflow);
+        }
         if let Some(k) = r.open_k {
             if k < self.open_k {
                 self.open_k = k;
@@ -102,6 +112,7 @@ impl BarAccum {
         self.buy_volume += Decimal::from_mantissa(r.buy);
         self.sell_volume += Decimal::from_mantissa(r.sell);
         self.count += r.count;
+        Ok(())
     }
 
     /// Folds another accumulator in (roll-up).
@@ -120,16 +131,6 @@ impl BarAccum {
         self.buy_volume += o.buy_volume;
         self.sell_volume += o.sell_volume;
         self.count += o.count;
-    }
-
-    /// Number of trades folded in.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// Close price so far.
-    pub fn close(&self) -> Decimal {
-        Decimal::from_mantissa(self.close_k.price)
     }
 
     /// The bar (revision 0).
@@ -152,6 +153,72 @@ impl BarAccum {
             last_trade_id: id(&self.close_k),
             revision: 0,
         }
+    }
+}
+
+/// A run's sums overflowed `i128`: fold its trades one by one instead.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RunOverflow;
+
+/// Sums of a run of trades in one window (the batch path), as raw mantissas with wrapping
+/// arithmetic; `overflow` records any wrap, and [`BarAccum::merge_run`] then refuses the run.
+pub(crate) struct RunSums {
+    open_k: Option<TradeKey>,
+    close_k: Option<TradeKey>,
+    high: i128,
+    low: i128,
+    volume: i128,
+    quote: i128,
+    buy: i128,
+    sell: i128,
+    count: u64,
+    overflow: bool,
+}
+
+impl Default for RunSums {
+    fn default() -> Self {
+        RunSums { open_k: None, close_k: None, high: i128::MIN, low: i128::MAX, volume: 0, quote: 0, buy: 0, sell: 0, count: 0, overflow: false }
+    }
+}
+
+impl RunSums {
+    /// Takes `k` into the run's open and close (runs whose trades are not in key order).
+    #[inline]
+    pub(crate) fn see_key(&mut self, k: TradeKey) {
+        if k < self.open_k.unwrap_or(k) || self.open_k.is_none() {
+            self.open_k = Some(k);
+        }
+        if self.close_k.is_none_or(|c| k > c) {
+            self.close_k = Some(k);
+        }
+    }
+
+    /// Sets the run's open and close (runs whose trades are in key order: first and last).
+    #[inline]
+    pub(crate) fn set_keys(&mut self, open: TradeKey, close: TradeKey) {
+        (self.open_k, self.close_k) = (Some(open), Some(close));
+    }
+
+    /// Folds one trade's price and amount mantissas in.
+    #[inline]
+    pub(crate) fn add(&mut self, p: i128, q: i128, side: Side) {
+        self.high = self.high.max(p);
+        self.low = self.low.min(p);
+        let (v, o1) = self.volume.overflowing_add(q);
+        // price × amount: one widening multiply when both fit in 64 bits
+        let (pq, o2) = match (i64::try_from(p), i64::try_from(q)) {
+            (Ok(a), Ok(b)) => (a as i128 * b as i128, false),
+            _ => p.overflowing_mul(q),
+        };
+        let (qv, o3) = self.quote.overflowing_add(pq);
+        let (b, o4) = self.buy.overflowing_add(if side == Side::Buy { q } else { 0 });
+        let (s, o5) = self.sell.overflowing_add(if side == Side::Sell { q } else { 0 });
+        self.volume = v;
+        self.quote = qv;
+        self.buy = b;
+        self.sell = s;
+        self.count += 1;
+        self.overflow |= o1 | o2 | o3 | o4 | o5;
     }
 }
 

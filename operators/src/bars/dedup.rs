@@ -128,7 +128,8 @@ impl IdSet {
     }
 
     /// True when `id` has been seen (and not pruned).
-    pub fn contains(&self, id: u64) -> bool {
+    #[cfg(test)]
+    pub(crate) fn contains(&self, id: u64) -> bool {
         if let Some((s, e, _)) = self.hi {
             if id >= s && id <= e {
                 return true;
@@ -159,7 +160,8 @@ impl IdSet {
     }
 
     /// Stored entries (ranges, bitmap blocks and the highest run): the memory in use.
-    pub fn stored(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn stored(&self) -> usize {
         self.ranges.len() + self.blocks.len() + self.hi.is_some() as usize
     }
 }

@@ -1,0 +1,345 @@
+//! [`BarEngine`]: instruments, pending windows, on-time trades, finalization and pruning.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use tickflow_model::{Bar, Instrument, Timeframe, Trade, Ts};
+
+use super::config::{AggregateConfig, FillPolicy};
+use super::dedup::IdSet;
+use super::output::{Emit, EngineCounters, Out};
+use super::windows::{emit_final, Closed, TfState};
+use crate::OperatorError;
+
+#[derive(Default)]
+struct IdHasher(u64);
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// One instrument's state.
+pub(super) struct InstState {
+    pub(super) instrument: Instrument,
+    pub(super) ids: IdSet,
+    pub(super) tfs: Vec<TfState>,
+}
+
+/// The per-worker bar engine. See the module documentation for the semantics.
+pub struct BarEngine {
+    pub(super) cfg: AggregateConfig,
+    pub(super) tfs: Vec<Timeframe>,
+    pub(super) insts: Vec<InstState>,
+    index: HashMap<u64, usize, BuildHasherDefault<IdHasher>>,
+    cache: Option<(u64, usize)>,
+    /// (window end, timeframe index, instrument index) of every open window.
+    pub(super) pending: BTreeSet<(i64, usize, usize)>,
+    /// Distinct pending window ends with their multiplicity.
+    pub(super) pending_ends: BTreeMap<i64, usize>,
+    pub(super) counters: EngineCounters,
+    pruned_at: i64,
+    /// Selected trade indices of the batch being folded.
+    pub(super) scratch: Vec<u32>,
+}
+
+impl BarEngine {
+    /// A new engine.
+    pub fn new(mut cfg: AggregateConfig) -> Result<Self, OperatorError> {
+        cfg.validate()?;
+        cfg.timeframes.sort();
+        cfg.timeframes.dedup();
+        Ok(BarEngine {
+            tfs: cfg.timeframes.clone(),
+            cfg,
+            insts: Vec::new(),
+            index: HashMap::default(),
+            cache: None,
+            pending: BTreeSet::new(),
+            pending_ends: BTreeMap::new(),
+            counters: EngineCounters::default(),
+            pruned_at: i64::MIN,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> EngineCounters {
+        self.counters
+    }
+
+    /// Distinct ends of windows not yet finalized (the shell holds a capability for each).
+    pub fn pending_ends(&self) -> impl Iterator<Item = i64> + '_ {
+        self.pending_ends.keys().copied()
+    }
+
+    #[inline]
+    pub(super) fn lookup(&mut self, inst: &Instrument) -> usize {
+        let id = inst.id();
+        if let Some((cid, ci)) = self.cache {
+            if cid == id {
+                return ci;
+            }
+        }
+        let i = match self.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                let base = self.tfs[0];
+                let tfs = self
+                    .tfs
+                    .iter()
+                    .enumerate()
+                    .map(|(k, tf)| TfState {
+                        tf: *tf,
+                        rollup: k > 0 && tf.is_multiple_of(base),
+                        open: VecDeque::new(),
+                        closed: BTreeMap::new(),
+                        last: None,
+                        cur: (0, 0),
+                    })
+                    .collect();
+                self.insts.push(InstState { instrument: *inst, ids: IdSet::default(), tfs });
+                self.index.insert(id, self.insts.len() - 1);
+                self.insts.len() - 1
+            }
+        };
+        self.cache = Some((id, i));
+        i
+    }
+
+    pub(super) fn add_pending(
+        pending: &mut BTreeSet<(i64, usize, usize)>,
+        ends: &mut BTreeMap<i64, usize>,
+        end: i64,
+        k: usize,
+        ii: usize,
+        new_ends: &mut Vec<i64>,
+    ) {
+        if pending.insert((end, k, ii)) {
+            *ends.entry(end).or_insert(0) += 1;
+            new_ends.push(end);
+        }
+    }
+
+    /// Folds an on-time trade (event time at or above the watermark it arrived under) into its
+    /// open windows. Ends of newly opened windows are pushed to `new_ends`. Returns false for a
+    /// duplicate.
+    #[inline]
+    pub fn on_time(&mut self, t: &Trade, new_ends: &mut Vec<i64>) -> bool {
+        let ii = self.lookup(&t.instrument);
+        let st = &mut self.insts[ii];
+        if let Some(id) = t.trade_id {
+            if !st.ids.insert(id, t.ts.0) {
+                self.counters.duplicates += 1;
+                return false;
+            }
+        }
+        self.counters.trades += 1;
+        for (k, tfs) in st.tfs.iter_mut().enumerate() {
+            if tfs.rollup {
+                continue;
+            }
+            // skip the division while trades stay in the same window
+            let open = if t.ts.0 >= tfs.cur.0 && t.ts.0 < tfs.cur.1 {
+                tfs.cur.0
+            } else {
+                let o = tfs.tf.open_of(t.ts).0;
+                tfs.cur = (o, o + tfs.tf.nanos());
+                o
+            };
+            if tfs.add(open, t) {
+                Self::add_pending(&mut self.pending, &mut self.pending_ends, open + tfs.tf.nanos(), k, ii, new_ends);
+            }
+        }
+        true
+    }
+
+    /// Finalizes every window whose end is at or below `horizon`, in end order (base timeframe
+    /// first at equal ends), emitting at `end − 1`.
+    pub fn finalize_until(&mut self, horizon: i64, out: &mut Out) {
+        let mut scratch = Vec::new();
+        while let Some(&(end, k, ii)) = self.pending.first() {
+            if end > horizon {
+                break;
+            }
+            self.pending.pop_first();
+            if let Some(n) = self.pending_ends.get_mut(&end) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending_ends.remove(&end);
+                }
+            }
+            let st = &mut self.insts[ii];
+            let inst = st.instrument;
+            let tf = st.tfs[k].tf;
+            let open = end - tf.nanos();
+            let Some(acc) = st.tfs[k].take(open) else { continue };
+            let bar = acc.to_bar(inst, tf, Ts(open));
+            emit_final(&mut st.tfs[k], self.cfg.fill, inst, open, Some(acc), bar, end - 1, out, &mut self.counters);
+            if k == 0 {
+                for c in 1..st.tfs.len() {
+                    if st.tfs[c].rollup {
+                        let child = &mut st.tfs[c];
+                        let copen = child.tf.open_of(Ts(open)).0;
+                        let cend = copen + child.tf.nanos();
+                        if child.merge(copen, &acc) {
+                            Self::add_pending(&mut self.pending, &mut self.pending_ends, cend, c, ii, &mut scratch);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Live sources only (`carry_trailing`): emits carried bars for empty windows that end at or
+    /// below `frontier`, at time `frontier`.
+    pub fn carry_until(&mut self, frontier: i64, out: &mut Out) {
+        if !self.cfg.carry_trailing || self.cfg.fill != FillPolicy::Carry {
+            return;
+        }
+        for st in &mut self.insts {
+            let inst = st.instrument;
+            for tfs in &mut st.tfs {
+                let tfn = tfs.tf.nanos();
+                while let Some((lo, close)) = tfs.last {
+                    let o = lo + tfn;
+                    if o + tfn > frontier || tfs.open.iter().any(|(x, _)| *x == o) {
+                        break;
+                    }
+                    let cb = Bar::carried(inst, tfs.tf, Ts(o), close);
+                    tfs.closed.insert(o, Closed { acc: None, bar: cb });
+                    out.push((frontier, Emit::Bar(cb)));
+                    self.counters.bars += 1;
+                    self.counters.carried += 1;
+                    tfs.last = Some((o, close));
+                }
+            }
+        }
+    }
+
+    /// Forgets closed bars and trade ids that no future late trade can reach, given that every
+    /// future input arrives at or above `frontier`.
+    pub fn prune(&mut self, frontier: i64) {
+        if frontier <= self.pruned_at {
+            return;
+        }
+        self.pruned_at = frontier;
+        let horizon = frontier.saturating_sub(self.cfg.allowed_lateness);
+        let id_horizon = horizon.saturating_sub(self.cfg.dedup_retention);
+        for st in &mut self.insts {
+            for tfs in &mut st.tfs {
+                let tfn = tfs.tf.nanos();
+                while let Some((&o, _)) = tfs.closed.first_key_value() {
+                    if o + tfn > horizon {
+                        break;
+                    }
+                    tfs.closed.pop_first();
+                }
+            }
+            st.ids.prune(id_horizon);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AggregateConfig, BarEngine, Emit, Out};
+    use tickflow_model::{parse_timeframes, Decimal, Instrument, Side, Trade, TradeBatch, Ts};
+
+    fn trade(ts_ms: i64, id: u64, px: i64, qty: i64) -> Trade {
+        Trade {
+            instrument: Instrument::new("x", "BTC/USDT").unwrap(),
+            trade_id: Some(id),
+            ts: Ts::from_millis(ts_ms),
+            ingest_ts: Ts(0),
+            price: Decimal::from_int(px),
+            amount: Decimal::from_int(qty),
+            side: if id.is_multiple_of(3) { Side::Sell } else { Side::Buy },
+        }
+    }
+
+    /// Bars from the batch path (batches of `size`) and from the per-trade path.
+    fn both_paths(trades: &[Trade], size: usize) -> (Out, Out) {
+        let cfg = AggregateConfig::new(parse_timeframes("1m,5m").unwrap());
+        let (mut batched, mut single) = (BarEngine::new(cfg.clone()).unwrap(), BarEngine::new(cfg).unwrap());
+        let mut ends = Vec::new();
+        for chunk in trades.chunks(size) {
+            let mut b = TradeBatch::with_capacity(chunk[0].instrument, chunk.len());
+            chunk.iter().for_each(|t| b.push(t));
+            batched.on_time_batch(&b, 0, &mut ends, |t| panic!("nothing is late here: {t:?}"));
+            ends.clear();
+        }
+        for t in trades {
+            single.on_time(t, &mut ends);
+            ends.clear();
+        }
+        let (mut a, mut b) = (Out::new(), Out::new());
+        batched.finalize_until(i64::MAX, &mut a);
+        single.finalize_until(i64::MAX, &mut b);
+        (a, b)
+    }
+
+    fn bars(out: &Out) -> Vec<String> {
+        out.iter()
+            .map(|(t, e)| match e {
+                Emit::Bar(b) => format!("{t} {} {} {} {} {} {} {}", b.open_time.0, b.open, b.high, b.low, b.close, b.volume, b.trades),
+                Emit::Late(l) => format!("late {t} {:?}", l.trade),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ordered_batch_path_picks_open_and_close_like_the_per_trade_path() {
+        // ids ascending by one throughout (the batch fast path); times ascending in ties of
+        // three, 1 s after each minute's start
+        let mut t = Vec::new();
+        for i in 0..400u64 {
+            let ts = 1_000 + (i as i64 / 3) * 3_000;
+            t.push(trade(ts, 1 + i, 100 + (i as i64 * 7919) % 50, 1 + (i as i64 % 5)));
+        }
+        let ordered = both_paths(&t, 64);
+        assert_eq!(bars(&ordered.0), bars(&ordered.1));
+        assert!(ordered.0.len() > 6);
+        // venue clock steps back inside a batch: trade 190 is stamped before the first trade of
+        // its minute (181 s) and trade 179 before its two predecessors (178 s): the bars' open
+        // and close follow (time, id), not arrival order
+        t[190].ts = Ts::from_millis(180_500);
+        t[190].price = Decimal::from_int(7);
+        t[179].ts = Ts::from_millis(170_000);
+        t[179].price = Decimal::from_int(9);
+        let dipped = both_paths(&t, 64);
+        assert_eq!(bars(&dipped.0), bars(&dipped.1));
+        let minute = |out: &Out, open_s: i64| bars(out).into_iter().find(|b| b.split(' ').nth(1) == Some(&(open_s * 1_000_000_000).to_string())).unwrap();
+        assert!(minute(&dipped.0, 180).split(' ').nth(2) == Some("7"), "open is the earliest trade: {}", minute(&dipped.0, 180));
+        assert!(minute(&dipped.0, 120).split(' ').nth(5) != Some("9"), "close is the latest trade: {}", minute(&dipped.0, 120));
+    }
+
+    #[test]
+    fn batches_without_trade_ids_pick_open_and_close_like_the_per_trade_path() {
+        // no ids: strictly increasing times take the ordered path; equal times are ordered by
+        // price then amount, not by arrival, so ties must not
+        let mut t: Vec<Trade> = (0..400u64).map(|i| trade(1_000 + i as i64 * 1_000, i, 100 + (i as i64 * 7919) % 50, 1 + (i as i64 % 5))).collect();
+        t.iter_mut().for_each(|x| x.trade_id = None);
+        let strict = both_paths(&t, 64);
+        assert_eq!(bars(&strict.0), bars(&strict.1));
+        // ties: each minute ends with a pair at the same time, the higher price first (so the
+        // close is the first of the two, not the last to arrive)
+        for m in 1..6 {
+            let j = m * 60 + 58; // the minute's last trade
+            t[j].ts = t[j - 1].ts;
+            t[j - 1].price = Decimal::from_int(300);
+            t[j].price = Decimal::from_int(1);
+        }
+        let tied = both_paths(&t, 64);
+        assert_eq!(bars(&tied.0), bars(&tied.1));
+        assert_ne!(bars(&tied.0), bars(&strict.0));
+    }
+}
