@@ -22,6 +22,9 @@ pub struct EquityPoint {
     pub value: Decimal,
 }
 
+/// Builds a strategy instance (one per instrument for per-instrument strategies).
+pub type Factory = Box<dyn Fn() -> Result<Box<dyn Strategy>, StrategyError> + Send>;
+
 /// Everything a backtest produced.
 #[derive(Clone, Debug, Default)]
 pub struct BacktestResult {
@@ -45,7 +48,7 @@ pub struct Backtest {
     strategy: Box<dyn Strategy>,
     /// One instance per instrument for per-instrument strategies (`strategy` is the template
     /// factory's first product and serves the first instrument).
-    factory: Option<Box<dyn Fn() -> Box<dyn Strategy> + Send>>,
+    factory: Option<Factory>,
     per_instrument: std::collections::BTreeMap<tickflow_model::Instrument, Box<dyn Strategy>>,
     sizer: Sizer,
     initial: Decimal,
@@ -95,8 +98,8 @@ impl Backtest {
 
     /// A backtest that builds strategies with `factory`: one instance per instrument when the
     /// strategy trades instruments independently, one overall otherwise.
-    pub fn with_factory(factory: Box<dyn Fn() -> Box<dyn Strategy> + Send>, cfg: BrokerConfig, sizer: Sizer) -> Result<Self, StrategyError> {
-        let first = factory();
+    pub fn with_factory(factory: Factory, cfg: BrokerConfig, sizer: Sizer) -> Result<Self, StrategyError> {
+        let first = factory()?;
         let keyed = first.per_instrument();
         let mut bt = Backtest::new(first, cfg, sizer)?;
         if keyed {
@@ -115,9 +118,22 @@ impl Backtest {
                 None => self.strategy.on_bar(bar, &mut ctx),
                 Some(f) => {
                     let first_free = self.per_instrument.is_empty();
-                    let s =
-                        self.per_instrument.entry(bar.instrument).or_insert_with(|| if first_free { std::mem::replace(&mut self.strategy, f()) } else { f() });
-                    s.on_bar(bar, &mut ctx);
+                    let s = match self.per_instrument.entry(bar.instrument) {
+                        std::collections::btree_map::Entry::Occupied(o) => Some(o.into_mut()),
+                        // a new instrument gets its own instance; a factory that fails (it
+                        // built the first instance from the same parameters) is reported, and
+                        // the instrument is not traded
+                        std::collections::btree_map::Entry::Vacant(v) => match f() {
+                            Ok(fresh) => Some(v.insert(if first_free { std::mem::replace(&mut self.strategy, fresh) } else { fresh })),
+                            Err(e) => {
+                                ctx.errors.push(format!("{}: {e}", bar.instrument.symbol()));
+                                None
+                            }
+                        },
+                    };
+                    if let Some(s) = s {
+                        s.on_bar(bar, &mut ctx);
+                    }
                 }
             }
         }

@@ -152,8 +152,8 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
         for (i, r) in runs.iter().enumerate() {
             if i % peers == index {
                 let (name, params) = (r.strategy.clone(), r.params.clone());
-                // validated above, so construction cannot fail here
-                let factory = Box::new(move || build(&name, &params).unwrap_or_else(|_| Box::new(crate::SmaCross::new(1, 2).expect("valid"))));
+                // validated above; a failure later is reported, never replaced by another strategy
+                let factory: crate::backtest::Factory = Box::new(move || build(&name, &params));
                 owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?.streaming()));
             }
         }
