@@ -50,6 +50,16 @@ pub enum ConnectorError {
         /// What is wrong.
         message: String,
     },
+    /// The venue does not offer the operation.
+    #[error("{what} is not supported by {venue}: {why}")]
+    Unsupported {
+        /// Venue id.
+        venue: String,
+        /// The operation (`fetch trades`, …).
+        what: String,
+        /// Why, and what to use instead.
+        why: String,
+    },
     /// A Kafka client or broker error.
     #[error("kafka: {0}")]
     Kafka(String),

@@ -157,8 +157,8 @@ pub struct AggregateArgs {
     /// Trade CSV file(s); each file is one partition, read by one worker.
     #[arg(short = 'i', long = "input", required_unless_present_any = ["source", "kafka_topic"])]
     inputs: Vec<String>,
-    /// Live source instead of files: binance, coinbase, kraken, bybit or okx (with --symbols).
-    #[arg(long, conflicts_with = "inputs")]
+    // a live source instead of files (with --symbols); the venues come from the registry
+    #[arg(long, conflicts_with = "inputs", help = stream_cmd::source_help())]
     source: Option<String>,
     #[command(flatten)]
     live: stream_cmd::LiveArgs,
