@@ -3,12 +3,20 @@
 //! texts and the README's capability table are generated from it.
 
 use super::api::{Operation, Support, Venue};
-use super::{binance, bybit, coinbase, cryptocompare, kraken, okx};
+use super::*; // the venue modules
 use crate::ConnectorError;
 
 /// Every native venue, in help and table order. Adding a venue: its folder, and one line here.
-pub static REGISTRY: &[&dyn Venue] =
-    &[&binance::Binance, &coinbase::Coinbase, &kraken::Kraken, &bybit::Bybit, &okx::Okx, &cryptocompare::CryptoCompare, &cryptocompare::CoinDesk];
+#[rustfmt::skip]
+pub static REGISTRY: &[&dyn Venue] = &[
+    &binance::Binance,
+    &coinbase::Coinbase,
+    &kraken::Kraken,
+    &bybit::Bybit,
+    &okx::Okx,
+    &cryptocompare::CryptoCompare,
+    &cryptocompare::CoinDesk,
+];
 
 /// The venue with id `id`.
 pub fn get(id: &str) -> Option<&'static dyn Venue> {
