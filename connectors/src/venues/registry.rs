@@ -16,6 +16,7 @@ pub static REGISTRY: &[&dyn Venue] = &[
     &okx::Okx,
     &cryptocompare::CryptoCompare,
     &cryptocompare::CoinDesk,
+    &bitstamp::Bitstamp,
 ];
 
 /// The venue with id `id`.
