@@ -5,7 +5,7 @@
 //!   full jitter (`rand(0, min(cap, base · 2^attempt))`).
 //! - other 4xx: a clear error with the body (never retried).
 //! - transport errors (connection refused/reset, timeouts): retried like 5xx.
-//! - a venue's published budget ([`RateBudget`]): requests are weighted per endpoint and held
+//! - a venue's published budget ([`RateBudget`], from [`crate::venues::Venue::budget`]): requests are weighted per endpoint and held
 //!   back before the budget of the sliding window would be exceeded, so 429s stay the exception;
 //!   where the venue reports the weight it has counted (Binance `X-MBX-USED-WEIGHT-1M`), the
 //!   client also pauses until the venue's window resets once 90% of it is used.
@@ -53,28 +53,6 @@ pub struct RateBudget {
 }
 
 impl RateBudget {
-    /// The published public-endpoint budgets of the native venues (kept below the limits).
-    pub fn for_venue(venue: &str) -> Option<RateBudget> {
-        let b = |limit, ms, weights: Vec<(&'static str, u32)>| RateBudget { limit, window: Duration::from_millis(ms), weights, used_header: None };
-        Some(match venue {
-            // 6000 weight per minute per IP; aggTrades 4 (with ids/times), klines 2, trades 25
-            "binance" => RateBudget {
-                used_header: Some(("x-mbx-used-weight-1m", 6000, Duration::from_secs(60))),
-                ..b(5400, 60_000, vec![("/aggTrades", 4), ("/klines", 2), ("/historicalTrades", 25)])
-            },
-            // public endpoints: about one call per second, short bursts tolerated
-            "kraken" => b(10, 10_000, vec![]),
-            // 10 requests per second per IP for public endpoints (bursts to 15)
-            "coinbase" => b(10, 1_000, vec![]),
-            // 600 requests per 5 s per IP
-            "bybit" => b(500, 5_000, vec![]),
-            // history-trades: 20 requests per 2 s
-            "okx" => b(18, 2_000, vec![]),
-            // min-api / Data API free tiers: well under 50 per second
-            "cryptocompare" | "coindesk" => b(20, 1_000, vec![]),
-            _ => return None,
-        })
-    }
     fn weight(&self, url: &str) -> u32 {
         self.weights.iter().find(|(p, _)| url.contains(p)).map_or(1, |(_, w)| *w).min(self.limit)
     }
@@ -211,8 +189,13 @@ impl HttpClient {
 
     /// Sends `name: value` with every request (e.g. an API key). Header values are never logged.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.set_header(name, value);
         self
+    }
+
+    /// [`HttpClient::with_header`] on a borrowed client.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_string(), value.to_string()));
     }
 
     /// GET `url`, retrying per the policy; the body on 2xx.

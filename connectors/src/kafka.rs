@@ -46,8 +46,8 @@ pub const EQUITY_SCHEMA: &str = "tickflow.equity.v1";
 /// Schema header value of dead-letter records.
 pub const DLQ_SCHEMA: &str = "tickflow.dlq.v1";
 
-fn kerr(what: &str, e: impl std::fmt::Display) -> ConnectorError {
-    ConnectorError::Kafka(format!("{what}: {e}"))
+fn kerr(what: &str, e: KafkaError) -> ConnectorError {
+    ConnectorError::Kafka { context: what.to_string(), source: e }
 }
 
 /// Topic names under a namespace.
@@ -73,7 +73,7 @@ impl Topics {
 pub struct DeliveryStats {
     delivered: AtomicU64,
     failed: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<RDKafkaErrorCode>>,
 }
 
 impl ClientContext for DeliveryStats {}
@@ -88,7 +88,7 @@ impl ProducerContext for DeliveryStats {
             Err((e, _)) => {
                 self.failed.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut l) = self.last_error.lock() {
-                    *l = Some(e.to_string());
+                    *l = Some(e.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail));
                 }
             }
         }
@@ -181,7 +181,7 @@ impl KafkaSink {
 
     /// Sends `record` as JSON.
     pub fn send_json<T: serde::Serialize>(&mut self, topic: &str, key: &str, record: &T, ts_ms: i64, schema: &str) -> Result<(), ConnectorError> {
-        let payload = serde_json::to_vec(record).map_err(|e| kerr(&format!("encoding a {schema} record"), e))?;
+        let payload = serde_json::to_vec(record).map_err(|e| ConnectorError::Encode { what: format!("a {schema} record"), source: e })?;
         self.send(topic, key, &payload, ts_ms, schema, &[])
     }
 
@@ -196,8 +196,8 @@ impl KafkaSink {
         self.producer.flush(timeout).map_err(|e| kerr("flushing", e))?;
         let failed = self.producer.context().failed.load(Ordering::Relaxed);
         if failed > 0 {
-            let last = self.producer.context().last_error.lock().ok().and_then(|l| l.clone()).unwrap_or_default();
-            return Err(ConnectorError::Kafka(format!("{failed} records were not delivered (last error: {last})")));
+            let code = self.producer.context().last_error.lock().ok().and_then(|l| *l).unwrap_or(RDKafkaErrorCode::Fail);
+            return Err(ConnectorError::KafkaBroker { context: format!("{failed} records were not delivered (last error)"), code });
         }
         Ok(())
     }
@@ -231,7 +231,7 @@ pub fn create_topic(cfg: &KafkaConfig, name: &str, partitions: i32, compacted: b
         match r {
             Ok(_) => {}
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => return Err(ConnectorError::Kafka(format!("creating topic {t}: {e}"))),
+            Err((t, code)) => return Err(ConnectorError::KafkaBroker { context: format!("creating topic {t}"), code }),
         }
     }
     Ok(())
@@ -463,9 +463,13 @@ pub fn commit(cfg: &KafkaConfig, group: &str, positions: &[(String, i32, i64)]) 
 pub fn partitions(cfg: &KafkaConfig, topic: &str) -> Result<i32, ConnectorError> {
     let consumer: BaseConsumer = cfg.client().create().map_err(|e| kerr("creating consumer", e))?;
     let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).map_err(|e| kerr(&format!("metadata of {topic}"), e))?;
-    let t = md.topics().iter().find(|t| t.name() == topic).ok_or_else(|| ConnectorError::Kafka(format!("topic {topic} not found")))?;
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| ConnectorError::KafkaBroker { context: format!("topic {topic} not found"), code: RDKafkaErrorCode::UnknownTopicOrPartition })?;
     if let Some(e) = t.error() {
-        return Err(ConnectorError::Kafka(format!("topic {topic}: {e:?}")));
+        return Err(ConnectorError::KafkaBroker { context: format!("topic {topic}"), code: e.into() });
     }
     Ok(t.partitions().len() as i32)
 }
@@ -507,7 +511,7 @@ pub fn consume_raw(cfg: &KafkaConfig, topic: &str) -> Result<u64, ConnectorError
         .collect();
     let mut total = 0;
     for h in handles {
-        total += h.join().map_err(|_| ConnectorError::Kafka("consumer thread panicked".into()))??;
+        total += h.join().map_err(|_| ConnectorError::Panicked { what: "consumer thread".into() })??;
     }
     Ok(total)
 }

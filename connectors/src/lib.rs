@@ -1,8 +1,9 @@
 //! # tickflow-connectors
 //!
-//! Everything that touches the outside world: trade and bar files today; exchange venues,
-//! CryptoCompare/CoinDesk, Kafka (Redpanda) and QuestDB follow the same shape (one module per
-//! source, raw payloads documented with a real recorded example, one error type).
+//! Everything that touches the outside world: trade and bar files; exchange venues and
+//! CryptoCompare/CoinDesk (one folder per venue under [`venues`], one `Venue` impl each, one
+//! registry; raw payloads documented with a real recorded example), Kafka (Redpanda) and QuestDB;
+//! one error type.
 
 #![warn(missing_docs)]
 

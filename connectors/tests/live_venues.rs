@@ -1,5 +1,5 @@
-//! Live sessions for Coinbase, Kraken (WS v2), Bybit v5, OKX v5 and the CryptoCompare streamer
-//! against local WebSocket and REST servers. Frames and REST bodies are the recorded payloads
+//! Live sessions for Coinbase, Kraken (WS v2), Bybit v5, OKX v5, Bitstamp and the CryptoCompare
+//! streamer against local WebSocket and REST servers. Frames and REST bodies are the recorded payloads
 //! (`shared/data/ws-samples`, the nautilus/CCXT fixtures) with their trade fields replaced by a
 //! generated tape; CryptoCompare's, of which no recording exists, follow its documented shapes.
 //!
@@ -88,6 +88,7 @@ enum V {
     Bybit,
     Okx,
     CryptoCompare,
+    Bitstamp,
 }
 
 impl V {
@@ -98,11 +99,12 @@ impl V {
             V::Bybit => "bybit",
             V::Okx => "okx",
             V::CryptoCompare => "cryptocompare",
+            V::Bitstamp => "bitstamp",
         }
     }
     fn symbol(self) -> &'static str {
         match self {
-            V::Coinbase | V::Kraken | V::CryptoCompare => "BTC/USD",
+            V::Coinbase | V::Kraken | V::CryptoCompare | V::Bitstamp => "BTC/USD",
             V::Bybit | V::Okx => "BTC/USDT",
         }
     }
@@ -114,6 +116,7 @@ impl V {
             V::Bybit => r#""publicTrade.BTCUSDT""#,
             V::Okx => r#""instId":"BTC-USDT""#,
             V::CryptoCompare => r#""subs":["0~Coinbase~BTC~USD"]"#,
+            V::Bitstamp => r#"{"event":"bts:subscribe","data":{"channel":"live_trades_btcusd"}}"#,
         }
     }
     /// One WebSocket frame carrying `ts` (the recorded frame with its trade fields replaced).
@@ -193,12 +196,27 @@ impl V {
                        "TS": t.ts_us / 1_000_000, "TSNS": (t.ts_us % 1_000_000) * 1000, "Q": num(&t.size), "P": num(&t.price), "RTS": t.ts_us / 1_000_000})
                 .to_string()
             }
+            V::Bitstamp => {
+                let t = &ts[0];
+                let mut m = recorded_frame("ws-samples/bitstamp/cryptofeed_BITSTAMP.ws.1.0", r#""event":"trade""#);
+                m["channel"] = "live_trades_btcusd".into();
+                let d = &mut m["data"];
+                d["id"] = t.id.into();
+                d["timestamp"] = (t.ts_us / 1_000_000).to_string().into();
+                d["microtimestamp"] = t.ts_us.to_string().into();
+                d["price_str"] = t.price.clone().into();
+                d["price"] = num(&t.price);
+                d["amount_str"] = t.size.clone().into();
+                d["amount"] = num(&t.size);
+                d["type"] = (if t.taker_buy { 0 } else { 1 }).into();
+                m.to_string()
+            }
         }
     }
     /// Trades per frame.
     fn per_frame(self) -> usize {
         match self {
-            V::Coinbase | V::CryptoCompare => 1,
+            V::Coinbase | V::CryptoCompare | V::Bitstamp => 1,
             _ => 3,
         }
     }
@@ -294,6 +312,21 @@ impl V {
                     .collect();
                 Some(json!({"Data": rows, "Err": {}}).to_string())
             }
+            V::Bitstamp => {
+                // the documented transactions shape: newest first, seconds, strings; the window
+                // (`time=`) holds every trade that has happened here
+                if !target.starts_with("/api/v2/transactions/btcusd/?time=") {
+                    return None;
+                }
+                let rows: Vec<Value> = newest_first(None, 1000)
+                    .iter()
+                    .map(|t| {
+                        json!({"date": (t.ts_us / 1_000_000).to_string(), "tid": t.id.to_string(), "amount": t.size, "price": t.price,
+                               "type": if t.taker_buy { "0" } else { "1" }})
+                    })
+                    .collect();
+                Some(Value::Array(rows).to_string())
+            }
         }
     }
 }
@@ -364,6 +397,11 @@ fn serve(v: V, trades: Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>) -> 
                     std::thread::sleep(Duration::from_millis(1200));
                     drop(ws);
                 }
+                "ask" => {
+                    // Bitstamp's `bts:request_reconnect`: the client must go and come back
+                    let _ = ws.send(tungstenite::Message::Text(r#"{"event":"bts:request_reconnect","channel":"","data":""}"#.into()));
+                    while ws.read().is_ok() {}
+                }
                 _ => {
                     while !dn.load(Ordering::SeqCst) {
                         std::thread::sleep(Duration::from_millis(10));
@@ -422,7 +460,9 @@ fn check_exactly_once(v: V) {
         assert_eq!((t.price.to_string(), t.amount.to_string()), (trim(&w.price), trim(&w.size)), "{v:?}");
         assert_eq!(t.side, if w.taker_buy { Side::Buy } else { Side::Sell }, "{v:?}");
         let want_ts = if matches!(v, V::Bybit | V::Okx) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
-        assert_eq!(t.ts, want_ts, "{v:?} trade {}", w.id);
+        // Bitstamp's REST transactions carry whole seconds: gap-filled trades have those
+        let from_rest = v == V::Bitstamp && t.ts == Ts::from_secs(w.ts_us / 1_000_000);
+        assert!(t.ts == want_ts || from_rest, "{v:?} trade {}: {:?} vs {want_ts:?}", w.id, t.ts);
         assert_eq!(t.instrument.symbol(), v.symbol());
     }
 }
@@ -459,6 +499,24 @@ fn okx_trades_reconnect_and_gap_fill_exactly_once() {
 #[test]
 fn cryptocompare_streamer_reconnects_and_gap_fills_from_the_data_api_exactly_once() {
     check_exactly_once(V::CryptoCompare);
+}
+
+#[test]
+fn bitstamp_live_trades_reconnect_and_gap_fill_exactly_once() {
+    check_exactly_once(V::Bitstamp);
+}
+
+#[test]
+fn bitstamp_request_reconnect_is_obeyed_and_gap_filled() {
+    let trades = Arc::new(tape(300, 216_000_000));
+    let n = trades.len();
+    // 100 trades, then `bts:request_reconnect`; 30 happen meanwhile (REST), then the rest
+    let (got, stats, servers) = session(V::Bitstamp, &trades, vec![(0, 100, "ask"), (130, n, "stay")], trades[n - 1].id);
+    let ids: Vec<u64> = got.iter().map(|t| t.trade_id.unwrap()).collect();
+    assert_eq!(ids, trades.iter().map(|t| t.id).collect::<Vec<_>>(), "{stats:?}");
+    assert_eq!((stats.connects, stats.stale, stats.gaps_unfilled), (2, 0, 0), "reconnected on request, not by the stale timer: {stats:?}");
+    assert!(stats.gap_filled >= 30, "{stats:?}");
+    assert_eq!(servers.subscriptions.lock().unwrap().len(), 2);
 }
 
 #[test]

@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tickflow_connectors::history::{BinanceHistory, Checkpoint, CoinDeskHistory, CoinbaseHistory, KrakenHistory, OkxHistory, TradeHistory};
-use tickflow_connectors::http::{HttpClient, RateBudget, RetryPolicy};
+use tickflow_connectors::history::Checkpoint;
+use tickflow_connectors::http::{HttpClient, RetryPolicy, Secret};
+use tickflow_connectors::venues::{self, CandleRequest, CandleResume, HistoryRequest, Operation, Venue};
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
 
@@ -49,9 +50,8 @@ pub enum FetchCmd {
 /// Flags of `fetch ohlcv`.
 #[derive(Args)]
 pub struct FetchOhlcvArgs {
-    /// Venue: binance, bybit, coinbase, kraken, okx; cryptocompare (min-api) / coindesk (CoinDesk
-    /// Data API); or ccxt:EXCHANGE_ID.
-    #[arg(long)]
+    // the venues come from the registry
+    #[arg(long, help = source_help(Operation::Ohlcv))]
     source: String,
     /// cryptocompare: exchange instead of the CCCAGG index; coindesk: the market (default kraken).
     #[arg(long)]
@@ -85,9 +85,8 @@ pub struct FetchOhlcvArgs {
 /// Flags of `fetch trades`.
 #[derive(Args)]
 pub struct FetchTradesArgs {
-    /// Venue: binance, coinbase, kraken, okx; coindesk (CoinDesk Data API, with --market); or
-    /// ccxt:EXCHANGE_ID (builds with --features ccxt).
-    #[arg(long)]
+    // the venues come from the registry
+    #[arg(long, help = source_help(Operation::Trades))]
     source: String,
     /// coindesk: the exchange whose trades to fetch (default kraken).
     #[arg(long)]
@@ -114,6 +113,16 @@ pub struct FetchTradesArgs {
     no_progress: bool,
 }
 
+/// The `--source` help of a fetch command: the registry's venues offering `op`, and CCXT.
+fn source_help(op: Operation) -> String {
+    format!("{}; or ccxt:EXCHANGE_ID (builds with --features ccxt)", venues::source_help(op))
+}
+
+/// A REST client with `venue`'s request budget.
+fn client(venue: &dyn Venue) -> HttpClient {
+    HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(venue.budget())
+}
+
 /// Runs `fetch`.
 pub fn run(cmd: FetchCmd) -> Result<()> {
     match cmd {
@@ -123,97 +132,69 @@ pub fn run(cmd: FetchCmd) -> Result<()> {
 }
 
 fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
-    use tickflow_connectors::history::{fetch_klines, KlineVenue};
-    if a.source == "cryptocompare" || a.source == "coindesk" {
-        return ohlcv_cryptocompare(a);
-    }
     if let Some(id) = ccxt_id(&a.source) {
         #[cfg(feature = "ccxt")]
         return ccxt_ohlcv(id, &a);
         #[cfg(not(feature = "ccxt"))]
         return Err(ccxt_unavailable(id));
     }
+    let venue = venues::for_operation(&a.source, Operation::Ohlcv)?;
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
     let (since, until) = a.span.resolve()?;
     // --resume: continue after the last bar already written (the file keeps its rows)
-    let existing = if a.resume && std::path::Path::new(&a.out).exists() {
-        if a.source == "okx" {
-            bail!("--resume: OKX candles page backward and are written once at the end; fetch the span again");
+    let existing = match venue.candle_resume() {
+        CandleResume::AfterLastBar if a.resume && std::path::Path::new(&a.out).exists() => {
+            tickflow_connectors::read_bars(&a.out, &a.source, &a.symbol)?.iter().map(|b| b.open_time).max()
         }
-        tickflow_connectors::read_bars(&a.out, &a.source, &a.symbol)?.iter().map(|b| b.open_time).max()
-    } else {
-        None
+        CandleResume::Refuse(why) if a.resume && std::path::Path::new(&a.out).exists() => bail!("{why}"),
+        _ => None,
     };
     let since = match existing {
         Some(last) => since.max(tickflow_model::Ts(last.0 + tf.nanos())),
         None => since,
     };
-    let create_writer = || -> Result<tickflow_connectors::BarWriter> {
-        Ok(if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? })
-    };
-    let default_base = match a.source.as_str() {
-        "binance" => "https://api.binance.com",
-        "bybit" => "https://api.bybit.com",
-        "coinbase" => "https://api.exchange.coinbase.com",
-        "kraken" => "https://api.kraken.com",
-        "okx" => "https://www.okx.com",
-        other => bail!("--source {other}: candle history is available for binance, bybit, coinbase, kraken, okx, cryptocompare, coindesk and ccxt:<id>"),
-    };
-    let base = a.rest_url.clone().unwrap_or_else(|| default_base.to_string());
-    let mut writer = create_writer()?;
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
+    let mut writer = if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? };
+    let key = api_key(a.api_key_file.as_deref())?.map(Secret::new);
+    let mut client = client(venue);
     let pb = span_progress(since, until, a.no_progress);
-    let on_page = |bars: &[tickflow_model::Bar]| {
+    let mut on_page = |bars: &[tickflow_model::Bar]| {
         if let Some(b) = bars.last() {
             pb.set_position(((b.open_time.0 - since.0).max(0) / 1_000_000_000) as u64);
         }
         writer.write_all(bars)
     };
-    let n = match (a.source.as_str(), KlineVenue::parse(&a.source)) {
-        ("kraken", _) => tickflow_connectors::history::fetch_kraken_ohlc(&mut client, &base, &a.symbol, tf, since, until, on_page)?,
-        ("okx", _) => tickflow_connectors::history::fetch_okx_candles(&mut client, &base, &a.symbol, tf, since, until, on_page)?,
-        (_, Some(venue)) => fetch_klines(&mut client, venue, &base, &a.symbol, tf, since, until, on_page)?,
-        (other, None) => bail!("--source {other}: no candle history"),
+    let req = CandleRequest {
+        client: &mut client,
+        rest_url: a.rest_url.as_deref(),
+        symbol: &a.symbol,
+        timeframe: tf,
+        since,
+        until,
+        market: a.market.as_deref(),
+        api_key: key.as_ref(),
     };
+    let summary = venue.candles(req, &mut on_page)?;
     pb.finish_and_clear();
-    println!(
-        "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
-        a.timeframe, a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
-    );
-    Ok(())
-}
-
-fn ohlcv_cryptocompare(a: FetchOhlcvArgs) -> Result<()> {
-    use tickflow_connectors::history::{fetch_cryptocompare, CryptoCompareApi};
-    let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
-    let (since, until) = a.span.resolve()?;
-    let (api, default_base) = if a.source == "coindesk" {
-        (CryptoCompareApi::DataApi { market: a.market.clone().unwrap_or_else(|| "kraken".into()) }, "https://data-api.coindesk.com")
-    } else {
-        (CryptoCompareApi::Legacy { exchange: a.market.clone() }, "https://min-api.cryptocompare.com")
-    };
-    let key = api_key(a.api_key_file.as_deref())?;
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
-    if let Some(k) = &key {
-        client = client.with_header("authorization", &format!("Apikey {k}"));
+    let (n, stats) = (summary.bars, client.stats);
+    match summary.screened {
+        None => println!(
+            "fetched {n} {} candles of {} from {} into {} ({} requests, {} rate-limited)",
+            a.timeframe, a.symbol, a.source, a.out, stats.requests, stats.rate_limited
+        ),
+        Some(s) => println!(
+            "fetched {n} {} candles of {} from {} into {} ({} pages, {} requests, {} rate-limited, {} inconsistent rejected, {} forming held back, api key {})",
+            a.timeframe,
+            a.symbol,
+            a.source,
+            a.out,
+            s.pages,
+            stats.requests,
+            stats.rate_limited,
+            s.rejected,
+            s.forming,
+            if key.is_some() { "set" } else { "not set" }
+        ),
     }
-    let base = a.rest_url.clone().unwrap_or_else(|| default_base.to_string());
-    let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
-    let s = fetch_cryptocompare(&mut client, &api, &base, &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
-    println!(
-        "fetched {} {} candles of {} from {} into {} ({} pages, {} requests, {} rate-limited, {} inconsistent rejected, {} forming held back, api key {})",
-        s.bars,
-        a.timeframe,
-        a.symbol,
-        a.source,
-        a.out,
-        s.pages,
-        client.stats.requests,
-        client.stats.rate_limited,
-        s.rejected,
-        s.forming,
-        if key.is_some() { "set" } else { "not set" }
-    );
     Ok(())
 }
 
@@ -281,31 +262,21 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
         #[cfg(not(feature = "ccxt"))]
         return Err(ccxt_unavailable(id));
     }
+    let venue = venues::for_operation(&a.source, Operation::Trades)?;
     let (since, until) = a.span.resolve()?;
     tickflow_model::Instrument::new(&a.source, &a.symbol)?;
     let ck_path = format!("{}.checkpoint", a.out);
     let resume = Checkpoint::load(&ck_path)?;
-    let client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue(&a.source));
-    let cursor = resume.as_ref().map(|c| c.cursor.clone());
-    let url = |default: &'static str| a.rest_url.clone().unwrap_or_else(|| default.to_string());
-    let mut history: Box<dyn TradeHistory> = match a.source.as_str() {
-        "kraken" => Box::new(KrakenHistory::new(client, &url("https://api.kraken.com"), &a.symbol, since, until, cursor)),
-        "binance" => Box::new(BinanceHistory::new(client, &url("https://api.binance.com"), &a.symbol, since, until, cursor)?),
-        "coinbase" => Box::new(CoinbaseHistory::new(client, &url("https://api.exchange.coinbase.com"), &a.symbol, since, until, cursor)?),
-        "okx" => Box::new(OkxHistory::new(client, &url("https://www.okx.com"), &a.symbol, since, until, cursor)),
-        "coindesk" | "cryptocompare" => {
-            let Some(key) = api_key(a.api_key_file.as_deref())? else {
-                bail!("--source {}: the CoinDesk Data API needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY", a.source);
-            };
-            let market = a.market.clone().unwrap_or_else(|| "kraken".into());
-            let client = client.with_header("authorization", &format!("Apikey {key}"));
-            Box::new(CoinDeskHistory::new(client, &url("https://data-api.coindesk.com"), &market, &a.symbol, since, until, cursor)?)
-        }
-        "bybit" => bail!(
-            "--source bybit: Bybit's public REST API serves only the most recent trades (no history); use `tickflow stream --source bybit` or `fetch ohlcv`"
-        ),
-        other => bail!("--source {other}: REST trade history is available for binance, coinbase, kraken, okx and coindesk"),
-    };
+    let mut history = venue.trade_history(HistoryRequest {
+        client: client(venue),
+        rest_url: a.rest_url.clone(),
+        symbol: a.symbol.clone(),
+        since,
+        until,
+        cursor: resume.as_ref().map(|c| c.cursor.clone()),
+        market: a.market.clone(),
+        api_key: api_key(a.api_key_file.as_deref())?.map(Secret::new),
+    })?;
     let fresh = resume.is_none();
     let file =
         std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&a.out).with_context(|| format!("opening {}", a.out))?;

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use tickflow_connectors::http::RetryPolicy;
-use tickflow_connectors::live::{LiveConfig, LIVE_VENUES};
+use tickflow_connectors::live::LiveConfig;
+use tickflow_connectors::venues::{self, Operation};
 use tickflow_connectors::TradeCsvWriter;
 
 /// Live-source flags shared by `stream` and `aggregate --source`.
@@ -27,10 +28,10 @@ pub struct LiveArgs {
     /// Stop after this many trades.
     #[arg(long)]
     pub max_trades: Option<u64>,
-    /// cryptocompare: the exchange whose trades to stream (e.g. coinbase, kraken).
+    /// Aggregators (cryptocompare): the exchange whose trades to stream (e.g. coinbase, kraken).
     #[arg(long)]
     pub market: Option<String>,
-    /// cryptocompare: file holding the API key (else $CRYPTOCOMPARE_API_KEY). Never logged.
+    /// Aggregators (cryptocompare): file holding the API key (else $CRYPTOCOMPARE_API_KEY). Never logged.
     #[arg(long)]
     pub api_key_file: Option<String>,
 }
@@ -38,19 +39,19 @@ pub struct LiveArgs {
 impl LiveArgs {
     /// The connector configuration for `source`.
     pub fn config(&self, source: &str) -> Result<LiveConfig> {
-        if !LIVE_VENUES.contains(&source) {
-            bail!("--source {source}: live streaming is available for {}", LIVE_VENUES.join(", "));
-        }
+        let live = venues::for_operation(source, Operation::Stream)?.live().context("no live protocol")?;
         let symbols: Vec<String> = self.symbols.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if symbols.is_empty() {
             bail!("--symbols is required, e.g. --symbols BTC/USDT,ETH/USDT");
         }
         let mut cfg = LiveConfig::for_venue(source, symbols.clone())?;
-        if source == "cryptocompare" {
-            cfg.exchange = self.market.clone().unwrap_or_else(|| "coinbase".into()).to_ascii_lowercase();
+        if let Some(default) = live.default_exchange() {
+            cfg.exchange = self.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();
+        }
+        if live.needs_api_key() {
             let key = crate::fetch_cmd::api_key(self.api_key_file.as_deref())?;
             let Some(key) = key else {
-                bail!("--source cryptocompare needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
+                bail!("--source {source} needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
             };
             cfg.api_key = Some(tickflow_connectors::http::Secret::new(key));
         }
@@ -72,14 +73,19 @@ impl LiveArgs {
 /// Flags of `tickflow stream`.
 #[derive(Args)]
 pub struct StreamArgs {
-    /// Venue: binance, coinbase, kraken, bybit, okx or cryptocompare (with --market).
-    #[arg(long)]
+    // the venues come from the registry
+    #[arg(long, help = source_help())]
     source: String,
     /// Output trade CSV, or - for stdout.
     #[arg(short = 'o', long, default_value = "-")]
     out: String,
     #[command(flatten)]
     live: LiveArgs,
+}
+
+/// The `--source` help of the live commands (`stream`, `aggregate --source`).
+pub fn source_help() -> String {
+    venues::source_help(Operation::Stream)
 }
 
 /// Runs the command.

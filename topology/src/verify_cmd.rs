@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use tickflow_connectors::history::{kraken_ohlc, KrakenHistory, TradeHistory};
-use tickflow_connectors::http::{HttpClient, RateBudget, RetryPolicy};
+use tickflow_connectors::http::{HttpClient, RetryPolicy};
+use tickflow_connectors::venues::{self, CandleRequest, HistoryRequest, Operation};
 use tickflow_model::Timeframe;
 use tickflow_operators::{AggregateConfig, BarEngine, Emit, FillPolicy};
 
 /// Flags of `tickflow verify`.
 #[derive(Args)]
 pub struct VerifyArgs {
-    /// Venue (kraken so far).
-    #[arg(long)]
+    // the venues come from the registry
+    #[arg(long, help = venues::source_help(Operation::Verify))]
     source: String,
     /// CCXT symbol.
     #[arg(long)]
@@ -32,20 +32,20 @@ pub struct VerifyArgs {
 
 /// Runs the check; exits non-zero when minutes differ.
 pub fn run(a: VerifyArgs) -> Result<()> {
-    if a.source != "kraken" {
-        bail!("--source {}: verify is available for kraken so far", a.source);
-    }
+    let venue = venues::for_operation(&a.source, Operation::Verify)?;
     let (since, until) = a.span.resolve()?;
-    let base = a.rest_url.clone().unwrap_or_else(|| "https://api.kraken.com".into());
+    let client = || HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(venue.budget());
     let mut trades = Vec::new();
-    let mut h = KrakenHistory::new(
-        HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue("kraken")),
-        &base,
-        &a.symbol,
+    let mut h = venue.trade_history(HistoryRequest {
+        client: client(),
+        rest_url: a.rest_url.clone(),
+        symbol: a.symbol.clone(),
         since,
         until,
-        None,
-    );
+        cursor: None,
+        market: None,
+        api_key: None,
+    })?;
     let mut last_id = None;
     while let Some(page) = h.next_page()? {
         for t in page {
@@ -60,8 +60,14 @@ pub fn run(a: VerifyArgs) -> Result<()> {
         bail!("not enough trades in the span to compare");
     }
     let minute = Timeframe::from_secs(60)?;
-    let mut client = HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(RateBudget::for_venue("kraken"));
-    let candles = kraken_ohlc(&mut client, &base, &a.symbol, minute, since)?;
+    let mut client = client();
+    let mut candles = Vec::new();
+    let req =
+        CandleRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, timeframe: minute, since, until, market: None, api_key: None };
+    venue.candles(req, &mut |bars| {
+        candles.extend_from_slice(bars);
+        Ok(())
+    })?;
     // aggregate with the engine: all trades on time, then finalize everything
     let mut cfg = AggregateConfig::new(vec![minute]);
     cfg.fill = FillPolicy::Carry;

@@ -1,5 +1,15 @@
-//! Live trades over WebSocket, with no holes and no duplicates, for Binance, Coinbase, Kraken,
-//! Bybit and OKX (what differs per venue is in [`venues`]).
+//! Live trades over WebSocket, with no holes and no duplicates: the session engine shared by
+//! every venue whose [`crate::venues::Venue::live`] gives a [`LiveProtocol`] (URL, subscription
+//! frames, keep-alive, frame parsing, REST gap-fill; in the venue's folder).
+//!
+//! | venue | WebSocket | subscription | keep-alive | ids | REST gap-fill |
+//! |---|---|---|---|---|---|
+//! | binance | `/stream?streams=<m>@aggTrade/…` | in the URL | server pings | contiguous | `aggTrades?fromId=` forward |
+//! | coinbase | `ws-feed` | `{"type":"subscribe","channels":["matches"]}` | server pings | contiguous | `/products/<id>/trades?after=` backward |
+//! | kraken | `/v2` | `{"method":"subscribe","params":{"channel":"trade"}}` | `{"method":"ping"}` | contiguous | `/0/public/Trades?since=` forward |
+//! | bybit | `/v5/public/spot` | `{"op":"subscribe","args":["publicTrade.<m>"]}` | `{"op":"ping"}` every 20 s | unordered | `recent-trade` (last 60 only) |
+//! | cryptocompare | streamer `/v2?api_key=` | `{"action":"SubAdd","subs":["0~Coinbase~BTC~USD"]}` | server heartbeats | unordered | CoinDesk Data API `spot/v1/historical/trades?after_ts=` |
+//! | okx | `/ws/v5/public` | `{"op":"subscribe","args":[{"channel":"trades"}]}` | `ping` every 25 s | increasing | `trades` then `history-trades?after=` backward |
 //!
 //! - One connection for all symbols; subscription frames are sent after every connect.
 //! - **Keep-alive**: protocol pings are answered (tungstenite queues the pong; it is flushed on
@@ -12,8 +22,6 @@
 //!   of recent ids where they do not). Where the venue's REST window is too short to reach back
 //!   (Bybit keeps the last 60 spot trades), the gap is logged and counted, never hidden.
 
-pub mod venues;
-
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,14 +31,20 @@ use tickflow_model::{Instrument, Trade, Ts};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::Message;
 
+pub use crate::history::{After, Fill};
 use crate::http::{HttpClient, RetryPolicy};
+pub use crate::venues::{IdOrder, LiveProtocol, Market};
 use crate::ConnectorError;
-pub use venues::{venue, After, Fill, IdOrder, LiveVenue, Market, LIVE_VENUES};
+
+/// The live protocol of venue `name`.
+pub fn venue(name: &str) -> Option<&'static dyn LiveProtocol> {
+    crate::venues::get(name).and_then(|v| v.live())
+}
 
 /// Settings of a live session.
 #[derive(Clone, Debug)]
 pub struct LiveConfig {
-    /// Venue (`binance`, `coinbase`, `kraken`, `bybit`, `okx`).
+    /// Venue id (one of [`crate::venues::REGISTRY`] with a live protocol).
     pub venue: String,
     /// WebSocket base, e.g. `wss://stream.binance.com:9443`.
     pub ws_url: String,
@@ -68,7 +82,8 @@ impl LiveConfig {
 }
 
 fn unknown_venue(name: &str) -> ConnectorError {
-    ConnectorError::Payload { venue: name.into(), message: format!("no live connector for {name:?} (have {})", LIVE_VENUES.join(", ")) }
+    let have = crate::venues::ids(crate::venues::Operation::Stream).join(", ");
+    ConnectorError::Payload { venue: name.into(), message: format!("no live connector for {name:?} (have {have})") }
 }
 
 /// What happened during a session.
@@ -142,7 +157,8 @@ impl Seen {
 
 struct Session<'a> {
     cfg: &'a LiveConfig,
-    venue: &'a dyn LiveVenue,
+    venue: &'a dyn LiveProtocol,
+    name: &'a str,
     rest: HttpClient,
     seen: BTreeMap<String, Seen>,
     stats: LiveStats,
@@ -171,7 +187,7 @@ impl Session<'_> {
         let fill = self.venue.fill(&mut self.rest, &self.cfg.rest_url, m, after, Ts::now())?;
         if !fill.complete {
             self.stats.gaps_unfilled += 1;
-            tracing::warn!(venue = self.venue.name(), symbol = %m.symbol, after_id = after.id, "REST history does not reach back to the last trade: trades may be missing");
+            tracing::warn!(venue = self.name, symbol = %m.symbol, after_id = after.id, "REST history does not reach back to the last trade: trades may be missing");
         }
         for t in fill.trades {
             let before = self.stats.duplicates;
@@ -188,7 +204,7 @@ impl Session<'_> {
 
 /// The gap-fill client: the venue's budget, and its API key as a header when there is one.
 fn rest_client(cfg: &LiveConfig) -> HttpClient {
-    let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::http::RateBudget::for_venue(&cfg.venue));
+    let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::venues::get(&cfg.venue).and_then(|v| v.budget()));
     match &cfg.api_key {
         Some(k) => c.with_header("authorization", &format!("Apikey {}", k.expose())),
         None => c,
@@ -212,7 +228,7 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
     let by_symbol: BTreeMap<String, Market> = markets.iter().map(|m| (m.symbol.clone(), m.clone())).collect();
     let key = cfg.api_key.as_ref().map(|k| k.expose());
     let url = v.url(&cfg.ws_url, &markets, key);
-    let mut s = Session { cfg, venue: v.as_ref(), rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default() };
+    let mut s = Session { cfg, venue: v, name: &cfg.venue, rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default() };
     let keepalive = v.keepalive();
     let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after));
     let mut rng = cfg.retry.seed | 1;
@@ -222,7 +238,7 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
             Ok(c) => c,
             Err(e) => {
                 // the URL may hold an API key: log the configured base only
-                tracing::warn!(venue = v.name(), ws_url = %cfg.ws_url, error = %redact(&e.to_string(), key), "connect failed");
+                tracing::warn!(venue = %cfg.venue, ws_url = %cfg.ws_url, error = %redact(&e.to_string(), key), "connect failed");
                 std::thread::sleep(cfg.retry.backoff(failures, &mut rng));
                 failures = failures.saturating_add(1);
                 continue;
@@ -262,10 +278,14 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
                 Ok(Message::Text(text)) => {
                     last_frame = Instant::now();
                     let trades = match v.parse(&text, &cfg.exchange, Ts::now()) {
+                        Ok(t) if t.is_empty() && v.wants_reconnect(&text) => {
+                            tracing::info!(venue = %cfg.venue, "the venue asks for a reconnect");
+                            break;
+                        }
                         Ok(t) => t,
                         Err(e) => {
                             s.stats.bad_frames += 1;
-                            tracing::warn!(venue = v.name(), error = %e, "bad frame skipped");
+                            tracing::warn!(venue = %cfg.venue, error = %e, "bad frame skipped");
                             continue;
                         }
                     };
@@ -282,7 +302,7 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
                                     if s.seen.get(&symbol).and_then(|x| x.last).is_some_and(|n| n.id + 1 < id) {
                                         s.stats.gaps_unfilled += 1;
                                         tracing::warn!(
-                                            venue = v.name(),
+                                            venue = %cfg.venue,
                                             symbol,
                                             from = l + 1,
                                             to = id - 1,
@@ -302,12 +322,12 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
                 Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     if last_frame.elapsed() >= cfg.stale_after {
                         s.stats.stale += 1;
-                        tracing::warn!(venue = v.name(), "feed stale: reconnecting");
+                        tracing::warn!(venue = %cfg.venue, "feed stale: reconnecting");
                         break;
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(venue = v.name(), error = %e, "connection lost: reconnecting");
+                    tracing::warn!(venue = %cfg.venue, error = %e, "connection lost: reconnecting");
                     break;
                 }
             }

@@ -39,7 +39,7 @@ impl fmt::Debug for QuestDbConf {
 }
 
 fn bad(message: impl Into<String>) -> ConnectorError {
-    ConnectorError::QuestDb(format!("bad client configuration: {}", message.into()))
+    ConnectorError::QuestDbConfig { message: format!("bad client configuration: {}", message.into()) }
 }
 
 impl QuestDbConf {

@@ -17,5 +17,5 @@ mod sink;
 pub mod tables;
 
 pub use conf::{QuestDbConf, CONF_ENV};
-pub use sink::{create_tables, exec, FlushPolicy, LatencyHistogram, QuestDbSink, QuestDbStats};
+pub use sink::{create_tables, exec, is_retryable, FlushPolicy, LatencyHistogram, QuestDbSink, QuestDbStats};
 pub use tables::Table;

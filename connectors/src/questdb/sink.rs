@@ -121,10 +121,12 @@ pub struct QuestDbSink {
 }
 
 fn err(e: questdb::Error) -> ConnectorError {
-    ConnectorError::QuestDb(e.msg().to_string())
+    ConnectorError::QuestDb { source: e }
 }
 
-fn retriable(code: ErrorCode) -> bool {
+/// True for the client error codes a later attempt may get past (connection lost or refused,
+/// the server failing a flush, name resolution, connect timeouts).
+pub fn is_retryable(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::SocketError | ErrorCode::ServerFlushError | ErrorCode::CouldNotResolveAddr | ErrorCode::ConnectTimeout)
 }
 
@@ -215,7 +217,7 @@ impl QuestDbSink {
                 Err(e) => {
                     self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
                     let since = *outage_since.get_or_insert_with(Instant::now);
-                    if !retriable(e.code()) || since.elapsed() >= self.policy.max_outage {
+                    if !is_retryable(e.code()) || since.elapsed() >= self.policy.max_outage {
                         tracing::error!(rows = self.buf.row_count(), bytes = self.buf.len(), error = %e.msg(), "questdb flush failed for good");
                         return Err(err(e));
                     }
@@ -240,7 +242,7 @@ impl QuestDbSink {
 /// 5xx answers for up to `max_outage`.
 pub fn create_tables(conf: &QuestDbConf, prefix: &str, max_outage: Duration) -> Result<(), ConnectorError> {
     if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ConnectorError::QuestDb(format!("table prefix `{prefix}`: letters, digits and _ only")));
+        return Err(ConnectorError::QuestDbConfig { message: format!("table prefix `{prefix}`: letters, digits and _ only") });
     }
     for t in Table::ALL {
         exec(conf, &t.ddl(prefix), max_outage)?;
@@ -260,7 +262,7 @@ pub fn exec(conf: &QuestDbConf, sql: &str, max_outage: Duration) -> Result<Strin
             req = req.set("Authorization", &a);
         }
         let outcome = match req.call() {
-            Ok(resp) => return resp.into_string().map_err(|e| ConnectorError::QuestDb(format!("{url}: {e}"))),
+            Ok(resp) => return resp.into_string().map_err(|e| ConnectorError::io(&url, e)),
             Err(ureq::Error::Status(code, resp)) => {
                 let body = resp.into_string().unwrap_or_default();
                 let e = ConnectorError::Http { url: url.clone(), status: code, body: body.chars().take(300).collect() };

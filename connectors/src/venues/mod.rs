@@ -1,9 +1,15 @@
-//! Exchange payloads: raw message types, symbol mapping and normalisation into `model::Trade`
-//! and `model::Bar`. One module per venue; each documents a real recorded payload and is tested
-//! against it (and against CCXT's own parsed output where CCXT publishes fixtures).
+//! Venues: one folder per venue (`venues/<venue>/`) with its payload parsers — raw message
+//! types, symbol mapping and normalisation into `model::Trade` and `model::Bar`, each
+//! documenting a real recorded payload and tested against it (and against CCXT's own parsed
+//! output where CCXT publishes fixtures) — and one implementation of the [`Venue`] trait: id,
+//! default URLs, request budget, market ids, REST trade paging, REST candle paging and the live
+//! protocol. Every command finds its venue in the [`REGISTRY`].
 //!
-//! Networking (REST paging, rate limits, WebSocket sessions) builds on these parsers.
+//! Shared machinery stays outside the folders: [`crate::http`], [`crate::history`] (pager
+//! interface, checkpoint, forward candle pager, gap-fill helpers) and [`crate::live`] (the
+//! session engine).
 
+pub mod api;
 pub mod binance;
 pub mod bitstamp;
 pub mod bybit;
@@ -11,6 +17,10 @@ pub mod coinbase;
 pub mod cryptocompare;
 pub mod kraken;
 pub mod okx;
+mod registry;
+
+pub use api::{CandleRequest, CandleResume, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened, Support, Venue};
+pub use registry::{capability_table, for_operation, get, ids, source_help, REGISTRY};
 
 use serde::de::{self, Deserializer, Visitor};
 use tickflow_model::{Decimal, Instrument};

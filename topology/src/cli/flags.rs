@@ -23,8 +23,8 @@ pub struct JobFlags {
     #[arg(long)]
     pub skip_bad: bool,
 
-    /// Live source instead of files (a venue id, with --symbols); see `tickflow stream --help`.
-    #[arg(long, conflicts_with = "kafka_topic")]
+    // a live source instead of files (with --symbols); the venues come from the registry
+    #[arg(long, conflicts_with = "kafka_topic", help = crate::stream_cmd::source_help())]
     pub source: Option<String>,
     /// Live: comma-separated CCXT symbols, e.g. BTC/USDT,ETH/USDT.
     #[arg(long)]

@@ -19,6 +19,9 @@ use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade,
 use super::{instrument, payload_err};
 use crate::ConnectorError;
 
+mod venue;
+pub use venue::{bar, fetch_candles, Okx, OkxHistory, REST_URL, WS_URL};
+
 const VENUE: &str = "okx";
 
 /// OKX instrument id → CCXT symbol.

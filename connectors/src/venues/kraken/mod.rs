@@ -25,6 +25,9 @@ use tickflow_model::{Bar, Decimal, Instrument, Side, Timeframe, Trade, Ts};
 use super::{instrument, payload_err};
 use crate::ConnectorError;
 
+mod venue;
+pub use venue::{fetch_ohlc, ohlc, Kraken, KrakenHistory, REST_URL, WS_URL};
+
 const VENUE: &str = "kraken";
 
 /// Kraken's asset codes → CCXT's.

@@ -17,6 +17,9 @@ use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade,
 use super::{instrument, payload_err, split_concatenated};
 use crate::ConnectorError;
 
+mod venue;
+pub use venue::{Bybit, REST_URL, WS_URL};
+
 const VENUE: &str = "bybit";
 const QUOTES: &[&str] = &["USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL", "USD", "DAI"];
 

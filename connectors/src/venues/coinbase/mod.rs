@@ -21,6 +21,9 @@ use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade,
 use super::{de_decimal, de_u64, instrument, payload_err};
 use crate::ConnectorError;
 
+mod venue;
+pub use venue::{Coinbase, CoinbaseHistory, REST_URL, WS_URL};
+
 const VENUE: &str = "coinbase";
 
 /// `BTC/USD` → `BTC-USD`.

@@ -20,6 +20,9 @@ use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade,
 use super::{de_decimal, de_i64, de_u64, instrument, payload_err, split_concatenated};
 use crate::ConnectorError;
 
+mod venue;
+pub use venue::{Binance, BinanceHistory, REST_URL, WS_URL};
+
 const VENUE: &str = "binance";
 const QUOTES: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY", "BRL", "AUD", "JPY", "USD"];
 

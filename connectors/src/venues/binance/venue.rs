@@ -1,0 +1,167 @@
+//! Binance as a [`Venue`]: `aggTrades` history, klines, the `aggTrade` stream.
+
+use std::time::Duration;
+
+use tickflow_model::{Bar, Trade, Ts};
+
+use super::{market_id, parse_agg_trades, parse_klines, parse_ws};
+use crate::history::{base, finish, page_candles_forward, After, Fill, TradeHistory};
+use crate::http::{HttpClient, RateBudget};
+use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Support, Venue};
+use crate::ConnectorError;
+
+/// REST base.
+pub const REST_URL: &str = "https://api.binance.com";
+/// WebSocket base.
+pub const WS_URL: &str = "wss://stream.binance.com:9443";
+
+/// Binance spot.
+pub struct Binance;
+
+impl Venue for Binance {
+    fn id(&self) -> &'static str {
+        "binance"
+    }
+    fn title(&self) -> &'static str {
+        "Binance spot"
+    }
+    fn rest_url(&self) -> &'static str {
+        REST_URL
+    }
+    fn budget(&self) -> Option<RateBudget> {
+        // 6000 weight per minute per IP; aggTrades 4 (with ids/times), klines 2, trades 25
+        Some(RateBudget {
+            limit: 5400,
+            window: Duration::from_millis(60_000),
+            weights: vec![("/aggTrades", 4), ("/klines", 2), ("/historicalTrades", 25)],
+            used_header: Some(("x-mbx-used-weight-1m", 6000, Duration::from_secs(60))),
+        })
+    }
+    fn market_id(&self, symbol: &str) -> String {
+        market_id(symbol)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("Binance candles are not compared yet") }
+    }
+    fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
+        let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
+        Ok(Box::new(BinanceHistory::new(req.client, &url, &req.symbol, req.since, req.until, req.cursor)?))
+    }
+    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000`, forward by time.
+    fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
+        let (b, tf) = (req.base(REST_URL), req.timeframe);
+        let inst = crate::venues::instrument("binance", "binance", req.symbol)?;
+        let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
+        let url = |s: i64, e: i64| format!("{b}/api/v3/klines?symbol={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
+        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
+        Ok(CandleSummary { bars, screened: None })
+    }
+    fn live(&self) -> Option<&dyn LiveProtocol> {
+        Some(self)
+    }
+}
+
+/// Spot `aggTrade` stream (contiguous aggregate ids per symbol); gap-fill by `aggTrades?fromId=`.
+impl LiveProtocol for Binance {
+    fn default_urls(&self) -> (&'static str, &'static str) {
+        (WS_URL, REST_URL)
+    }
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
+        market_id(symbol)
+    }
+    fn url(&self, ws_base: &str, markets: &[Market], _key: Option<&str>) -> String {
+        let streams: Vec<String> = markets.iter().map(|m| format!("{}@aggTrade", m.id.to_ascii_lowercase())).collect();
+        format!("{}/stream?streams={}", base(ws_base), streams.join("/"))
+    }
+    fn subscribe(&self, _: &[Market]) -> Vec<String> {
+        Vec::new()
+    }
+    fn parse(&self, text: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+        Ok(parse_ws(text, exchange, ingest)?.into_iter().collect())
+    }
+    fn id_order(&self) -> IdOrder {
+        IdOrder::Contiguous
+    }
+    fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
+        let mut out = Vec::new();
+        let mut next = after.id + 1;
+        loop {
+            let url = format!("{}/api/v3/aggTrades?symbol={}&fromId={next}&limit=1000", base(rest_base), m.id);
+            let page = parse_agg_trades(&rest.get(&url)?, m.instrument, ingest)?;
+            let n = page.len();
+            if let Some(last) = page.iter().filter_map(|t| t.trade_id).max() {
+                next = last + 1;
+            }
+            out.extend(page);
+            if n < 1000 {
+                return Ok(finish(out, after, true));
+            }
+        }
+    }
+}
+
+/// Binance spot `aggTrades`: the first page by time (`startTime`/`endTime`, one-hour windows
+/// until a trade is found), then forward by id (`fromId`). Cursor: `t<ms>` while searching by
+/// time, `i<next id>` after.
+pub struct BinanceHistory {
+    client: HttpClient,
+    base: String,
+    market: String,
+    instrument: tickflow_model::Instrument,
+    cursor: String,
+    until: Ts,
+}
+
+impl BinanceHistory {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
+    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
+        Ok(BinanceHistory {
+            client,
+            base: base(base_url).to_string(),
+            market: market_id(symbol),
+            instrument: crate::venues::instrument("binance", "binance", symbol)?,
+            cursor: cursor.unwrap_or_else(|| format!("t{}", since.millis())),
+            until,
+        })
+    }
+}
+
+impl TradeHistory for BinanceHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        const HOUR_MS: i64 = 3_600_000;
+        let until_ms = self.until.millis();
+        let bad = || crate::venues::payload_err("binance", "bad history cursor");
+        loop {
+            let (url, by_time) = match self.cursor.split_at_checked(1) {
+                Some(("t", ms)) => {
+                    let ms: i64 = ms.parse().map_err(|_| bad())?;
+                    if ms >= until_ms {
+                        return Ok(None);
+                    }
+                    let end = (ms + HOUR_MS).min(until_ms) - 1;
+                    (format!("{}/api/v3/aggTrades?symbol={}&startTime={ms}&endTime={end}&limit=1000", self.base, self.market), Some(end + 1))
+                }
+                Some(("i", id)) => (format!("{}/api/v3/aggTrades?symbol={}&fromId={id}&limit=1000", self.base, self.market), None),
+                Some(("d", _)) => return Ok(None),
+                _ => return Err(bad()),
+            };
+            let page = parse_agg_trades(&self.client.get(&url)?, self.instrument, Ts::now())?;
+            let Some(last) = page.iter().filter_map(|t| t.trade_id).max() else {
+                match by_time {
+                    Some(next) => {
+                        self.cursor = format!("t{next}"); // a quiet hour: search the next one
+                        continue;
+                    }
+                    None => return Ok(None), // nothing newer yet
+                }
+            };
+            let reached_end = page.iter().any(|t| t.ts >= self.until);
+            self.cursor = if reached_end { "d".into() } else { format!("i{}", last + 1) };
+            let kept: Vec<Trade> = page.into_iter().filter(|t| t.ts < self.until).collect();
+            return Ok(Some(kept));
+        }
+    }
+    fn cursor(&self) -> String {
+        self.cursor.clone()
+    }
+}

@@ -1,0 +1,102 @@
+//! Bybit v5 as a [`Venue`]: klines and the spot `publicTrade` stream (no REST trade history).
+
+use std::time::Duration;
+
+use tickflow_model::{Bar, Trade, Ts};
+
+use super::{market_id, parse_klines, parse_trades, parse_ws};
+use crate::history::{base, page_candles_forward, After, Fill};
+use crate::http::{HttpClient, RateBudget};
+use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, IdOrder, LiveProtocol, Market, Support, Venue};
+use crate::ConnectorError;
+
+/// REST base.
+pub const REST_URL: &str = "https://api.bybit.com";
+/// WebSocket base (spot).
+pub const WS_URL: &str = "wss://stream.bybit.com/v5/public/spot";
+
+/// Bybit v5 spot.
+pub struct Bybit;
+
+impl Venue for Bybit {
+    fn id(&self) -> &'static str {
+        "bybit"
+    }
+    fn title(&self) -> &'static str {
+        "Bybit v5 spot"
+    }
+    fn rest_url(&self) -> &'static str {
+        REST_URL
+    }
+    fn budget(&self) -> Option<RateBudget> {
+        // 600 requests per 5 s per IP
+        Some(RateBudget { limit: 500, window: Duration::from_millis(5_000), weights: vec![], used_header: None })
+    }
+    fn market_id(&self, symbol: &str) -> String {
+        market_id(symbol)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            trades: Support::No(
+                "Bybit's public REST API serves only the most recent trades (no history); use `tickflow stream --source bybit` or `fetch ohlcv`",
+            ),
+            ohlcv: Support::Yes,
+            stream: Support::Limited("gap-fill reaches the last 60 trades"),
+            verify: Support::No("Bybit has no REST trade history"),
+        }
+    }
+    /// `GET /v5/market/kline?category=spot&symbol&interval&start&end&limit=1000` (newest first),
+    /// forward by time.
+    fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
+        let tf = req.timeframe;
+        let interval = match tf.secs() {
+            86_400 => "D".to_string(),
+            604_800 => "W".to_string(),
+            s if s % 60 == 0 && s < 86_400 => (s / 60).to_string(),
+            _ => return Err(crate::venues::payload_err("bybit", format!("timeframe {tf} is not offered"))),
+        };
+        let b = req.base(REST_URL);
+        let inst = crate::venues::instrument("bybit", "bybit", req.symbol)?;
+        let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
+        let url = |s: i64, e: i64| format!("{b}/v5/market/kline?category=spot&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
+        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
+        Ok(CandleSummary { bars, screened: None })
+    }
+    fn live(&self) -> Option<&dyn LiveProtocol> {
+        Some(self)
+    }
+}
+
+/// Spot `publicTrade` (ids are not ordered across trades); REST keeps only the most recent
+/// trades, so a long outage can leave an unfilled gap, which is reported.
+impl LiveProtocol for Bybit {
+    fn default_urls(&self) -> (&'static str, &'static str) {
+        (WS_URL, REST_URL)
+    }
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
+        market_id(symbol)
+    }
+    fn subscribe(&self, markets: &[Market]) -> Vec<String> {
+        let args: Vec<String> = markets.iter().map(|m| format!("publicTrade.{}", m.id)).collect();
+        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+    }
+    fn keepalive(&self) -> Option<(&'static str, Duration)> {
+        Some((r#"{"op":"ping"}"#, Duration::from_secs(20)))
+    }
+    fn parse(&self, text: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+        parse_ws(text, exchange, ingest)
+    }
+    fn id_order(&self) -> IdOrder {
+        IdOrder::Unordered
+    }
+    fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
+        let url = format!("{}/v5/market/recent-trade?category=spot&symbol={}&limit=60", base(rest_base), m.id);
+        let mut page = parse_trades(&rest.get(&url)?, m.instrument.exchange(), ingest)?;
+        // the window reaches back far enough when it is not full or starts at or before the last
+        // delivered trade (REST may also lag behind the stream)
+        let complete = page.len() < 60 || page.iter().any(|t| t.ts <= after.ts);
+        page.retain(|t| t.ts >= after.ts);
+        page.sort_by_key(|t| t.ts);
+        Ok(Fill { trades: page, complete })
+    }
+}

@@ -1,0 +1,213 @@
+//! OKX v5 as a [`Venue`]: `history-trades` in hour windows, `history-candles`, the `trades`
+//! channel.
+
+use std::time::Duration;
+
+use tickflow_model::{Bar, Timeframe, Trade, Ts};
+
+use super::{market_id, parse_candles, parse_trades, parse_ws};
+use crate::history::{base, fill_backward, After, Fill, TradeHistory};
+use crate::http::{HttpClient, RateBudget};
+use crate::venues::api::{CandleRequest, CandleResume, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Support, Venue};
+use crate::ConnectorError;
+
+/// REST base.
+pub const REST_URL: &str = "https://www.okx.com";
+/// WebSocket base (public).
+pub const WS_URL: &str = "wss://ws.okx.com:8443/ws/v5/public";
+
+/// OKX v5.
+pub struct Okx;
+
+impl Venue for Okx {
+    fn id(&self) -> &'static str {
+        "okx"
+    }
+    fn title(&self) -> &'static str {
+        "OKX v5"
+    }
+    fn rest_url(&self) -> &'static str {
+        REST_URL
+    }
+    fn budget(&self) -> Option<RateBudget> {
+        // history-trades: 20 requests per 2 s
+        Some(RateBudget { limit: 18, window: Duration::from_millis(2_000), weights: vec![], used_header: None })
+    }
+    fn market_id(&self, symbol: &str) -> String {
+        market_id(symbol)
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("OKX candles are not compared yet") }
+    }
+    fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
+        let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
+        Ok(Box::new(OkxHistory::new(req.client, &url, &req.symbol, req.since, req.until, req.cursor)))
+    }
+    fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
+        let b = req.base(REST_URL);
+        let bars = fetch_candles(req.client, &b, req.symbol, req.timeframe, req.since, req.until, on_page)?;
+        Ok(CandleSummary { bars, screened: None })
+    }
+    fn candle_resume(&self) -> CandleResume {
+        CandleResume::Refuse("--resume: OKX candles page backward and are written once at the end; fetch the span again")
+    }
+    fn live(&self) -> Option<&dyn LiveProtocol> {
+        Some(self)
+    }
+}
+
+/// Public `trades` (increasing ids per instrument); REST pages backward.
+impl LiveProtocol for Okx {
+    fn default_urls(&self) -> (&'static str, &'static str) {
+        (WS_URL, REST_URL)
+    }
+    fn market_id(&self, symbol: &str, _exchange: &str) -> String {
+        market_id(symbol)
+    }
+    fn subscribe(&self, markets: &[Market]) -> Vec<String> {
+        let args: Vec<serde_json::Value> = markets.iter().map(|m| serde_json::json!({"channel": "trades", "instId": m.id})).collect();
+        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+    }
+    fn keepalive(&self) -> Option<(&'static str, Duration)> {
+        Some(("ping", Duration::from_secs(25)))
+    }
+    fn parse(&self, text: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
+        if text == "pong" {
+            return Ok(Vec::new());
+        }
+        parse_ws(text, exchange, ingest)
+    }
+    fn id_order(&self) -> IdOrder {
+        IdOrder::Increasing
+    }
+    fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
+        let b = base(rest_base).to_string();
+        let id = m.id.clone();
+        let ex = m.instrument.exchange().to_string();
+        fill_backward(
+            rest,
+            format!("{b}/api/v5/market/trades?instId={id}&limit=500"),
+            |oldest| format!("{b}/api/v5/market/history-trades?instId={id}&type=1&after={oldest}&limit=100"),
+            |body| parse_trades(body, &ex, ingest),
+            after,
+            200,
+        )
+    }
+}
+
+/// OKX `GET /api/v5/market/history-trades` pages only backward (`after` = older than a
+/// timestamp or trade id; `before` alone returns the latest). To write trades oldest first with
+/// bounded memory, the span is cut into windows (default one hour) taken in ascending order;
+/// each window is fetched backward from its end (`type=2&after=<end ms>`, then
+/// `type=1&after=<oldest id>`) and handed over sorted. Cursor: the next window's start (ms).
+pub struct OkxHistory {
+    client: HttpClient,
+    base: String,
+    inst_id: String,
+    window_ms: i64,
+    next_ms: i64,
+    until_ms: i64,
+}
+
+impl OkxHistory {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
+    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Self {
+        OkxHistory {
+            client,
+            base: base(base_url).to_string(),
+            inst_id: market_id(symbol),
+            window_ms: 3_600_000,
+            next_ms: cursor.and_then(|c| c.parse().ok()).unwrap_or(since.millis()),
+            until_ms: until.millis(),
+        }
+    }
+}
+
+impl TradeHistory for OkxHistory {
+    fn next_page(&mut self) -> Result<Option<Vec<Trade>>, ConnectorError> {
+        if self.next_ms >= self.until_ms {
+            return Ok(None);
+        }
+        let (start, end) = (self.next_ms, (self.next_ms + self.window_ms).min(self.until_ms));
+        let mut window: Vec<Trade> = Vec::new();
+        let mut url = format!("{}/api/v5/market/history-trades?instId={}&type=2&after={end}&limit=100", self.base, self.inst_id);
+        let mut previous_oldest = u64::MAX;
+        loop {
+            let page = parse_trades(&self.client.get(&url)?, "okx", Ts::now())?;
+            let Some(oldest) = page.iter().min_by_key(|t| (t.ts, t.trade_id)).copied() else { break };
+            window.extend(page.into_iter().filter(|t| t.ts.millis() >= start && t.ts.millis() < end));
+            let oldest_id = oldest.trade_id.unwrap_or(0);
+            if oldest.ts.millis() < start || oldest_id >= previous_oldest {
+                break; // past the window's start, or the venue stopped moving back
+            }
+            previous_oldest = oldest_id;
+            url = format!("{}/api/v5/market/history-trades?instId={}&type=1&after={oldest_id}&limit=100", self.base, self.inst_id);
+        }
+        window.sort_by_key(|t| (t.trade_id, t.ts));
+        window.dedup_by_key(|t| t.trade_id);
+        self.next_ms = end;
+        Ok(Some(window))
+    }
+    fn cursor(&self) -> String {
+        self.next_ms.to_string()
+    }
+}
+
+/// OKX's bar name for a timeframe; six hours and longer use the UTC-aligned variants (`6Hutc`),
+/// as tickflow's windows are UTC-aligned (plain `6H`, `1D` follow Hong Kong time).
+pub fn bar(timeframe: Timeframe) -> Result<String, ConnectorError> {
+    Ok(match timeframe.secs() {
+        60 => "1m".into(),
+        180 => "3m".into(),
+        300 => "5m".into(),
+        900 => "15m".into(),
+        1800 => "30m".into(),
+        3600 => "1H".into(),
+        7200 => "2H".into(),
+        14_400 => "4H".into(),
+        21_600 => "6Hutc".into(),
+        43_200 => "12Hutc".into(),
+        86_400 => "1Dutc".into(),
+        604_800 => "1Wutc".into(),
+        _ => return Err(crate::venues::payload_err("okx", format!("timeframe {timeframe} is not offered"))),
+    })
+}
+
+/// OKX `GET /api/v5/market/history-candles?instId&bar&after&limit=100`: pages go back in time
+/// (`after` = older than a timestamp, newest first). The span is fetched from `until` back to
+/// `since`, then handed over once in ascending open time; unconfirmed candles are left out.
+#[allow(clippy::too_many_arguments)]
+pub fn fetch_candles(
+    client: &mut HttpClient,
+    base_url: &str,
+    symbol: &str,
+    timeframe: Timeframe,
+    since: Ts,
+    until: Ts,
+    on_bars: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    let inst = crate::venues::instrument("okx", "okx", symbol)?;
+    let bar = bar(timeframe)?;
+    let base = base(base_url);
+    let id = market_id(symbol);
+    let mut bars = std::collections::BTreeMap::new();
+    let mut after = until.millis();
+    loop {
+        let url = format!("{base}/api/v5/market/history-candles?instId={id}&bar={bar}&after={after}&limit=100");
+        let page = parse_candles(&client.get(&url)?, inst, timeframe)?;
+        // the earliest row of the raw page moves the cursor, confirmed or not
+        let Some(oldest) = page.first().map(|b| b.open_time.millis()) else { break };
+        for b in page {
+            if b.open_time >= since && b.open_time < until {
+                bars.insert(b.open_time, b);
+            }
+        }
+        if oldest <= since.millis() || oldest >= after {
+            break;
+        }
+        after = oldest;
+    }
+    let out: Vec<Bar> = bars.into_values().collect();
+    on_bars(&out)?;
+    Ok(out.len() as u64)
+}
