@@ -30,7 +30,7 @@ use crate::paper::PaperJob;
 use crate::sinks::kafka_topic::{producer, KafkaTopic, Producer};
 use crate::sinks::questdb_table::QuestDbTable;
 use crate::sinks::report::{BarCount, LateCount, PaperCount, SharedReport};
-use crate::sinks::{bar_file, events_file, gathered, late_file, local, SinkSet};
+use crate::sinks::{events_file, file, gathered, local, SinkSet};
 
 /// Kafka records are acknowledged at least this often while they wait.
 const KAFKA_INTERVAL: Duration = Duration::from_secs(1);
@@ -78,7 +78,7 @@ pub fn build<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Tr
     }
 
     if let Some(path) = &job.bars_out {
-        bar_file::attach(bars.clone(), bar_file::BarFile::create(path, here)?, set);
+        file::bars(bars.clone(), path, here, set)?;
     }
     gathered(bars.clone(), |b: &Bar| b.sort_key(), BarCount { report: w.report.clone(), keep: w.keep_tail }, set);
     if let Some(t) = &job.questdb {
@@ -94,9 +94,9 @@ pub fn build<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Tr
     }
 
     if let Some(path) = &job.late_out {
-        late_file::attach(late.clone(), late_file::LateFile::create(path, here)?, set);
+        file::late(late.clone(), path, here, set)?;
     }
-    gathered(late.clone(), late_file::late_key, LateCount(w.report.clone()), set);
+    gathered(late.clone(), file::late_key, LateCount(w.report.clone()), set);
     if let Some(t) = &job.questdb {
         local(late.clone(), QuestDbTable::open("late_trades", t, |q: &mut tickflow_connectors::questdb::QuestDbSink, l: &LateTrade| q.late(l))?, set);
     }

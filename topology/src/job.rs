@@ -232,16 +232,7 @@ impl Job {
             "live" => {
                 let venue = s.venue.as_deref().context("[source] kind = \"live\" needs venue (--source)")?;
                 source.idle_timeout = Some(idle(&s.idle_timeout)?);
-                let live = crate::stream_cmd::LiveArgs {
-                    symbols: Some(s.symbols.join(",")),
-                    ws_url: s.ws_url.clone(),
-                    rest_url: s.rest_url.clone(),
-                    stale_after: s.stale_after.clone(),
-                    max_trades: s.max_trades,
-                    market: s.market.clone(),
-                    api_key_file: s.api_key_file.clone(),
-                };
-                vec![InputSpec::Live { config: live.config(venue)?, max_trades: s.max_trades }]
+                vec![InputSpec::Live { config: live_config(venue, s)?, max_trades: s.max_trades }]
             }
             other => bail!("[source] kind = {other:?}: expected files, kafka or live"),
         };
@@ -340,4 +331,37 @@ impl QuestDbTarget {
         let conf = s.questdb_conf.clone().or_else(|| std::env::var("QDB_CLIENT_CONF").ok().filter(|c| !c.is_empty()));
         Self::parse(conf.as_deref().unwrap_or("http::addr=127.0.0.1:9000;"), &s.questdb_prefix, &s.questdb_max_outage)
     }
+}
+
+/// The live session of `venue` for the `[source]` keys `symbols`, `ws_url`, `rest_url`,
+/// `stale_after`, `market` and `api_key_file` (venues that need a key: the file, else
+/// `$CRYPTOCOMPARE_API_KEY`).
+pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tickflow_connectors::live::LiveConfig> {
+    use tickflow_connectors::venues::{self, Operation};
+    let live = venues::for_operation(venue, Operation::Stream)?.live().context("no live protocol")?;
+    if s.symbols.is_empty() {
+        bail!("--symbols is required, e.g. --symbols BTC/USDT,ETH/USDT");
+    }
+    let mut cfg = tickflow_connectors::live::LiveConfig::for_venue(venue, s.symbols.clone())?;
+    if let Some(default) = live.default_exchange() {
+        cfg.exchange = s.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();
+    }
+    if live.needs_api_key() {
+        let Some(key) = crate::fetch_cmd::api_key(s.api_key_file.as_deref())? else {
+            bail!("--source {venue} needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
+        };
+        cfg.api_key = Some(tickflow_connectors::http::Secret::new(key));
+    }
+    for sym in &s.symbols {
+        tickflow_model::Instrument::new(&cfg.exchange, sym)?;
+    }
+    if let Some(u) = &s.ws_url {
+        cfg.ws_url = u.clone();
+    }
+    if let Some(u) = &s.rest_url {
+        cfg.rest_url = u.clone();
+    }
+    cfg.stale_after = std::time::Duration::from_nanos(parse_nanos(&s.stale_after)?.max(1) as u64);
+    cfg.retry = tickflow_connectors::http::RetryPolicy::default();
+    Ok(cfg)
 }

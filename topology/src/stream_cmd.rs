@@ -1,17 +1,16 @@
 //! `tickflow stream`: live trades from a venue to a trade CSV (or stdout), with no holes and no
 //! duplicates across reconnects.
 
-use std::time::Duration;
-
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use clap::Args;
-use tickflow_connectors::http::RetryPolicy;
 use tickflow_connectors::live::LiveConfig;
 use tickflow_connectors::venues::{self, Operation};
 use tickflow_connectors::TradeCsvWriter;
 
-/// Live-source flags shared by `stream` and `aggregate --source`.
-#[derive(Args, Clone, Debug)]
+use crate::config::SourceSection;
+
+/// Live-source flags shared by `stream` and `aggregate --source`; they map onto `[source]` keys.
+#[derive(Args, Clone, Debug, Default)]
 pub struct LiveArgs {
     /// Comma-separated CCXT symbols, e.g. BTC/USDT,ETH/USDT.
     #[arg(long)]
@@ -22,9 +21,9 @@ pub struct LiveArgs {
     /// REST base URL for gap-fill (default: the venue's).
     #[arg(long)]
     pub rest_url: Option<String>,
-    /// Reconnect when the feed is silent this long.
-    #[arg(long, default_value = "30s")]
-    pub stale_after: String,
+    /// Reconnect when the feed is silent this long [default: 30s].
+    #[arg(long)]
+    pub stale_after: Option<String>,
     /// Stop after this many trades.
     #[arg(long)]
     pub max_trades: Option<u64>,
@@ -37,36 +36,31 @@ pub struct LiveArgs {
 }
 
 impl LiveArgs {
-    /// The connector configuration for `source`.
+    /// Overrides the `[source]` keys these flags give.
+    pub fn apply(&self, s: &mut SourceSection) {
+        if let Some(v) = &self.symbols {
+            s.symbols = v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect();
+        }
+        for (slot, v) in
+            [(&mut s.ws_url, &self.ws_url), (&mut s.rest_url, &self.rest_url), (&mut s.market, &self.market), (&mut s.api_key_file, &self.api_key_file)]
+        {
+            if v.is_some() {
+                *slot = v.clone();
+            }
+        }
+        if let Some(v) = &self.stale_after {
+            s.stale_after = v.clone();
+        }
+        if self.max_trades.is_some() {
+            s.max_trades = self.max_trades;
+        }
+    }
+
+    /// The connector configuration for `source` with these flags alone.
     pub fn config(&self, source: &str) -> Result<LiveConfig> {
-        let live = venues::for_operation(source, Operation::Stream)?.live().context("no live protocol")?;
-        let symbols: Vec<String> = self.symbols.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        if symbols.is_empty() {
-            bail!("--symbols is required, e.g. --symbols BTC/USDT,ETH/USDT");
-        }
-        let mut cfg = LiveConfig::for_venue(source, symbols.clone())?;
-        if let Some(default) = live.default_exchange() {
-            cfg.exchange = self.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();
-        }
-        if live.needs_api_key() {
-            let key = crate::fetch_cmd::api_key(self.api_key_file.as_deref())?;
-            let Some(key) = key else {
-                bail!("--source {source} needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
-            };
-            cfg.api_key = Some(tickflow_connectors::http::Secret::new(key));
-        }
-        for s in &symbols {
-            tickflow_model::Instrument::new(&cfg.exchange, s)?;
-        }
-        if let Some(u) = &self.ws_url {
-            cfg.ws_url = u.clone();
-        }
-        if let Some(u) = &self.rest_url {
-            cfg.rest_url = u.clone();
-        }
-        cfg.stale_after = Duration::from_nanos(crate::duration::parse_nanos(&self.stale_after)?.max(1) as u64);
-        cfg.retry = RetryPolicy::default();
-        Ok(cfg)
+        let mut s = SourceSection::default();
+        self.apply(&mut s);
+        crate::job::live_config(source, &s)
     }
 }
 

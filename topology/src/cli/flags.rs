@@ -26,27 +26,8 @@ pub struct JobFlags {
     // a live source instead of files (with --symbols); the venues come from the registry
     #[arg(long, conflicts_with = "kafka_topic", help = crate::stream_cmd::source_help())]
     pub source: Option<String>,
-    /// Live: comma-separated CCXT symbols, e.g. BTC/USDT,ETH/USDT.
-    #[arg(long)]
-    pub symbols: Option<String>,
-    /// Live: WebSocket base URL (default: the venue's).
-    #[arg(long)]
-    pub ws_url: Option<String>,
-    /// Live: REST base URL for gap-fill (default: the venue's).
-    #[arg(long)]
-    pub rest_url: Option<String>,
-    /// Live: reconnect when the feed is silent this long [default: 30s].
-    #[arg(long)]
-    pub stale_after: Option<String>,
-    /// Live: stop after this many trades.
-    #[arg(long)]
-    pub max_trades: Option<u64>,
-    /// Live, cryptocompare: the exchange whose trades to stream (e.g. coinbase, kraken).
-    #[arg(long)]
-    pub market: Option<String>,
-    /// Live, cryptocompare: file holding the API key (else $CRYPTOCOMPARE_API_KEY). Never logged.
-    #[arg(long)]
-    pub api_key_file: Option<String>,
+    #[command(flatten)]
+    pub live: crate::stream_cmd::LiveArgs,
     /// Live sources and followed topics: advance the watermark after this long without trades,
     /// so quiet symbols still close bars [default: 2s].
     #[arg(long)]
@@ -229,15 +210,7 @@ impl JobFlags {
         set_opt(&mut s.symbol, &self.symbol);
         set(&mut s.exchange, &self.exchange);
         s.skip_bad |= self.skip_bad;
-        if let Some(v) = &self.symbols {
-            s.symbols = list(v);
-        }
-        set_opt(&mut s.ws_url, &self.ws_url);
-        set_opt(&mut s.rest_url, &self.rest_url);
-        set(&mut s.stale_after, &self.stale_after);
-        set_opt(&mut s.max_trades, &self.max_trades);
-        set_opt(&mut s.market, &self.market);
-        set_opt(&mut s.api_key_file, &self.api_key_file);
+        self.live.apply(s);
         set(&mut s.idle_timeout, &self.idle_timeout);
         set_opt(&mut s.from, &self.from);
         set_opt(&mut s.to, &self.to);

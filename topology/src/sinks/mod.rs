@@ -16,10 +16,9 @@
 //! checkpoints are taken from it). A failed write or flush is recorded in [`Health`] (the first
 //! failure wins), and the runner stops the run on it.
 
-pub mod bar_file;
 pub mod events_file;
+pub mod file;
 pub mod kafka_topic;
-pub mod late_file;
 pub mod questdb_table;
 pub mod report;
 

@@ -171,3 +171,25 @@ pub fn orcl_sma_backtest(extra: &[&str]) -> String {
     let rest = ["--cash", "100000", "--commission", "0.001", "--sizer", "percent:95"];
     tickflow_ok(&[&args[..], &rest, extra].concat())
 }
+
+/// A 20,000-trade synthetic tape with late trades, as a trade CSV in `dir`.
+pub fn synthetic_tape(dir: &std::path::Path) -> String {
+    let path = dir.join("t.csv").to_string_lossy().into_owned();
+    let cfg = tickflow_connectors::SyntheticConfig { trades: 20_000, late_per_mille: 5, max_delay: 20_000_000_000, ..Default::default() };
+    tickflow::cli::write_tape(&path, cfg, false).unwrap();
+    path
+}
+
+/// A 1m/5m job over `input` with revisions, bar and late files, `workers` workers, no progress bar.
+pub fn file_job(input: &str, out: &str, late: &str, workers: usize) -> tickflow::config::JobConfig {
+    let mut cfg = tickflow::config::JobConfig::default();
+    cfg.source.files = vec![input.to_string()];
+    cfg.bars.timeframes = vec!["1m".into(), "5m".into()];
+    cfg.bars.late = "revise".into();
+    cfg.bars.out_of_orderness = "5s".into();
+    cfg.sinks.bars_file = Some(out.to_string());
+    cfg.sinks.late_file = Some(late.to_string());
+    cfg.cluster.workers = workers;
+    cfg.run.progress = false;
+    cfg
+}
