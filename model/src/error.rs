@@ -31,3 +31,38 @@ pub enum ModelError {
     #[error("invalid record: {0}")]
     Record(String),
 }
+
+impl ModelError {
+    /// Whether trying again could succeed: never — a value that does not parse or does not fit
+    /// stays bad. (Every variant is listed, so a new one must decide.)
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ModelError::Decimal { .. }
+            | ModelError::Precision { .. }
+            | ModelError::Overflow { .. }
+            | ModelError::Timestamp { .. }
+            | ModelError::Timeframe { .. }
+            | ModelError::Name { .. }
+            | ModelError::Side { .. }
+            | ModelError::Record(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_errors_are_not_retryable() {
+        let cases = [
+            ("1.2.3".parse::<crate::Decimal>().unwrap_err(), false),
+            ("7x".parse::<crate::Timeframe>().unwrap_err(), false),
+            (ModelError::Overflow { op: "mul" }, false),
+            (ModelError::Record("v9".into()), false),
+        ];
+        for (e, retry) in cases {
+            assert_eq!(e.is_retryable(), retry, "{e}");
+        }
+    }
+}

@@ -47,6 +47,17 @@ pub enum StrategyError {
     Broker(#[from] tickflow_operators::OperatorError),
 }
 
+impl StrategyError {
+    /// Whether trying again could succeed: never — a configuration or an order request is wrong
+    /// until it is changed (a broker error's own class is kept).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StrategyError::Config(_) => false,
+            StrategyError::Broker(e) => e.is_retryable(),
+        }
+    }
+}
+
 /// A trading strategy over final bars.
 pub trait Strategy: Send {
     /// Called once per final bar of each instrument, in event-time order, after the broker has
@@ -193,4 +204,22 @@ pub fn build(name: &str, params: &StrategyParams) -> Result<Box<dyn Strategy>, S
     let allowed: Vec<&str> = r.params.iter().map(|(k, _)| *k).collect();
     params.take(&allowed, name)?;
     (r.build)(&Args { given: params, defaults: r.params })
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn strategy_errors_are_not_retryable() {
+        let cases: Vec<(StrategyError, bool)> = vec![
+            (build("nope", &StrategyParams::default()).err().unwrap(), false),
+            (build("sma_cross", &StrategyParams::parse(["fast=0"]).unwrap()).err().unwrap(), false),
+            (StrategyError::Config("x".into()), false),
+        ];
+        for (e, retry) in cases {
+            assert_eq!(e.is_retryable(), retry, "{e}");
+        }
+        assert!(build("nope", &StrategyParams::default()).err().unwrap().to_string().contains("known: sma_cross"));
+    }
 }

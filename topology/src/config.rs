@@ -5,7 +5,7 @@
 //! environment variables all produce one [`JobConfig`]; [`crate::job::Job::resolve`] validates it
 //! into a runnable job. Precedence, lowest first: the defaults below, the file, the environment,
 //! the flags. Flags map onto keys (they are never turned back into a command line to run), and
-//! [`JobConfig::to_command_line`] prints the equivalent `aggregate` command for `run --dry-run`.
+//! [`crate::cli::run::command_line`] prints the equivalent `aggregate` command for `run --dry-run`.
 //!
 //! ```toml
 //! [source]
@@ -452,108 +452,6 @@ impl JobConfig {
         let cfg: JobConfig = toml::Value::Table(doc).try_into()?;
         Ok(cfg)
     }
-
-    /// The `aggregate` command line that runs this job (every key spelled out), as printed by
-    /// `run --dry-run`; parsing it with the `aggregate` flags gives this configuration back.
-    pub fn to_command_line(&self) -> Vec<String> {
-        let mut a: Vec<String> = vec!["tickflow".into(), "aggregate".into()];
-        let mut push = |k: &str, v: &str| {
-            a.push(k.to_string());
-            a.push(v.to_string());
-        };
-        let (s, b, k, c) = (&self.source, &self.bars, &self.kafka, &self.cluster);
-        match s.kind.as_str() {
-            "kafka" => push("--kafka-topic", s.topic.as_deref().unwrap_or("")),
-            "live" => {
-                push("--source", s.venue.as_deref().unwrap_or(""));
-                push("--symbols", &s.symbols.join(","));
-            }
-            _ => {
-                for f in &s.files {
-                    push("--input", f);
-                }
-            }
-        }
-        let opt = [
-            ("--symbol", &s.symbol),
-            ("--from", &s.from),
-            ("--to", &s.to),
-            ("--group", &s.group),
-            ("--dlq-topic", &s.dlq_topic),
-            ("--ws-url", &s.ws_url),
-            ("--rest-url", &s.rest_url),
-            ("--market", &s.market),
-            ("--api-key-file", &s.api_key_file),
-            ("--out", &self.sinks.bars_file),
-            ("--late-out", &self.sinks.late_file),
-            ("--bars-topic", &self.sinks.bars_topic),
-            ("--late-topic", &self.sinks.late_topic),
-            ("--trades-topic", &self.sinks.trades_topic),
-            ("--questdb-conf", &self.sinks.questdb_conf),
-            ("--brokers", &k.brokers),
-            ("--hostfile", &c.hostfile),
-        ];
-        for (flag, v) in opt {
-            if let Some(v) = v {
-                push(flag, v);
-            }
-        }
-        if let Some(n) = s.max_trades {
-            push("--max-trades", &n.to_string());
-        }
-        for (flag, v) in [
-            ("--exchange", &s.exchange),
-            ("--speed", &s.speed),
-            ("--stale-after", &s.stale_after),
-            ("--idle-timeout", &s.idle_timeout),
-            ("--fill", &b.fill),
-            ("--late", &b.late),
-            ("--out-of-orderness", &b.out_of_orderness),
-            ("--allowed-lateness", &b.allowed_lateness),
-            ("--questdb-prefix", &self.sinks.questdb_prefix),
-            ("--questdb-max-outage", &self.sinks.questdb_max_outage),
-            ("--namespace", &k.namespace),
-        ] {
-            push(flag, v);
-        }
-        push("--timeframes", &b.timeframes.join(","));
-        for p in &k.properties {
-            push("--kafka-property", p);
-        }
-        push("--workers", &c.workers.to_string());
-        push("--processes", &c.processes.to_string());
-        push("--process", &c.process.to_string());
-        for (flag, on) in [
-            ("--skip-bad", s.skip_bad),
-            ("--follow", s.follow),
-            ("--resume", s.resume),
-            ("--keyed-partitions", s.keyed_partitions),
-            ("--questdb", self.sinks.questdb),
-            ("--no-progress", !self.run.progress),
-        ] {
-            if on {
-                a.push(flag.into());
-            }
-        }
-        if let Some(st) = &self.strategy {
-            a.extend(["--strategy".to_string(), st.name.clone()]);
-            for p in &st.params {
-                a.extend(["--param".to_string(), p.clone()]);
-            }
-            for (flag, v) in [("--strategy-timeframe", &st.timeframe), ("--slippage", &st.slippage), ("--events-out", &st.events_file)] {
-                if let Some(v) = v {
-                    a.extend([flag.to_string(), v.clone()]);
-                }
-            }
-            for (flag, v) in [("--cash", &st.cash), ("--commission", &st.commission), ("--sizer", &st.sizer)] {
-                a.extend([flag.to_string(), v.clone()]);
-            }
-            if st.publish {
-                a.push("--publish".into());
-            }
-        }
-        a
-    }
 }
 
 /// Applies `TICKFLOW__SECTION__KEY=value` overrides to a parsed TOML document: numbers and
@@ -577,69 +475,4 @@ pub fn apply_env(doc: &mut toml::Table, vars: impl Iterator<Item = (String, Stri
         table.insert(key.clone(), value);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vars(v: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
-    }
-
-    #[test]
-    fn defaults_file_values_and_env_overrides() {
-        let cfg = JobConfig::parse(
-            "[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n",
-            vars(&[("TICKFLOW__CLUSTER__WORKERS", "4"), ("TICKFLOW__BARS__TIMEFRAMES", "1m,1h"), ("TICKFLOW__CLUSTER__PROCESS", "1"), ("OTHER", "x")]),
-        )
-        .unwrap();
-        assert_eq!(cfg.cluster, ClusterSection { workers: 4, processes: 1, process: 1, hostfile: None });
-        assert_eq!(cfg.bars.timeframes, ["1m", "1h"]);
-        assert_eq!(cfg.bars.fill, "none");
-        assert_eq!(cfg.source.files, ["a.csv"]);
-        assert_eq!(cfg.sinks.bars_file.as_deref(), Some("b.csv"));
-        assert_eq!(cfg.source.exchange, "unknown");
-        assert!(cfg.run.progress);
-        let line = cfg.to_command_line().join(" ");
-        assert!(line.starts_with("tickflow aggregate --input a.csv --out b.csv --exchange unknown"), "{line}");
-        assert!(line.contains("--timeframes 1m,1h --workers 4 --processes 1 --process 1"), "{line}");
-    }
-
-    #[test]
-    fn the_defaults_are_those_of_an_empty_file() {
-        let empty = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[])).unwrap();
-        assert_eq!(empty, JobConfig::default());
-        let st = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"x\"\n", vars(&[])).unwrap();
-        assert_eq!(st.strategy, Some(StrategySection::named("x")));
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_env_names_are_errors() {
-        let e = JobConfig::parse("[source]\nkind = \"files\"\nfilez = []\n", vars(&[])).unwrap_err();
-        assert!(format!("{e:#}").contains("unknown field `filez`"), "{e:#}");
-        let e = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[("TICKFLOW__WORKERS", "2")])).unwrap_err();
-        assert!(e.to_string().contains("expected TICKFLOW__<SECTION>__<KEY>"), "{e}");
-        let e = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"sma_cross\"\nparms = []\n", vars(&[])).unwrap_err();
-        assert!(format!("{e:#}").contains("unknown field `parms`"), "{e:#}");
-    }
-
-    #[test]
-    fn strategy_and_live_keys_reach_the_command_line() {
-        let cfg = JobConfig::parse(
-            "[source]\nkind = \"live\"\nvenue = \"binance\"\nsymbols = [\"BTC/USDT\"]\n[sinks]\nbars_file = \"b.csv\"\ntrades_topic = \"t.trades\"\nquestdb = true\n[strategy]\nname = \"sma_cross\"\nparams = [\"fast=3\", \"slow=8\"]\ntimeframe = \"5m\"\npublish = true\n",
-            vars(&[]),
-        )
-        .unwrap();
-        let line = cfg.to_command_line().join(" ");
-        for part in [
-            "tickflow aggregate --source binance --symbols BTC/USDT",
-            "--trades-topic t.trades",
-            "--questdb ",
-            "--strategy sma_cross --param fast=3 --param slow=8 --strategy-timeframe 5m",
-            "--cash 100000 --commission 0 --sizer percent:95 --publish",
-        ] {
-            assert!(line.contains(part), "{part:?} not in {line}");
-        }
-    }
 }

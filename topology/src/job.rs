@@ -347,7 +347,7 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
         cfg.exchange = s.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();
     }
     if live.needs_api_key() {
-        let Some(key) = crate::fetch_cmd::api_key(s.api_key_file.as_deref())? else {
+        let Some(key) = api_key(s.api_key_file.as_deref())? else {
             bail!("--source {venue} needs an API key: --api-key-file FILE or $CRYPTOCOMPARE_API_KEY");
         };
         cfg.api_key = Some(tickflow_connectors::http::Secret::new(key));
@@ -364,4 +364,14 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
     cfg.stale_after = std::time::Duration::from_nanos(parse_nanos(&s.stale_after)?.max(1) as u64);
     cfg.retry = tickflow_connectors::http::RetryPolicy::default();
     Ok(cfg)
+}
+
+/// The CryptoCompare/CoinDesk API key: from `file`, else `$CRYPTOCOMPARE_API_KEY`; blank is none.
+/// The key is never printed or logged.
+pub fn api_key(file: Option<&str>) -> Result<Option<String>> {
+    let key = match file {
+        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?),
+        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
+    };
+    Ok(key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }

@@ -1,6 +1,7 @@
 //! A topology file and the command line `run --dry-run` prints for it describe the same job:
 //! for every deployment file, and for a configuration that sets every key.
 
+use tickflow::cli::run::command_line;
 use tickflow::config::{ClusterSection, JobConfig, KafkaSection, RunSection, SinksSection, SourceSection, StrategySection};
 
 fn toml_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
@@ -22,7 +23,7 @@ fn every_deployment_file_equals_its_command_line() {
     for f in files {
         let path = f.to_str().unwrap();
         let by_file = JobConfig::load(path, std::iter::empty()).unwrap();
-        let line = by_file.to_command_line();
+        let line = command_line(&by_file);
         assert_eq!(line[..2], ["tickflow", "aggregate"], "{path}");
         let by_flags = tickflow::cli::run::parse_command_line(&line).unwrap_or_else(|e| panic!("{path}: {e:#}\n{line:?}"));
         assert_eq!(by_file, by_flags, "{path}: {line:?}");
@@ -92,15 +93,15 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
         }),
         run: RunSection { progress: false },
     };
-    let back = tickflow::cli::run::parse_command_line(&cfg.to_command_line()).unwrap();
+    let back = tickflow::cli::run::parse_command_line(&command_line(&cfg)).unwrap();
     assert_eq!(back, cfg);
     // the other two source kinds
     let mut files = cfg.clone();
     files.source = SourceSection { kind: "files".into(), files: vec!["a.csv".into(), "b c.csv".into()], ..SourceSection::default() };
-    assert_eq!(tickflow::cli::run::parse_command_line(&files.to_command_line()).unwrap(), files);
+    assert_eq!(tickflow::cli::run::parse_command_line(&command_line(&files)).unwrap(), files);
     let mut live = cfg;
     live.source = SourceSection { kind: "live".into(), venue: s("okx"), symbols: vec!["BTC/USDT".into(), "ETH/USDT".into()], ..SourceSection::default() };
-    assert_eq!(tickflow::cli::run::parse_command_line(&live.to_command_line()).unwrap(), live);
+    assert_eq!(tickflow::cli::run::parse_command_line(&command_line(&live)).unwrap(), live);
 }
 
 #[test]
@@ -114,11 +115,82 @@ fn flags_override_the_file_and_a_different_job_is_told_apart() {
     flags.apply(&mut cfg).unwrap();
     assert_eq!((cfg.bars.fill.as_str(), cfg.cluster.workers), ("none", 2));
     assert_eq!(cfg.source.files, ["a.csv"], "a flag that is not given leaves the file's key");
-    let by_line = tickflow::cli::run::parse_command_line(&cfg.to_command_line()).unwrap();
+    let by_line = tickflow::cli::run::parse_command_line(&command_line(&cfg)).unwrap();
     let mut other = by_line.clone();
     other.bars.allowed_lateness = "3h".into();
     assert_ne!(other, cfg);
+    // a topic source without a topic, a live one without a venue: refused before anything runs
+    let mut kafka = JobConfig::default();
+    kafka.source.kind = "kafka".into();
+    kafka.sinks.bars_file = Some("b.csv".into());
+    assert!(tickflow::job::Job::check(&kafka).unwrap_err().to_string().contains("needs topic"));
+    kafka.source.kind = "live".into();
+    assert!(tickflow::job::Job::check(&kafka).unwrap_err().to_string().contains("needs venue"));
+    kafka.source.kind = "files".into();
+    assert!(tickflow::job::Job::check(&kafka).unwrap_err().to_string().contains("no input"));
     // strategy flags without a strategy are refused
     let lone = tickflow::cli::flags::JobFlags { cash: Some("1".into()), ..Default::default() };
     assert!(lone.config().unwrap_err().to_string().contains("need --strategy"));
+}
+
+// the configuration on its own: defaults, the file, environment overrides
+
+fn vars(v: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+    v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>().into_iter()
+}
+
+#[test]
+fn defaults_file_values_and_env_overrides() {
+    let cfg = JobConfig::parse(
+        "[source]\nkind = \"files\"\nfiles = [\"a.csv\"]\n[sinks]\nbars_file = \"b.csv\"\n",
+        vars(&[("TICKFLOW__CLUSTER__WORKERS", "4"), ("TICKFLOW__BARS__TIMEFRAMES", "1m,1h"), ("TICKFLOW__CLUSTER__PROCESS", "1"), ("OTHER", "x")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.cluster, ClusterSection { workers: 4, processes: 1, process: 1, hostfile: None });
+    assert_eq!(cfg.bars.timeframes, ["1m", "1h"]);
+    assert_eq!(cfg.bars.fill, "none");
+    assert_eq!(cfg.source.files, ["a.csv"]);
+    assert_eq!(cfg.sinks.bars_file.as_deref(), Some("b.csv"));
+    assert_eq!(cfg.source.exchange, "unknown");
+    assert!(cfg.run.progress);
+    let line = command_line(&cfg).join(" ");
+    assert!(line.starts_with("tickflow aggregate --input a.csv --out b.csv --exchange unknown"), "{line}");
+    assert!(line.contains("--timeframes 1m,1h --workers 4 --processes 1 --process 1"), "{line}");
+}
+
+#[test]
+fn the_defaults_are_those_of_an_empty_file() {
+    let empty = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[])).unwrap();
+    assert_eq!(empty, JobConfig::default());
+    let st = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"x\"\n", vars(&[])).unwrap();
+    assert_eq!(st.strategy, Some(StrategySection::named("x")));
+}
+
+#[test]
+fn unknown_keys_and_bad_env_names_are_errors() {
+    let e = JobConfig::parse("[source]\nkind = \"files\"\nfilez = []\n", vars(&[])).unwrap_err();
+    assert!(format!("{e:#}").contains("unknown field `filez`"), "{e:#}");
+    let e = JobConfig::parse("[source]\nkind = \"files\"\n", vars(&[("TICKFLOW__WORKERS", "2")])).unwrap_err();
+    assert!(e.to_string().contains("expected TICKFLOW__<SECTION>__<KEY>"), "{e}");
+    let e = JobConfig::parse("[source]\nkind = \"files\"\n[strategy]\nname = \"sma_cross\"\nparms = []\n", vars(&[])).unwrap_err();
+    assert!(format!("{e:#}").contains("unknown field `parms`"), "{e:#}");
+}
+
+#[test]
+fn strategy_and_live_keys_reach_the_command_line() {
+    let cfg = JobConfig::parse(
+        "[source]\nkind = \"live\"\nvenue = \"binance\"\nsymbols = [\"BTC/USDT\"]\n[sinks]\nbars_file = \"b.csv\"\ntrades_topic = \"t.trades\"\nquestdb = true\n[strategy]\nname = \"sma_cross\"\nparams = [\"fast=3\", \"slow=8\"]\ntimeframe = \"5m\"\npublish = true\n",
+        vars(&[]),
+    )
+    .unwrap();
+    let line = command_line(&cfg).join(" ");
+    for part in [
+        "tickflow aggregate --source binance --symbols BTC/USDT",
+        "--trades-topic t.trades",
+        "--questdb ",
+        "--strategy sma_cross --param fast=3 --param slow=8 --strategy-timeframe 5m",
+        "--cash 100000 --commission 0 --sizer percent:95 --publish",
+    ] {
+        assert!(line.contains(part), "{part:?} not in {line}");
+    }
 }

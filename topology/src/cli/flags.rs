@@ -24,10 +24,10 @@ pub struct JobFlags {
     pub skip_bad: bool,
 
     // a live source instead of files (with --symbols); the venues come from the registry
-    #[arg(long, conflicts_with = "kafka_topic", help = crate::stream_cmd::source_help())]
+    #[arg(long, conflicts_with = "kafka_topic", help = crate::cli::stream::source_help())]
     pub source: Option<String>,
     #[command(flatten)]
-    pub live: crate::stream_cmd::LiveArgs,
+    pub live: crate::cli::stream::LiveArgs,
     /// Live sources and followed topics: advance the watermark after this long without trades,
     /// so quiet symbols still close bars [default: 2s].
     #[arg(long)]

@@ -5,10 +5,14 @@ pub mod aggregate;
 pub mod backtest;
 mod backtest_out;
 pub mod demo;
+pub mod fetch;
 pub mod flags;
+pub mod indicator;
 pub mod kafka;
 pub mod questdb;
 pub mod run;
+pub mod stream;
+pub mod verify;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -47,19 +51,19 @@ enum Cmd {
     Backtest(crate::cli::backtest::BacktestArgs),
     /// Compute an indicator over a bar file.
     #[command(disable_help_flag = true)]
-    Indicator(crate::indicator_cmd::IndicatorArgs),
+    Indicator(crate::cli::indicator::IndicatorArgs),
     /// Write a seeded synthetic trade tape (CSV).
     #[command(disable_help_flag = true)]
     Generate(GenerateArgs),
     /// Fetch historical data from a venue's REST API.
     #[command(subcommand)]
-    Fetch(crate::fetch_cmd::FetchCmd),
+    Fetch(crate::cli::fetch::FetchCmd),
     /// Live trades from a venue (no holes, no duplicates across reconnects).
     #[command(disable_help_flag = true)]
-    Stream(crate::stream_cmd::StreamArgs),
+    Stream(crate::cli::stream::StreamArgs),
     /// Compare a venue's own candles with tickflow's aggregation of its trades.
     #[command(disable_help_flag = true)]
-    Verify(crate::verify_cmd::VerifyArgs),
+    Verify(crate::cli::verify::VerifyArgs),
     /// Run a topology described in a TOML file (sources, aggregation, sinks).
     #[command(disable_help_flag = true)]
     Run(run::RunArgs),
@@ -190,11 +194,11 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Aggregate(a) => aggregate::run(a),
         Cmd::Demo(d) => crate::cli::demo::run(d),
         Cmd::Generate(g) => generate(g),
-        Cmd::Indicator(i) => crate::indicator_cmd::run(i),
+        Cmd::Indicator(i) => crate::cli::indicator::run(i),
         Cmd::Backtest(b) => crate::cli::backtest::run(b),
-        Cmd::Fetch(f) => crate::fetch_cmd::run(f),
-        Cmd::Verify(v) => crate::verify_cmd::run(v),
-        Cmd::Stream(s) => crate::stream_cmd::run(s),
+        Cmd::Fetch(f) => crate::cli::fetch::run(f),
+        Cmd::Verify(v) => crate::cli::verify::run(v),
+        Cmd::Stream(s) => crate::cli::stream::run(s),
         Cmd::Topics(t) => crate::cli::kafka::topics(t),
         Cmd::Run(r) => run::run(r),
         Cmd::Publish(p) => crate::cli::kafka::publish(p),

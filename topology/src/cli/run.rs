@@ -43,7 +43,7 @@ pub fn load(path: &str, flags: &JobFlags) -> Result<JobConfig> {
     Ok(cfg)
 }
 
-/// Parses an `aggregate` command line (as [`JobConfig::to_command_line`] prints it) into the
+/// Parses an `aggregate` command line (as [`command_line`] prints it) into the
 /// configuration it describes.
 pub fn parse_command_line(args: &[String]) -> Result<JobConfig> {
     let parsed = AsAggregate::try_parse_from(args).map_err(|e| anyhow!("{e}"))?;
@@ -56,7 +56,7 @@ pub fn run(r: RunArgs) -> Result<()> {
     let cfg = load(&r.config, &r.flags)?;
     if r.dry_run {
         Job::check(&cfg).with_context(|| format!("{}: invalid job", r.config))?;
-        let line = cfg.to_command_line();
+        let line = command_line(&cfg);
         // the printed line must describe this very job
         if parse_command_line(&line)? != cfg {
             bail!("internal error: the command line printed for {} does not describe the same job", r.config);
@@ -65,4 +65,106 @@ pub fn run(r: RunArgs) -> Result<()> {
         return Ok(());
     }
     crate::cli::aggregate::execute(&cfg)
+}
+
+/// The `aggregate` command line that runs this job (every key spelled out), as printed by
+/// `run --dry-run`; parsing it with the `aggregate` flags gives this configuration back.
+pub fn command_line(cfg: &JobConfig) -> Vec<String> {
+    let mut a: Vec<String> = vec!["tickflow".into(), "aggregate".into()];
+    let mut push = |k: &str, v: &str| {
+        a.push(k.to_string());
+        a.push(v.to_string());
+    };
+    let (s, b, k, c) = (&cfg.source, &cfg.bars, &cfg.kafka, &cfg.cluster);
+    match s.kind.as_str() {
+        "kafka" => push("--kafka-topic", s.topic.as_deref().unwrap_or("")),
+        "live" => {
+            push("--source", s.venue.as_deref().unwrap_or(""));
+            push("--symbols", &s.symbols.join(","));
+        }
+        _ => {
+            for f in &s.files {
+                push("--input", f);
+            }
+        }
+    }
+    let opt = [
+        ("--symbol", &s.symbol),
+        ("--from", &s.from),
+        ("--to", &s.to),
+        ("--group", &s.group),
+        ("--dlq-topic", &s.dlq_topic),
+        ("--ws-url", &s.ws_url),
+        ("--rest-url", &s.rest_url),
+        ("--market", &s.market),
+        ("--api-key-file", &s.api_key_file),
+        ("--out", &cfg.sinks.bars_file),
+        ("--late-out", &cfg.sinks.late_file),
+        ("--bars-topic", &cfg.sinks.bars_topic),
+        ("--late-topic", &cfg.sinks.late_topic),
+        ("--trades-topic", &cfg.sinks.trades_topic),
+        ("--questdb-conf", &cfg.sinks.questdb_conf),
+        ("--brokers", &k.brokers),
+        ("--hostfile", &c.hostfile),
+    ];
+    for (flag, v) in opt {
+        if let Some(v) = v {
+            push(flag, v);
+        }
+    }
+    if let Some(n) = s.max_trades {
+        push("--max-trades", &n.to_string());
+    }
+    for (flag, v) in [
+        ("--exchange", &s.exchange),
+        ("--speed", &s.speed),
+        ("--stale-after", &s.stale_after),
+        ("--idle-timeout", &s.idle_timeout),
+        ("--fill", &b.fill),
+        ("--late", &b.late),
+        ("--out-of-orderness", &b.out_of_orderness),
+        ("--allowed-lateness", &b.allowed_lateness),
+        ("--questdb-prefix", &cfg.sinks.questdb_prefix),
+        ("--questdb-max-outage", &cfg.sinks.questdb_max_outage),
+        ("--namespace", &k.namespace),
+    ] {
+        push(flag, v);
+    }
+    push("--timeframes", &b.timeframes.join(","));
+    for p in &k.properties {
+        push("--kafka-property", p);
+    }
+    push("--workers", &c.workers.to_string());
+    push("--processes", &c.processes.to_string());
+    push("--process", &c.process.to_string());
+    for (flag, on) in [
+        ("--skip-bad", s.skip_bad),
+        ("--follow", s.follow),
+        ("--resume", s.resume),
+        ("--keyed-partitions", s.keyed_partitions),
+        ("--questdb", cfg.sinks.questdb),
+        ("--no-progress", !cfg.run.progress),
+    ] {
+        if on {
+            a.push(flag.into());
+        }
+    }
+    if let Some(st) = &cfg.strategy {
+        a.extend(["--strategy".to_string(), st.name.clone()]);
+        for p in &st.params {
+            a.extend(["--param".to_string(), p.clone()]);
+        }
+        for (flag, v) in [("--strategy-timeframe", &st.timeframe), ("--slippage", &st.slippage), ("--events-out", &st.events_file)] {
+            if let Some(v) = v {
+                a.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        for (flag, v) in [("--cash", &st.cash), ("--commission", &st.commission), ("--sizer", &st.sizer)] {
+            a.extend([flag.to_string(), v.clone()]);
+        }
+        if st.publish {
+            a.push("--publish".into());
+        }
+    }
+    a
 }

@@ -24,7 +24,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     symbol: String,
     #[command(flatten)]
-    span: crate::fetch_cmd::SpanArgs,
+    span: crate::cli::fetch::SpanArgs,
     /// Override the REST base URL.
     #[arg(long)]
     rest_url: Option<String>,

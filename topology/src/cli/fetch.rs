@@ -12,6 +12,8 @@ use tickflow_connectors::venues::{self, CandleRequest, CandleResume, HistoryRequ
 use tickflow_connectors::TradeCsvWriter;
 use tickflow_model::Ts;
 
+use crate::job::api_key;
+
 /// A time span `[since, until)` shared by the history commands.
 #[derive(Args)]
 pub struct SpanArgs {
@@ -208,16 +210,6 @@ fn span_progress(since: Ts, until: Ts, hidden: bool) -> ProgressBar {
         ProgressStyle::with_template("{spinner} {wide_bar} {pos}/{len} s of history, ETA {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
-}
-
-/// The CryptoCompare/CoinDesk API key: from `file`, else `$CRYPTOCOMPARE_API_KEY`; blank is none.
-/// The key is never printed or logged.
-pub fn api_key(file: Option<&str>) -> Result<Option<String>> {
-    let key = match file {
-        Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("--api-key-file {f}"))?),
-        None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
-    };
-    Ok(key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
 }
 
 /// The CCXT exchange id of `--source ccxt:<id>`.
