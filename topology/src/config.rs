@@ -193,67 +193,47 @@ impl Default for SourceSection {
 
 /// `[bars]`: windows, fill, lateness.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct BarsSection {
     /// Timeframes, e.g. `["1m", "5m", "1h"]`.
-    #[serde(default = "default_timeframes")]
     pub timeframes: Vec<String>,
     /// `none` or `carry`.
-    #[serde(default = "default_fill")]
     pub fill: String,
     /// `drop` or `revise`.
-    #[serde(default = "default_late")]
     pub late: String,
     /// Allowed disorder before a trade counts as late.
-    #[serde(default = "default_zero")]
     pub out_of_orderness: String,
     /// How far below the watermark a late trade may still revise bars.
-    #[serde(default = "default_allowed_lateness")]
     pub allowed_lateness: String,
 }
 
 impl Default for BarsSection {
     fn default() -> Self {
-        BarsSection {
-            timeframes: default_timeframes(),
-            fill: default_fill(),
-            late: default_late(),
-            out_of_orderness: default_zero(),
-            allowed_lateness: default_allowed_lateness(),
-        }
+        BarsSection { timeframes: vec!["1m".into()], fill: "none".into(), late: "drop".into(), out_of_orderness: default_zero(), allowed_lateness: "1h".into() }
     }
 }
 
 /// `[sinks]`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SinksSection {
     /// Bar file (`.csv`, or `.jsonl`); required.
-    #[serde(default)]
     pub bars_file: Option<String>,
     /// Late-trade CSV.
-    #[serde(default)]
     pub late_file: Option<String>,
     /// Bars topic.
-    #[serde(default)]
     pub bars_topic: Option<String>,
     /// Late-trade topic.
-    #[serde(default)]
     pub late_topic: Option<String>,
     /// Every trade read, to this topic.
-    #[serde(default)]
     pub trades_topic: Option<String>,
     /// Trades, bars and late trades to QuestDB.
-    #[serde(default)]
     pub questdb: bool,
     /// QuestDB client configuration (default: `$QDB_CLIENT_CONF`, else `http::addr=127.0.0.1:9000;`).
-    #[serde(default)]
     pub questdb_conf: Option<String>,
     /// QuestDB table name prefix.
-    #[serde(default)]
     pub questdb_prefix: String,
     /// Give up when QuestDB stays unreachable this long.
-    #[serde(default = "default_questdb_max_outage")]
     pub questdb_max_outage: String,
 }
 
@@ -268,47 +248,40 @@ impl Default for SinksSection {
             questdb: false,
             questdb_conf: None,
             questdb_prefix: String::new(),
-            questdb_max_outage: default_questdb_max_outage(),
+            questdb_max_outage: "10m".into(),
         }
     }
 }
 
 /// `[kafka]`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct KafkaSection {
     /// Brokers (default: `$KAFKA_BROKERS`, else `127.0.0.1:9092`).
-    #[serde(default)]
     pub brokers: Option<String>,
     /// Topic namespace.
-    #[serde(default = "default_namespace")]
     pub namespace: String,
     /// Extra client properties, `key=value`.
-    #[serde(default)]
     pub properties: Vec<String>,
 }
 
 impl Default for KafkaSection {
     fn default() -> Self {
-        KafkaSection { brokers: None, namespace: default_namespace(), properties: Vec::new() }
+        KafkaSection { brokers: None, namespace: "tickflow".into(), properties: Vec::new() }
     }
 }
 
 /// `[cluster]`: timely's workers and processes.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClusterSection {
     /// Worker threads per process.
-    #[serde(default = "one")]
     pub workers: usize,
     /// Processes.
-    #[serde(default = "one")]
     pub processes: usize,
     /// This process, 0-based.
-    #[serde(default)]
     pub process: usize,
     /// One `host:port` per process.
-    #[serde(default)]
     pub hostfile: Option<String>,
 }
 
@@ -376,10 +349,9 @@ impl StrategySection {
 
 /// `[run]`: presentation.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RunSection {
     /// Progress bar (files) or spinner (topics, live) on stderr.
-    #[serde(default = "yes")]
     pub progress: bool,
 }
 
@@ -389,12 +361,6 @@ impl Default for RunSection {
     }
 }
 
-fn one() -> usize {
-    1
-}
-fn yes() -> bool {
-    true
-}
 fn default_exchange() -> String {
     "unknown".into()
 }
@@ -407,26 +373,8 @@ fn default_stale_after() -> String {
 fn default_idle_timeout() -> String {
     "2s".into()
 }
-fn default_timeframes() -> Vec<String> {
-    vec!["1m".into()]
-}
-fn default_fill() -> String {
-    "none".into()
-}
-fn default_late() -> String {
-    "drop".into()
-}
 fn default_zero() -> String {
     "0".into()
-}
-fn default_allowed_lateness() -> String {
-    "1h".into()
-}
-fn default_questdb_max_outage() -> String {
-    "10m".into()
-}
-fn default_namespace() -> String {
-    "tickflow".into()
 }
 fn default_cash() -> String {
     "100000".into()

@@ -181,7 +181,8 @@ pub fn parse_speed(s: &str) -> Result<Option<f64>> {
     Ok(Some(n))
 }
 
-fn idle(s: &str) -> Result<std::time::Duration> {
+/// A duration flag of at least 1 ns (idle timeouts, stale-feed limits).
+fn at_least_1ns(s: &str) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_nanos(parse_nanos(s)?.max(1) as u64))
 }
 
@@ -225,13 +226,13 @@ impl Job {
                 let topic = s.topic.as_deref().context("[source] kind = \"kafka\" needs topic (--kafka-topic)")?;
                 if s.follow {
                     // following a topic is live: quiet partitions must not hold bars back forever
-                    source.idle_timeout = Some(idle(&s.idle_timeout)?);
+                    source.idle_timeout = Some(at_least_1ns(&s.idle_timeout)?);
                 }
                 kafka_inputs(cfg, topic, online)?
             }
             "live" => {
                 let venue = s.venue.as_deref().context("[source] kind = \"live\" needs venue (--source)")?;
-                source.idle_timeout = Some(idle(&s.idle_timeout)?);
+                source.idle_timeout = Some(at_least_1ns(&s.idle_timeout)?);
                 vec![InputSpec::Live { config: live_config(venue, s)?, max_trades: s.max_trades }]
             }
             other => bail!("[source] kind = {other:?}: expected files, kafka or live"),
@@ -361,7 +362,7 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
     if let Some(u) = &s.rest_url {
         cfg.rest_url = u.clone();
     }
-    cfg.stale_after = std::time::Duration::from_nanos(parse_nanos(&s.stale_after)?.max(1) as u64);
+    cfg.stale_after = at_least_1ns(&s.stale_after)?;
     cfg.retry = tickflow_connectors::http::RetryPolicy::default();
     Ok(cfg)
 }

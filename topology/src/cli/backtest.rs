@@ -159,9 +159,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
             // every partition, read to the end offsets taken at start
             let mut flow = crate::config::JobConfig::default();
             flow.source.kind = "kafka".into();
-            flow.kafka.brokers = Some(a.kafka.brokers.clone());
-            flow.kafka.namespace = a.kafka.namespace.clone();
-            flow.kafka.properties = a.kafka.properties.clone();
+            flow.kafka = a.kafka.section();
             crate::job::kafka_inputs(&flow, topic, true)?
         }
         (None, None) => Vec::new(),

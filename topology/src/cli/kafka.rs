@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use tickflow_connectors::kafka::{self, KafkaConfig, KafkaSink, Topics};
 use tickflow_connectors::TradeCsvReader;
@@ -26,16 +26,11 @@ pub struct BrokerArgs {
 impl BrokerArgs {
     /// Client settings.
     pub fn config(&self) -> Result<KafkaConfig> {
-        let extra = self
-            .properties
-            .iter()
-            .map(|p| {
-                p.split_once('=')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                    .with_context(|| format!("--kafka-property {p:?}: expected key=value"))
-            })
-            .collect::<Result<_>>()?;
-        Ok(KafkaConfig { brokers: self.brokers.clone(), extra })
+        crate::job::kafka_client(&self.section())
+    }
+    /// As a job's `[kafka]` section.
+    pub fn section(&self) -> crate::config::KafkaSection {
+        crate::config::KafkaSection { brokers: Some(self.brokers.clone()), namespace: self.namespace.clone(), properties: self.properties.clone() }
     }
     /// Topic names.
     pub fn topics(&self) -> Topics {
