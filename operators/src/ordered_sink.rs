@@ -5,7 +5,8 @@
 //!   order, once the input frontier has passed it, with the records sorted by `key`.
 //! - **Partitioning**: every record is exchanged to worker 0 (global index 0, also across
 //!   processes), which makes files byte-identical for any number of workers and processes.
-//! - **Frontier rule**: a timestamp is released when the frontier no longer includes it.
+//! - **Frontier rule**: a timestamp is released when the frontier no longer includes it;
+//!   `ordered_sink_with` then also hands the frontier to its `after` callback.
 //! - **State**: records of timestamps not yet released.
 //!
 //! # Example
@@ -50,10 +51,13 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
+use timely::progress::frontier::AntichainRef;
 use timely::ExchangeData;
 
 /// Extension trait for deterministic sinks.
@@ -64,32 +68,61 @@ pub trait OrderedSink<D> {
         K: Ord,
         KF: FnMut(&D) -> K + 'static,
         E: FnMut(u64, &mut Vec<D>) + 'static;
+
+    /// [`Self::ordered_sink`], and after each activation `after(frontier)` with the input
+    /// frontier at that point (every released timestamp is before it). `after` returning
+    /// `Some(d)` asks to be activated again after `d` even if no input arrives (a sink that
+    /// flushes on a timer).
+    fn ordered_sink_with<K, KF, E, A>(self, name: &str, key: KF, emit: E, after: A)
+    where
+        K: Ord,
+        KF: FnMut(&D) -> K + 'static,
+        E: FnMut(u64, &mut Vec<D>) + 'static,
+        A: FnMut(AntichainRef<'_, u64>) -> Option<Duration> + 'static;
 }
 
 impl<'scope, D: ExchangeData> OrderedSink<D> for StreamVec<'scope, u64, D> {
-    fn ordered_sink<K, KF, E>(self, name: &str, mut key: KF, mut emit: E)
+    fn ordered_sink<K, KF, E>(self, name: &str, key: KF, emit: E)
     where
         K: Ord,
         KF: FnMut(&D) -> K + 'static,
         E: FnMut(u64, &mut Vec<D>) + 'static,
     {
+        self.ordered_sink_with(name, key, emit, |_| None);
+    }
+
+    fn ordered_sink_with<K, KF, E, A>(self, name: &str, mut key: KF, mut emit: E, mut after: A)
+    where
+        K: Ord,
+        KF: FnMut(&D) -> K + 'static,
+        E: FnMut(u64, &mut Vec<D>) + 'static,
+        A: FnMut(AntichainRef<'_, u64>) -> Option<Duration> + 'static,
+    {
+        let scope = self.scope();
         let mut stash: BTreeMap<u64, Vec<D>> = BTreeMap::new();
-        self.sink(Exchange::new(|_: &D| 0u64), name, move |(input, frontier)| {
-            input.for_each_stamp(|cap, data| {
-                if let Some(&t) = cap.least() {
-                    let v = stash.entry(t).or_default();
-                    for batch in data {
-                        v.append(batch);
+        self.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(|_: &D| 0u64), name, move |cap, info| {
+            drop(cap); // no output
+            let activator = scope.activator_for(info.address);
+            move |(input, frontier), _output| {
+                input.for_each_stamp(|cap, data| {
+                    if let Some(&t) = cap.least() {
+                        let v = stash.entry(t).or_default();
+                        for batch in data {
+                            v.append(batch);
+                        }
                     }
+                });
+                while let Some((&t, _)) = stash.first_key_value() {
+                    if frontier.less_equal(&t) {
+                        break;
+                    }
+                    let mut v = stash.remove(&t).unwrap_or_default();
+                    v.sort_by_key(&mut key);
+                    emit(t, &mut v);
                 }
-            });
-            while let Some((&t, _)) = stash.first_key_value() {
-                if frontier.less_equal(&t) {
-                    break;
+                if let Some(d) = after(frontier.frontier()) {
+                    activator.activate_after(d);
                 }
-                let mut v = stash.remove(&t).unwrap_or_default();
-                v.sort_by_key(&mut key);
-                emit(t, &mut v);
             }
         });
     }

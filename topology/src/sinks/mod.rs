@@ -23,14 +23,14 @@ pub mod questdb_table;
 pub mod report;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Result;
+use tickflow_operators::OrderedSink;
 use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
 use timely::progress::Antichain;
@@ -183,8 +183,8 @@ impl<D, S: Sink<D>> Shell<S, D> {
 }
 
 /// Attaches `sink` on worker 0: records are gathered there and written one timestamp at a time,
-/// in time order once the frontier has passed it, sorted by `key`. Other workers run an empty
-/// shell (their durable frontier follows the input).
+/// in time order once the frontier has passed it, sorted by `key` (the operators crate's
+/// `ordered_sink`). Other workers run an empty shell (their durable frontier follows the input).
 pub fn gathered<D, K, KF, S>(stream: StreamVec<'_, u64, D>, key: KF, sink: S, set: &SinkSet)
 where
     D: ExchangeData,
@@ -192,36 +192,15 @@ where
     KF: FnMut(&D) -> K + 'static,
     S: Sink<D>,
 {
-    let scope = stream.scope();
-    let mut key = key;
-    let mut shell: Shell<S, D> = Shell::new(sink, set);
-    let mut stash: BTreeMap<u64, Vec<D>> = BTreeMap::new();
-    let name = shell.name.clone();
-    stream.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(Exchange::new(|_: &D| 0u64), &name, move |cap, info| {
-        drop(cap);
-        let activator = scope.activator_for(info.address);
-        move |(input, frontier), _output| {
-            input.for_each_stamp(|cap, data| {
-                if let Some(&t) = cap.least() {
-                    let v = stash.entry(t).or_default();
-                    for batch in data {
-                        v.append(batch);
-                    }
-                }
-            });
-            while let Some((&t, _)) = stash.first_key_value() {
-                if frontier.less_equal(&t) {
-                    break;
-                }
-                let mut v = stash.remove(&t).unwrap_or_default();
-                v.sort_by_key(&mut key);
-                shell.write(t, &mut v);
-            }
-            if shell.after(frontier.frontier().to_owned()) {
-                activator.activate_after(TICK);
-            }
-        }
-    });
+    let shell: Rc<RefCell<Shell<S, D>>> = Rc::new(RefCell::new(Shell::new(sink, set)));
+    let (writer, flusher) = (shell.clone(), shell);
+    let name = writer.borrow().name.clone();
+    stream.ordered_sink_with(
+        &name,
+        key,
+        move |t, records| writer.borrow_mut().write(t, records),
+        move |frontier| flusher.borrow_mut().after(frontier.to_owned()).then_some(TICK),
+    );
 }
 
 /// Attaches `sink` on every worker: each writes the records it holds, as they arrive.
