@@ -12,8 +12,8 @@
 
 use tickflow_model::{Bar, Decimal, Instrument, Notional, Side, Timeframe, Trade, TradeKey, Ts};
 
-/// A bar under construction.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+/// A bar under construction (serializable for checkpoints).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BarAccum {
     open_k: TradeKey,
     close_k: TradeKey,

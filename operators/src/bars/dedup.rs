@@ -18,10 +18,27 @@ const BLOCK_IDS: u64 = 4096;
 const SHORT_RUN: u64 = 64;
 
 /// 4096 ids as bits, with the largest event time of the ids set.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Block {
+    #[serde(with = "bits_serde")]
     bits: Box<[u64; (BLOCK_IDS / 64) as usize]>,
     max_ts: i64,
+}
+
+/// A block's words as a plain sequence (serde has no impls for arrays of 64).
+mod bits_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    const WORDS: usize = (super::BLOCK_IDS / 64) as usize;
+
+    pub fn serialize<S: Serializer>(bits: &[u64; WORDS], s: S) -> Result<S::Ok, S::Error> {
+        bits.as_slice().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Box<[u64; WORDS]>, D::Error> {
+        let v = Vec::<u64>::deserialize(d)?;
+        let n = v.len();
+        v.into_boxed_slice().try_into().map_err(|_| serde::de::Error::custom(format!("a bitmap block has {WORDS} words, not {n}")))
+    }
 }
 
 /// Where `id`'s bit lives: (block key, word in the block, mask in the word).
@@ -32,7 +49,8 @@ fn bit_of(id: u64) -> (u64, usize, u64) {
 }
 
 /// A set of seen trade ids: the highest run, older long runs as ranges, short runs as bits.
-#[derive(Clone, Debug, Default)]
+/// Serializable, so a checkpoint carries the de-duplication window.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IdSet {
     /// start → (end inclusive, max event time); every range is below `hi`
     ranges: BTreeMap<u64, (u64, i64)>,

@@ -106,13 +106,28 @@ impl BarEngine {
                         cur: (0, 0),
                     })
                     .collect();
-                self.insts.push(InstState { instrument: *inst, ids: IdSet::default(), tfs });
-                self.index.insert(id, self.insts.len() - 1);
-                self.insts.len() - 1
+                self.add_instrument(InstState { instrument: *inst, ids: IdSet::default(), tfs })
             }
         };
         self.cache = Some((id, i));
         i
+    }
+
+    /// Appends an instrument's state; returns its index.
+    pub(super) fn add_instrument(&mut self, st: InstState) -> usize {
+        self.index.insert(st.instrument.id(), self.insts.len());
+        self.insts.push(st);
+        self.insts.len() - 1
+    }
+
+    /// True when the engine holds state for `inst`.
+    pub(super) fn has_instrument(&self, inst: &Instrument) -> bool {
+        self.index.contains_key(&inst.id())
+    }
+
+    /// Instruments with state.
+    pub fn instruments(&self) -> usize {
+        self.insts.len()
     }
 
     pub(super) fn add_pending(

@@ -34,6 +34,7 @@
 //! | `engine` | [`BarEngine`]: instruments, pending windows, on-time trades, finalization, pruning |
 //! | `batch` | [`BarEngine::on_time_batch`], the columnar hot path |
 //! | `late` | [`BarEngine::late`], late trades and revisions |
+//! | `state` | [`EngineState`]: snapshot and restore for checkpoints |
 
 mod accum;
 mod batch;
@@ -42,6 +43,7 @@ mod dedup;
 mod engine;
 mod late;
 mod output;
+mod state;
 mod windows;
 
 pub use accum::BarAccum;
@@ -49,3 +51,4 @@ pub use config::{AggregateConfig, FillPolicy, LatePolicy};
 pub use dedup::IdSet;
 pub use engine::BarEngine;
 pub use output::{Emit, EngineCounters, Out};
+pub use state::{ClosedBar, EngineState, InstrumentState, TimeframeState};
