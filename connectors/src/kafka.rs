@@ -288,6 +288,8 @@ pub struct PartitionReader {
     done: bool,
     high: Option<i64>,
     lag_checked: Option<std::time::Instant>,
+    /// Offsets of the trades the last poll appended, in order.
+    offsets: Vec<i64>,
 }
 
 impl PartitionReader {
@@ -356,6 +358,7 @@ impl PartitionReader {
             done: first >= high && end.is_some(),
             high: Some(high),
             lag_checked: Some(std::time::Instant::now()),
+            offsets: Vec::new(),
         })
     }
 
@@ -367,6 +370,11 @@ impl PartitionReader {
     /// The next offset to read (for commits and checkpoints).
     pub fn position(&self) -> i64 {
         self.next
+    }
+    /// The offset of trade `i` of those the last poll appended (`i` equal to their count: the
+    /// next offset to read).
+    pub fn offset_of(&self, i: usize) -> i64 {
+        self.offsets.get(i).copied().unwrap_or(self.next)
     }
     /// Topic and partition.
     pub fn partition(&self) -> (&str, i32) {
@@ -398,6 +406,7 @@ impl PartitionReader {
 
     /// Appends up to `max` trades to `out`.
     pub fn poll(&mut self, out: &mut TradeRows, max: usize) -> Result<ReadStatus, ConnectorError> {
+        self.offsets.clear();
         if self.done {
             return Ok(ReadStatus::Done);
         }
@@ -424,6 +433,7 @@ impl PartitionReader {
                         return Ok(ReadStatus::Done);
                     }
                     out.push(&t);
+                    self.offsets.push(offset);
                     n += 1;
                 }
                 Err(reason) => {
@@ -472,6 +482,47 @@ pub fn partitions(cfg: &KafkaConfig, topic: &str) -> Result<i32, ConnectorError>
         return Err(ConnectorError::KafkaBroker { context: format!("topic {topic}"), code: e.into() });
     }
     Ok(t.partitions().len() as i32)
+}
+
+/// A record as read back: key, payload and headers.
+pub type RawRecord = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<(String, String)>);
+
+/// Every record of `topic`/`partition` from its low to its high watermark (small topics such as
+/// the checkpoint topic; an absent topic reads as empty).
+pub fn read_partition(cfg: &KafkaConfig, topic: &str, partition: i32) -> Result<Vec<RawRecord>, ConnectorError> {
+    match partitions(cfg, topic) {
+        Ok(n) if n > partition => {}
+        Ok(_) => return Ok(Vec::new()),
+        Err(ConnectorError::KafkaBroker { code: RDKafkaErrorCode::UnknownTopicOrPartition, .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    }
+    let consumer = cfg.consumer("tickflow-reader")?;
+    let timeout = Duration::from_secs(10);
+    let (lo, hi) = consumer.fetch_watermarks(topic, partition, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;
+    consumer.assign(&tpl).map_err(|e| kerr(&format!("assign {topic}/{partition}"), e))?;
+    let mut out = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut next = lo;
+    while next < hi {
+        if std::time::Instant::now() > deadline {
+            return Err(ConnectorError::KafkaBroker {
+                context: format!("reading {topic}/{partition} to offset {hi} timed out at {next}"),
+                code: RDKafkaErrorCode::RequestTimedOut,
+            });
+        }
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                next = m.offset() + 1;
+                let headers = m.headers().map(header_pairs).unwrap_or_default();
+                out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+            }
+            Some(Err(e)) => return Err(kerr(&format!("reading {topic}/{partition}"), e)),
+            None => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Reads the headers of a message as `(key, value)` strings (tests, tools).

@@ -255,6 +255,16 @@ impl TradeRows {
         self.side.push(side);
         self.ingest_ts.push(ingest_ts);
     }
+    /// Keeps the first `n` rows (the instrument table stays).
+    pub fn truncate(&mut self, n: usize) {
+        self.inst.truncate(n);
+        self.ts.truncate(n);
+        self.trade_id.truncate(n);
+        self.price.truncate(n);
+        self.amount.truncate(n);
+        self.side.truncate(n);
+        self.ingest_ts.truncate(n);
+    }
     /// Appends a trade.
     pub fn push(&mut self, t: &Trade) {
         let i = self.intern(t.instrument);

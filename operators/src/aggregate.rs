@@ -68,7 +68,9 @@
 //! assert!(late.extract().is_empty());
 //! ```
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use tickflow_model::{Bar, LateTrade, Trade, TradeBatch};
@@ -111,6 +113,34 @@ pub trait AggregateBars<'scope> {
         metrics: Arc<PipelineMetrics>,
         routing: Routing,
     ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
+    /// The same over a shared `engine` (possibly restored from a checkpoint, and read by the
+    /// worker's checkpointer between steps). With `suspend_at_end`, the end of the input does
+    /// not finalize the open windows: the run is suspended, its state lives in the last
+    /// checkpoint, and a resumed run continues those windows.
+    #[allow(clippy::type_complexity)]
+    fn aggregate_bars_shared(
+        self,
+        state: Rc<RefCell<AggregateState>>,
+        suspend_at_end: bool,
+        metrics: Arc<PipelineMetrics>,
+        routing: Routing,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
+}
+
+/// What a checkpoint captures of the operator: the engine, and the late trades waiting (by the
+/// time they arrived at) for the frontier to pass them.
+pub struct AggregateState {
+    /// The bar engine.
+    pub engine: BarEngine,
+    /// Late trades by message time, not yet applied.
+    pub late: BTreeMap<u64, Vec<Trade>>,
+}
+
+impl AggregateState {
+    /// A fresh state.
+    pub fn new(engine: BarEngine) -> Rc<RefCell<Self>> {
+        Rc::new(RefCell::new(AggregateState { engine, late: BTreeMap::new() }))
+    }
 }
 
 fn cap_at(caps: &BTreeMap<u64, Capability<u64>>, t: u64) -> Option<Capability<u64>> {
@@ -132,20 +162,38 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
         metrics: Arc<PipelineMetrics>,
         routing: Routing,
     ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
-        let mut engine = BarEngine::new(cfg.clone())?;
-        let trailing = cfg.carry_trailing;
+        self.aggregate_bars_shared(AggregateState::new(BarEngine::new(cfg)?), false, metrics, routing)
+    }
+
+    fn aggregate_bars_shared(
+        self,
+        state: Rc<RefCell<AggregateState>>,
+        suspend_at_end: bool,
+        metrics: Arc<PipelineMetrics>,
+        routing: Routing,
+    ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError> {
+        let trailing = state.borrow().engine.config().carry_trailing;
         // `Local`: every batch goes to this worker's own index (a local hand-over, no copy)
         let own = self.scope().index() as u64;
         let emitted = self.unary_frontier::<CapacityContainerBuilder<Vec<Emit>>, _, _, _>(
             Exchange::new(move |b: &TradeBatch| if routing == Routing::Local { own } else { b.instrument.route() }),
             "AggregateBars",
             move |initial, _info| {
-                let mut heartbeat = if trailing { Some(initial) } else { None };
                 let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
-                let mut late: BTreeMap<u64, Vec<Trade>> = BTreeMap::new();
+                // a restored state's open windows and waiting late trades hold capabilities from
+                // the start
+                {
+                    let st = state.borrow();
+                    for ct in st.engine.pending_ends().map(|end| (end - 1).max(0) as u64).chain(st.late.keys().copied()) {
+                        caps.entry(ct).or_insert_with(|| initial.delayed(&ct));
+                    }
+                }
+                let mut heartbeat = if trailing { Some(initial) } else { None };
                 let mut new_ends: Vec<i64> = Vec::new();
                 let mut out: Out = Vec::new();
                 move |(input, frontier), output| {
+                    let mut st = state.borrow_mut();
+                    let AggregateState { engine, late } = &mut *st;
                     let before = engine.counters();
                     input.for_each_stamp(|cap, data| {
                         let Some(&t) = cap.least() else { return };
@@ -170,6 +218,14 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
 
                     // Advance: late batches in time order, each after the windows it closes.
                     let f = frontier.frontier().as_option().copied();
+                    if f.is_none() && suspend_at_end {
+                        // suspended, not ended: nothing is finalized; the checkpoint holds the state
+                        // (open windows and waiting late trades)
+                        caps.clear();
+                        heartbeat = None;
+                        metrics.add_engine_delta(&before, &engine.counters());
+                        return;
+                    }
                     loop {
                         let next_late = late.first_key_value().map(|(t, _)| *t).filter(|t| f.is_none_or(|f| *t < f));
                         let horizon = match (next_late, f) {

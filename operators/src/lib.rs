@@ -17,6 +17,7 @@
 pub mod aggregate;
 pub mod bars;
 pub mod broker;
+pub mod checkpoint;
 mod error;
 pub mod indicator_stage;
 pub mod indicators;
@@ -25,10 +26,11 @@ pub mod ordered_sink;
 pub mod source;
 pub mod watermark;
 
-pub use aggregate::{AggregateBars, Routing};
+pub use aggregate::{AggregateBars, AggregateState, Routing};
 pub use bars::{AggregateConfig, BarEngine, Emit, FillPolicy, LatePolicy};
+pub use checkpoint::{Barrier, FeedPosition, SourceBarrier};
 pub use error::{FeedFault, OperatorError, ParamProblem};
 pub use indicator_stage::{IndicatorRow, IndicatorStage};
 pub use metrics::{MetricsSnapshot, PipelineMetrics};
 pub use ordered_sink::OrderedSink;
-pub use source::{trade_source, BatchFeed, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};
+pub use source::{trade_source, trade_source_at, BatchFeed, FeedErrors, FeedStatus, SourceConfig, TradeFeed, VecFeed};

@@ -32,6 +32,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
 
+use crate::checkpoint::{Barrier, FeedPosition};
 use crate::metrics::PipelineMetrics;
 use crate::watermark::{Arrival, Watermark};
 use crate::{FeedFault, OperatorError};
@@ -64,8 +65,18 @@ pub trait TradeFeed {
     fn is_live(&self) -> bool {
         false
     }
-    /// A name for logs and errors.
+    /// A name for logs and errors (and the key of the feed's checkpointed position).
     fn name(&self) -> String;
+    /// The position after every trade returned so far (a Kafka offset), for checkpoints;
+    /// `None` for feeds that cannot be resumed.
+    fn position(&self) -> Option<i64> {
+        None
+    }
+    /// The position of row `i` of the rows the last [`poll`](Self::poll) appended (`i` equal to
+    /// their count gives the position after them).
+    fn row_position(&self, _i: usize) -> Option<i64> {
+        None
+    }
 }
 
 /// Source configuration.
@@ -90,8 +101,17 @@ impl Default for SourceConfig {
 
 struct FeedState {
     feed: Box<dyn TradeFeed>,
+    name: String,
     wm: Watermark,
     last_data: Instant,
+    /// Rows read but held back at a checkpoint boundary, with their positions.
+    pending: TradeRows,
+    pending_pos: Vec<Option<i64>>,
+    /// The feed ended on the poll whose rest is pending.
+    ended_after_pending: bool,
+    /// Checkpointed runs: the feed ended (or the run stopped) but its final watermark still
+    /// holds the frontier until the end of the input is drained.
+    ended: bool,
 }
 
 /// Trades per batch (~230 KiB of columns).
@@ -160,57 +180,161 @@ pub fn trade_source<'scope>(
     metrics: Arc<PipelineMetrics>,
     errors: FeedErrors,
 ) -> StreamVec<'scope, u64, TradeBatch> {
+    trade_source_at(scope, name, feeds, cfg, metrics, errors, None)
+}
+
+/// [`trade_source`] whose feeds hold at the checkpoint boundaries of `barrier` (see
+/// [`crate::checkpoint`]) and start from the watermarks it restores.
+pub fn trade_source_at<'scope>(
+    scope: Scope<'scope, u64>,
+    name: &str,
+    feeds: Vec<Box<dyn TradeFeed>>,
+    cfg: SourceConfig,
+    metrics: Arc<PipelineMetrics>,
+    errors: FeedErrors,
+    barrier: Option<Barrier>,
+) -> StreamVec<'scope, u64, TradeBatch> {
     source::<_, CapacityContainerBuilder<Vec<TradeBatch>>, _, _>(scope, name, move |cap, info| {
-        let activator = scope.activator_for(info.address);
+        let activator = scope.activator_for(info.address.clone());
+        if let Some(b) = &barrier {
+            b.borrow_mut().register(feeds.len(), scope.activator_for(info.address));
+        }
         let mut cap = if feeds.is_empty() { None } else { Some(cap) };
-        let mut feeds: Vec<FeedState> =
-            feeds.into_iter().map(|feed| FeedState { feed, wm: Watermark::new(cfg.out_of_orderness), last_data: Instant::now() }).collect();
+        let mut feeds: Vec<FeedState> = feeds
+            .into_iter()
+            .map(|feed| {
+                let name = feed.name();
+                let wm = match barrier.as_ref().and_then(|b| b.borrow().restored(&name).cloned()) {
+                    Some(p) => Watermark::restored(cfg.out_of_orderness, p.max_seen, p.watermark),
+                    None => Watermark::new(cfg.out_of_orderness),
+                };
+                FeedState {
+                    feed,
+                    name,
+                    wm,
+                    last_data: Instant::now(),
+                    pending: TradeRows::default(),
+                    pending_pos: Vec::new(),
+                    ended_after_pending: false,
+                    ended: false,
+                }
+            })
+            .collect();
         let mut buf = TradeRows::default();
+        let mut pos: Vec<Option<i64>> = Vec::new();
         let mut groups = Grouper::default();
         move |output| {
+            if cap.is_none() {
+                return;
+            }
+            if let Some(b) = barrier.as_ref().filter(|b| b.borrow().stopping()) {
+                // a shutdown: record where every feed stopped; then drain like an ended input
+                let mut b = b.borrow_mut();
+                for fs in feeds.iter_mut().filter(|f| !f.ended) {
+                    fs.ended = true;
+                    if !b.is_held(&fs.name) {
+                        let p = FeedPosition {
+                            feed: fs.name.clone(),
+                            position: fs.feed.position(),
+                            max_seen: fs.wm.max_seen(),
+                            watermark: fs.wm.current(),
+                            ended: true,
+                        };
+                        b.end(p);
+                    }
+                }
+            }
             let Some(c) = cap.as_mut() else { return };
             let (mut any_idle, mut any_ready) = (false, false);
+            let bound = barrier.as_ref().map(|b| b.borrow().boundary());
             let mut i = 0;
             while i < feeds.len() {
                 let fs = &mut feeds[i];
+                if fs.ended || barrier.as_ref().is_some_and(|b| b.borrow().is_held(&fs.name)) {
+                    // held at the boundary until the checkpointer releases it
+                    i += 1;
+                    continue;
+                }
                 // Poll this feed until it has given `activation_budget` trades or is not Ready:
                 // fewer, larger steps mean fewer capability downgrades (progress messages to
                 // every peer) per trade.
                 let mut given = 0usize;
+                let mut held = false;
                 let status = loop {
                     let given_before = given;
                     buf.clear();
-                    let status = match fs.feed.poll_batch() {
-                        // batch fast path: classify in place, move on-time trades as one record
-                        Some(r) => match r {
-                            Ok((batch, status)) => {
-                                if let Some(batch) = batch.filter(|b| !b.is_empty()) {
-                                    let all_on_time = batch.ts.first().is_some_and(|&t| t >= 0) && fs.wm.observe_all_on_time(&batch.ts);
-                                    if all_on_time {
-                                        fs.last_data = Instant::now();
-                                        given += batch.len();
-                                        metrics.trades_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                                        output.session(&*c).give(batch);
-                                    } else {
-                                        // rare: take the per-trade path below (state unchanged)
-                                        batch.iter().for_each(|t| buf.push(&t));
+                    pos.clear();
+                    let status = if !fs.pending.is_empty() {
+                        // rows held back at the last boundary come first
+                        std::mem::swap(&mut buf, &mut fs.pending);
+                        std::mem::swap(&mut pos, &mut fs.pending_pos);
+                        fs.pending.clear();
+                        fs.pending_pos.clear();
+                        if std::mem::take(&mut fs.ended_after_pending) {
+                            FeedStatus::Done
+                        } else {
+                            FeedStatus::Ready
+                        }
+                    } else {
+                        let batch = if bound.is_none() { fs.feed.poll_batch() } else { None };
+                        match batch {
+                            // batch fast path: classify in place, move on-time trades as one record
+                            Some(r) => match r {
+                                Ok((batch, status)) => {
+                                    if let Some(batch) = batch.filter(|b| !b.is_empty()) {
+                                        let all_on_time = batch.ts.first().is_some_and(|&t| t >= 0) && fs.wm.observe_all_on_time(&batch.ts);
+                                        if all_on_time {
+                                            fs.last_data = Instant::now();
+                                            given += batch.len();
+                                            metrics.trades_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                                            output.session(&*c).give(batch);
+                                        } else {
+                                            // rare: take the per-trade path below (state unchanged)
+                                            batch.iter().for_each(|t| buf.push(&t));
+                                        }
                                     }
+                                    status
                                 }
-                                status
-                            }
-                            Err(e) => {
-                                errors.borrow_mut().push(e);
-                                FeedStatus::Done
-                            }
-                        },
-                        None => match fs.feed.poll(&mut buf, cfg.batch) {
-                            Ok(s) => s,
-                            Err(e) => {
-                                errors.borrow_mut().push(e);
-                                FeedStatus::Done
-                            }
-                        },
+                                Err(e) => {
+                                    errors.borrow_mut().push(e);
+                                    FeedStatus::Done
+                                }
+                            },
+                            None => match fs.feed.poll(&mut buf, cfg.batch) {
+                                Ok(s) => {
+                                    if bound.is_some() {
+                                        pos.extend((0..buf.len()).map(|j| fs.feed.row_position(j)));
+                                    }
+                                    s
+                                }
+                                Err(e) => {
+                                    errors.borrow_mut().push(e);
+                                    FeedStatus::Done
+                                }
+                            },
+                        }
                     };
+                    let mut status = status;
+                    // a checkpoint boundary inside these rows: keep the rest for after it
+                    if let (Some(b), Some(bound)) = (&barrier, bound) {
+                        if let Some(k) = fs.wm.first_reaching(&buf.ts, bound) {
+                            fs.pending.clear();
+                            (k..buf.len()).for_each(|j| fs.pending.push(&buf.get(j)));
+                            fs.pending_pos = pos.split_off(k);
+                            fs.ended_after_pending = status == FeedStatus::Done;
+                            buf.truncate(k);
+                            let position = fs.pending_pos.first().copied().flatten();
+                            b.borrow_mut().hold(FeedPosition {
+                                feed: fs.name.clone(),
+                                position,
+                                max_seen: fs.wm.max_seen(),
+                                watermark: fs.wm.current(),
+                                ended: false,
+                            });
+                            held = true;
+                            status = FeedStatus::Ready;
+                        }
+                    }
                     if !buf.is_empty() {
                         fs.last_data = Instant::now();
                         given += buf.len();
@@ -250,15 +374,34 @@ pub fn trade_source<'scope>(
                     }
                     // a poll that gave nothing (e.g. only malformed records, or a live feed with
                     // nothing new) ends this feed's turn: the loop never spins within an activation
-                    if status != FeedStatus::Ready || given >= cfg.activation_budget || given == given_before {
+                    if held || status != FeedStatus::Ready || given >= cfg.activation_budget || given == given_before {
                         break status;
                     }
                 };
                 if let Some(m) = fs.wm.max_seen() {
                     metrics.max_event_time.fetch_max(m, Ordering::Relaxed);
                 }
+                if held {
+                    i += 1;
+                    continue;
+                }
                 match status {
                     FeedStatus::Done => {
+                        if let Some(b) = &barrier {
+                            let p = FeedPosition {
+                                feed: fs.name.clone(),
+                                position: fs.feed.position(),
+                                max_seen: fs.wm.max_seen(),
+                                watermark: fs.wm.current(),
+                                ended: true,
+                            };
+                            b.borrow_mut().end(p);
+                            // its watermark keeps holding the frontier: a resumed run may read
+                            // more of this partition
+                            fs.ended = true;
+                            i += 1;
+                            continue;
+                        }
                         feeds.swap_remove(i);
                         continue;
                     }
@@ -266,7 +409,18 @@ pub fn trade_source<'scope>(
                         any_idle = true;
                         if let (true, Some(idle)) = (fs.feed.is_live(), cfg.idle_timeout) {
                             if fs.last_data.elapsed() >= idle {
-                                fs.wm.advance_to(Ts::now().0.saturating_sub(cfg.out_of_orderness));
+                                let to = Ts::now().0.saturating_sub(cfg.out_of_orderness);
+                                match (&barrier, bound) {
+                                    // the clock would carry the watermark over the boundary: hold
+                                    (Some(b), Some(bound)) if to >= bound => b.borrow_mut().hold(FeedPosition {
+                                        feed: fs.name.clone(),
+                                        position: fs.feed.position(),
+                                        max_seen: fs.wm.max_seen(),
+                                        watermark: fs.wm.current(),
+                                        ended: false,
+                                    }),
+                                    _ => fs.wm.advance_to(to),
+                                }
                             }
                         }
                     }
@@ -278,17 +432,44 @@ pub fn trade_source<'scope>(
                 cap = None;
                 return;
             }
-            // A feed without data yet holds the capability where it is.
-            let min_wm = feeds.iter().map(|f| f.wm.current()).try_fold(i64::MAX, |acc, w| w.map(|w| acc.min(w)));
-            if let Some(w) = min_wm {
+            // A feed without data yet holds the capability where it is; a held feed counts as
+            // the boundary it holds at; an ended feed (checkpointed runs) at its last watermark,
+            // or not at all when it never had data.
+            let held_at = |f: &FeedState| match (&barrier, bound) {
+                _ if f.ended => f.wm.current().map(Some),
+                (Some(b), Some(bound)) if b.borrow().is_held(&f.name) => Some(Some(bound)),
+                _ => Some(f.wm.current()),
+            };
+            let min_wm = feeds.iter().filter_map(held_at).try_fold(i64::MAX, |acc, w| w.map(|w| acc.min(w)));
+            if let Some(w) = min_wm.filter(|w| *w < i64::MAX) {
                 let w = w.max(0) as u64;
                 if w > *c.time() {
                     c.downgrade(&w);
                 }
                 metrics.watermark.store(w as i64, Ordering::Relaxed);
             }
-            // back off only when no feed had data: one quiet partition must not slow the others
-            if any_idle && !any_ready {
+            if let Some(b) = barrier.as_ref().filter(|_| feeds.iter().all(|f| f.ended)) {
+                // every feed ended: hold at the last watermark until everything below it is
+                // processed (bars up to it emitted), then end without finalizing the rest
+                let drained = match min_wm {
+                    Some(w) if w < i64::MAX => b.borrow_mut().drain(w),
+                    // no feed had data: nothing to hold
+                    _ => {
+                        b.borrow_mut().drain(i64::MIN);
+                        true
+                    }
+                };
+                if drained {
+                    cap = None;
+                }
+                return;
+            }
+            let all_held = barrier.as_ref().is_some_and(|b| feeds.iter().all(|f| b.borrow().is_held(&f.name)));
+            // back off only when no feed had data: one quiet partition must not slow the others;
+            // when every feed is held, the checkpointer's release activates the source
+            if all_held {
+                // nothing to read until the release
+            } else if any_idle && !any_ready {
                 activator.activate_after(Duration::from_millis(5));
             } else {
                 activator.activate();

@@ -71,6 +71,27 @@ impl Watermark {
             self.wm = Some(ts);
         }
     }
+    /// A tracker continuing from a checkpointed `max_seen` and watermark.
+    pub fn restored(out_of_orderness: i64, max_seen: Option<i64>, wm: Option<i64>) -> Self {
+        Watermark { out_of_orderness: out_of_orderness.max(0), max_seen, wm }
+    }
+    /// The index of the first of `ts` whose observation would take the watermark to `bound` or
+    /// beyond (observing the ones before it leaves it below).
+    pub fn first_reaching(&self, ts: &[i64], bound: i64) -> Option<usize> {
+        if self.wm.is_some_and(|w| w >= bound) {
+            return Some(0);
+        }
+        let mut max = self.max_seen;
+        for (i, &t) in ts.iter().enumerate() {
+            if max.is_none_or(|m| t > m) {
+                max = Some(t);
+                if t.saturating_sub(self.out_of_orderness) >= bound {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
     /// The current watermark, `None` before the first trade.
     pub fn current(&self) -> Option<i64> {
         self.wm

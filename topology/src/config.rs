@@ -38,6 +38,11 @@
 //! brokers = "redpanda:9092"     # default: $KAFKA_BROKERS, else 127.0.0.1:9092
 //! namespace = "tickflow"
 //!
+//! [run]
+//! checkpoint_interval = "1m"   # topic jobs with a group: event time between checkpoints,
+//! checkpoint_wall_interval = "10s"  # and at least this much wall time
+//! checkpoint_store = "kafka"    # kafka (<namespace>.checkpoints) | dir:PATH | off
+//!
 //! [cluster]
 //! workers = 2
 //! # processes = 2              # cluster mode: the same file on every process, each with its
@@ -353,11 +358,18 @@ impl StrategySection {
 pub struct RunSection {
     /// Progress bar (files) or spinner (topics, live) on stderr.
     pub progress: bool,
+    /// Topic jobs with a consumer group: event time between checkpoints.
+    pub checkpoint_interval: String,
+    /// ... and at least this much wall time (replays at speed cover many intervals a second).
+    pub checkpoint_wall_interval: String,
+    /// Where checkpoints go: `kafka` (the topic `<namespace>.checkpoints`), `dir:PATH`, or
+    /// `off` (then a group run commits its end positions and a resume starts fresh state).
+    pub checkpoint_store: String,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        RunSection { progress: true }
+        RunSection { progress: true, checkpoint_interval: "1m".into(), checkpoint_wall_interval: "10s".into(), checkpoint_store: "kafka".into() }
     }
 }
 

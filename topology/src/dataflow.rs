@@ -20,11 +20,12 @@ use std::time::Duration;
 use anyhow::Result;
 use tickflow_connectors::kafka::{BAR_SCHEMA, EQUITY_SCHEMA, FILL_SCHEMA, LATE_SCHEMA, ORDER_SCHEMA};
 use tickflow_model::{Bar, BarRecord, EquityRecord, LateRecord, LateTrade, RunRecord, TradeBatch, RECORD_VERSION};
-use tickflow_operators::{trade_source, AggregateBars, FeedErrors, PipelineMetrics, TradeFeed};
+use tickflow_operators::{trade_source_at, AggregateBars, AggregateState, BarEngine, FeedErrors, PipelineMetrics, SourceBarrier, TradeFeed};
 use tickflow_strategies::{BacktestEvent, BacktestStage};
 use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::{Scope, StreamVec};
 
+use crate::checkpoint::WorkerCheckpoint;
 use crate::job::Job;
 use crate::paper::PaperJob;
 use crate::sinks::kafka_topic::{producer, KafkaTopic, Producer};
@@ -49,6 +50,8 @@ pub struct Wiring {
     pub report: SharedReport,
     /// How many of the last bars the report keeps.
     pub keep_tail: usize,
+    /// This worker's checkpointing, for jobs that checkpoint (set by [`build`]).
+    pub checkpoint: std::rc::Rc<std::cell::RefCell<Option<WorkerCheckpoint>>>,
 }
 
 /// Builds the job's dataflow in `scope` for this worker's `feeds`.
@@ -60,7 +63,7 @@ pub fn build<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Tr
     let kafka_cfg = kafka_cfg.or_else(|| job.paper.as_ref().and_then(|p| p.publish.as_ref().map(|(c, _)| c.clone())));
     let producer = kafka_cfg.as_ref().map(producer).transpose()?;
 
-    let trades = source(scope, job, feeds, w);
+    let (trades, resumable) = source(scope, job, feeds, w)?;
     if let Some(t) = &job.questdb {
         let rows = |q: &mut tickflow_connectors::questdb::QuestDbSink, b: &TradeBatch| b.iter().try_for_each(|t| q.trade(&t));
         local(trades.clone(), QuestDbTable::open("trades", t, rows)?, set);
@@ -71,7 +74,7 @@ pub fn build<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Tr
         local(trades.clone(), KafkaTopic::new(topic, p.clone(), KAFKA_INTERVAL, send), set);
     }
 
-    let (bars, late) = aggregate(trades, job, w)?;
+    let (bars, late) = aggregate(trades, job, resumable, w)?;
 
     if let Some(pj) = &job.paper {
         paper(bars.clone(), pj, job, producer.clone(), w)?;
@@ -122,22 +125,74 @@ pub fn trades_to_bars<'scope>(
     feeds: Vec<Box<dyn TradeFeed>>,
     w: &Wiring,
 ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>)> {
-    aggregate(source(scope, job, feeds, w), job, w)
+    let (trades, resumable) = source(scope, job, feeds, w)?;
+    aggregate(trades, job, resumable, w)
 }
 
-/// The source: this worker's feeds as trade batches, with per-partition watermarks.
-fn source<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn TradeFeed>>, w: &Wiring) -> StreamVec<'scope, u64, TradeBatch> {
-    trade_source(scope, "TradeSource", feeds, job.source.clone(), w.metrics.clone(), w.feed_errors.clone())
+/// What a checkpointing job's source hands its aggregation: the barrier and the (restored) state.
+type Resumable = Option<(tickflow_operators::Barrier, std::rc::Rc<std::cell::RefCell<AggregateState>>)>;
+
+/// The source: this worker's feeds as trade batches, with per-partition watermarks; for a job
+/// that checkpoints, holding at its boundaries and starting from the restored watermarks, with
+/// the aggregation state restored for the instruments this worker owns.
+fn source<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn TradeFeed>>, w: &Wiring) -> Result<(StreamVec<'scope, u64, TradeBatch>, Resumable)> {
+    let resumable = match (&job.checkpoint, &job.plan) {
+        (Some(spec), Some(plan)) => {
+            let restored = plan.restored.as_deref();
+            let barrier =
+                SourceBarrier::new(plan.first_boundary, spec.interval, restored.map(|c| c.positions().cloned().collect::<Vec<_>>()).unwrap_or_default());
+            let mut engine = BarEngine::new(job.agg.clone())?;
+            let state = AggregateState::new(BarEngine::new(job.agg.clone())?);
+            if let Some(c) = restored {
+                let (index, peers) = (w.index, scope.peers());
+                let (es, late) = match job.routing {
+                    // instruments stay where their partition is read: the same worker's part
+                    tickflow_operators::Routing::Local => {
+                        let own: std::collections::BTreeSet<_> =
+                            c.parts.iter().filter(|p| p.worker == index).flat_map(|p| p.engine.instruments.iter().map(|i| i.instrument)).collect();
+                        c.state_for(|i| own.contains(i))
+                    }
+                    tickflow_operators::Routing::ByInstrument => c.state_for(|i| i.route() % peers as u64 == index as u64),
+                };
+                engine.restore(&es, |_| true)?;
+                let mut st = state.borrow_mut();
+                st.engine = engine;
+                st.late = late;
+            }
+            Some((barrier, state))
+        }
+        _ => None,
+    };
+    let barrier = resumable.as_ref().map(|(b, _)| b.clone());
+    Ok((trade_source_at(scope, "TradeSource", feeds, job.source.clone(), w.metrics.clone(), w.feed_errors.clone(), barrier), resumable))
 }
 
-/// Trades into bars and late trades, routed by instrument (or kept local).
+/// Trades into bars and late trades, routed by instrument (or kept local); for a job that
+/// checkpoints, over the shared (restored) state, suspending rather than finalizing at the end
+/// of the input, with this worker's checkpointer.
 #[allow(clippy::type_complexity)]
 fn aggregate<'scope>(
     trades: StreamVec<'scope, u64, TradeBatch>,
     job: &Job,
+    resumable: Resumable,
     w: &Wiring,
 ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>)> {
-    Ok(trades.aggregate_bars_routed(job.agg.clone(), w.metrics.clone(), job.routing)?)
+    let Some((barrier, state)) = resumable else {
+        return Ok(trades.aggregate_bars_routed(job.agg.clone(), w.metrics.clone(), job.routing)?);
+    };
+    let (spec, plan) = match (&job.checkpoint, &job.plan) {
+        (Some(s), Some(p)) => (s, p),
+        _ => anyhow::bail!("a resumable source without a checkpoint plan"),
+    };
+    let scope = trades.scope();
+    let local = job.routing == tickflow_operators::Routing::Local;
+    let wc = WorkerCheckpoint::build(scope, spec, plan, barrier, state.clone(), w.index, scope.peers(), local, &w.sinks.health)?;
+    let trades = timely::dataflow::operators::Probe::probe_with(trades, &wc.source_probe);
+    let (bars, late) = trades.aggregate_bars_shared(state, true, w.metrics.clone(), job.routing)?;
+    let bars = timely::dataflow::operators::Probe::probe_with(bars, &wc.probe);
+    let late = timely::dataflow::operators::Probe::probe_with(late, &wc.probe);
+    *w.checkpoint.borrow_mut() = Some(wc);
+    Ok((bars, late))
 }
 
 /// Paper trading: the strategy stage on the bars of the strategy's timeframe (first emissions;

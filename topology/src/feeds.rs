@@ -150,6 +150,12 @@ impl TradeFeed for KafkaFeed {
     fn name(&self) -> String {
         self.reader.name()
     }
+    fn position(&self) -> Option<i64> {
+        Some(self.reader.position())
+    }
+    fn row_position(&self, i: usize) -> Option<i64> {
+        Some(self.reader.offset_of(i))
+    }
 }
 
 /// The shared origin of paced replay: event time `from` (or the first trade any paced feed of
@@ -180,14 +186,18 @@ pub struct Paced<F: TradeFeed> {
     speed: f64,
     anchor: PaceAnchor,
     pending: TradeRows,
+    /// Positions of the pending rows (from the inner feed).
+    pending_pos: Vec<Option<i64>>,
     next: usize,
+    /// Index in `pending` of the first row the last poll gave.
+    given_from: usize,
     inner_done: bool,
 }
 
 impl<F: TradeFeed> Paced<F> {
     /// Paces `inner` at `speed` against `anchor`.
     pub fn new(inner: F, speed: f64, anchor: PaceAnchor) -> Self {
-        Paced { inner, speed, anchor, pending: TradeRows::default(), next: 0, inner_done: false }
+        Paced { inner, speed, anchor, pending: TradeRows::default(), pending_pos: Vec::new(), next: 0, given_from: 0, inner_done: false }
     }
 }
 
@@ -200,7 +210,11 @@ impl<F: TradeFeed> TradeFeed for Paced<F> {
                 FeedStatus::Done => self.inner_done = true,
                 FeedStatus::Idle | FeedStatus::Ready => {}
             }
+            self.pending_pos.clear();
+            let inner = &self.inner;
+            self.pending_pos.extend((0..self.pending.len()).map(|j| inner.row_position(j)));
         }
+        self.given_from = self.next;
         if self.next >= self.pending.len() {
             return Ok(if self.inner_done { FeedStatus::Done } else { FeedStatus::Idle });
         }
@@ -215,5 +229,17 @@ impl<F: TradeFeed> TradeFeed for Paced<F> {
     }
     fn name(&self) -> String {
         self.inner.name()
+    }
+    fn position(&self) -> Option<i64> {
+        match self.pending_pos.get(self.next) {
+            Some(p) => *p,
+            None => self.inner.position(),
+        }
+    }
+    fn row_position(&self, i: usize) -> Option<i64> {
+        match self.pending_pos.get(self.given_from + i) {
+            Some(p) => *p,
+            None => self.inner.position(),
+        }
     }
 }

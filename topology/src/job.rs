@@ -131,6 +131,12 @@ pub struct Job {
     /// Aggregate where trades are read (each instrument in one input partition) instead of
     /// exchanging them by instrument.
     pub routing: tickflow_operators::Routing,
+    /// Topic jobs with a consumer group: checkpoint while running, restore on `--resume`.
+    pub checkpoint: Option<crate::checkpoint::CheckpointSpec>,
+    /// Restore from the latest checkpoint (`--resume`).
+    pub restore: bool,
+    /// Set by the runner: the checkpoint restored and the first boundary.
+    pub plan: Option<crate::checkpoint::Plan>,
 }
 
 impl Job {
@@ -150,6 +156,9 @@ impl Job {
             questdb: None,
             paper: None,
             routing: tickflow_operators::Routing::ByInstrument,
+            checkpoint: None,
+            restore: false,
+            plan: None,
         }
     }
 }
@@ -252,6 +261,36 @@ impl Job {
             Some(st) => Some(PaperJob::resolve(st, &timeframes, || Ok((kafka_client(&cfg.kafka)?, topics.clone())))?),
             None => None,
         };
+        let checkpoint = match (s.kind.as_str(), &s.group, cfg.run.checkpoint_store.as_str()) {
+            (_, _, "off") | (_, None, _) => None,
+            ("kafka", Some(group), store) => {
+                if paper.is_some() {
+                    bail!(
+                        "paper trading state is not checkpointed yet: a --group run with --strategy cannot resume exactly; \
+                         use --checkpoint-store off (the group then only records the end positions)"
+                    );
+                }
+                let interval = parse_nanos(&cfg.run.checkpoint_interval).context("checkpoint_interval")?;
+                if interval < 1_000_000 {
+                    bail!("checkpoint_interval must be at least 1ms of event time (got {})", cfg.run.checkpoint_interval);
+                }
+                let client = kafka_client(&cfg.kafka)?;
+                let store = crate::checkpoint::StoreSpec::parse(store, Some((client.clone(), topics.name("checkpoints"))))?;
+                let settings = format!(
+                    "timeframes={} fill={:?} late={:?} allowed_lateness={} out_of_orderness={} dedup_retention={} carry_trailing={}",
+                    b.timeframes.join(","),
+                    agg.fill,
+                    agg.late,
+                    agg.allowed_lateness,
+                    source.out_of_orderness,
+                    agg.dedup_retention,
+                    agg.carry_trailing
+                );
+                let wall = std::time::Duration::from_nanos(parse_nanos(&cfg.run.checkpoint_wall_interval).context("checkpoint_wall_interval")?.max(0) as u64);
+                Some(crate::checkpoint::CheckpointSpec { job: group.clone(), store, interval, wall, settings, commit: Some((client, group.clone())) })
+            }
+            _ => None,
+        };
         Ok(Job {
             inputs,
             agg,
@@ -267,6 +306,9 @@ impl Job {
             questdb,
             paper,
             routing: if s.keyed_partitions { tickflow_operators::Routing::Local } else { Default::default() },
+            checkpoint,
+            restore: s.resume,
+            plan: None,
         })
     }
 }

@@ -8,9 +8,11 @@
 //! - [`dataflow`]: the one dataflow builder (inputs → watermarks → bars → late → strategy → sinks);
 //! - [`sinks`]: one operator per destination, each with its durability contract;
 //! - [`runner`]: workers, the step loop, signals, progress, commits and the report;
+//! - [`checkpoint`]: checkpoints of topic jobs (state + positions), their store and restore;
 //! - [`cli`]: one module per command, flags → configuration only.
 
 pub mod bars_in;
+pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -54,6 +54,11 @@ struct WorkerOut {
     durable: Vec<(String, bool)>,
 }
 
+/// Workers in the whole cluster.
+fn config_workers(c: &ClusterArgs) -> usize {
+    c.peers()
+}
+
 /// Runs the job on `cluster` and waits for it.
 pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
     tickflow_operators::BarEngine::new(job.agg.clone()).map_err(|e| anyhow!(e))?;
@@ -89,6 +94,11 @@ pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
         _ => None,
     });
     let paper_ids: Vec<String> = job.paper.as_ref().map(|p| p.run_ids.to_vec()).unwrap_or_default();
+    let mut job = job;
+    if job.checkpoint.is_some() {
+        crate::checkpoint::prepare(&mut job, config_workers(cluster))?;
+    }
+    let checkpointing = job.checkpoint.is_some();
     let job = Arc::new(job);
     let start = Instant::now();
     let positions: crate::feeds::Positions = Default::default();
@@ -107,19 +117,30 @@ pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
             sinks: SinkSet::default(),
             report: Default::default(),
             keep_tail: job.keep_tail,
+            checkpoint: Default::default(),
         };
         worker.dataflow::<u64, _, _>(|scope| crate::dataflow::build(scope, &job, feeds, &w))?;
         if index == 0 {
             crate::telemetry::global().set_ready(true);
         }
         let mut stopping = false;
-        while worker.step_or_park(None) {
+        // a checkpointing worker looks at its probes after every step: it parks briefly, and
+        // not at all while a boundary is being passed
+        let mut park = checkpointing.then_some(std::time::Duration::from_millis(10));
+        while worker.step_or_park(park) {
             // a sink that failed for good ends the run (a live run would otherwise go on
             // without it): the sources stop, the rest drains, the error is reported
             if !stopping && w.sinks.health.failed() {
                 stopping = true;
                 tracing::error!("a sink failed; stopping the run");
                 crate::shutdown::request();
+            }
+            if let Some(c) = w.checkpoint.borrow_mut().as_mut() {
+                if crate::shutdown::requested() {
+                    c.stop();
+                }
+                c.step(&w.sinks);
+                park = Some(if c.busy() { std::time::Duration::ZERO } else { std::time::Duration::from_millis(10) });
             }
         }
         if let Some(e) = w.feed_errors.borrow().first() {
@@ -159,8 +180,11 @@ pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
     if let Some((name, _)) = report.sinks_durable.iter().find(|(_, ok)| !ok) {
         bail!("sink {name} did not make its output durable; no position is committed");
     }
-    // every sink is durable: commit the consumed positions (at-least-once)
-    if let Some((cfg, group)) = &commit_to {
+    if checkpointing {
+        // the checkpoint gather committed the positions of each checkpoint it wrote
+        report.committed = crate::telemetry::global().checkpoint.committed.load(Ordering::Relaxed) as usize;
+    } else if let Some((cfg, group)) = &commit_to {
+        // every sink is durable: commit the consumed positions (at-least-once)
         let done = positions.lock().map(|p| p.clone()).unwrap_or_default();
         tickflow_connectors::kafka::commit(cfg, group, &done)?;
         report.committed = done.len();

@@ -66,4 +66,10 @@ impl TradeFeed for Interruptible {
     fn name(&self) -> String {
         self.0.name()
     }
+    fn position(&self) -> Option<i64> {
+        self.0.position()
+    }
+    fn row_position(&self, i: usize) -> Option<i64> {
+        self.0.row_position(i)
+    }
 }

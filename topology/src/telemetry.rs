@@ -42,6 +42,27 @@ pub struct Telemetry {
     pub dlq: AtomicU64,
     lag: Mutex<BTreeMap<(String, i32), Arc<AtomicI64>>>,
     ready: AtomicBool,
+    /// Checkpoints written and restored.
+    pub checkpoint: CheckpointStats,
+}
+
+/// Checkpoint metrics (written by worker 0 of process 0, restored by every process).
+#[derive(Default)]
+pub struct CheckpointStats {
+    /// Boundary of the last checkpoint written (event time ns; 0 before the first).
+    pub boundary_ns: AtomicI64,
+    /// Wall time it was written at (ns; 0 before the first).
+    pub written_at_ns: AtomicI64,
+    /// Its size in bytes.
+    pub bytes: AtomicU64,
+    /// How long writing it (and committing its positions) took, µs.
+    pub duration_us: AtomicU64,
+    /// Checkpoints written.
+    pub written: AtomicU64,
+    /// How long the restore took (reading the store), µs.
+    pub restore_us: AtomicU64,
+    /// Partitions whose checkpointed positions were committed to the group (last write).
+    pub committed: AtomicU64,
 }
 
 /// The process's telemetry.
@@ -111,6 +132,40 @@ impl Telemetry {
         if !lag.is_empty() {
             metric(&mut o, "tickflow_kafka_consumer_lag", "gauge", "Messages behind the partition's high watermark.", &lag);
         }
+        let cp = &self.checkpoint;
+        metric(&mut o, "tickflow_checkpoints_total", "counter", "Checkpoints written.", &one(cp.written.load(r) as f64));
+        let written_at = cp.written_at_ns.load(r);
+        if written_at > 0 {
+            metric(
+                &mut o,
+                "tickflow_checkpoint_age_seconds",
+                "gauge",
+                "Wall time since the last checkpoint was written.",
+                &one((now_ns - written_at) as f64 / 1e9),
+            );
+            metric(
+                &mut o,
+                "tickflow_checkpoint_boundary_seconds",
+                "gauge",
+                "Event-time boundary of the last checkpoint, unix seconds.",
+                &one(cp.boundary_ns.load(r) as f64 / 1e9),
+            );
+            metric(&mut o, "tickflow_checkpoint_bytes", "gauge", "Size of the last checkpoint.", &one(cp.bytes.load(r) as f64));
+            metric(
+                &mut o,
+                "tickflow_checkpoint_duration_seconds",
+                "gauge",
+                "Time to write the last checkpoint and commit its positions.",
+                &one(cp.duration_us.load(r) as f64 / 1e6),
+            );
+        }
+        metric(
+            &mut o,
+            "tickflow_restore_seconds",
+            "gauge",
+            "Time the restore of this run's checkpoint took (0: none).",
+            &one(cp.restore_us.load(r) as f64 / 1e6),
+        );
         histogram(&mut o, "tickflow_questdb_flush_seconds", "QuestDB flush duration (retries included).", &self.questdb.flush_latency);
         histogram(&mut o, "tickflow_kafka_flush_seconds", "Kafka sink flush (acknowledgement) duration.", &self.kafka_flush);
         o

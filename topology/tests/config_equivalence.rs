@@ -91,7 +91,12 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             events_file: s("ev.jsonl"),
             publish: true,
         }),
-        run: RunSection { progress: false },
+        run: RunSection {
+            progress: false,
+            checkpoint_interval: "5m".into(),
+            checkpoint_wall_interval: "30s".into(),
+            checkpoint_store: "dir:/var/lib/tickflow".into(),
+        },
     };
     let back = tickflow::cli::run::parse_command_line(&command_line(&cfg)).unwrap();
     assert_eq!(back, cfg);

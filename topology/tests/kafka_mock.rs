@@ -119,6 +119,7 @@ fn a_consumer_group_resumes_after_what_it_committed() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     cluster.create_topic("g.trades", 2, 1).unwrap();
+    cluster.create_topic("tickflow.checkpoints", 1, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let real = freqtrade_csv(dir.path());
     tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "g.trades", "--brokers", &brokers]);

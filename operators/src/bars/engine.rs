@@ -71,6 +71,11 @@ impl BarEngine {
         })
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &AggregateConfig {
+        &self.cfg
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> EngineCounters {
         self.counters

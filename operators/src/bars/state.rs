@@ -180,10 +180,10 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                ts += (x % 40_000) as i64 + if x % 97 == 0 { 900_000 } else { 0 };
-                let sym = if x % 3 == 0 { "ETH/USDT" } else { "BTC/USDT" };
-                let id = if x % 29 == 0 { i as u64 } else { i as u64 + 1 }; // some duplicates
-                let late = (x % 23 == 0).then_some(ts + 200_000_000_000);
+                ts += (x % 40_000) as i64 + if x.is_multiple_of(97) { 900_000 } else { 0 };
+                let sym = if x.is_multiple_of(3) { "ETH/USDT" } else { "BTC/USDT" };
+                let id = if x.is_multiple_of(29) { i as u64 } else { i as u64 + 1 }; // some duplicates
+                let late = x.is_multiple_of(23).then_some(ts + 200_000_000_000);
                 let t = trade(sym, if late.is_some() { ts - 150_000 } else { ts }, id, 100 + (x % 50) as i64, 1 + (x % 7) as i64);
                 (t, late)
             })

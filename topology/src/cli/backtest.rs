@@ -190,6 +190,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                         sinks: Default::default(),
                         report: Default::default(),
                         keep_tail: 0,
+                        checkpoint: Default::default(),
                     };
                     crate::dataflow::trades_to_bars(scope, &job, feeds, &w).map_err(|e| e.to_string())?.0
                 }

@@ -65,6 +65,9 @@ pub fn run(a: DemoArgs) -> Result<()> {
         questdb: None,
         paper: None,
         routing: Default::default(),
+        checkpoint: None,
+        restore: false,
+        plan: None,
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",

@@ -52,12 +52,24 @@ pub struct JobFlags {
     /// Dead-letter topic for malformed records (default `<namespace>.dlq`).
     #[arg(long)]
     pub dlq_topic: Option<String>,
-    /// Consumer group: the end positions are committed to it after every sink has flushed.
+    /// Consumer group, which also names the job's checkpoints: the run checkpoints its state
+    /// and positions while it runs and commits the checkpointed positions to the group.
     #[arg(long)]
     pub group: Option<String>,
-    /// Start at the group's committed offsets (needs --group; the beginning where none).
+    /// Restore the group's latest checkpoint and continue from it (needs --group; without a
+    /// checkpoint: the group's committed offsets, else the beginning).
     #[arg(long, conflicts_with = "from")]
     pub resume: bool,
+    /// Event time between checkpoints of a --group run [default: 1m].
+    #[arg(long)]
+    pub checkpoint_interval: Option<String>,
+    /// ... and at least this much wall time between them (replays at speed) [default: 10s].
+    #[arg(long)]
+    pub checkpoint_wall_interval: Option<String>,
+    /// Where checkpoints go: kafka (the topic <namespace>.checkpoints), dir:PATH, or off
+    /// [default: kafka].
+    #[arg(long)]
+    pub checkpoint_store: Option<String>,
     /// Each input partition holds whole instruments (a topic keyed by exchange:symbol, one file
     /// per symbol): aggregate on the worker that reads them, without exchanging trades between
     /// workers. Wrong bars if an instrument spans partitions.
@@ -283,6 +295,9 @@ impl JobFlags {
         if self.no_progress {
             cfg.run.progress = false;
         }
+        set(&mut cfg.run.checkpoint_interval, &self.checkpoint_interval);
+        set(&mut cfg.run.checkpoint_store, &self.checkpoint_store);
+        set(&mut cfg.run.checkpoint_wall_interval, &self.checkpoint_wall_interval);
         Ok(())
     }
 }

@@ -127,6 +127,9 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
         ("--questdb-prefix", &cfg.sinks.questdb_prefix),
         ("--questdb-max-outage", &cfg.sinks.questdb_max_outage),
         ("--namespace", &k.namespace),
+        ("--checkpoint-interval", &cfg.run.checkpoint_interval),
+        ("--checkpoint-wall-interval", &cfg.run.checkpoint_wall_interval),
+        ("--checkpoint-store", &cfg.run.checkpoint_store),
     ] {
         push(flag, v);
     }
