@@ -43,6 +43,8 @@ pub struct LiveFeed {
     rx: std::sync::mpsc::Receiver<tickflow_model::Trade>,
     name: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Why the session gave up, if it did (the run then fails with it).
+    failed: std::sync::Arc<std::sync::Mutex<Option<tickflow_connectors::ConnectorError>>>,
 }
 
 impl LiveFeed {
@@ -52,6 +54,8 @@ impl LiveFeed {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s2 = stop.clone();
         let name = format!("{}:{}", cfg.venue, cfg.symbols.join(","));
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let f2 = failed.clone();
         std::thread::spawn(move || {
             let mut n = 0u64;
             let r = tickflow_connectors::live::run(&cfg, &s2, |t| {
@@ -59,10 +63,14 @@ impl LiveFeed {
                 tx.send(t).is_ok() && max_trades.is_none_or(|m| n < m)
             });
             if let Err(e) = r {
-                tracing::error!(error = %e, "live session ended");
+                // a session that cannot continue (gap fill refused, retries exhausted) fails
+                // the run: ending normally would leave a hole in the data behind exit code 0
+                tracing::error!(error = %e, "live session gave up");
+                *f2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
             }
+            // the sender drops after this: the feed sees the end after every trade sent before it
         });
-        LiveFeed { rx, name, stop }
+        LiveFeed { rx, name, stop, failed }
     }
 }
 
@@ -78,7 +86,12 @@ impl TradeFeed for LiveFeed {
             match self.rx.try_recv() {
                 Ok(t) => out.push(&t),
                 Err(std::sync::mpsc::TryRecvError::Empty) => return Ok(if out.is_empty() { FeedStatus::Idle } else { FeedStatus::Ready }),
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(FeedStatus::Done),
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    if let Some(e) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        return Err(OperatorError::feed(self.name.clone(), None, e));
+                    }
+                    return Ok(FeedStatus::Done);
+                }
             }
         }
         Ok(FeedStatus::Ready)

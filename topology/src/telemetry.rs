@@ -24,7 +24,9 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber.
 pub fn init(json: bool) {
     let filter = EnvFilter::try_from_env("TICKFLOW_LOG").or_else(|_| EnvFilter::try_from_default_env()).unwrap_or_else(|_| EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    use std::io::IsTerminal;
+    // colours only on a terminal: piped logs stay plain text for tools and supervisors
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).with_ansi(std::io::stderr().is_terminal());
     let _ = if json { b.json().try_init() } else { b.try_init() };
 }
 

@@ -30,3 +30,77 @@ fn stream_and_live_aggregate() {
     assert!(live.len() > 50);
     assert_eq!(live, file, "live aggregation equals file aggregation of the same trades");
 }
+
+/// A WebSocket server whose first connection sends trades 0..100 and drops; later ones start at
+/// trade 200, so the client must fill 100..200 from REST.
+fn gappy_ws_server() -> String {
+    let trades = common::payloads();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (conn, stream) in l.incoming().flatten().enumerate() {
+            let trades = trades.clone();
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                let range = if conn == 0 { 0..100 } else { 200..300 };
+                for t in &trades[range] {
+                    let mut d = t.clone();
+                    d["e"] = "aggTrade".into();
+                    d["s"] = "XRPETH".into();
+                    let msg = serde_json::json!({"stream": "xrpeth@aggTrade", "data": d}).to_string();
+                    if ws.send(tungstenite::Message::Text(msg)).is_err() {
+                        return;
+                    }
+                }
+                let _ = ws.flush();
+                if conn > 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                }
+            });
+        }
+    });
+    url
+}
+
+/// An HTTP server that answers every request with 404.
+fn not_found_server() -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{\"code\":-1,\"msg\":\"not found\"}");
+        }
+    });
+    url
+}
+
+#[test]
+fn a_live_session_that_cannot_fill_its_gap_fails_the_run() {
+    let (ws, rest) = (gappy_ws_server(), not_found_server());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bars.csv");
+    let o = common::tickflow(&[
+        "aggregate",
+        "--source",
+        "binance",
+        "--symbols",
+        "XRP/ETH",
+        "--ws-url",
+        &ws,
+        "--rest-url",
+        &rest,
+        "--stale-after",
+        "2s",
+        "--max-trades",
+        "1000",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a live run with an unfillable gap must not exit 0: {err}");
+    assert!(err.contains("404"), "the reason is reported: {err}");
+}
