@@ -812,13 +812,13 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let t = tickflow_model::Trade {
-                instrument: tickflow_model::Instrument::new("binance", if x % 2 == 0 { "BTC/USDT" } else { "ETH/USDT" }).unwrap(),
+                instrument: tickflow_model::Instrument::new("binance", if x.is_multiple_of(2) { "BTC/USDT" } else { "ETH/USDT" }).unwrap(),
                 trade_id: Some(i + 1),
                 ts: Ts::from_millis(1_700_000_000_000 + i as i64 * 1_700),
                 ingest_ts: Ts(1),
                 price: Decimal::from_int(100 + (x % 9) as i64),
                 amount: "0.125".parse().unwrap(),
-                side: if x % 3 == 0 { Side::Sell } else { Side::Buy },
+                side: if x.is_multiple_of(3) { Side::Sell } else { Side::Buy },
             };
             e.on_time(&t, &mut ends);
             trades.push(t);
