@@ -17,6 +17,7 @@
 //!   up to the high watermark taken when it opened (or follows the partition), and sends
 //!   malformed records to the dead-letter topic with the reason instead of failing.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -27,7 +28,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tickflow_model::{Trade, TradeRecord, TradeRows, Ts};
+use tickflow_model::{Instrument, Trade, TradeRecord, TradeRows, Ts};
 
 use crate::ConnectorError;
 
@@ -523,6 +524,50 @@ pub fn read_partition(cfg: &KafkaConfig, topic: &str, partition: i32) -> Result<
         }
     }
     Ok(out)
+}
+
+/// The last trade of each of `wanted` in the trades topic: each partition is read from at most
+/// `max_back` records before its end (keys are `exchange:symbol`, so an instrument lives in one
+/// partition and its last record there is its last trade). An instrument not found has no entry.
+pub fn last_trades(cfg: &KafkaConfig, topic: &str, wanted: &[Instrument], max_back: i64) -> Result<BTreeMap<Instrument, Trade>, ConnectorError> {
+    let mut last: BTreeMap<Instrument, Trade> = BTreeMap::new();
+    let n = match partitions(cfg, topic) {
+        Ok(n) => n,
+        Err(ConnectorError::KafkaBroker { code: RDKafkaErrorCode::UnknownTopicOrPartition, .. }) => return Ok(last),
+        Err(e) => return Err(e),
+    };
+    let keys: BTreeMap<String, Instrument> = wanted.iter().map(|i| (format!("{}:{}", i.exchange(), i.symbol()), *i)).collect();
+    let timeout = Duration::from_secs(10);
+    for p in 0..n {
+        let consumer = cfg.consumer("tickflow-reader")?;
+        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{p}"), e))?;
+        let from = lo.max(hi.saturating_sub(max_back.max(1)));
+        if from >= hi {
+            continue;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, p, Offset::Offset(from)).map_err(|e| kerr("assign", e))?;
+        consumer.assign(&tpl).map_err(|e| kerr(&format!("assign {topic}/{p}"), e))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut next = from;
+        while next < hi {
+            if std::time::Instant::now() > deadline {
+                return Err(ConnectorError::KafkaBroker { context: format!("reading the tail of {topic}/{p}"), code: RDKafkaErrorCode::RequestTimedOut });
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    next = m.offset() + 1;
+                    let Some(inst) = m.key().and_then(|k| std::str::from_utf8(k).ok()).and_then(|k| keys.get(k)) else { continue };
+                    if let Some(t) = m.payload().and_then(|b| serde_json::from_slice::<TradeRecord>(b).ok()).and_then(|r| r.to_trade().ok()) {
+                        last.insert(*inst, t);
+                    }
+                }
+                Some(Err(e)) => return Err(kerr(&format!("reading {topic}/{p}"), e)),
+                None => {}
+            }
+        }
+    }
+    Ok(last)
 }
 
 /// Reads the headers of a message as `(key, value)` strings (tests, tools).

@@ -425,6 +425,7 @@ fn session(v: V, trades: &Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>, 
         api_key: (v == V::CryptoCompare).then(|| tickflow_connectors::http::Secret::new("testkey")),
         stale_after: Duration::from_millis(300),
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 3 },
+        resume_after: Default::default(),
     };
     let mut got = Vec::new();
     let stop = AtomicBool::new(false);

@@ -61,6 +61,10 @@ pub struct LiveConfig {
     pub stale_after: Duration,
     /// Reconnect backoff.
     pub retry: RetryPolicy,
+    /// Resume after these trades (by CCXT symbol): the first connection fills from REST
+    /// everything after them before delivering live trades (an ingest restarting from the tail
+    /// of its topic).
+    pub resume_after: BTreeMap<String, crate::history::After>,
 }
 
 impl LiveConfig {
@@ -77,6 +81,7 @@ impl LiveConfig {
             api_key: None,
             stale_after: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            resume_after: BTreeMap::new(),
         })
     }
 }
@@ -162,6 +167,24 @@ struct Session<'a> {
     rest: HttpClient,
     seen: BTreeMap<String, Seen>,
     stats: LiveStats,
+    /// Holes REST could not fill, until the caller is told.
+    gaps: Vec<Gap>,
+}
+
+/// A hole in a market's trades that the venue's REST history could not fill: trades after
+/// `after` and before `resumed` may be missing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Gap {
+    /// The market.
+    pub instrument: Instrument,
+    /// The last trade delivered before the hole.
+    pub after_id: u64,
+    /// Its event time.
+    pub after_ts: Ts,
+    /// The first trade delivered after it, when known.
+    pub resumed_id: Option<u64>,
+    /// Its event time (else when the hole was found).
+    pub resumed_ts: Ts,
 }
 
 /// `emit`'s verdict: keep going or stop.
@@ -185,9 +208,20 @@ impl Session<'_> {
     fn fill(&mut self, m: &Market, emit: &mut dyn FnMut(Trade) -> bool) -> Result<Go, ConnectorError> {
         let Some(after) = self.seen.get(&m.symbol).and_then(|s| s.last) else { return Ok(true) };
         let fill = self.venue.fill(&mut self.rest, &self.cfg.rest_url, m, after, Ts::now())?;
-        if !fill.complete {
+        // contiguous ids: the history answered, but from after a hole (it no longer reaches back)
+        let first_new = fill.trades.iter().filter_map(|t| t.trade_id).filter(|id| *id > after.id).min();
+        let holed = self.venue.id_order() == IdOrder::Contiguous && first_new.is_some_and(|id| id > after.id + 1);
+        if !fill.complete || holed {
             self.stats.gaps_unfilled += 1;
             tracing::warn!(venue = self.name, symbol = %m.symbol, after_id = after.id, "REST history does not reach back to the last trade: trades may be missing");
+            let first = fill.trades.iter().filter(|t| t.trade_id.is_some_and(|id| id > after.id)).min_by_key(|t| t.trade_id);
+            self.gaps.push(Gap {
+                instrument: m.instrument,
+                after_id: after.id,
+                after_ts: after.ts,
+                resumed_id: first.and_then(|t| t.trade_id),
+                resumed_ts: first.map_or_else(Ts::now, |t| t.ts),
+            });
         }
         for t in fill.trades {
             let before = self.stats.duplicates;
@@ -214,7 +248,18 @@ fn rest_client(cfg: &LiveConfig) -> HttpClient {
 /// Runs a live session until `emit` returns false or `stop` is set. Every trade of every symbol
 /// is delivered once, from the first trade seen on; per symbol in id order where the venue's
 /// ids are ordered.
-pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> bool) -> Result<LiveStats, ConnectorError> {
+pub fn run(cfg: &LiveConfig, stop: &AtomicBool, emit: impl FnMut(Trade) -> bool) -> Result<LiveStats, ConnectorError> {
+    run_observed(cfg, stop, emit, |_| {})
+}
+
+/// [`run`], telling `on_gap` of every hole the venue's REST history could not fill (an ingest
+/// records them on its gaps topic).
+pub fn run_observed(
+    cfg: &LiveConfig,
+    stop: &AtomicBool,
+    mut emit: impl FnMut(Trade) -> bool,
+    mut on_gap: impl FnMut(Gap),
+) -> Result<LiveStats, ConnectorError> {
     let v = venue(&cfg.venue).ok_or_else(|| unknown_venue(&cfg.venue))?;
     let markets: Vec<Market> = cfg
         .symbols
@@ -228,7 +273,12 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
     let by_symbol: BTreeMap<String, Market> = markets.iter().map(|m| (m.symbol.clone(), m.clone())).collect();
     let key = cfg.api_key.as_ref().map(|k| k.expose());
     let url = v.url(&cfg.ws_url, &markets, key);
-    let mut s = Session { cfg, venue: v, name: &cfg.venue, rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default() };
+    let mut s = Session { cfg, venue: v, name: &cfg.venue, rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default(), gaps: Vec::new() };
+    for (symbol, after) in &cfg.resume_after {
+        if let Some(m) = markets.iter().find(|m| &m.symbol == symbol) {
+            s.seen.entry(m.symbol.clone()).or_default().last = Some(*after);
+        }
+    }
     let keepalive = v.keepalive();
     let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after));
     let mut rng = cfg.retry.seed | 1;
@@ -256,7 +306,9 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
         }
         // gap-fill whatever happened while we were away
         for m in &markets {
-            if !s.fill(m, &mut emit)? {
+            let go = s.fill(m, &mut emit)?;
+            s.gaps.drain(..).for_each(&mut on_gap);
+            if !go {
                 return Ok(s.stats);
             }
         }
@@ -296,11 +348,14 @@ pub fn run(cfg: &LiveConfig, stop: &AtomicBool, mut emit: impl FnMut(Trade) -> b
                             if let (Some(l), Some(id), Some(m)) = (last, t.trade_id, by_symbol.get(&symbol)) {
                                 if id > l + 1 {
                                     // a hole: filled before this trade is delivered
-                                    if !s.fill(m, &mut emit)? {
+                                    let go = s.fill(m, &mut emit)?;
+                                    s.gaps.drain(..).for_each(&mut on_gap);
+                                    if !go {
                                         return Ok(s.stats);
                                     }
-                                    if s.seen.get(&symbol).and_then(|x| x.last).is_some_and(|n| n.id + 1 < id) {
+                                    if let Some(n) = s.seen.get(&symbol).and_then(|x| x.last).filter(|n| n.id + 1 < id) {
                                         s.stats.gaps_unfilled += 1;
+                                        on_gap(Gap { instrument: m.instrument, after_id: n.id, after_ts: n.ts, resumed_id: Some(id), resumed_ts: t.ts });
                                         tracing::warn!(
                                             venue = %cfg.venue,
                                             symbol,

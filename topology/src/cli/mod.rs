@@ -8,6 +8,7 @@ pub mod demo;
 pub mod fetch;
 pub mod flags;
 pub mod indicator;
+pub mod ingest;
 pub mod kafka;
 pub mod questdb;
 pub mod run;
@@ -61,6 +62,9 @@ enum Cmd {
     /// Live trades from a venue (no holes, no duplicates across reconnects).
     #[command(disable_help_flag = true)]
     Stream(crate::cli::stream::StreamArgs),
+    /// Live trades from a venue into the trades topic (the log of record), resuming after the
+    /// topic's last trade with a REST backfill; unfillable holes go to the gaps topic.
+    Ingest(crate::cli::ingest::IngestArgs),
     /// Compare a venue's own candles with tickflow's aggregation of its trades.
     #[command(disable_help_flag = true)]
     Verify(crate::cli::verify::VerifyArgs),
@@ -199,6 +203,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch(f) => crate::cli::fetch::run(f),
         Cmd::Verify(v) => crate::cli::verify::run(v),
         Cmd::Stream(s) => crate::cli::stream::run(s),
+        Cmd::Ingest(a) => crate::cli::ingest::run(a),
         Cmd::Topics(t) => crate::cli::kafka::topics(t),
         Cmd::Run(r) => run::run(r),
         Cmd::Publish(p) => crate::cli::kafka::publish(p),
