@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1.7
 #
-# tickflow: one image for every tickflow service of compose.yaml (tickflow-init, tickflow-live,
+# tickflow: one image for every tickflow service of compose.yaml (tickflow-init, tickflow-ingest, tickflow-process, tickflow-paper,
 # tickflow-backtest). Multi-stage: a pinned Rust toolchain builds the release binary (librdkafka
 # is compiled from the bundled sources, hence cmake/make/g++), a pinned Debian slim runs it as
 # a non-root user.

@@ -215,11 +215,24 @@ impl KafkaSink {
 
 /// Topic administration through the Kafka protocol (`tickflow topics create`).
 pub fn create_topic(cfg: &KafkaConfig, name: &str, partitions: i32, compacted: bool, retention_ms: Option<i64>) -> Result<(), ConnectorError> {
+    create_topic_replicated(cfg, name, partitions, 1, compacted, retention_ms)
+}
+
+/// [`create_topic`] with `replication` copies of each partition (3 on a cluster; the brokers'
+/// `min.insync.replicas` then decides how many must have a write before it is acknowledged).
+pub fn create_topic_replicated(
+    cfg: &KafkaConfig,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    compacted: bool,
+    retention_ms: Option<i64>,
+) -> Result<(), ConnectorError> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     let admin: AdminClient<DefaultClientContext> = cfg.client().create().map_err(|e| kerr("creating admin client", e))?;
     let retention = retention_ms.map(|r| r.to_string());
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication.max(1)));
     if compacted {
         topic = topic.set("cleanup.policy", "compact");
     }

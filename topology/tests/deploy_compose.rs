@@ -522,7 +522,7 @@ fn check_networks(doc: &Value, may_leave_backend: &[&str]) -> Vec<String> {
 #[test]
 fn backend_network_is_internal() {
     let doc = compose();
-    assert_clean("networks", check_networks(&doc, &["grafana", "console", "tickflow-live"]));
+    assert_clean("networks", check_networks(&doc, &["grafana", "console", "tickflow-ingest"]));
     assert_eq!(doc["networks"]["backend"]["internal"], Value::Bool(true));
     for svc in ["redpanda", "questdb", "prometheus"] {
         assert_eq!(strings(service(&doc, svc).get("networks")), ["backend"], "{svc}");
@@ -649,7 +649,7 @@ fn volumes_are_named() {
         ("questdb", "/var/lib/questdb"),
         ("prometheus", "/prometheus"),
         ("grafana", "/var/lib/grafana"),
-        ("tickflow-live", "/var/lib/tickflow"),
+        ("tickflow-process", "/var/lib/tickflow"),
     ] {
         let m = mounts(service(&doc, svc));
         assert!(m.iter().any(|(s, t)| t == target && s.as_deref().is_some_and(|s| !is_bind(s))), "{svc}: no named volume at {target}: {m:?}");
@@ -741,12 +741,12 @@ fn prometheus_scrapes_every_metrics_service() {
     let doc = compose();
     let prom = yaml(&read("deploy/prometheus/prometheus.yml"));
     assert_clean("prometheus targets", check_prometheus_targets(&doc, &prom));
-    // the contract: tickflow-live and tickflow-backtest on 9464 (and Prometheus itself)
+    // the contract: ingest, processing, paper trading and backtest on 9464 (and Prometheus itself)
     let t = scrape_targets(&prom);
-    for want in ["tickflow-live:9464", "tickflow-backtest:9464", "localhost:9090"] {
+    for want in ["tickflow-ingest:9464", "tickflow-process:9464", "tickflow-paper:9464", "tickflow-backtest:9464", "localhost:9090"] {
         assert!(t.contains(want), "{want} not in {t:?}");
     }
-    for svc in ["tickflow-live", "tickflow-backtest"] {
+    for svc in ["tickflow-ingest", "tickflow-process", "tickflow-paper", "tickflow-backtest"] {
         assert_eq!(env_var(service(&doc, svc), "TICKFLOW_METRICS_ADDR").as_deref(), Some("0.0.0.0:9464"), "{svc}");
     }
     // the mounted file is the one checked here
@@ -798,20 +798,33 @@ fn parse_run_config(text: &str) -> Result<toml::Table, String> {
 fn run_configs_parse_as_toml() {
     let doc = compose();
     let configs = run_configs(&doc);
-    assert!(configs.iter().any(|(s, _)| s == "tickflow-live"), "tickflow-live does not run a --config: {configs:?}");
+    for svc in ["tickflow-process", "tickflow-paper"] {
+        assert!(configs.iter().any(|(s, _)| s == svc), "{svc} does not run a --config: {configs:?}");
+    }
     for (svc, path) in &configs {
         let path = path.as_ref().unwrap_or_else(|e| panic!("{e}"));
         let t = parse_run_config(&read(path)).unwrap_or_else(|e| panic!("{svc}: {path}: {e}"));
-        if svc == "tickflow-live" {
-            // the contract: a live venue feeding the raw trades topic, bars to Kafka and QuestDB
-            let get = |section: &str, key: &str| t.get(section).and_then(|s| s.get(key)).cloned();
-            assert_eq!(get("source", "kind").as_ref().and_then(toml::Value::as_str), Some("live"), "{path}");
-            assert!(get("source", "venue").is_some(), "{path}: [source] venue");
-            assert!(get("source", "symbols").as_ref().and_then(toml::Value::as_array).is_some_and(|a| !a.is_empty()), "{path}: [source] symbols");
-            assert_eq!(get("sinks", "trades_topic").as_ref().and_then(toml::Value::as_str), Some("tickflow.trades"), "{path}: [sinks] trades_topic");
-            assert_eq!(get("sinks", "bars_topic").as_ref().and_then(toml::Value::as_str), Some("tickflow.bars"), "{path}: [sinks] bars_topic");
+        let get = |section: &str, key: &str| t.get(section).and_then(|s| s.get(key)).cloned();
+        let text = |section: &str, key: &str| get(section, key).as_ref().and_then(toml::Value::as_str).map(str::to_string);
+        if svc == "tickflow-process" {
+            // the contract: the trades topic (written by tickflow-ingest) followed and checkpointed
+            // under a consumer group, bars to Kafka and QuestDB
+            assert_eq!(text("source", "kind").as_deref(), Some("kafka"), "{path}");
+            assert_eq!(text("source", "topic").as_deref(), Some("tickflow.trades"), "{path}");
+            assert_eq!(get("source", "follow").as_ref().and_then(toml::Value::as_bool), Some(true), "{path}");
+            assert!(text("source", "group").is_some(), "{path}: [source] group (checkpoints and commits)");
+            assert_eq!(get("source", "resume").as_ref().and_then(toml::Value::as_bool), Some(true), "{path}: restores on start");
+            assert_eq!(text("sinks", "bars_topic").as_deref(), Some("tickflow.bars"), "{path}: [sinks] bars_topic");
             assert_eq!(get("sinks", "questdb").as_ref().and_then(toml::Value::as_bool), Some(true), "{path}: [sinks] questdb");
+            assert!(text("sinks", "trades_topic").is_none(), "{path}: processing must not write the topic it reads");
         }
+        if svc == "tickflow-paper" {
+            assert_eq!(text("source", "topic").as_deref(), Some("tickflow.trades"), "{path}");
+            assert!(get("strategy", "name").is_some(), "{path}: [strategy]");
+        }
+        // every tickflow job config must be accepted by the job validation itself
+        let cfg = tickflow::config::JobConfig::parse(&read(path), std::iter::empty()).unwrap_or_else(|e| panic!("{svc}: {path}: {e:#}"));
+        tickflow::job::Job::check(&cfg).unwrap_or_else(|e| panic!("{svc}: {path}: {e:#}"));
     }
     // every shipped run config parses, used or not
     let dir = repo().join("deploy/tickflow");
@@ -834,13 +847,24 @@ fn run_configs_parse_as_toml() {
 fn contract_services_and_settings() {
     let doc = compose();
     let names: BTreeSet<&str> = services(&doc).into_iter().map(|(n, _)| n).collect();
-    let want = ["console", "grafana", "prometheus", "questdb", "redpanda", "tickflow-backtest", "tickflow-init", "tickflow-live"];
+    let want = [
+        "console",
+        "grafana",
+        "prometheus",
+        "questdb",
+        "redpanda",
+        "tickflow-backtest",
+        "tickflow-ingest",
+        "tickflow-init",
+        "tickflow-paper",
+        "tickflow-process",
+    ];
     assert_eq!(names, want.into_iter().collect(), "compose service names (contract)");
     assert_eq!(strings(service(&doc, "console").get("profiles")), ["console"]);
     assert_eq!(strings(service(&doc, "tickflow-backtest").get("profiles")), ["backtest"]);
 
     // tickflow: brokers, QuestDB, metrics, JSON logs
-    for svc in ["tickflow-init", "tickflow-live", "tickflow-backtest"] {
+    for svc in ["tickflow-init", "tickflow-process", "tickflow-paper", "tickflow-backtest"] {
         let s = service(&doc, svc);
         assert_eq!(env_var(s, "KAFKA_BROKERS").as_deref(), Some("redpanda:9092"), "{svc}");
         let conf = env_var(s, "QDB_CLIENT_CONF").unwrap_or_default();
@@ -850,27 +874,40 @@ fn contract_services_and_settings() {
     }
     let init = strings(service(&doc, "tickflow-init").get("command")).join(" ");
     assert!(init.contains("tickflow topics create") && init.contains("tickflow questdb init"), "{init}");
-    assert_eq!(strings(service(&doc, "tickflow-live").get("command")), ["run", "--config", "/etc/tickflow/live.toml"]);
-    let deps = &service(&doc, "tickflow-live")["depends_on"];
-    assert_eq!(deps["tickflow-init"]["condition"], "service_completed_successfully");
+    assert!(init.contains("--replication-factor ${TICKFLOW_REPLICATION:-1}"), "{init}");
+    assert_eq!(strings(service(&doc, "tickflow-process").get("command")), ["run", "--config", "/etc/tickflow/process.toml"]);
+    assert_eq!(strings(service(&doc, "tickflow-paper").get("command")), ["run", "--config", "/etc/tickflow/paper.toml"]);
+    let ingest = strings(service(&doc, "tickflow-ingest").get("command"));
+    assert_eq!(ingest[0], "ingest", "{ingest:?}");
+    assert_eq!(env_var(service(&doc, "tickflow-ingest"), "KAFKA_BROKERS").as_deref(), Some("redpanda:9092"));
+    assert!(env_var(service(&doc, "tickflow-ingest"), "QDB_CLIENT_CONF").is_none(), "ingest does not need QuestDB credentials");
+    for svc in ["tickflow-ingest", "tickflow-process", "tickflow-paper"] {
+        let deps = &service(&doc, svc)["depends_on"];
+        assert_eq!(deps["tickflow-init"]["condition"], "service_completed_successfully", "{svc}");
+    }
 
-    // redpanda: internal listener for the containers + an external one, dev-container mode
+    // redpanda: internal listener for the containers + an external one, production mode
+    // (writes fsynced before they are acknowledged)
     let rp = strings(service(&doc, "redpanda").get("command")).join(" ");
     for flag in [
         "--kafka-addr=internal://0.0.0.0:9092,external://0.0.0.0:19092",
         "--advertise-kafka-addr=internal://redpanda:9092,external://localhost:19092",
-        "--mode=dev-container",
         "--smp=1",
         "--memory=",
     ] {
         assert!(rp.contains(flag), "redpanda command lacks {flag}: {rp}");
+    }
+    for unsafe_flag in ["dev-container", "unsafe-bypass-fsync", "--mode=dev"] {
+        assert!(!rp.contains(unsafe_flag), "redpanda must fsync: {rp}");
     }
     let health = |svc: &str| strings(service(&doc, svc)["healthcheck"].get("test")).join(" ");
     assert!(health("redpanda").contains("rpk cluster health"));
     assert!(health("questdb").contains("/dev/tcp/127.0.0.1/9003"));
     assert!(health("grafana").contains("/api/health"));
     assert!(health("prometheus").contains("/-/healthy"));
-    assert!(health("tickflow-live").contains("127.0.0.1:9464/healthz"));
+    for svc in ["tickflow-ingest", "tickflow-process", "tickflow-paper"] {
+        assert!(health(svc).contains("127.0.0.1:9464/healthz"), "{svc}");
+    }
 
     // grafana: the contract's mounts and the QuestDB plugin
     let g = service(&doc, "grafana");

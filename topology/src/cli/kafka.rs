@@ -41,8 +41,8 @@ impl BrokerArgs {
 /// Kafka administration and loading.
 #[derive(Subcommand)]
 pub enum TopicsCmd {
-    /// Create the namespace's topics: `trades`, `late`, `fills`, `equity`, `dlq` (retained) and
-    /// `bars`, `orders` (compacted: the latest revision/status per key).
+    /// Create the namespace's topics: `trades`, `late`, `fills`, `equity`, `dlq`, `gaps`
+    /// (retained) and `bars`, `orders`, `checkpoints` (compacted: the latest per key).
     Create(TopicsCreateArgs),
 }
 
@@ -57,6 +57,10 @@ pub struct TopicsCreateArgs {
     /// Retention of `trades`, `late` and `dlq` (e.g. 7d; default: the broker's).
     #[arg(long)]
     retention: Option<String>,
+    /// Copies of each partition: 1 on a single broker, 3 on a cluster (with the brokers'
+    /// `min.insync.replicas` at 2).
+    #[arg(long, default_value_t = 1)]
+    replication_factor: i32,
 }
 
 /// Runs `topics`.
@@ -66,11 +70,22 @@ pub fn topics(cmd: TopicsCmd) -> Result<()> {
             let cfg = a.brokers.config()?;
             let t = a.brokers.topics();
             let retention = a.retention.as_deref().map(crate::duration::parse_nanos).transpose()?.map(|ns| ns / 1_000_000);
-            for (name, compacted) in [("trades", false), ("bars", true), ("late", false), ("orders", true), ("fills", false), ("equity", false), ("dlq", false)]
-            {
+            let topics = [
+                ("trades", false, a.partitions),
+                ("bars", true, a.partitions),
+                ("late", false, a.partitions),
+                ("orders", true, a.partitions),
+                ("fills", false, a.partitions),
+                ("equity", false, a.partitions),
+                ("dlq", false, a.partitions),
+                ("gaps", false, 1),
+                // one partition: a job's checkpoints are read back whole on restore
+                ("checkpoints", true, 1),
+            ];
+            for (name, compacted, partitions) in topics {
                 let full = t.name(name);
-                kafka::create_topic(&cfg, &full, a.partitions, compacted, if compacted { None } else { retention })?;
-                println!("topic {full}: {} partitions{}", a.partitions, if compacted { ", cleanup.policy=compact" } else { "" });
+                kafka::create_topic_replicated(&cfg, &full, partitions, a.replication_factor, compacted, if compacted { None } else { retention })?;
+                println!("topic {full}: {partitions} partitions{}", if compacted { ", cleanup.policy=compact" } else { "" });
             }
             Ok(())
         }
