@@ -323,7 +323,19 @@ impl PartitionReader {
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
         let first = match start {
             StartAt::Beginning => low,
-            StartAt::Offset(o) => o.clamp(low, high),
+            StartAt::Offset(o) => {
+                if o < low {
+                    // a checkpoint older than the topic's retention: what it skips is gone
+                    tracing::error!(
+                        topic,
+                        partition,
+                        offset = o,
+                        first_retained = low,
+                        "records after the checkpointed position were deleted by retention: a hole"
+                    );
+                }
+                o.clamp(low, high)
+            }
             StartAt::Committed => {
                 let mut tpl = TopicPartitionList::new();
                 tpl.add_partition(topic, partition);

@@ -392,6 +392,83 @@ pub fn boundary_above(t: i64, interval: i64) -> i64 {
     t.div_euclid(interval).saturating_add(1).saturating_mul(interval)
 }
 
+/// Writes complete checkpoints on its own thread, so a slow store never stalls worker 0's
+/// dataflow: the latest pending checkpoint replaces older ones not yet written. Dropped with the
+/// dataflow, it finishes the last write first; a failure fails the run like a sink's.
+struct Writer {
+    tx: Option<std::sync::mpsc::Sender<Checkpoint>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    failed: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>>,
+    health: crate::sinks::Health,
+}
+
+impl Writer {
+    fn start(mut store: Store, commit: Option<(KafkaConfig, String)>, health: crate::sinks::Health) -> Result<Self> {
+        let (tx, rx) = std::sync::mpsc::channel::<Checkpoint>();
+        let failed: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>> = Default::default();
+        let f2 = failed.clone();
+        let thread = std::thread::Builder::new().name("checkpoint-writer".into()).spawn(move || {
+            while let Ok(mut c) = rx.recv() {
+                while let Ok(newer) = rx.try_recv() {
+                    c = newer;
+                }
+                let t0 = Instant::now();
+                let wrote = store.save(&c).and_then(|n| {
+                    if let Some((cfg, group)) = &commit {
+                        let pos: Vec<(String, i32, i64)> = c
+                            .positions()
+                            .filter_map(|p| {
+                                let (topic, part) = p.feed.rsplit_once('/')?;
+                                Some((topic.to_string(), part.parse().ok()?, p.position?))
+                            })
+                            .collect();
+                        kafka::commit(cfg, group, &pos)?;
+                        crate::telemetry::global().checkpoint.committed.store(pos.len() as u64, Ordering::Relaxed);
+                    }
+                    Ok(n)
+                });
+                match wrote {
+                    Ok(n) => {
+                        let m = &crate::telemetry::global().checkpoint;
+                        m.boundary_ns.store(c.boundary, Ordering::Relaxed);
+                        m.written_at_ns.store(tickflow_model::Ts::now().0, Ordering::Relaxed);
+                        m.bytes.store(n as u64, Ordering::Relaxed);
+                        m.duration_us.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        m.written.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(job = %c.job, boundary = %tickflow_model::Ts(c.boundary), bytes = n, ms = t0.elapsed().as_millis() as u64, "checkpoint written");
+                    }
+                    Err(e) => {
+                        *f2.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+            }
+        })?;
+        Ok(Writer { tx: Some(tx), thread: Some(thread), failed, health })
+    }
+    fn send(&mut self, c: Checkpoint) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(c);
+        }
+    }
+    /// Reports a failed write to the run.
+    fn check(&self) {
+        if let Some(e) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            self.health.fail("checkpoint store", e);
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.check();
+    }
+}
+
 /// One worker's checkpointing: the source barrier, the shared aggregation state, the probes and
 /// the inputs that carry parts to worker 0, next-boundary proposals to every worker, and
 /// durability to the gather.
@@ -523,9 +600,8 @@ impl WorkerCheckpoint {
                 }
             },
         );
-        let mut store = if index == 0 { Some(spec.store.open()?) } else { None };
+        let mut writer = if index == 0 { Some(Writer::start(spec.store.open()?, spec.commit.clone(), failures.clone())?) } else { None };
         let spec2 = spec.clone();
-        let health = failures.clone();
         let interval = spec.interval;
         part_stream.binary_frontier::<Vec<()>, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
             durable_stream,
@@ -542,15 +618,13 @@ impl WorkerCheckpoint {
                         }
                     });
                     durable_in.for_each(|_, data| data.clear());
-                    let Some(store) = store.as_mut() else { return };
+                    let Some(writer) = writer.as_mut() else { return };
+                    writer.check();
                     let (pf, df) = (parts_f.frontier(), durable_f.frontier());
                     let ended = pf.is_empty() && df.is_empty();
                     // the latest boundary every worker sent a part for and every sink is durable past
-                    let ready = got
-                        .iter()
-                        .rev()
-                        .find(|(b, v)| v.len() == peers && !pf.less_equal(&(**b as u64)) && !df.less_equal(&(**b as u64)))
-                        .map(|(b, _)| *b);
+                    let ready =
+                        got.iter().rev().find(|(b, v)| v.len() == peers && !pf.less_equal(&(**b as u64)) && !df.less_equal(&(**b as u64))).map(|(b, _)| *b);
                     let Some(b) = ready else { return };
                     if !ended && last_write.is_some_and(|t| t.elapsed() < MIN_WRITE_INTERVAL) {
                         return;
@@ -568,34 +642,8 @@ impl WorkerCheckpoint {
                         settings: spec2.settings.clone(),
                         parts,
                     };
-                    let t0 = Instant::now();
-                    let wrote = store.save(&c).and_then(|n| {
-                        if let Some((cfg, group)) = &spec2.commit {
-                            let pos: Vec<(String, i32, i64)> = c
-                                .positions()
-                                .filter_map(|p| {
-                                    let (topic, part) = p.feed.rsplit_once('/')?;
-                                    Some((topic.to_string(), part.parse().ok()?, p.position?))
-                                })
-                                .collect();
-                            kafka::commit(cfg, group, &pos)?;
-                            crate::telemetry::global().checkpoint.committed.store(pos.len() as u64, Ordering::Relaxed);
-                        }
-                        Ok(n)
-                    });
-                    match wrote {
-                        Ok(n) => {
-                            last_write = Some(Instant::now());
-                            let m = &crate::telemetry::global().checkpoint;
-                            m.boundary_ns.store(b, Ordering::Relaxed);
-                            m.written_at_ns.store(tickflow_model::Ts::now().0, Ordering::Relaxed);
-                            m.bytes.store(n as u64, Ordering::Relaxed);
-                            m.duration_us.store(t0.elapsed().as_micros() as u64, Ordering::Relaxed);
-                            m.written.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(job = %c.job, boundary = %tickflow_model::Ts(b), bytes = n, ms = t0.elapsed().as_millis() as u64, "checkpoint written");
-                        }
-                        Err(e) => health.fail("checkpoint store", e),
-                    }
+                    last_write = Some(Instant::now());
+                    writer.send(c);
                 }
             },
         );
