@@ -13,8 +13,13 @@
 //!   worker is held (or done), the frontier reaches `B`: every operator has processed all data
 //!   below `B` and reacted to frontier `B`, and none has seen data at `B` or later. That state,
 //!   with the recorded positions, is the checkpoint. The worker's checkpointer takes it between
-//!   steps and then [`SourceBarrier::release`]s the feeds towards `B + interval` — only once
-//!   every worker has taken its part, which the checkpointer learns from a timely frontier.
+//!   steps and then releases the feeds ([`SourceBarrier::release_to`]) towards the next
+//!   boundary — only once every worker has taken its part, which the checkpointer learns from a
+//!   timely frontier; every worker proposes the next boundary (at least one `interval` on, more
+//!   when replaying fast) and all take the largest proposal, so they agree on it.
+//! - The end of a bounded input (or a stop) is not a boundary: every feed keeps holding the
+//!   frontier at its last watermark until every worker's feeds ended, then all end together
+//!   without finalizing the open windows (a resumed run continues them).
 //!
 //! Holding never changes which trades are late or which time any record travels at, so outputs
 //! are the same with and without checkpoints; a run restored from the checkpoint at `B` (state

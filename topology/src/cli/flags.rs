@@ -66,7 +66,7 @@ pub struct JobFlags {
     /// ... and at least this much wall time between them (replays at speed) [default: 10s].
     #[arg(long)]
     pub checkpoint_wall_interval: Option<String>,
-    /// Where checkpoints go: kafka (the topic <namespace>.checkpoints), dir:PATH, or off
+    /// Where checkpoints go: kafka (the topic `<namespace>.checkpoints`), dir:PATH, or off
     /// [default: kafka].
     #[arg(long)]
     pub checkpoint_store: Option<String>,

@@ -31,10 +31,10 @@ pub struct IngestArgs {
     live: LiveArgs,
     #[command(flatten)]
     brokers: BrokerArgs,
-    /// The trades topic [default: <namespace>.trades].
+    /// The trades topic [default: `<namespace>.trades`].
     #[arg(long)]
     topic: Option<String>,
-    /// Where unfillable holes are recorded [default: <namespace>.gaps].
+    /// Where unfillable holes are recorded [default: `<namespace>.gaps`].
     #[arg(long)]
     gaps_topic: Option<String>,
     /// How far back (records per partition) to look for each symbol's last trade on start.
