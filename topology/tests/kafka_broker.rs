@@ -219,3 +219,51 @@ fn a_million_trade_tape_through_the_topic_gives_the_file_bars() {
     assert!(want.lines().count() > 1000);
     assert_eq!(got, want, "1M trades through the topic: the file's bars");
 }
+
+/// Every bar record of a file, sorted (first emissions and revisions).
+fn bar_rows(files: &[&std::path::Path]) -> Vec<String> {
+    let mut v: Vec<String> = files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(String::from).collect::<Vec<_>>()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_resumed_run_stores_what_an_uninterrupted_run_stores_on_a_real_broker() {
+    let Some(b) = broker() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tape = common::late_tape(dir.path(), "tape.csv", "5", "BTC/USDT,ETH/USDT,SOL/USDT", "20000");
+    let text = std::fs::read_to_string(&tape).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let (p1, p2) = (dir.path().join("p1.csv"), dir.path().join("p2.csv"));
+    std::fs::write(&p1, format!("{header}\n{}\n", rows[..10_000].join("\n"))).unwrap();
+    std::fs::write(&p2, format!("{header}\n{}\n", rows[10_000..].join("\n"))).unwrap();
+    let ns = |x: &str| format!("ck{x}{}", std::process::id());
+    let (r, u) = (ns("r"), ns("u"));
+    for n in [&r, &u] {
+        // the admin API creates the checkpoint topic too (compacted, one partition)
+        let out = tickflow_ok(&["topics", "create", "--brokers", &b.addr, "--namespace", n, "--partitions", "3"]);
+        assert!(out.contains(&format!("topic {n}.checkpoints: 1 partitions, cleanup.policy=compact")), "{out}");
+    }
+    let run = |n: &str, out: &std::path::Path, extra: &[&str]| -> String {
+        let (topic, bars) = (format!("{n}.trades"), format!("{n}.bars"));
+        let args = ["aggregate", "--kafka-topic", &topic, "--brokers", &b.addr, "--namespace", n, "--bars-topic", &bars, "--out", out.to_str().unwrap()];
+        let agg = ["--late", "revise", "--out-of-orderness", "5s", "--allowed-lateness", "10m", "--no-progress"];
+        tickflow_ok(&[&args[..], &BARS, &agg, extra].concat())
+    };
+    tickflow_ok(&["publish", "-i", &tape, "--topic", &format!("{u}.trades"), "--brokers", &b.addr]);
+    let whole = dir.path().join("whole.csv");
+    run(&u, &whole, &["--group", "U"]);
+    tickflow_ok(&["publish", "-i", p1.to_str().unwrap(), "--topic", &format!("{r}.trades"), "--brokers", &b.addr]);
+    let (a, c) = (dir.path().join("a.csv"), dir.path().join("c.csv"));
+    run(&r, &a, &["--group", "G", "--workers", "3"]);
+    tickflow_ok(&["publish", "-i", p2.to_str().unwrap(), "--topic", &format!("{r}.trades"), "--brokers", &b.addr]);
+    let out = run(&r, &c, &["--group", "G", "--resume", "--workers", "2"]);
+    assert!(out.contains("offsets committed"), "{out}");
+    let want = bar_rows(&[&whole]);
+    assert!(want.len() > 50 && want.iter().any(|x| !x.ends_with(",0")), "bars with revisions");
+    assert_eq!(bar_rows(&[&a, &c]), want, "every bar row exactly once over the two runs");
+    let last = |t: &str| read_all(&b.addr, t, 3).into_iter().map(|(k, v, _)| (k, v)).collect::<std::collections::BTreeMap<_, _>>();
+    assert_eq!(last(&format!("{r}.bars")), last(&format!("{u}.bars")), "the compacted bars topic, key by key");
+}
