@@ -522,15 +522,34 @@ pub fn read_partition(cfg: &KafkaConfig, topic: &str, partition: i32) -> Result<
         Err(ConnectorError::KafkaBroker { code: RDKafkaErrorCode::UnknownTopicOrPartition, .. }) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     }
-    let consumer = cfg.consumer("tickflow-reader")?;
-    let timeout = Duration::from_secs(10);
-    let (lo, hi) = consumer.fetch_watermarks(topic, partition, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(lo)).map_err(|e| kerr("assign", e))?;
-    consumer.assign(&tpl).map_err(|e| kerr(&format!("assign {topic}/{partition}"), e))?;
     let mut out = Vec::new();
+    read_tail(cfg, topic, partition, i64::MAX, |m| {
+        let headers = m.headers().map(header_pairs).unwrap_or_default();
+        out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+    })?;
+    Ok(out)
+}
+
+/// Hands `f` every record of `topic`/`partition` from at most `max_back` before its high
+/// watermark (taken now) up to it, in offset order; fails after a minute without reaching it.
+fn read_tail(
+    cfg: &KafkaConfig,
+    topic: &str,
+    partition: i32,
+    max_back: i64,
+    mut f: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<(), ConnectorError> {
+    let consumer = cfg.consumer("tickflow-reader")?;
+    let (lo, hi) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10)).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
+    let from = lo.max(hi.saturating_sub(max_back.max(1)));
+    if from >= hi {
+        return Ok(());
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from)).map_err(|e| kerr("assign", e))?;
+    consumer.assign(&tpl).map_err(|e| kerr(&format!("assign {topic}/{partition}"), e))?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut next = lo;
+    let mut next = from;
     while next < hi {
         if std::time::Instant::now() > deadline {
             return Err(ConnectorError::KafkaBroker {
@@ -541,14 +560,13 @@ pub fn read_partition(cfg: &KafkaConfig, topic: &str, partition: i32) -> Result<
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 next = m.offset() + 1;
-                let headers = m.headers().map(header_pairs).unwrap_or_default();
-                out.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), headers));
+                f(&m);
             }
             Some(Err(e)) => return Err(kerr(&format!("reading {topic}/{partition}"), e)),
             None => {}
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The last trade of each of `wanted` in the trades topic: each partition is read from at most
@@ -562,35 +580,13 @@ pub fn last_trades(cfg: &KafkaConfig, topic: &str, wanted: &[Instrument], max_ba
         Err(e) => return Err(e),
     };
     let keys: BTreeMap<String, Instrument> = wanted.iter().map(|i| (format!("{}:{}", i.exchange(), i.symbol()), *i)).collect();
-    let timeout = Duration::from_secs(10);
     for p in 0..n {
-        let consumer = cfg.consumer("tickflow-reader")?;
-        let (lo, hi) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{p}"), e))?;
-        let from = lo.max(hi.saturating_sub(max_back.max(1)));
-        if from >= hi {
-            continue;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, p, Offset::Offset(from)).map_err(|e| kerr("assign", e))?;
-        consumer.assign(&tpl).map_err(|e| kerr(&format!("assign {topic}/{p}"), e))?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        let mut next = from;
-        while next < hi {
-            if std::time::Instant::now() > deadline {
-                return Err(ConnectorError::KafkaBroker { context: format!("reading the tail of {topic}/{p}"), code: RDKafkaErrorCode::RequestTimedOut });
+        read_tail(cfg, topic, p, max_back, |m| {
+            let Some(inst) = m.key().and_then(|k| std::str::from_utf8(k).ok()).and_then(|k| keys.get(k)) else { return };
+            if let Some(t) = m.payload().and_then(|b| serde_json::from_slice::<TradeRecord>(b).ok()).and_then(|r| r.to_trade().ok()) {
+                last.insert(*inst, t);
             }
-            match consumer.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => {
-                    next = m.offset() + 1;
-                    let Some(inst) = m.key().and_then(|k| std::str::from_utf8(k).ok()).and_then(|k| keys.get(k)) else { continue };
-                    if let Some(t) = m.payload().and_then(|b| serde_json::from_slice::<TradeRecord>(b).ok()).and_then(|r| r.to_trade().ok()) {
-                        last.insert(*inst, t);
-                    }
-                }
-                Some(Err(e)) => return Err(kerr(&format!("reading {topic}/{p}"), e)),
-                None => {}
-            }
-        }
+        })?;
     }
     Ok(last)
 }

@@ -114,6 +114,14 @@ struct FeedState {
     ended: bool,
 }
 
+impl FeedState {
+    /// Where this feed stands for a checkpoint: `position` (the next record to read) with the
+    /// watermark of everything read before it.
+    fn at(&self, position: Option<i64>, ended: bool) -> FeedPosition {
+        FeedPosition { feed: self.name.clone(), position, max_seen: self.wm.max_seen(), watermark: self.wm.current(), ended }
+    }
+}
+
 /// Trades per batch (~230 KiB of columns).
 const BATCH_TRADES: usize = 4096;
 
@@ -233,13 +241,7 @@ pub fn trade_source_at<'scope>(
                 for fs in feeds.iter_mut().filter(|f| !f.ended) {
                     fs.ended = true;
                     if !b.is_held(&fs.name) {
-                        let p = FeedPosition {
-                            feed: fs.name.clone(),
-                            position: fs.feed.position(),
-                            max_seen: fs.wm.max_seen(),
-                            watermark: fs.wm.current(),
-                            ended: true,
-                        };
+                        let p = fs.at(fs.feed.position(), true);
                         b.end(p);
                     }
                 }
@@ -324,13 +326,7 @@ pub fn trade_source_at<'scope>(
                             fs.ended_after_pending = status == FeedStatus::Done;
                             buf.truncate(k);
                             let position = fs.pending_pos.first().copied().flatten();
-                            b.borrow_mut().hold(FeedPosition {
-                                feed: fs.name.clone(),
-                                position,
-                                max_seen: fs.wm.max_seen(),
-                                watermark: fs.wm.current(),
-                                ended: false,
-                            });
+                            b.borrow_mut().hold(fs.at(position, false));
                             held = true;
                             status = FeedStatus::Ready;
                         }
@@ -388,13 +384,7 @@ pub fn trade_source_at<'scope>(
                 match status {
                     FeedStatus::Done => {
                         if let Some(b) = &barrier {
-                            let p = FeedPosition {
-                                feed: fs.name.clone(),
-                                position: fs.feed.position(),
-                                max_seen: fs.wm.max_seen(),
-                                watermark: fs.wm.current(),
-                                ended: true,
-                            };
+                            let p = fs.at(fs.feed.position(), true);
                             b.borrow_mut().end(p);
                             // its watermark keeps holding the frontier: a resumed run may read
                             // more of this partition
@@ -412,13 +402,7 @@ pub fn trade_source_at<'scope>(
                                 let to = Ts::now().0.saturating_sub(cfg.out_of_orderness);
                                 match (&barrier, bound) {
                                     // the clock would carry the watermark over the boundary: hold
-                                    (Some(b), Some(bound)) if to >= bound => b.borrow_mut().hold(FeedPosition {
-                                        feed: fs.name.clone(),
-                                        position: fs.feed.position(),
-                                        max_seen: fs.wm.max_seen(),
-                                        watermark: fs.wm.current(),
-                                        ended: false,
-                                    }),
+                                    (Some(b), Some(bound)) if to >= bound => b.borrow_mut().hold(fs.at(fs.feed.position(), false)),
                                     _ => fs.wm.advance_to(to),
                                 }
                             }

@@ -159,6 +159,11 @@ impl StoreSpec {
             _ => bail!("unknown checkpoint store {s:?}: use kafka or dir:PATH"),
         }
     }
+    /// The store [`Self::open`] made ready, without asking the broker again; `slot` is the
+    /// Kafka slot to write next when a load already learned it.
+    pub fn reopen(&self, slot: Option<u8>) -> Store {
+        Store { spec: self.clone(), producer: None, slot }
+    }
     /// Opens the store (creating the topic or directory when missing).
     pub fn open(&self) -> Result<Store> {
         match self {
@@ -166,13 +171,10 @@ impl StoreSpec {
                 if kafka::partitions(cfg, topic).is_err() {
                     kafka::create_topic(cfg, topic, 1, true, None).with_context(|| format!("creating the checkpoint topic {topic}"))?;
                 }
-                Ok(Store { spec: self.clone(), producer: None, slot: None })
             }
-            StoreSpec::Dir(d) => {
-                std::fs::create_dir_all(d).with_context(|| format!("checkpoint directory {}", d.display()))?;
-                Ok(Store { spec: self.clone(), producer: None, slot: None })
-            }
+            StoreSpec::Dir(d) => std::fs::create_dir_all(d).with_context(|| format!("checkpoint directory {}", d.display()))?,
         }
+        Ok(self.reopen(None))
     }
 }
 
@@ -308,6 +310,8 @@ pub struct Plan {
     pub restored: Option<std::sync::Arc<Checkpoint>>,
     /// The first boundary the sources hold at.
     pub first_boundary: i64,
+    /// The Kafka store's next write slot, when the restore already read the store.
+    pub slot: Option<u8>,
 }
 
 /// Resolves the restore plan of `job` (which checkpoints) for a run on `peers` workers: with
@@ -359,7 +363,7 @@ pub fn prepare(job: &mut crate::job::Job, peers: usize) -> Result<()> {
         Some(c) => boundary_above(c.boundary, spec.interval),
         None => boundary_above(first_event_time(&job.inputs)?.unwrap_or_else(|| tickflow_model::Ts::now().0), spec.interval),
     };
-    job.plan = Some(Plan { restored: restored.map(std::sync::Arc::new), first_boundary: first });
+    job.plan = Some(Plan { restored: restored.map(std::sync::Arc::new), first_boundary: first, slot: store.slot });
     Ok(())
 }
 
@@ -600,7 +604,8 @@ impl WorkerCheckpoint {
                 }
             },
         );
-        let mut writer = if index == 0 { Some(Writer::start(spec.store.open()?, spec.commit.clone(), failures.clone())?) } else { None };
+        // the store was opened (and, on a restore, read) by `prepare`: no second round trip
+        let mut writer = if index == 0 { Some(Writer::start(spec.store.reopen(plan.slot), spec.commit.clone(), failures.clone())?) } else { None };
         let spec2 = spec.clone();
         let interval = spec.interval;
         part_stream.binary_frontier::<Vec<()>, timely::container::CapacityContainerBuilder<Vec<()>>, _, _, _, _>(
@@ -721,8 +726,9 @@ impl WorkerCheckpoint {
                 p.advance_to(next);
             }
         }
-        let done = self.probe.with_frontier(|f| f.is_empty());
-        if let Some(f) = self.probe.with_frontier(|f| f.first().copied()) {
+        let first = self.probe.with_frontier(|f| f.first().copied());
+        let done = first.is_none();
+        if let Some(f) = first {
             self.frontier = f as i64;
         }
         self.end_of_input();

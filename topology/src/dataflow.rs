@@ -141,7 +141,6 @@ fn source<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Trade
             let restored = plan.restored.as_deref();
             let barrier =
                 SourceBarrier::new(plan.first_boundary, spec.interval, restored.map(|c| c.positions().cloned().collect::<Vec<_>>()).unwrap_or_default());
-            let mut engine = BarEngine::new(job.agg.clone())?;
             let state = AggregateState::new(BarEngine::new(job.agg.clone())?);
             if let Some(c) = restored {
                 let (index, peers) = (w.index, scope.peers());
@@ -154,9 +153,8 @@ fn source<'scope>(scope: Scope<'scope, u64>, job: &Job, feeds: Vec<Box<dyn Trade
                     }
                     tickflow_operators::Routing::ByInstrument => c.state_for(|i| i.route() % peers as u64 == index as u64),
                 };
-                engine.restore(&es, |_| true)?;
                 let mut st = state.borrow_mut();
-                st.engine = engine;
+                st.engine.restore(&es, |_| true)?;
                 st.late = late;
             }
             Some((barrier, state))

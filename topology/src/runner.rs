@@ -54,11 +54,6 @@ struct WorkerOut {
     durable: Vec<(String, bool)>,
 }
 
-/// Workers in the whole cluster.
-fn config_workers(c: &ClusterArgs) -> usize {
-    c.peers()
-}
-
 /// Runs the job on `cluster` and waits for it.
 pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
     tickflow_operators::BarEngine::new(job.agg.clone()).map_err(|e| anyhow!(e))?;
@@ -96,7 +91,7 @@ pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
     let paper_ids: Vec<String> = job.paper.as_ref().map(|p| p.run_ids.to_vec()).unwrap_or_default();
     let mut job = job;
     if job.checkpoint.is_some() {
-        crate::checkpoint::prepare(&mut job, config_workers(cluster))?;
+        crate::checkpoint::prepare(&mut job, peers)?;
     }
     let checkpointing = job.checkpoint.is_some();
     let job = Arc::new(job);

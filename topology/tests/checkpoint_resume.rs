@@ -13,19 +13,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{read_all, tickflow_ok};
+use common::{bar_rows as rows, read_all, tickflow_ok};
 use qdb_server::QdbServer;
 use rdkafka::mocking::MockCluster;
 
 const AGG: [&str; 12] =
     ["--timeframes", "1m,5m", "--fill", "carry", "--late", "revise", "--out-of-orderness", "5s", "--allowed-lateness", "10m", "--idle-timeout", "1h"];
-
-/// Every row of the bar files, as a sorted multiset.
-fn rows(files: &[&Path]) -> Vec<String> {
-    let mut v: Vec<String> = files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(String::from).collect::<Vec<_>>()).collect();
-    v.sort();
-    v
-}
 
 /// The last record per key of a topic (what compaction keeps).
 fn compacted(brokers: &str, topic: &str) -> BTreeMap<String, String> {

@@ -14,28 +14,8 @@ use rdkafka::mocking::MockCluster;
 
 /// Serves trades `from..` to every connection, then keeps it open.
 fn ws_from(trades: Arc<Vec<serde_json::Value>>, from: usize) -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let trades = trades.clone();
-            std::thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else { return };
-                for t in &trades[from..] {
-                    let mut d = t.clone();
-                    d["e"] = "aggTrade".into();
-                    d["s"] = "XRPETH".into();
-                    let msg = serde_json::json!({"stream": "xrpeth@aggTrade", "data": d}).to_string();
-                    if ws.send(tungstenite::Message::Text(msg)).is_err() {
-                        return;
-                    }
-                }
-                let _ = ws.flush();
-                std::thread::sleep(std::time::Duration::from_secs(10));
-            });
-        }
-    });
-    url
+    let n = trades.len();
+    common::ws_serving(trades, move |_| (from..n, std::time::Duration::from_secs(10)))
 }
 
 /// Binance's `aggTrades?fromId=&limit=` over the trades in `window` (what the venue still has).

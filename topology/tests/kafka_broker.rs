@@ -220,13 +220,6 @@ fn a_million_trade_tape_through_the_topic_gives_the_file_bars() {
     assert_eq!(got, want, "1M trades through the topic: the file's bars");
 }
 
-/// Every bar record of a file, sorted (first emissions and revisions).
-fn bar_rows(files: &[&std::path::Path]) -> Vec<String> {
-    let mut v: Vec<String> = files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(String::from).collect::<Vec<_>>()).collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn a_resumed_run_stores_what_an_uninterrupted_run_stores_on_a_real_broker() {
     let Some(b) = broker() else { return };
@@ -261,9 +254,9 @@ fn a_resumed_run_stores_what_an_uninterrupted_run_stores_on_a_real_broker() {
     tickflow_ok(&["publish", "-i", p2.to_str().unwrap(), "--topic", &format!("{r}.trades"), "--brokers", &b.addr]);
     let out = run(&r, &c, &["--group", "G", "--resume", "--workers", "2"]);
     assert!(out.contains("offsets committed"), "{out}");
-    let want = bar_rows(&[&whole]);
+    let want = common::bar_rows(&[&whole]);
     assert!(want.len() > 50 && want.iter().any(|x| !x.ends_with(",0")), "bars with revisions");
-    assert_eq!(bar_rows(&[&a, &c]), want, "every bar row exactly once over the two runs");
+    assert_eq!(common::bar_rows(&[&a, &c]), want, "every bar row exactly once over the two runs");
     let last = |t: &str| read_all(&b.addr, t, 3).into_iter().map(|(k, v, _)| (k, v)).collect::<std::collections::BTreeMap<_, _>>();
     assert_eq!(last(&format!("{r}.bars")), last(&format!("{u}.bars")), "the compacted bars topic, key by key");
 }

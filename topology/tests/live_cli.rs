@@ -34,32 +34,11 @@ fn stream_and_live_aggregate() {
 /// A WebSocket server whose first connection sends trades 0..100 and drops; later ones start at
 /// trade 200, so the client must fill 100..200 from REST.
 fn gappy_ws_server() -> String {
-    let trades = common::payloads();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("ws://{}", l.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for (conn, stream) in l.incoming().flatten().enumerate() {
-            let trades = trades.clone();
-            std::thread::spawn(move || {
-                let Ok(mut ws) = tungstenite::accept(stream) else { return };
-                let range = if conn == 0 { 0..100 } else { 200..300 };
-                for t in &trades[range] {
-                    let mut d = t.clone();
-                    d["e"] = "aggTrade".into();
-                    d["s"] = "XRPETH".into();
-                    let msg = serde_json::json!({"stream": "xrpeth@aggTrade", "data": d}).to_string();
-                    if ws.send(tungstenite::Message::Text(msg)).is_err() {
-                        return;
-                    }
-                }
-                let _ = ws.flush();
-                if conn > 0 {
-                    std::thread::sleep(std::time::Duration::from_secs(5));
-                }
-            });
-        }
-    });
-    url
+    let plan = |conn: usize| match conn {
+        0 => (0..100, std::time::Duration::ZERO),
+        _ => (200..300, std::time::Duration::from_secs(5)),
+    };
+    common::ws_serving(std::sync::Arc::new(common::payloads()), plan)
 }
 
 /// An HTTP server that answers every request with 404.

@@ -97,25 +97,23 @@ impl BarEngine {
         let i = match self.index.get(&id) {
             Some(&i) => i,
             None => {
-                let base = self.tfs[0];
                 let tfs = self
                     .tfs
                     .iter()
                     .enumerate()
-                    .map(|(k, tf)| TfState {
-                        tf: *tf,
-                        rollup: k > 0 && tf.is_multiple_of(base),
-                        open: VecDeque::new(),
-                        closed: BTreeMap::new(),
-                        last: None,
-                        cur: (0, 0),
-                    })
+                    .map(|(k, tf)| TfState { tf: *tf, rollup: self.is_rollup(k), open: VecDeque::new(), closed: BTreeMap::new(), last: None, cur: (0, 0) })
                     .collect();
                 self.add_instrument(InstState { instrument: *inst, ids: IdSet::default(), tfs })
             }
         };
         self.cache = Some((id, i));
         i
+    }
+
+    /// Whether timeframe `k` is rolled up from finalized base windows (a multiple of the base,
+    /// the smallest timeframe) rather than built from trades.
+    pub(super) fn is_rollup(&self, k: usize) -> bool {
+        k > 0 && self.tfs[k].is_multiple_of(self.tfs[0])
     }
 
     /// Appends an instrument's state; returns its index.

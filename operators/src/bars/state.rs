@@ -100,14 +100,13 @@ impl BarEngine {
             if self.has_instrument(&inst.instrument) {
                 return Err(OperatorError::invalid_config("checkpoint", format!("instrument {} is in the checkpoint twice", inst.instrument)));
             }
-            let base = self.tfs[0];
             let tf_states = inst
                 .timeframes
                 .iter()
                 .enumerate()
                 .map(|(k, t)| TfState {
                     tf: t.timeframe,
-                    rollup: k > 0 && t.timeframe.is_multiple_of(base),
+                    rollup: self.is_rollup(k),
                     open: t.open.iter().copied().collect::<VecDeque<_>>(),
                     closed: t.closed.iter().map(|c| (c.bar.open_time.0, Closed { acc: c.acc, bar: c.bar })).collect::<BTreeMap<_, _>>(),
                     last: t.last,

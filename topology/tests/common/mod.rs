@@ -130,15 +130,25 @@ pub fn payloads() -> Vec<serde_json::Value> {
 
 /// Serves one connection per client with the first `n` trades, then keeps it open.
 pub fn ws_server(n: usize) -> String {
-    let trades = payloads();
+    ws_serving(std::sync::Arc::new(payloads()), move |_| (0..n, std::time::Duration::from_secs(5)))
+}
+
+/// A Binance aggregate-trade WebSocket: connection `c` (counted from 0) gets the trades in
+/// `plan(c).0` as combined-stream frames, then stays open for `plan(c).1`.
+pub fn ws_serving(
+    trades: std::sync::Arc<Vec<serde_json::Value>>,
+    plan: impl Fn(usize) -> (std::ops::Range<usize>, std::time::Duration) + Send + Sync + 'static,
+) -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", l.local_addr().unwrap());
+    let plan = std::sync::Arc::new(plan);
     std::thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            let trades = trades.clone();
+        for (conn, stream) in l.incoming().flatten().enumerate() {
+            let (trades, plan) = (trades.clone(), plan.clone());
             std::thread::spawn(move || {
                 let Ok(mut ws) = tungstenite::accept(stream) else { return };
-                for t in trades.iter().take(n) {
+                let (range, hold) = plan(conn);
+                for t in &trades[range] {
                     let mut d = t.clone();
                     d["e"] = "aggTrade".into();
                     d["s"] = "XRPETH".into();
@@ -148,11 +158,18 @@ pub fn ws_server(n: usize) -> String {
                     }
                 }
                 let _ = ws.flush();
-                std::thread::sleep(std::time::Duration::from_secs(5));
+                std::thread::sleep(hold);
             });
         }
     });
     url
+}
+
+/// Every row of the bar files, as a sorted multiset (first emissions and revisions).
+pub fn bar_rows(files: &[&Path]) -> Vec<String> {
+    let mut v: Vec<String> = files.iter().flat_map(|f| std::fs::read_to_string(f).unwrap().lines().skip(1).map(String::from).collect::<Vec<_>>()).collect();
+    v.sort();
+    v
 }
 
 /// A seeded synthetic tape with late trades (8‰, up to 20 s) and duplicates (5‰) at `dir/name`.
