@@ -29,7 +29,7 @@ use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Instrument, Order, OrderKi
 use crate::OperatorError;
 
 /// Commission scheme.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Commission {
     /// Fraction of traded value: `maker` for limit orders, `taker` otherwise.
     Percent {
@@ -43,7 +43,7 @@ pub enum Commission {
 }
 
 /// Slippage applied to market and stop fills.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Slippage {
     /// None.
     None,
@@ -54,7 +54,7 @@ pub enum Slippage {
 }
 
 /// Broker settings.
-#[derive(Copy, Clone, Debug, PartialEq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerConfig {
     /// Starting cash.
     pub cash: Decimal,
@@ -90,7 +90,7 @@ pub struct OrderRequest {
     pub kind: OrderKind,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct PositionState {
     size: Decimal,
     avg_price: Decimal,
@@ -107,7 +107,7 @@ struct PositionState {
     commission: Decimal,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Pending {
     order: Order,
     /// Bracket children wait for this parent to fill.
@@ -131,6 +131,7 @@ pub struct BrokerEvents {
 }
 
 /// The simulated broker.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Broker {
     cfg: BrokerConfig,
     cash: Decimal,

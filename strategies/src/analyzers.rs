@@ -76,7 +76,7 @@ fn std(x: &[f64], bessel: bool) -> f64 {
 }
 
 /// Equity-curve statistics folded one point at a time (no history kept).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EquityStats {
     init: f64,
     prev: f64,

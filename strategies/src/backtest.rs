@@ -64,6 +64,55 @@ pub struct Backtest {
     orders_seen: usize,
 }
 
+/// A running backtest's state, as a checkpoint holds it: the broker (cash, positions, pending
+/// orders), each strategy instance's state, the analyzers, and the events not handed out yet.
+/// Restored into a backtest built from the same run spec, it continues exactly.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BacktestState {
+    broker: Broker,
+    strategy: Blob,
+    per_instrument: Vec<(tickflow_model::Instrument, Blob)>,
+    orders: Vec<Order>,
+    fills: Vec<Fill>,
+    trades: Vec<ClosedTrade>,
+    equity: Vec<EquityPoint>,
+    errors: Vec<String>,
+    last_ts: Option<Ts>,
+    cursor: (usize, usize, usize, usize),
+    stats: Blob,
+    orders_seen: usize,
+}
+
+/// Bytes in a state that JSON could not carry exactly (floats that may be NaN or infinite):
+/// bincode, written as base64 in JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Blob(Vec<u8>);
+
+impl Blob {
+    fn of<T: serde::Serialize>(v: &T) -> Result<Blob, StrategyError> {
+        bincode::serialize(v).map(Blob).map_err(|e| StrategyError::State(e.to_string()))
+    }
+    fn read<T: serde::de::DeserializeOwned>(&self) -> Result<T, StrategyError> {
+        use bincode::Options;
+        bincode::DefaultOptions::new().with_fixint_encoding().reject_trailing_bytes().deserialize(&self.0).map_err(|e| StrategyError::State(e.to_string()))
+    }
+}
+
+impl serde::Serialize for Blob {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine;
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use base64::Engine;
+        let s = std::borrow::Cow::<str>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).map(Blob).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Events produced since the last [`Backtest::take_new`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct NewEvents {
@@ -157,6 +206,60 @@ impl Backtest {
         self.out.orders.extend(ev.orders);
         self.out.fills.extend(ev.fills);
         self.out.trades.extend(ev.trades);
+    }
+
+    /// The state a checkpoint holds (see [`BacktestState`]).
+    pub fn snapshot(&self) -> Result<BacktestState, StrategyError> {
+        Ok(BacktestState {
+            broker: self.broker.clone(),
+            strategy: Blob(self.strategy.save()?),
+            per_instrument: self.per_instrument.iter().map(|(i, s)| Ok((*i, Blob(s.save()?)))).collect::<Result<_, StrategyError>>()?,
+            orders: self.out.orders.clone(),
+            fills: self.out.fills.clone(),
+            trades: self.out.trades.clone(),
+            equity: self.out.equity.clone(),
+            errors: self.out.errors.clone(),
+            last_ts: self.last_ts,
+            cursor: self.cursor,
+            stats: Blob::of(&self.stats)?,
+            orders_seen: self.orders_seen,
+        })
+    }
+
+    /// Continues from a saved state. The backtest must have been built from the same run spec
+    /// (a checkpoint records the specs and refuses others); per-instrument strategy instances
+    /// are rebuilt with the factory and loaded.
+    pub fn restore(&mut self, st: BacktestState) -> Result<(), StrategyError> {
+        self.strategy.load(&st.strategy.0)?;
+        self.per_instrument.clear();
+        for (i, v) in st.per_instrument {
+            let f =
+                self.factory.as_ref().ok_or_else(|| StrategyError::State("per-instrument state for a strategy that trades all instruments together".into()))?;
+            let mut s = f()?;
+            s.load(&v.0)?;
+            self.per_instrument.insert(i, s);
+        }
+        self.broker = st.broker;
+        self.out.orders = st.orders;
+        self.out.fills = st.fills;
+        self.out.trades = st.trades;
+        self.out.equity = st.equity;
+        self.out.errors = st.errors;
+        self.last_ts = st.last_ts;
+        self.cursor = st.cursor;
+        self.stats = st.stats.read()?;
+        self.orders_seen = st.orders_seen;
+        Ok(())
+    }
+
+    /// The analyzers over the run so far, without ending it (open orders stay open): what a
+    /// checkpointed run reports when its input pauses.
+    pub fn summary_so_far(&self) -> Summary {
+        let mut stats = self.stats.clone();
+        if let Some(last) = self.out.equity.last() {
+            stats.push(last);
+        }
+        stats.summary(self.initial, &self.out.trades, self.orders_total())
     }
 
     /// Events since the previous call (streaming consumers: the dataflow stage, live paper

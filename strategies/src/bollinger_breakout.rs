@@ -7,6 +7,7 @@ use tickflow_operators::indicators::{BollingerBands, Indicator, Ohlcv};
 use crate::{Ctx, Strategy};
 
 /// `bollinger_breakout` with params `period`, `devfactor`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BollingerBreakout {
     bb: BollingerBands,
     out: [f64; 3],

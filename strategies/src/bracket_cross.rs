@@ -7,6 +7,7 @@ use tickflow_operators::indicators::{CrossSignal, Sma};
 use crate::{Ctx, Strategy, StrategyError};
 
 /// `bracket_cross` with params `fast`, `slow`, `stop`, `limit`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BracketCross {
     fast: Sma,
     slow: Sma,

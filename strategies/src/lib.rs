@@ -26,7 +26,7 @@ use thiserror::Error;
 use tickflow_model::Bar;
 
 pub use analyzers::{Summary, TradeStats};
-pub use backtest::{Backtest, BacktestResult, EquityPoint, NewEvents};
+pub use backtest::{Backtest, BacktestResult, BacktestState, EquityPoint, NewEvents};
 pub use bollinger_breakout::BollingerBreakout;
 pub use bracket_cross::BracketCross;
 pub use context::{Ctx, Sizer};
@@ -34,7 +34,7 @@ pub use live_views::{LiveViews, MICROS};
 pub use macd_trend::MacdTrend;
 pub use rsi_reversion::RsiReversion;
 pub use sma_cross::SmaCross;
-pub use stage::{expand_sweep, BacktestEvent, BacktestStage, RunSpec};
+pub use stage::{expand_sweep, BacktestEvent, BacktestStage, RunSpec, StagePart, StageState};
 
 /// Errors of the strategies crate.
 #[derive(Debug, Error)]
@@ -42,6 +42,9 @@ pub enum StrategyError {
     /// Unknown strategy, bad parameter or bad setting.
     #[error("{0}")]
     Config(String),
+    /// Saved state that does not fit the strategy (another version or other parameters).
+    #[error("strategy state: {0}")]
+    State(String),
     /// The broker refused an order request.
     #[error(transparent)]
     Broker(#[from] tickflow_operators::OperatorError),
@@ -52,14 +55,17 @@ impl StrategyError {
     /// until it is changed (a broker error's own class is kept).
     pub fn is_retryable(&self) -> bool {
         match self {
-            StrategyError::Config(_) => false,
+            StrategyError::Config(_) | StrategyError::State(_) => false,
             StrategyError::Broker(e) => e.is_retryable(),
         }
     }
 }
 
 /// A trading strategy over final bars.
-pub trait Strategy: Send {
+///
+/// Its state (indicators, flags) is saved in checkpoints through [`Persist`], which every
+/// `Serialize + Deserialize` type has: a strategy derives both and is checkpointed as it is.
+pub trait Strategy: Persist + Send {
     /// Called once per final bar of each instrument, in event-time order, after the broker has
     /// executed pending orders against that bar. Orders submitted here execute on a later bar.
     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>);
@@ -68,6 +74,29 @@ pub trait Strategy: Send {
     /// return false and see every instrument's bars.
     fn per_instrument(&self) -> bool {
         true
+    }
+}
+
+/// A strategy's state as a checkpoint holds it: bytes (bincode, so every `f64` — NaN and
+/// infinities included — comes back bit for bit), read back into an instance built from the same
+/// parameters. Implemented for every `Serialize + DeserializeOwned` type.
+pub trait Persist {
+    /// The state as bytes.
+    fn save(&self) -> Result<Vec<u8>, StrategyError>;
+    /// Replaces the state with a saved one.
+    fn load(&mut self, state: &[u8]) -> Result<(), StrategyError>;
+}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Persist for T {
+    fn save(&self) -> Result<Vec<u8>, StrategyError> {
+        bincode::serialize(self).map_err(|e| StrategyError::State(e.to_string()))
+    }
+    fn load(&mut self, state: &[u8]) -> Result<(), StrategyError> {
+        // every byte must be used: state of another type rarely parses, and never exactly
+        use bincode::Options;
+        let opts = bincode::DefaultOptions::new().with_fixint_encoding().reject_trailing_bytes();
+        *self = opts.deserialize(state).map_err(|e| StrategyError::State(e.to_string()))?;
+        Ok(())
     }
 }
 

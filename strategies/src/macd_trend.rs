@@ -7,6 +7,7 @@ use tickflow_operators::indicators::{CrossSignal, Indicator, Macd, Ohlcv};
 use crate::{Ctx, Strategy};
 
 /// `macd_trend` with params `period_me1`, `period_me2`, `period_signal`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct MacdTrend {
     macd: Macd,
     cross: CrossSignal,

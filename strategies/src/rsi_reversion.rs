@@ -7,6 +7,7 @@ use tickflow_operators::indicators::{Indicator, Ohlcv, Rsi};
 use crate::{Ctx, Strategy, StrategyError};
 
 /// `rsi_reversion` with params `period`, `lower`, `upper`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RsiReversion {
     rsi: Rsi,
     lower: f64,

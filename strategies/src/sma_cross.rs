@@ -7,6 +7,7 @@ use tickflow_operators::indicators::{CrossSignal, Sma};
 use crate::{Ctx, Strategy, StrategyError};
 
 /// `sma_cross` with params `fast`, `slow`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct SmaCross {
     fast: Sma,
     slow: Sma,

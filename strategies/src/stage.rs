@@ -12,7 +12,8 @@
 //!   instrument), once the frontier passes that timestamp; summaries are emitted when the
 //!   frontier empties. The operator holds its initial capability, downgraded to the frontier,
 //!   for the summaries.
-//! - **State**: one [`Backtest`] (strategy + broker) per owned run, and bars of open timestamps.
+//! - **State**: one [`Backtest`] (strategy + broker) per owned run, and bars of open timestamps
+//!   ([`StageState`], which a checkpoint saves and restores).
 //!
 //! # Example
 //!
@@ -75,7 +76,9 @@
 //! );
 //! ```
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -135,49 +138,111 @@ impl BacktestEvent {
     }
 }
 
-/// Extension trait: backtests as a dataflow stage.
-pub trait BacktestStage<'scope> {
-    /// Runs every spec over the bars. Fails before building anything if a spec is invalid.
-    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError>;
+/// The stage's state on one worker: its runs, the bars of timestamps not complete yet, and the
+/// time of the last bar fed. Shared with a checkpointer, which saves it between steps when the
+/// frontier is at a checkpoint boundary ([`snapshot`](Self::snapshot)) and restores it before
+/// the dataflow starts ([`restore`](Self::restore)).
+pub struct StageState {
+    runs: Vec<(u32, Backtest)>,
+    stash: BTreeMap<u64, Vec<Bar>>,
+    last_t: u64,
 }
 
-impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
-    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError> {
-        for r in runs.iter() {
+/// One worker's [`StageState`] as a checkpoint holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagePart {
+    /// Runs by index.
+    pub runs: Vec<(u32, crate::BacktestState)>,
+    /// Bars of open timestamps (every worker sees every bar).
+    pub stash: Vec<(u64, Vec<Bar>)>,
+    /// Time of the last bar fed.
+    pub last_t: u64,
+}
+
+impl StageState {
+    /// Fresh state for the runs worker `index` of `peers` owns (run `r` lives on worker
+    /// `r % peers`). Fails if a spec is invalid.
+    pub fn new(runs: &[RunSpec], index: usize, peers: usize) -> Result<Self, StrategyError> {
+        let mut owned = Vec::new();
+        for (i, r) in runs.iter().enumerate() {
             build(&r.strategy, &r.params)?;
             tickflow_operators::broker::Broker::new(r.broker)?;
-        }
-        let (index, peers) = (self.scope().index(), self.scope().peers());
-        let mut owned: Vec<(u32, Backtest)> = Vec::new();
-        for (i, r) in runs.iter().enumerate() {
-            if i % peers == index {
+            if i % peers.max(1) == index {
                 let (name, params) = (r.strategy.clone(), r.params.clone());
                 // validated above; a failure later is reported, never replaced by another strategy
                 let factory: crate::backtest::Factory = Box::new(move || build(&name, &params));
                 owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?.streaming()));
             }
         }
+        Ok(StageState { runs: owned, stash: BTreeMap::new(), last_t: 0 })
+    }
+
+    /// The state as a checkpoint holds it.
+    pub fn snapshot(&self) -> Result<StagePart, StrategyError> {
+        Ok(StagePart {
+            runs: self.runs.iter().map(|(r, bt)| Ok((*r, bt.snapshot()?))).collect::<Result<_, StrategyError>>()?,
+            stash: self.stash.iter().map(|(t, v)| (*t, v.clone())).collect(),
+            last_t: self.last_t,
+        })
+    }
+
+    /// Continues from the parts of every worker of the run that saved them (any worker count):
+    /// each owned run takes its saved state; the stash and last time are the same on every
+    /// worker (bars are broadcast). A run without saved state is refused.
+    pub fn restore(&mut self, parts: &[StagePart]) -> Result<(), StrategyError> {
+        let mut saved: BTreeMap<u32, &crate::BacktestState> = BTreeMap::new();
+        for p in parts {
+            for (r, st) in &p.runs {
+                saved.insert(*r, st);
+            }
+        }
+        for (r, bt) in self.runs.iter_mut() {
+            let st = saved.get(r).ok_or_else(|| StrategyError::State(format!("the checkpoint has no state for run {r}")))?;
+            bt.restore((*st).clone())?;
+        }
+        if let Some(p) = parts.first() {
+            self.stash = p.stash.iter().cloned().collect();
+        }
+        self.last_t = parts.iter().map(|p| p.last_t).max().unwrap_or(0);
+        Ok(())
+    }
+}
+
+/// Extension trait: backtests as a dataflow stage.
+pub trait BacktestStage<'scope> {
+    /// Runs every spec over the bars. Fails before building anything if a spec is invalid.
+    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError>;
+    /// Like [`backtest`](Self::backtest), over state shared with a checkpointer (built with
+    /// [`StageState::new`] for this worker, possibly restored). With `suspend_at_end` the end of
+    /// the input pauses the runs instead of ending them: open orders stay open, the state stays
+    /// for a resumed run to continue, and each run's summary so far is emitted.
+    fn backtest_shared(self, state: Rc<RefCell<StageState>>, suspend_at_end: bool) -> StreamVec<'scope, u64, BacktestEvent>;
+}
+
+impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
+    fn backtest(self, runs: Arc<Vec<RunSpec>>) -> Result<StreamVec<'scope, u64, BacktestEvent>, StrategyError> {
+        let state = StageState::new(&runs, self.scope().index(), self.scope().peers())?;
+        Ok(self.backtest_shared(Rc::new(RefCell::new(state)), false))
+    }
+
+    fn backtest_shared(self, state: Rc<RefCell<StageState>>, suspend_at_end: bool) -> StreamVec<'scope, u64, BacktestEvent> {
         let scope = self.scope();
-        let stream = self.broadcast().unary_frontier::<CapacityContainerBuilder<Vec<BacktestEvent>>, _, _, _>(Pipeline, "Backtest", move |initial, info| {
+        self.broadcast().unary_frontier::<CapacityContainerBuilder<Vec<BacktestEvent>>, _, _, _>(Pipeline, "Backtest", move |initial, info| {
             let activator = scope.activator_for(info.address);
             let mut hold: Option<Capability<u64>> = Some(initial);
-            let mut stash: BTreeMap<u64, Vec<Bar>> = BTreeMap::new();
-            let mut owned = Some(owned);
-            // time of the last bar fed: the end-of-input events are emitted there, so their
-            // position in the output never depends on how the frontier happened to advance
-            let mut last_t: u64 = 0;
             move |(input, frontier), output| {
+                let mut guard = state.borrow_mut();
+                let st = &mut *guard;
                 input.for_each_stamp(|cap, data| {
                     let Some(&t) = cap.least() else { return };
-                    let v = stash.entry(t).or_default();
+                    let v = st.stash.entry(t).or_default();
                     for batch in data {
                         v.extend(batch.drain(..).filter(|b| b.revision == 0));
                     }
                 });
-                let Some(runs) = owned.as_mut() else { return };
                 let Some(h) = hold.as_mut() else { return };
                 let mut budget = STEPS_PER_ACTIVATION;
-                while let Some((&t, _)) = stash.first_key_value() {
+                while let Some((&t, _)) = st.stash.first_key_value() {
                     if frontier.less_equal(&t) {
                         break;
                     }
@@ -186,24 +251,22 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                         activator.activate();
                         return;
                     }
-                    let mut bars = stash.remove(&t).unwrap_or_default();
+                    let mut bars = st.stash.remove(&t).unwrap_or_default();
                     bars.sort_by_key(|b| (b.close_time(), b.instrument));
-                    budget = budget.saturating_sub(bars.len() * runs.len().max(1));
+                    budget = budget.saturating_sub(bars.len() * st.runs.len().max(1));
                     let cap = h.delayed(&t.max(*h.time()));
-                    last_t = last_t.max(*cap.time());
+                    // time of the last bar fed: the end-of-input events are emitted there, so
+                    // their position in the output never depends on how the frontier advanced
+                    st.last_t = st.last_t.max(*cap.time());
                     let mut session = output.session(&cap);
-                    for (r, bt) in runs.iter_mut() {
+                    for (r, bt) in st.runs.iter_mut() {
                         for b in &bars {
                             bt.on_bar(b);
                         }
-                        let ev = bt.take_new();
-                        session.give_iterator(ev.orders.into_iter().map(|o| BacktestEvent::Order(*r, Box::new(o))));
-                        session.give_iterator(ev.fills.into_iter().map(|f| BacktestEvent::Fill(*r, Box::new(f))));
-                        session.give_iterator(ev.trades.into_iter().map(|x| BacktestEvent::Trade(*r, Box::new(x))));
-                        session.give_iterator(ev.equity.into_iter().map(|e| BacktestEvent::Equity(*r, e)));
+                        session.give_iterator(events(*r, bt.take_new()));
                     }
                 }
-                if !stash.is_empty() && stash.first_key_value().is_some_and(|(t, _)| !frontier.less_equal(t)) {
+                if st.stash.first_key_value().is_some_and(|(t, _)| !frontier.less_equal(t)) {
                     return; // more complete timestamps wait for the next activation
                 }
                 match frontier.frontier().as_option() {
@@ -214,24 +277,34 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
                     }
                     None => {
                         // input done: summaries, then release the capability
-                        let end = h.delayed(&last_t.max(*h.time()));
+                        let end = h.delayed(&st.last_t.max(*h.time()));
                         let mut session = output.session(&end);
-                        for (r, bt) in owned.take().unwrap_or_default() {
-                            let (rest, summary) = bt.finish_streaming();
-                            session.give_iterator(rest.orders.into_iter().map(|o| BacktestEvent::Order(r, Box::new(o))));
-                            session.give_iterator(rest.fills.into_iter().map(|f| BacktestEvent::Fill(r, Box::new(f))));
-                            session.give_iterator(rest.trades.into_iter().map(|x| BacktestEvent::Trade(r, Box::new(x))));
-                            session.give_iterator(rest.equity.into_iter().map(|e| BacktestEvent::Equity(r, e)));
-                            session.give(BacktestEvent::Summary(r, Box::new(summary)));
+                        if suspend_at_end {
+                            for (r, bt) in st.runs.iter() {
+                                session.give(BacktestEvent::Summary(*r, Box::new(bt.summary_so_far())));
+                            }
+                        } else {
+                            for (r, bt) in std::mem::take(&mut st.runs) {
+                                let (rest, summary) = bt.finish_streaming();
+                                session.give_iterator(events(r, rest));
+                                session.give(BacktestEvent::Summary(r, Box::new(summary)));
+                            }
                         }
                         drop(session);
                         hold = None;
                     }
                 }
             }
-        });
-        Ok(stream)
+        })
     }
+}
+
+/// A run's new events in output order: orders, fills, round trips, equity.
+fn events(r: u32, ev: crate::NewEvents) -> impl Iterator<Item = BacktestEvent> {
+    let orders = ev.orders.into_iter().map(move |o| BacktestEvent::Order(r, Box::new(o)));
+    let fills = ev.fills.into_iter().map(move |f| BacktestEvent::Fill(r, Box::new(f)));
+    let trades = ev.trades.into_iter().map(move |x| BacktestEvent::Trade(r, Box::new(x)));
+    orders.chain(fills).chain(trades).chain(ev.equity.into_iter().map(move |e| BacktestEvent::Equity(r, e)))
 }
 
 /// Expands sweep syntax into parameter sets: `fast=5..50:5` (inclusive range with step),

@@ -66,6 +66,11 @@ pub struct WorkerPart {
     pub engine: EngineState,
     /// Late trades waiting for the frontier, by the time they arrived at.
     pub late: Vec<(u64, Vec<Trade>)>,
+    /// Paper trading: the worker's runs (broker, portfolio, strategy and indicator state,
+    /// analyzers) and the bars it has not fed yet. Absent for jobs without a strategy (and in
+    /// checkpoints written before paper trading was checkpointed, which restore as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper: Option<tickflow_strategies::StagePart>,
 }
 
 /// A complete checkpoint of a job.
@@ -481,6 +486,8 @@ pub struct WorkerCheckpoint {
     pub barrier: Barrier,
     /// The aggregation state.
     pub state: Rc<RefCell<AggregateState>>,
+    /// The paper-trading stage's state, when the job trades (saved with the engine's).
+    pub paper: Option<Rc<RefCell<tickflow_strategies::StageState>>>,
     /// Frontier of the aggregation's outputs.
     pub probe: ProbeHandle<u64>,
     /// Frontier of the proposals every worker received.
@@ -655,6 +662,7 @@ impl WorkerCheckpoint {
         Ok(WorkerCheckpoint {
             barrier,
             state,
+            paper: None,
             probe: ProbeHandle::new(),
             gate,
             proposals,
@@ -756,8 +764,22 @@ impl WorkerCheckpoint {
             f.watermark = Some(reached);
         }
         let st = self.state.borrow();
-        let part =
-            WorkerPart { worker: self.index, boundary, feeds, engine: st.engine.snapshot(), late: st.late.iter().map(|(t, v)| (*t, v.clone())).collect() };
+        let paper = match self.paper.as_ref().map(|p| p.borrow().snapshot()).transpose() {
+            Ok(p) => p,
+            Err(e) => {
+                // a restore from this checkpoint refuses the missing runs clearly
+                tracing::error!(worker = self.index, boundary, error = %e, "paper-trading state could not be saved");
+                None
+            }
+        };
+        let part = WorkerPart {
+            worker: self.index,
+            boundary,
+            feeds,
+            engine: st.engine.snapshot(),
+            late: st.late.iter().map(|(t, v)| (*t, v.clone())).collect(),
+            paper,
+        };
         drop(st);
         let proposal = self.proposal(boundary, interval);
         if let (Some(parts), Some(propose)) = (self.parts.as_mut(), self.propose.as_mut()) {
@@ -895,6 +917,7 @@ mod tests {
                 feeds: vec![FeedPosition { feed: "t/0".into(), position: Some(300), max_seen: Some(5), watermark: Some(4), ended: false }],
                 engine: e.snapshot(),
                 late: vec![(7, vec![trades[3]])],
+                paper: None,
             }],
         }
     }

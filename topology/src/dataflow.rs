@@ -198,7 +198,22 @@ fn aggregate<'scope>(
 fn paper(bars: StreamVec<'_, u64, Bar>, pj: &PaperJob, job: &Job, producer: Option<Producer>, w: &Wiring) -> Result<()> {
     let set = &w.sinks;
     let tf = pj.timeframe;
-    let events = bars.filter(move |b: &Bar| b.timeframe == tf).backtest(pj.runs.clone())?;
+    let bars = bars.filter(move |b: &Bar| b.timeframe == tf);
+    let events = match w.checkpoint.borrow_mut().as_mut() {
+        // a checkpointing job: the stage's state is saved with the engine's, restored from the
+        // checkpoint (runs re-partitioned over this run's workers), and paused at the end
+        Some(wc) => {
+            let mut st = tickflow_strategies::StageState::new(&pj.runs, w.index, bars.scope().peers())?;
+            if let Some(c) = job.plan.as_ref().and_then(|p| p.restored.as_deref()) {
+                let parts: Vec<_> = c.parts.iter().filter_map(|p| p.paper.clone()).collect();
+                anyhow::Context::context(st.restore(&parts), "restoring paper trading from the checkpoint")?;
+            }
+            let st = std::rc::Rc::new(std::cell::RefCell::new(st));
+            wc.paper = Some(st.clone());
+            timely::dataflow::operators::Probe::probe_with(bars.backtest_shared(st, true), &wc.probe)
+        }
+        None => bars.backtest(pj.runs.clone())?,
+    };
     if let Some(p) = &pj.events_out {
         gathered(events.clone(), |e: &BacktestEvent| e.run(), events_file::EventsFile::create(p, w.index == 0)?, set);
     }

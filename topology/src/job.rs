@@ -264,20 +264,23 @@ impl Job {
         let checkpoint = match (s.kind.as_str(), &s.group, cfg.run.checkpoint_store.as_str()) {
             (_, _, "off") | (_, None, _) => None,
             ("kafka", Some(group), store) => {
-                if paper.is_some() {
-                    bail!(
-                        "paper trading state is not checkpointed yet: a --group run with --strategy cannot resume exactly; \
-                         use --checkpoint-store off (the group then only records the end positions)"
-                    );
-                }
                 let interval = parse_nanos(&cfg.run.checkpoint_interval).context("checkpoint_interval")?;
                 if interval < 1_000_000 {
                     bail!("checkpoint_interval must be at least 1ms of event time (got {})", cfg.run.checkpoint_interval);
                 }
                 let client = kafka_client(&cfg.kafka)?;
                 let store = crate::checkpoint::StoreSpec::parse(store, Some((client.clone(), topics.name("checkpoints"))))?;
+                // paper trading: the runs (strategy, parameters, broker, sizer) and the timeframe
+                let paper_settings = match &paper {
+                    Some(p) => format!(
+                        " strategy_timeframe={} runs=[{}]",
+                        p.timeframe,
+                        p.runs.iter().map(|r| format!("{} {:?} {:?}", crate::sim::run_id(r), r.broker, r.sizer)).collect::<Vec<_>>().join("; ")
+                    ),
+                    None => String::new(),
+                };
                 let settings = format!(
-                    "timeframes={} fill={:?} late={:?} allowed_lateness={} out_of_orderness={} dedup_retention={} carry_trailing={}",
+                    "timeframes={} fill={:?} late={:?} allowed_lateness={} out_of_orderness={} dedup_retention={} carry_trailing={}{paper_settings}",
                     b.timeframes.join(","),
                     agg.fill,
                     agg.late,

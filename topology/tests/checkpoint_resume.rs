@@ -13,12 +13,14 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{bar_rows as rows, read_all, tickflow_ok};
+use common::{bar_rows as rows, read_all, tickflow_fails, tickflow_ok};
 use qdb_server::QdbServer;
 use rdkafka::mocking::MockCluster;
 
 const AGG: [&str; 12] =
     ["--timeframes", "1m,5m", "--fill", "carry", "--late", "revise", "--out-of-orderness", "5s", "--allowed-lateness", "10m", "--idle-timeout", "1h"];
+/// Paper trading on the 1m bars (published to `<ns>.orders`, `.fills`, `.equity`).
+const PAPER: [&str; 10] = ["--strategy", "sma_cross", "--param", "fast=2", "--param", "slow=5", "--sizer", "fixed:0.01", "--commission", "0.001"];
 
 /// The last record per key of a topic (what compaction keeps).
 fn compacted(brokers: &str, topic: &str) -> BTreeMap<String, String> {
@@ -38,6 +40,16 @@ fn qdb_bars(server: &QdbServer) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Every row of the QuestDB paper-trading tables (one per upsert key), as text.
+fn qdb_paper(server: &QdbServer) -> Vec<String> {
+    ["orders", "fills", "equity"].iter().flat_map(|t| server.rows(t).into_iter().map(move |r| format!("{t} {r:?}"))).collect()
+}
+
+/// The compacted paper-trading topics of `ns`.
+fn paper_topics(brokers: &str, ns: &str) -> BTreeMap<String, String> {
+    ["orders", "fills", "equity"].iter().flat_map(|t| compacted(brokers, &format!("{ns}.{t}")).into_iter().map(move |(k, v)| (format!("{t} {k}"), v))).collect()
+}
+
 /// Splits a trade CSV after its `n`-th row into two files with the header.
 fn split(tape: &str, n: usize, dir: &Path) -> (String, String) {
     let text = std::fs::read_to_string(tape).unwrap();
@@ -55,6 +67,9 @@ fn topics(cluster: &MockCluster<'_, rdkafka::producer::DefaultProducerContext>, 
     cluster.create_topic(&format!("{ns}.trades"), trade_partitions, 1).unwrap();
     cluster.create_topic(&format!("{ns}.bars"), 3, 1).unwrap();
     cluster.create_topic(&format!("{ns}.checkpoints"), 1, 1).unwrap();
+    for t in ["orders", "fills", "equity"] {
+        cluster.create_topic(&format!("{ns}.{t}"), 3, 1).unwrap();
+    }
 }
 
 fn publish(tape: &str, topic: &str, brokers: &str) {
@@ -89,15 +104,16 @@ fn a_resumed_bounded_run_stores_what_an_uninterrupted_run_stores() {
 
     // uninterrupted (a --group run too: both end suspended, with the last windows open)
     publish(&tape, "u.trades", &brokers);
-    let whole = aggregate("u", &brokers, &conf(&qu), &f("whole.csv"), &["--group", "U"]);
+    let paper = |extra: &[&'static str]| -> Vec<&'static str> { [&PAPER[..], &["--publish"], extra].concat() };
+    let whole = aggregate("u", &brokers, &conf(&qu), &f("whole.csv"), &paper(&["--group", "U"]));
     assert_eq!(trades_read(&whole), 30_150);
 
     // part 1 on 2 workers, then part 2 resumed on 3 workers
     publish(&part1, "r.trades", &brokers);
-    let first = aggregate("r", &brokers, &conf(&qr), &f("run1.csv"), &["--group", "G", "--workers", "2"]);
+    let first = aggregate("r", &brokers, &conf(&qr), &f("run1.csv"), &paper(&["--group", "G", "--workers", "2"]));
     assert_eq!(trades_read(&first), 15_000);
     publish(&part2, "r.trades", &brokers);
-    let second = aggregate("r", &brokers, &conf(&qr), &f("run2.csv"), &["--group", "G", "--resume", "--workers", "3"]);
+    let second = aggregate("r", &brokers, &conf(&qr), &f("run2.csv"), &paper(&["--group", "G", "--resume", "--workers", "3"]));
     assert_eq!(trades_read(&second), 15_150, "the resumed run reads only what came after the checkpoint");
     assert!(second.contains("offsets committed"), "{second}");
 
@@ -112,9 +128,55 @@ fn a_resumed_bounded_run_stores_what_an_uninterrupted_run_stores() {
     let want_qdb = qdb_bars(&qu);
     assert_eq!(want_qdb.len(), want_topic.len());
     assert_eq!(qdb_bars(&qr), want_qdb);
+    // paper trading continued with the same position, cash, pending orders and indicators: the
+    // orders, fills and equity stored equal the uninterrupted run's
+    let want_paper = paper_topics(&brokers, "u");
+    let fills = want_paper.keys().filter(|k| k.starts_with("fills ")).count();
+    assert!(fills >= 4, "the strategy trades on both sides of the split ({fills} fills)");
+    assert_eq!(paper_topics(&brokers, "r"), want_paper);
+    assert_eq!(qdb_paper(&qr), qdb_paper(&qu));
+    assert!(qdb_paper(&qu).len() > fills);
+    // the same strategy settings are required to resume
+    let other = tickflow_fails(&[
+        "aggregate",
+        "--kafka-topic",
+        "r.trades",
+        "--brokers",
+        &brokers,
+        "--namespace",
+        "r",
+        "--out",
+        f("x.csv").to_str().unwrap(),
+        "--group",
+        "G",
+        "--resume",
+        "--timeframes",
+        "1m,5m",
+        "--fill",
+        "carry",
+        "--late",
+        "revise",
+        "--out-of-orderness",
+        "5s",
+        "--allowed-lateness",
+        "10m",
+        "--idle-timeout",
+        "1h",
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=3",
+        "--param",
+        "slow=5",
+        "--sizer",
+        "fixed:0.01",
+        "--commission",
+        "0.001",
+    ]);
+    assert!(other.contains("other aggregation settings") && other.contains("fast=3"), "{other}");
 
     // resuming again with nothing new reads nothing and emits nothing
-    let third = aggregate("r", &brokers, &conf(&qr), &f("run3.csv"), &["--group", "G", "--resume"]);
+    let third = aggregate("r", &brokers, &conf(&qr), &f("run3.csv"), &paper(&["--group", "G", "--resume"]));
     assert_eq!(trades_read(&third), 0);
     assert!(rows(&[&f("run3.csv")]).is_empty());
 

@@ -4,6 +4,7 @@
 use super::{fsum, Indicator, Ohlcv, Window};
 
 /// BollingerBands(period, devfactor). Lines: `mid, top, bot`. Min period: `period`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct BollingerBands {
     w: Window,
     devfactor: f64,

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 
 /// The last `n` values.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Window {
     n: usize,
     v: VecDeque<f64>,
@@ -106,7 +106,7 @@ pub fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
 
 /// Exponential smoothing seeded with the simple average of the first `period` inputs:
 /// `av = prev * (1 - alpha) + x * alpha` (Backtrader's `ExponentialSmoothing`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ExpSmoothing {
     period: usize,
     alpha: f64,

@@ -7,7 +7,7 @@
 use super::{Indicator, Ohlcv, Sma};
 
 /// Stateful cross detector over two series.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct CrossSignal {
     nzd: Option<f64>,
 }
@@ -33,6 +33,7 @@ impl CrossSignal {
 
 /// CrossOver of SMA(fast) and SMA(slow) of the close. Lines: `crossover`.
 /// Min period: `max(fast, slow) + 1`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct CrossOver {
     fast: Sma,
     slow: Sma,

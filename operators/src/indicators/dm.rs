@@ -8,6 +8,7 @@ use super::{Atr, ExpSmoothing, Indicator, Ohlcv, Window};
 
 /// DirectionalMovement(period). Lines: `adx, adxr, plusDI, minusDI`.
 /// Min period: `3 · period` (ADXR).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct DirectionalMovement {
     atr: Atr,
     plus: ExpSmoothing,

@@ -3,6 +3,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Highest(period) of the high. Lines: `highest`. Min period: `period`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Highest {
     w: Window,
 }
@@ -28,6 +29,7 @@ impl Indicator for Highest {
 }
 
 /// Lowest(period) of the low. Lines: `lowest`. Min period: `period`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Lowest {
     w: Window,
 }

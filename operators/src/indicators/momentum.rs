@@ -4,6 +4,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Momentum(period). Lines: `momentum`. Min period: `period + 1`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Momentum {
     w: Window,
 }
@@ -32,6 +33,7 @@ impl Indicator for Momentum {
 }
 
 /// RateOfChange(period). Lines: `roc`. Min period: `period + 1`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct RateOfChange {
     w: Window,
 }

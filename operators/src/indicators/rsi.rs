@@ -4,6 +4,7 @@
 use super::{ExpSmoothing, Indicator, Ohlcv};
 
 /// RSI(period). Lines: `rsi`. Min period: `period + 1`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Rsi {
     up: ExpSmoothing,
     down: ExpSmoothing,

@@ -5,6 +5,7 @@ use super::{Indicator, Ohlcv, Sma, Window};
 
 /// Stochastic(period, period_dfast, period_dslow). Lines: `percK, percD`.
 /// Min period: `period + dfast + dslow − 2`.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Stochastic {
     hi: Window,
     lo: Window,

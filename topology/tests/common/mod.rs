@@ -29,6 +29,14 @@ pub fn tickflow_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs tickflow expecting failure; returns stderr.
+#[allow(dead_code)]
+pub fn tickflow_fails(args: &[&str]) -> String {
+    let out = tickflow(args);
+    assert!(!out.status.success(), "tickflow {args:?} should fail:\n{}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A parsed bar CSV row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {

@@ -183,7 +183,7 @@ fn restore_cost(cfg: &tickflow_connectors::kafka::KafkaConfig, ck_topic: &str) -
         workers: 1,
         local_routing: false,
         settings: "bench".into(),
-        parts: vec![WorkerPart { worker: 0, boundary: 0, feeds: Vec::new(), engine: state, late: Vec::new() }],
+        parts: vec![WorkerPart { worker: 0, boundary: 0, feeds: Vec::new(), engine: state, late: Vec::new(), paper: None }],
     };
     let spec = StoreSpec::Kafka { cfg: cfg.clone(), topic: ck_topic.to_string() };
     let t = Instant::now();
