@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -488,6 +489,9 @@ pub struct WorkerCheckpoint {
     pub state: Rc<RefCell<AggregateState>>,
     /// The paper-trading stage's state, when the job trades (saved with the engine's).
     pub paper: Option<Rc<RefCell<tickflow_strategies::StageState>>>,
+    /// A restored run: the process's counters, read once when the first boundary is passed
+    /// (the records re-read after the restore).
+    reread: Option<Arc<tickflow_operators::PipelineMetrics>>,
     /// Frontier of the aggregation's outputs.
     pub probe: ProbeHandle<u64>,
     /// Frontier of the proposals every worker received.
@@ -566,6 +570,7 @@ impl WorkerCheckpoint {
         peers: usize,
         local_routing: bool,
         failures: &crate::sinks::Health,
+        metrics: Arc<tickflow_operators::PipelineMetrics>,
     ) -> Result<Self> {
         use timely::dataflow::operators::vec::Broadcast;
         let (mut parts, part_stream): (InputHandle<u64, WorkerPart>, StreamVec<'scope, u64, WorkerPart>) = scope.new_input();
@@ -663,6 +668,7 @@ impl WorkerCheckpoint {
             barrier,
             state,
             paper: None,
+            reread: plan.restored.as_ref().map(|_| metrics),
             probe: ProbeHandle::new(),
             gate,
             proposals,
@@ -781,6 +787,12 @@ impl WorkerCheckpoint {
             paper,
         };
         drop(st);
+        if let Some(m) = self.reread.take() {
+            // every source holds at this boundary (the frontier passed it everywhere): what was
+            // read so far is what was read again since the checkpoint
+            let n = m.trades_in.load(Ordering::Relaxed) + m.bad_records.load(Ordering::Relaxed);
+            crate::telemetry::global().checkpoint.reread.fetch_max(n, Ordering::Relaxed);
+        }
         let proposal = self.proposal(boundary, interval);
         if let (Some(parts), Some(propose)) = (self.parts.as_mut(), self.propose.as_mut()) {
             parts.send(part);

@@ -184,7 +184,7 @@ fn aggregate<'scope>(
     };
     let scope = trades.scope();
     let local = job.routing == tickflow_operators::Routing::Local;
-    let wc = WorkerCheckpoint::build(scope, spec, plan, barrier, state.clone(), w.index, scope.peers(), local, &w.sinks.health)?;
+    let wc = WorkerCheckpoint::build(scope, spec, plan, barrier, state.clone(), w.index, scope.peers(), local, &w.sinks.health, w.metrics.clone())?;
     let trades = timely::dataflow::operators::Probe::probe_with(trades, &wc.source_probe);
     let (bars, late) = trades.aggregate_bars_shared(state, true, w.metrics.clone(), job.routing)?;
     let bars = timely::dataflow::operators::Probe::probe_with(bars, &wc.probe);

@@ -58,10 +58,12 @@ impl LiveFeed {
         let f2 = failed.clone();
         std::thread::spawn(move || {
             let mut n = 0u64;
-            let r = tickflow_connectors::live::run(&cfg, &s2, |t| {
+            let mut observe = crate::telemetry::global().live.observer();
+            let emit = |t| {
                 n += 1;
                 tx.send(t).is_ok() && max_trades.is_none_or(|m| n < m)
-            });
+            };
+            let r = tickflow_connectors::live::run_observed(&cfg, &s2, emit, |e| observe(&e));
             if let Err(e) = r {
                 // a session that cannot continue (gap fill refused, retries exhausted) fails
                 // the run: ending normally would leave a hole in the data behind exit code 0

@@ -3,8 +3,10 @@
 //! - Logs: `tracing` to stderr, text or JSON (`--log-json`), filtered by `TICKFLOW_LOG` (or
 //!   `RUST_LOG`).
 //! - Metrics: with `--metrics-addr HOST:PORT` (env `TICKFLOW_METRICS_ADDR`) a small HTTP server
-//!   serves Prometheus text format on `/metrics`, `/healthz` (200 while the process runs) and
-//!   `/readyz` (200 once the running job has opened its sources and sinks, 503 before).
+//!   serves Prometheus text format on `/metrics`, `/healthz` (200 while the process runs; 503
+//!   when a live feed has received no frame for `--unhealthy-after`) and `/readyz` (200 once the
+//!   running job has restored its checkpoint and opened its sources and sinks, and no live
+//!   session is backfilling; 503 before and while one is).
 //!   Everything exported lives in one process-wide [`Telemetry`]; operators and sinks only bump
 //!   atomics, the endpoint reads them when scraped.
 
@@ -46,6 +48,58 @@ pub struct Telemetry {
     ready: AtomicBool,
     /// Checkpoints written and restored.
     pub checkpoint: CheckpointStats,
+    /// Live venue sessions.
+    pub live: LiveHealth,
+}
+
+/// Live venue sessions: backfill, staleness, recovered trades and unfillable gaps.
+#[derive(Default)]
+pub struct LiveHealth {
+    /// Sessions backfilling from REST right now (the process is not ready meanwhile).
+    pub backfilling: AtomicU64,
+    /// Wall time (ns) of the last frame any session received (0: no session yet).
+    pub last_frame_ns: AtomicI64,
+    /// Trades recovered from REST.
+    pub backfilled: AtomicU64,
+    /// Holes the venues' REST history could not fill.
+    pub gaps: AtomicU64,
+    /// `/healthz` fails when no frame arrived for this long (ns; 0: never).
+    pub unhealthy_after_ns: AtomicI64,
+}
+
+impl LiveHealth {
+    /// An observer for one live session ([`tickflow_connectors::live::run_observed`]) that keeps
+    /// these numbers.
+    pub fn observer(&'static self) -> impl FnMut(&tickflow_connectors::live::LiveEvent) {
+        use tickflow_connectors::live::LiveEvent;
+        let mut filling = false;
+        self.last_frame_ns.store(tickflow_model::Ts::now().0, Ordering::Relaxed);
+        move |e| match e {
+            LiveEvent::Backfilling if !filling => {
+                filling = true;
+                self.backfilling.fetch_add(1, Ordering::Relaxed);
+            }
+            LiveEvent::Live if filling => {
+                filling = false;
+                self.backfilling.fetch_sub(1, Ordering::Relaxed);
+            }
+            LiveEvent::Backfilling | LiveEvent::Live => {}
+            LiveEvent::Frame => self.last_frame_ns.store(tickflow_model::Ts::now().0, Ordering::Relaxed),
+            LiveEvent::Backfilled(n) => {
+                self.backfilled.fetch_add(*n, Ordering::Relaxed);
+            }
+            LiveEvent::Gap(_) => {
+                self.gaps.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Why the live feed is unhealthy at `now_ns`, if it is: no frame for longer than the bound.
+    pub fn stale(&self, now_ns: i64) -> Option<Duration> {
+        let (bound, last) = (self.unhealthy_after_ns.load(Ordering::Relaxed), self.last_frame_ns.load(Ordering::Relaxed));
+        let quiet = now_ns.saturating_sub(last);
+        (bound > 0 && last > 0 && quiet > bound).then(|| Duration::from_nanos(quiet as u64))
+    }
 }
 
 /// Checkpoint metrics (written by worker 0 of process 0, restored by every process).
@@ -65,6 +119,10 @@ pub struct CheckpointStats {
     pub restore_us: AtomicU64,
     /// Partitions whose checkpointed positions were committed to the group (last write).
     pub committed: AtomicU64,
+    /// Records read again after a restore: from the checkpoint's positions up to the first
+    /// boundary the restored run passed — the span a killed run may already have processed
+    /// (at most one checkpoint interval of records, plus out-of-order ones).
+    pub reread: AtomicU64,
 }
 
 /// The process's telemetry.
@@ -134,6 +192,26 @@ impl Telemetry {
         if !lag.is_empty() {
             metric(&mut o, "tickflow_kafka_consumer_lag", "gauge", "Messages behind the partition's high watermark.", &lag);
         }
+        let live = &self.live;
+        metric(
+            &mut o,
+            "tickflow_live_backfilling",
+            "gauge",
+            "Live sessions backfilling from REST (not ready meanwhile).",
+            &one(live.backfilling.load(r) as f64),
+        );
+        metric(&mut o, "tickflow_live_backfilled_trades_total", "counter", "Trades recovered from venue REST history.", &one(live.backfilled.load(r) as f64));
+        metric(&mut o, "tickflow_live_unfillable_gaps_total", "counter", "Holes the venue's REST history could not fill.", &one(live.gaps.load(r) as f64));
+        let last = live.last_frame_ns.load(r);
+        if last > 0 {
+            metric(
+                &mut o,
+                "tickflow_live_last_frame_age_seconds",
+                "gauge",
+                "Wall time since a live session last received a frame.",
+                &one(now_ns.saturating_sub(last) as f64 / 1e9),
+            );
+        }
         let cp = &self.checkpoint;
         metric(&mut o, "tickflow_checkpoints_total", "counter", "Checkpoints written.", &one(cp.written.load(r) as f64));
         let written_at = cp.written_at_ns.load(r);
@@ -167,6 +245,13 @@ impl Telemetry {
             "gauge",
             "Time the restore of this run's checkpoint took (0: none).",
             &one(cp.restore_us.load(r) as f64 / 1e6),
+        );
+        metric(
+            &mut o,
+            "tickflow_restore_reread_records",
+            "gauge",
+            "Records read again after the restore: from the checkpoint's positions to the first boundary passed.",
+            &one(cp.reread.load(r) as f64),
         );
         histogram(&mut o, "tickflow_questdb_flush_seconds", "QuestDB flush duration (retries included).", &self.questdb.flush_latency);
         histogram(&mut o, "tickflow_kafka_flush_seconds", "Kafka sink flush (acknowledgement) duration.", &self.kafka_flush);
@@ -211,7 +296,11 @@ pub fn serve(addr: &str) -> Result<std::net::SocketAddr> {
             let t = global();
             let (status, ctype, body) = match path.as_str() {
                 "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t.render(tickflow_model::Ts::now().0)),
-                "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+                "/healthz" => match t.live.stale(tickflow_model::Ts::now().0) {
+                    Some(q) => ("503 Service Unavailable", "text/plain", format!("stale: no frame from the live feed for {:.0} s\n", q.as_secs_f64())),
+                    None => ("200 OK", "text/plain", "ok\n".to_string()),
+                },
+                "/readyz" if t.live.backfilling.load(Ordering::Relaxed) > 0 => ("503 Service Unavailable", "text/plain", "backfilling\n".to_string()),
                 "/readyz" if t.ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".to_string()),
                 "/readyz" => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_string()),

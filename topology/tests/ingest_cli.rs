@@ -66,3 +66,79 @@ fn ingest_resumes_after_the_topics_last_trade_exactly_once_and_records_holes() {
     let got = topic_ids();
     assert_eq!(got[3000..], ids[3500..3600], "after the hole: what the venue still had, then live");
 }
+
+/// `GET path` on the metrics endpoint: (status code, body).
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string()))
+}
+
+#[test]
+fn ingest_is_not_ready_while_backfilling_and_unhealthy_when_the_feed_goes_quiet() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("i.trades", 1, 1).unwrap();
+    cluster.create_topic("i.gaps", 1, 1).unwrap();
+    let trades = Arc::new(payloads());
+    ingest(&brokers, &ws_from(trades.clone(), 0), &rest(trades.clone(), 0..0), "100");
+
+    // the restart backfills 100..600 from a slow REST history (1.5 s per page), then streams
+    // 600..700 live and goes quiet with the connection open
+    let t2 = trades.clone();
+    let slow = http_stub::serve(move |req, stream| {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let from = req.param("fromId").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let page: Vec<&serde_json::Value> = t2[0..600].iter().filter(|t| t["a"].as_u64().unwrap() >= from).take(1000).collect();
+        http_stub::respond_json(stream, "200 OK", &serde_json::to_string(&page).unwrap());
+    });
+    let ws = common::ws_serving(trades.clone(), |_| (600..700, std::time::Duration::from_secs(60)));
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let args = ["ingest", "--source", "binance", "--symbols", "XRP/ETH", "--ws-url", &ws, "--rest-url", &slow, "--brokers", &brokers, "--namespace", "i"];
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tickflow"))
+        .args(args)
+        .args(["--stale-after", "60s", "--metrics-addr", &addr, "--unhealthy-after", "1s"])
+        .env("TICKFLOW_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut backfilling, mut ready_after, mut stale) = (false, false, None);
+    let t0 = std::time::Instant::now();
+    while t0.elapsed() < std::time::Duration::from_secs(30) {
+        match get(&addr, "/readyz") {
+            Some((503, body)) if body.contains("backfilling") => backfilling = true,
+            Some((200, _)) if backfilling => ready_after = true,
+            _ => {}
+        }
+        if ready_after {
+            if let Some((503, body)) = get(&addr, "/healthz") {
+                stale = Some(body);
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let metrics = get(&addr, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    // SIGTERM: the producer is flushed and the ingest exits 0
+    // SAFETY: kill(2) on our own child process id
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(backfilling, "/readyz said 503 backfilling during the REST backfill");
+    assert!(ready_after, "/readyz said 200 once live");
+    let stale = stale.expect("/healthz failed once no frame came for longer than --unhealthy-after");
+    assert!(stale.contains("stale"), "{stale}");
+    assert!(metrics.contains("tickflow_live_backfilled_trades_total 500"), "{metrics}");
+    let ids: Vec<u64> =
+        read_all(&brokers, "i.trades", 1).iter().map(|(_, v, _)| serde_json::from_str::<serde_json::Value>(v).unwrap()["trade_id"].as_u64().unwrap()).collect();
+    let want: Vec<u64> = trades[..700].iter().map(|t| t["a"].as_u64().unwrap()).collect();
+    assert_eq!(ids, want, "every trade once, in order");
+}

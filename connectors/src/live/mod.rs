@@ -236,6 +236,15 @@ impl Session<'_> {
     }
 }
 
+/// Tells the observer what a gap fill recovered (trades delivered since `before`) and the holes
+/// it could not fill.
+fn report(s: &mut Session<'_>, before: u64, observe: &mut impl FnMut(LiveEvent)) {
+    if s.stats.gap_filled > before {
+        observe(LiveEvent::Backfilled(s.stats.gap_filled - before));
+    }
+    s.gaps.drain(..).for_each(|g| observe(LiveEvent::Gap(g)));
+}
+
 /// The gap-fill client: the venue's budget, and its API key as a header when there is one.
 fn rest_client(cfg: &LiveConfig) -> HttpClient {
     let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::venues::get(&cfg.venue).and_then(|v| v.budget()));
@@ -249,16 +258,33 @@ fn rest_client(cfg: &LiveConfig) -> HttpClient {
 /// is delivered once, from the first trade seen on; per symbol in id order where the venue's
 /// ids are ordered.
 pub fn run(cfg: &LiveConfig, stop: &AtomicBool, emit: impl FnMut(Trade) -> bool) -> Result<LiveStats, ConnectorError> {
-    run_observed(cfg, stop, emit, |_| {})
+    run_observed(cfg, stop, emit, |_: LiveEvent| {})
 }
 
-/// [`run`], telling `on_gap` of every hole the venue's REST history could not fill (an ingest
-/// records them on its gaps topic).
+/// What a live session tells its observer (an ingest's readiness, health and gap records).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveEvent {
+    /// Connected: fetching from REST what was missed since the last delivered trade (not
+    /// ready: the data is behind).
+    Backfilling,
+    /// Caught up after a (re)connect: streaming.
+    Live,
+    /// A frame arrived (trades, heartbeat, ping): the feed is alive.
+    Frame,
+    /// Trades recovered from REST by one gap fill.
+    Backfilled(u64),
+    /// A hole the venue's REST history could not fill.
+    Gap(Gap),
+}
+
+/// [`run`], telling `observe` what happens: backfilling and live phases, frames, recovered
+/// trades, and every hole the venue's REST history could not fill (an ingest records them on
+/// its gaps topic).
 pub fn run_observed(
     cfg: &LiveConfig,
     stop: &AtomicBool,
     mut emit: impl FnMut(Trade) -> bool,
-    mut on_gap: impl FnMut(Gap),
+    mut observe: impl FnMut(LiveEvent),
 ) -> Result<LiveStats, ConnectorError> {
     let v = venue(&cfg.venue).ok_or_else(|| unknown_venue(&cfg.venue))?;
     let markets: Vec<Market> = cfg
@@ -305,13 +331,16 @@ pub fn run_observed(
             continue;
         }
         // gap-fill whatever happened while we were away
+        observe(LiveEvent::Backfilling);
         for m in &markets {
+            let before = s.stats.gap_filled;
             let go = s.fill(m, &mut emit)?;
-            s.gaps.drain(..).for_each(&mut on_gap);
+            report(&mut s, before, &mut observe);
             if !go {
                 return Ok(s.stats);
             }
         }
+        observe(LiveEvent::Live);
         let mut last_frame = Instant::now();
         let mut last_ping = Instant::now();
         loop {
@@ -329,6 +358,7 @@ pub fn run_observed(
             match ws.read() {
                 Ok(Message::Text(text)) => {
                     last_frame = Instant::now();
+                    observe(LiveEvent::Frame);
                     let trades = match v.parse(&text, &cfg.exchange, Ts::now()) {
                         Ok(t) if t.is_empty() && v.wants_reconnect(&text) => {
                             tracing::info!(venue = %cfg.venue, "the venue asks for a reconnect");
@@ -348,14 +378,21 @@ pub fn run_observed(
                             if let (Some(l), Some(id), Some(m)) = (last, t.trade_id, by_symbol.get(&symbol)) {
                                 if id > l + 1 {
                                     // a hole: filled before this trade is delivered
+                                    let before = s.stats.gap_filled;
                                     let go = s.fill(m, &mut emit)?;
-                                    s.gaps.drain(..).for_each(&mut on_gap);
+                                    report(&mut s, before, &mut observe);
                                     if !go {
                                         return Ok(s.stats);
                                     }
                                     if let Some(n) = s.seen.get(&symbol).and_then(|x| x.last).filter(|n| n.id + 1 < id) {
                                         s.stats.gaps_unfilled += 1;
-                                        on_gap(Gap { instrument: m.instrument, after_id: n.id, after_ts: n.ts, resumed_id: Some(id), resumed_ts: t.ts });
+                                        observe(LiveEvent::Gap(Gap {
+                                            instrument: m.instrument,
+                                            after_id: n.id,
+                                            after_ts: n.ts,
+                                            resumed_id: Some(id),
+                                            resumed_ts: t.ts,
+                                        }));
                                         tracing::warn!(
                                             venue = %cfg.venue,
                                             symbol,
@@ -373,7 +410,11 @@ pub fn run_observed(
                     }
                 }
                 Ok(Message::Close(_)) => break,
-                Ok(_) => last_frame = Instant::now(), // pings/pongs: tungstenite answers pings
+                Ok(_) => {
+                    // pings/pongs: tungstenite answers pings
+                    last_frame = Instant::now();
+                    observe(LiveEvent::Frame);
+                }
                 Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
                     if last_frame.elapsed() >= cfg.stale_after {
                         s.stats.stale += 1;

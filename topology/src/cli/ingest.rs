@@ -89,6 +89,9 @@ pub fn run(a: IngestArgs) -> Result<()> {
     let max = a.live.max_trades;
     let mut gap_sink = KafkaSink::new(&kcfg, "tickflow-ingest")?;
     let mut gap_err: Option<anyhow::Error> = None;
+    // ready (/readyz) once the tail was read, except while a session backfills from REST
+    let mut observe = crate::telemetry::global().live.observer();
+    crate::telemetry::global().set_ready(true);
     let result = tickflow_connectors::live::run_observed(
         &cfg,
         &stop,
@@ -108,13 +111,16 @@ pub fn run(a: IngestArgs) -> Result<()> {
             }
             max.is_none_or(|m| n < m)
         },
-        |g| {
-            gaps += 1;
-            let key = format!("{}:{}", g.instrument.exchange(), g.instrument.symbol());
-            if let Err(e) =
-                gap_sink.send_json(&gaps_topic, &key, &g, g.after_ts.millis(), "tickflow.gap.v1").and_then(|_| gap_sink.flush(Duration::from_secs(30)))
-            {
-                gap_err = Some(e.into());
+        |e| {
+            observe(&e);
+            if let tickflow_connectors::live::LiveEvent::Gap(g) = e {
+                gaps += 1;
+                let key = format!("{}:{}", g.instrument.exchange(), g.instrument.symbol());
+                if let Err(e) =
+                    gap_sink.send_json(&gaps_topic, &key, &g, g.after_ts.millis(), "tickflow.gap.v1").and_then(|_| gap_sink.flush(Duration::from_secs(30)))
+                {
+                    gap_err = Some(e.into());
+                }
             }
         },
     );

@@ -35,6 +35,10 @@ struct Cli {
     /// Serve Prometheus metrics on /metrics and health on /healthz, /readyz at HOST:PORT.
     #[arg(long, global = true, env = "TICKFLOW_METRICS_ADDR")]
     metrics_addr: Option<String>,
+    /// /healthz fails when a live feed has received no frame (trade, heartbeat or ping) for this
+    /// long; 0 never.
+    #[arg(long, global = true, env = "TICKFLOW_UNHEALTHY_AFTER", default_value = "5m")]
+    unhealthy_after: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -181,6 +185,13 @@ pub fn main() {
     }
     let cli = Cli::parse();
     crate::telemetry::init(cli.log_json);
+    match crate::duration::parse_nanos(&cli.unhealthy_after) {
+        Ok(ns) => crate::telemetry::global().live.unhealthy_after_ns.store(ns, std::sync::atomic::Ordering::Relaxed),
+        Err(e) => {
+            eprintln!("error: --unhealthy-after {}: {e:#}", cli.unhealthy_after);
+            std::process::exit(2);
+        }
+    }
     if let Some(addr) = &cli.metrics_addr {
         if let Err(e) = crate::telemetry::serve(addr) {
             eprintln!("error: {e:#}");
@@ -227,6 +238,10 @@ pub fn print_summary(r: &JobReport, out: Option<&str>) {
     println!("revisions          {:>12}", r.revisions);
     if r.committed > 0 {
         println!("offsets committed  {:>12}   (partitions)", r.committed);
+    }
+    let reread = crate::telemetry::global().checkpoint.reread.load(std::sync::atomic::Ordering::Relaxed);
+    if reread > 0 {
+        println!("re-read (restore)  {:>12}   (records from the checkpoint to the first boundary passed)", reread);
     }
     for (run, s, orders, fills) in &r.paper {
         println!("paper {run}: {orders} orders, {fills} fills, value {} → {} ({:+.2}%)", s.initial_value, s.final_value, s.total_return * 100.0);
