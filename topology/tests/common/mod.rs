@@ -1,6 +1,8 @@
 //! Helpers shared by the CLI integration tests.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Headers, Message};
 
