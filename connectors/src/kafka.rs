@@ -495,6 +495,32 @@ pub fn commit(cfg: &KafkaConfig, group: &str, positions: &[(String, i32, i64)]) 
     consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).map_err(|e| kerr(&format!("committing offsets of group {group}"), e))
 }
 
+/// A consumer-group client kept open for repeated commits (a checkpoint writer commits after
+/// every checkpoint: one group-coordinator lookup, not one per commit).
+pub struct Committer {
+    consumer: BaseConsumer,
+    group: String,
+}
+
+impl Committer {
+    /// A committer for `group`.
+    pub fn new(cfg: &KafkaConfig, group: &str) -> Result<Self, ConnectorError> {
+        Ok(Committer { consumer: cfg.consumer(group)?, group: group.to_string() })
+    }
+
+    /// Commits `(topic, partition, next offset)` positions synchronously.
+    pub fn commit(&self, positions: &[(String, i32, i64)]) -> Result<(), ConnectorError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (t, p, o) in positions {
+            tpl.add_partition_offset(t, *p, Offset::Offset(*o)).map_err(|e| kerr("commit", e))?;
+        }
+        self.consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).map_err(|e| kerr(&format!("committing offsets of group {}", self.group), e))
+    }
+}
+
 /// Partition count of `topic`.
 pub fn partitions(cfg: &KafkaConfig, topic: &str) -> Result<i32, ConnectorError> {
     let consumer: BaseConsumer = cfg.client().create().map_err(|e| kerr("creating consumer", e))?;

@@ -418,6 +418,7 @@ impl Writer {
         let failed: std::sync::Arc<std::sync::Mutex<Option<anyhow::Error>>> = Default::default();
         let f2 = failed.clone();
         let thread = std::thread::Builder::new().name("checkpoint-writer".into()).spawn(move || {
+            let mut committer: Option<kafka::Committer> = None;
             while let Ok(mut c) = rx.recv() {
                 while let Ok(newer) = rx.try_recv() {
                     c = newer;
@@ -432,7 +433,12 @@ impl Writer {
                                 Some((topic.to_string(), part.parse().ok()?, p.position?))
                             })
                             .collect();
-                        kafka::commit(cfg, group, &pos)?;
+                        if committer.is_none() {
+                            committer = Some(kafka::Committer::new(cfg, group)?);
+                        }
+                        if let Some(k) = &committer {
+                            k.commit(&pos)?;
+                        }
                         crate::telemetry::global().checkpoint.committed.store(pos.len() as u64, Ordering::Relaxed);
                     }
                     Ok(n)

@@ -136,12 +136,16 @@ pub(crate) fn run(a: &BenchKafkaArgs) -> Result<()> {
         });
         let ck = run_aggregate(job, &ClusterArgs { workers: w.parse()?, ..Default::default() })?;
         let ck_rate = ck.metrics.trades_in as f64 / ck.elapsed.as_secs_f64();
+        let cs = &tickflow::telemetry::global().checkpoint;
+        let r = std::sync::atomic::Ordering::Relaxed;
         println!(
-            "{:<44} {:>10.2} M   ({:+.1}% vs without, {} bars before the open windows)",
+            "{:<44} {:>10.2} M   ({:+.1}% vs without, {} bars before the open windows; {} checkpoints so far, last write {:.0} ms)",
             format!("  … with checkpoints (default interval), {w}w"),
             ck_rate / 1e6,
             100.0 * (ck_rate - rate) / rate,
-            ck.bars
+            ck.bars,
+            cs.written.load(r),
+            cs.duration_us.load(r) as f64 / 1e3
         );
     }
     restore_cost(&cfg, &ck_topic)?;
