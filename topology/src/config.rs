@@ -128,7 +128,8 @@ pub struct SourceSection {
     /// kafka: consumer group to commit to.
     #[serde(default)]
     pub group: Option<String>,
-    /// kafka: start at the group's committed offsets.
+    /// kafka: restore the group's latest checkpoint (else start at its committed offsets). In a
+    /// topology file a source with a `group` (and no `from`) resumes unless it says `resume = false`.
     #[serde(default)]
     pub resume: bool,
     /// kafka: dead-letter topic (default `<namespace>.dlq`).
@@ -409,6 +410,13 @@ impl JobConfig {
     pub fn parse(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<JobConfig> {
         let mut doc: toml::Table = toml::from_str(text).context("not valid TOML")?;
         apply_env(&mut doc, vars)?;
+        // a topology file's job with a consumer group restores its checkpoint on start (a
+        // supervisor restarts it) unless it says `resume = false` or starts `from` a time
+        if let Some(src) = doc.get_mut("source").and_then(toml::Value::as_table_mut) {
+            if src.contains_key("group") && !src.contains_key("resume") && !src.contains_key("from") {
+                src.insert("resume".into(), toml::Value::Boolean(true));
+            }
+        }
         let cfg: JobConfig = toml::Value::Table(doc).try_into()?;
         Ok(cfg)
     }

@@ -199,3 +199,15 @@ fn strategy_and_live_keys_reach_the_command_line() {
         assert!(line.contains(part), "{part:?} not in {line}");
     }
 }
+
+#[test]
+fn a_file_job_with_a_group_resumes_unless_told_otherwise() {
+    let parse = |extra: &str| JobConfig::parse(&format!("[source]\nkind = \"kafka\"\ntopic = \"t\"\n{extra}"), vars(&[])).unwrap().source.resume;
+    assert!(parse("group = \"g\"\n"), "a supervised job restores its checkpoint on start");
+    assert!(!parse("group = \"g\"\nresume = false\n"));
+    assert!(!parse("group = \"g\"\nfrom = \"2024-01-01T00:00:00Z\"\n"), "from a time: not resumed");
+    assert!(!parse(""), "no group: nothing to resume");
+    // the environment can turn it off
+    let off = JobConfig::parse("[source]\nkind = \"kafka\"\ntopic = \"t\"\ngroup = \"g\"\n", vars(&[("TICKFLOW__SOURCE__RESUME", "false")])).unwrap();
+    assert!(!off.source.resume);
+}
