@@ -137,42 +137,11 @@ fn a_resumed_bounded_run_stores_what_an_uninterrupted_run_stores() {
     assert_eq!(qdb_paper(&qr), qdb_paper(&qu));
     assert!(qdb_paper(&qu).len() > fills);
     // the same strategy settings are required to resume
-    let other = tickflow_fails(&[
-        "aggregate",
-        "--kafka-topic",
-        "r.trades",
-        "--brokers",
-        &brokers,
-        "--namespace",
-        "r",
-        "--out",
-        f("x.csv").to_str().unwrap(),
-        "--group",
-        "G",
-        "--resume",
-        "--timeframes",
-        "1m,5m",
-        "--fill",
-        "carry",
-        "--late",
-        "revise",
-        "--out-of-orderness",
-        "5s",
-        "--allowed-lateness",
-        "10m",
-        "--idle-timeout",
-        "1h",
-        "--strategy",
-        "sma_cross",
-        "--param",
-        "fast=3",
-        "--param",
-        "slow=5",
-        "--sizer",
-        "fixed:0.01",
-        "--commission",
-        "0.001",
-    ]);
+    let x = f("x.csv");
+    let base = ["aggregate", "--kafka-topic", "r.trades", "--brokers", &brokers, "--namespace", "r", "--out", x.to_str().unwrap(), "--group", "G", "--resume"];
+    // the same strategy with fast=3 instead of fast=2
+    let other_paper: Vec<&str> = PAPER.iter().map(|a| if *a == "fast=2" { "fast=3" } else { *a }).collect();
+    let other = tickflow_fails(&[&base[..], &AGG, &other_paper].concat());
     assert!(other.contains("other aggregation settings") && other.contains("fast=3"), "{other}");
 
     // resuming again with nothing new reads nothing and emits nothing
