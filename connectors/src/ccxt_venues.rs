@@ -131,7 +131,7 @@ fn to_trade(id: &str, instrument: Instrument, t: &::ccxt::types::Trade, ingest: 
     Ok(Trade {
         instrument,
         trade_id,
-        ts: Ts::from_millis(ms),
+        ts: Ts::checked_from_millis(ms).ok_or_else(|| err(id, format!("trade time {ms} ms is out of range")))?,
         ingest_ts: ingest,
         price: exact(id, t.price, "price")?,
         amount: exact(id, t.amount, "amount")?,
@@ -215,8 +215,10 @@ pub fn fetch_ohlcv(
                         ex.fetch_ohlcv(symbol, Some(&tf), Some(from.millis()), Some(1000), ()).await.map_err(|e| err(id, format!("fetch_ohlcv: {e}")))?;
                     let mut bars = Vec::with_capacity(rows.len());
                     for r in &rows {
-                        let open_time = Ts::from_millis(r[0] as i64);
-                        if open_time < from || open_time >= until || Ts(open_time.0 + timeframe.nanos()) > now {
+                        let Some(open_time) = Ts::checked_from_millis(r[0] as i64) else {
+                            return Err(err(id, format!("candle time {} is out of range", r[0])));
+                        };
+                        if open_time < from || open_time >= until || Ts(open_time.0.saturating_add(timeframe.nanos())) > now {
                             continue;
                         }
                         let d = |i: usize, what: &str| exact(id, Some(r[i]), what);

@@ -47,6 +47,27 @@ pub const EQUITY_SCHEMA: &str = "tickflow.equity.v1";
 /// Schema header value of dead-letter records.
 pub const DLQ_SCHEMA: &str = "tickflow.dlq.v1";
 
+/// Largest original record copied into a dead letter (below the 1 MiB default
+/// `message.max.bytes` of Kafka and Redpanda); a larger one is referenced by its `origin` header
+/// and its size (`omitted_bytes`), so one oversized poison pill cannot fail the dead-letter write.
+pub const DLQ_MAX_VALUE: usize = 512 * 1024;
+/// Longest key copied into a dead letter.
+pub const DLQ_MAX_KEY: usize = 1024;
+/// Longest `reason` header and log field.
+pub const DLQ_MAX_REASON: usize = 512;
+
+/// A reason clipped to [`DLQ_MAX_REASON`] bytes (at a character boundary), its length noted.
+pub fn clip_reason(reason: &str) -> String {
+    if reason.len() <= DLQ_MAX_REASON {
+        return reason.to_string();
+    }
+    let mut cut = DLQ_MAX_REASON;
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…({} bytes)", &reason[..cut], reason.len())
+}
+
 fn kerr(what: &str, e: KafkaError) -> ConnectorError {
     ConnectorError::Kafka { context: what.to_string(), source: e }
 }
@@ -304,6 +325,8 @@ pub struct PartitionReader {
     lag_checked: Option<std::time::Instant>,
     /// Offsets of the trades the last poll appended, in order.
     offsets: Vec<i64>,
+    /// Plausibility bound of event time over ingest time (ns), see [`tickflow_model::validate`].
+    max_future: i64,
 }
 
 impl PartitionReader {
@@ -385,6 +408,7 @@ impl PartitionReader {
             high: Some(high),
             lag_checked: Some(std::time::Instant::now()),
             offsets: Vec::new(),
+            max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
         })
     }
 
@@ -419,13 +443,29 @@ impl PartitionReader {
         self.high.map(|h| (h - self.next).max(0))
     }
 
+    /// Refuses records whose event time lies more than `max_future` ns after their ingest time
+    /// (and the wall clock): they go to the dead-letter topic (default
+    /// [`DEFAULT_MAX_FUTURE`](tickflow_model::validate::DEFAULT_MAX_FUTURE)).
+    pub fn with_max_future(mut self, max_future: i64) -> Self {
+        self.max_future = max_future;
+        self
+    }
+
     fn dead_letter(&mut self, payload: &[u8], key: Option<&[u8]>, offset: i64, reason: &str) -> Result<(), ConnectorError> {
         self.bad += 1;
-        tracing::warn!(topic = %self.topic, partition = self.partition, offset, reason, "malformed record sent to the dead-letter topic");
+        let reason = clip_reason(reason);
+        tracing::warn!(topic = %self.topic, partition = self.partition, offset, reason = %reason, bytes = payload.len(), "malformed record sent to the dead-letter topic");
         if let Some((sink, topic)) = &mut self.dlq {
             let origin = format!("{}/{}@{offset}", self.topic, self.partition);
-            let key = key.map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-            sink.send(topic, &key, payload, Ts::now().millis(), DLQ_SCHEMA, &[("reason", reason), ("origin", &origin)])?;
+            let key = key.map(|k| String::from_utf8_lossy(&k[..k.len().min(DLQ_MAX_KEY)]).into_owned()).unwrap_or_default();
+            // the original bytes when they fit the broker's default message limit; else the
+            // origin is the pointer (the record stays in its topic until retention)
+            let (value, size) = if payload.len() <= DLQ_MAX_VALUE { (payload, String::new()) } else { (&b""[..], payload.len().to_string()) };
+            let mut headers = vec![("reason", reason.as_str()), ("origin", origin.as_str())];
+            if !size.is_empty() {
+                headers.push(("omitted_bytes", size.as_str()));
+            }
+            sink.send(topic, &key, value, Ts::now().millis(), DLQ_SCHEMA, &headers)?;
         }
         Ok(())
     }
@@ -451,7 +491,10 @@ impl PartitionReader {
             }
             self.next = offset + 1;
             let payload = msg.payload().unwrap_or_default();
-            let decoded = serde_json::from_slice::<TradeRecord>(payload).map_err(|e| e.to_string()).and_then(|r| r.to_trade().map_err(|e| e.to_string()));
+            let now = Ts::now().0;
+            let decoded = serde_json::from_slice::<TradeRecord>(payload)
+                .map_err(|e| clip_reason(&e.to_string()))
+                .and_then(|r| r.to_trade_within(self.max_future, now).map_err(|e| e.to_string()));
             match decoded {
                 Ok(t) => {
                     if self.stop_time.is_some_and(|s| t.ts >= s) {

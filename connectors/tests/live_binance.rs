@@ -92,6 +92,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
         stale_after: Duration::from_millis(300),
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
         resume_after: Default::default(),
+        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
     };
     let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
     let mut got = Vec::new();

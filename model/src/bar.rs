@@ -47,7 +47,7 @@ pub struct Bar {
 impl Bar {
     /// Window end (exclusive).
     pub fn close_time(&self) -> Ts {
-        Ts(self.open_time.0 + self.timeframe.nanos())
+        Ts(self.open_time.0.saturating_add(self.timeframe.nanos()))
     }
     /// Volume-weighted average price, truncated toward zero to 9 decimals; `None` for carried bars.
     pub fn vwap(&self) -> Option<Decimal> {

@@ -169,14 +169,11 @@ impl Notional {
         Notional(self.0.saturating_add(o.0))
     }
     /// `self / amount`, truncated toward zero to nine fractional digits (e.g. VWAP = Σpq / Σq).
-    /// `None` when `amount` is zero.
+    /// `None` when `amount` is zero or the quotient does not fit.
     #[inline]
     pub fn div_to_decimal(self, amount: Decimal) -> Option<Decimal> {
-        if amount.0 == 0 {
-            None
-        } else {
-            Some(Decimal(self.0 / amount.0))
-        }
+        // checked: i128::MIN / -1 (hostile negative amounts) is an overflow, not a panic
+        self.0.checked_div(amount.0).map(Decimal)
     }
     /// Lossy conversion.
     pub fn to_f64(self) -> f64 {
@@ -225,7 +222,7 @@ fn parse_fast(s: &[u8], scale: u32) -> Option<i128> {
 }
 
 fn err(s: &[u8], reason: &'static str) -> ModelError {
-    ModelError::Decimal { input: String::from_utf8_lossy(s).into_owned(), reason }
+    ModelError::Decimal { input: crate::error::clip(s), reason }
 }
 
 /// Parses `s` into a mantissa at `scale` fractional digits, exactly or not at all.
@@ -297,7 +294,7 @@ fn parse_scaled(s: &[u8], scale: u32) -> Result<i128, ModelError> {
         let div = if -shift > 38 { None } else { Some(10i128.pow((-shift) as u32)) };
         match div {
             Some(d) if m % d == 0 => m / d,
-            _ => return Err(ModelError::Precision { input: String::from_utf8_lossy(s).into_owned(), max: scale }),
+            _ => return Err(ModelError::Precision { input: crate::error::clip(s), max: scale }),
         }
     };
     Ok(if neg { -m } else { m })

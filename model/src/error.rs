@@ -49,9 +49,35 @@ impl ModelError {
     }
 }
 
+/// At most this many bytes of an offending input are echoed in an error (the rest is counted).
+pub const ECHO_MAX: usize = 64;
+
+/// An offending input as text for an error message, clipped to [`ECHO_MAX`] bytes with the full
+/// length noted: a 600 KB bad field must not become a 600 KB log line or dead-letter header.
+pub fn clip(s: &[u8]) -> String {
+    if s.len() <= ECHO_MAX {
+        return String::from_utf8_lossy(s).into_owned();
+    }
+    let mut cut = ECHO_MAX;
+    while cut > 0 && (s[cut] & 0xC0) == 0x80 {
+        cut -= 1; // do not split a UTF-8 sequence
+    }
+    format!("{}…({} bytes)", String::from_utf8_lossy(&s[..cut]), s.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_inputs_are_clipped_with_their_length() {
+        assert_eq!(clip(b"1.2.3"), "1.2.3");
+        let long = "é".repeat(1000);
+        let c = clip(long.as_bytes());
+        assert!(c.len() < ECHO_MAX + 20 && c.ends_with("…(2000 bytes)"), "{c}");
+        let e = "9".repeat(600_000).parse::<crate::Decimal>().unwrap_err().to_string();
+        assert!(e.len() < 200, "{} bytes", e.len());
+    }
 
     #[test]
     fn model_errors_are_not_retryable() {

@@ -87,9 +87,16 @@ impl Instrument {
     /// (`binance`, `kraken`, `coinbase`); the symbol must look like `BASE/QUOTE` or
     /// `BASE/QUOTE:SETTLE` (CCXT's unified form), upper-cased.
     pub fn new(exchange: &str, symbol: &str) -> Result<Self, ModelError> {
+        // bounded before any copy: a hostile 100 MB name costs nothing
+        if exchange.len() > 4 * EXCHANGE_MAX {
+            return Err(ModelError::Name { what: "exchange", input: crate::error::clip(exchange.as_bytes()), reason: "longer than 23 bytes" });
+        }
+        if symbol.len() > 4 * SYMBOL_MAX {
+            return Err(ModelError::Name { what: "symbol", input: crate::error::clip(symbol.as_bytes()), reason: "longer than 39 bytes" });
+        }
         let ex = exchange.trim().to_ascii_lowercase();
         if ex.is_empty() || !ex.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.') {
-            return Err(ModelError::Name { what: "exchange", input: exchange.into(), reason: "use letters, digits, '_', '-' or '.'" });
+            return Err(ModelError::Name { what: "exchange", input: crate::error::clip(exchange.as_bytes()), reason: "use letters, digits, '_', '-' or '.'" });
         }
         let sym = symbol.trim().to_ascii_uppercase();
         let (pair, _settle) = sym.split_once(':').unwrap_or((&sym, ""));
@@ -98,10 +105,22 @@ impl Instrument {
             None => false,
         };
         if !ok || sym.bytes().any(|b| b == b',' || b == b'"' || b.is_ascii_whitespace() || !b.is_ascii_graphic()) {
-            return Err(ModelError::Name { what: "symbol", input: symbol.into(), reason: "expected CCXT form BASE/QUOTE, e.g. BTC/USDT" });
+            return Err(ModelError::Name {
+                what: "symbol",
+                input: crate::error::clip(symbol.as_bytes()),
+                reason: "expected CCXT form BASE/QUOTE, e.g. BTC/USDT",
+            });
         }
-        let exchange_s = SmallStr::new(&ex).ok_or(ModelError::Name { what: "exchange", input: exchange.into(), reason: "longer than 23 bytes" })?;
-        let symbol_s = SmallStr::new(&sym).ok_or(ModelError::Name { what: "symbol", input: symbol.into(), reason: "longer than 39 bytes" })?;
+        let exchange_s = SmallStr::new(&ex).ok_or_else(|| ModelError::Name {
+            what: "exchange",
+            input: crate::error::clip(exchange.as_bytes()),
+            reason: "longer than 23 bytes",
+        })?;
+        let symbol_s = SmallStr::new(&sym).ok_or_else(|| ModelError::Name {
+            what: "symbol",
+            input: crate::error::clip(symbol.as_bytes()),
+            reason: "longer than 39 bytes",
+        })?;
         Ok(Instrument { exchange: exchange_s, symbol: symbol_s, id: fnv1a64(&[ex.as_bytes(), sym.as_bytes()]) })
     }
     /// Exchange id, e.g. `kraken`.
@@ -213,7 +232,7 @@ impl Side {
         } else if t.is_empty() || t.eq_ignore_ascii_case(b"unknown") {
             Ok(Side::Unknown)
         } else {
-            Err(ModelError::Side { input: String::from_utf8_lossy(s).into_owned() })
+            Err(ModelError::Side { input: crate::error::clip(s) })
         }
     }
     /// Lower-case name.

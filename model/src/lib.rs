@@ -15,12 +15,13 @@ mod order;
 pub mod record;
 mod time;
 mod trade;
+pub mod validate;
 
 pub use bar::{Bar, LateDisposition, LateTrade};
 pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
-pub use error::ModelError;
+pub use error::{clip, ModelError, ECHO_MAX};
 pub use instrument::{fnv1a64, Instrument, Side, SmallStr, EXCHANGE_MAX, SYMBOL_MAX};
 pub use order::{ClosedTrade, Fill, Order, OrderKind, OrderSide, OrderStatus};
 pub use record::{BarRecord, EquityRecord, LateRecord, RunRecord, TradeRecord, RECORD_VERSION};
-pub use time::{civil_from_days, days_from_civil, parse_timeframes, Timeframe, Ts, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
+pub use time::{civil_from_days, days_from_civil, days_in_month, parse_timeframes, Timeframe, Ts, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
 pub use trade::{Trade, TradeBatch, TradeKey, TradeRows};

@@ -56,18 +56,19 @@ impl From<&Trade> for TradeRecord {
 }
 
 impl TradeRecord {
-    /// The trade, checked: a known version, a valid instrument, a positive price and a
-    /// non-negative amount, a time after 1970.
+    /// The trade, checked by the one rule set of [`crate::validate`] (positive price and amount,
+    /// a time after 1970 and at most [`DEFAULT_MAX_FUTURE`](crate::validate::DEFAULT_MAX_FUTURE)
+    /// after its ingest time and the wall clock) and for a known version and a valid instrument.
     pub fn to_trade(&self) -> Result<Trade, ModelError> {
+        self.to_trade_within(crate::validate::DEFAULT_MAX_FUTURE, Ts::now().0)
+    }
+    /// [`to_trade`](Self::to_trade) with an explicit bound and wall clock (`now`, ns).
+    pub fn to_trade_within(&self, max_future: i64, now: i64) -> Result<Trade, ModelError> {
         if self.v != RECORD_VERSION {
             return Err(ModelError::Record(format!("trade record version {} (this build reads {RECORD_VERSION})", self.v)));
         }
-        if self.price.is_negative() || self.price.is_zero() || self.amount.is_negative() {
-            return Err(ModelError::Record(format!("price must be positive and amount non-negative (price {}, amount {})", self.price, self.amount)));
-        }
-        if self.ts < 0 {
-            return Err(ModelError::Record(format!("event time before 1970: {}", self.ts)));
-        }
+        let reference = crate::validate::reference(self.ingest_ts, now);
+        crate::validate::check_trade(self.price, self.amount, self.ts, reference, max_future).map_err(|e| ModelError::Record(e.to_string()))?;
         Ok(Trade {
             instrument: Instrument::new(&self.exchange, &self.symbol)?,
             trade_id: self.trade_id,
@@ -257,11 +258,22 @@ mod tests {
             json.replace(r#""price":"0.00141342""#, r#""price":"0""#),
             json.replace(r#""symbol":"XRP/ETH""#, r#""symbol":"XRPETH""#),
             json.replace(r#""ts":1570752011620000000"#, r#""ts":-5"#),
+            json.replace(r#""amount":"23""#, r#""amount":"0""#),
+            json.replace(r#""amount":"23""#, r#""amount":"-23""#),
+            // year 2100: far past its ingest time (2023) and the wall clock
+            json.replace(r#""ts":1570752011620000000"#, r#""ts":4102444800000000000"#),
+            // a forged ingest time does not lift the bound (the wall clock caps it)
+            json.replace(r#""ts":1570752011620000000"#, r#""ts":4102444800000000000"#)
+                .replace(r#""ingest_ts":1700000000000000000"#, r#""ingest_ts":4102444800000000000"#),
         ] {
             let rec: TradeRecord = serde_json::from_str(&bad).unwrap();
             assert!(rec.to_trade().is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<TradeRecord>(&json.replace(r#""side":"sell""#, r#""side":"sell","extra":1"#)).is_err());
+        // the bound is configurable: 1 s ahead of ingest passes 5 s, not 0
+        let ahead: TradeRecord = serde_json::from_str(&json.replace(r#""ts":1570752011620000000"#, r#""ts":1700000001000000000"#)).unwrap();
+        assert!(ahead.to_trade_within(5_000_000_000, i64::MAX).is_ok());
+        assert!(ahead.to_trade_within(0, i64::MAX).is_err());
     }
 
     /// The published JSON Schemas name exactly the fields the records carry.

@@ -28,6 +28,44 @@ impl Ts {
     pub const fn from_secs(s: i64) -> Ts {
         Ts(s * NANOS_PER_SEC)
     }
+    /// From epoch milliseconds; `None` past year 2262 (external input goes through this).
+    #[inline]
+    pub const fn checked_from_millis(ms: i64) -> Option<Ts> {
+        match ms.checked_mul(NANOS_PER_MILLI) {
+            Some(n) => Some(Ts(n)),
+            None => None,
+        }
+    }
+    /// From epoch seconds; `None` past year 2262.
+    #[inline]
+    pub const fn checked_from_secs(s: i64) -> Option<Ts> {
+        match s.checked_mul(NANOS_PER_SEC) {
+            Some(n) => Some(Ts(n)),
+            None => None,
+        }
+    }
+    /// From epoch microseconds; `None` past year 2262.
+    #[inline]
+    pub const fn checked_from_micros(us: i64) -> Option<Ts> {
+        match us.checked_mul(NANOS_PER_MICRO) {
+            Some(n) => Some(Ts(n)),
+            None => None,
+        }
+    }
+    /// From epoch seconds plus nanoseconds (`0 ≤ nanos < 10⁹`); `None` out of range.
+    #[inline]
+    pub const fn checked_from_secs_nanos(s: i64, nanos: i64) -> Option<Ts> {
+        if nanos < 0 || nanos >= NANOS_PER_SEC {
+            return None;
+        }
+        match s.checked_mul(NANOS_PER_SEC) {
+            Some(n) => match n.checked_add(nanos) {
+                Some(n) => Some(Ts(n)),
+                None => None,
+            },
+            None => None,
+        }
+    }
     /// Epoch nanoseconds.
     pub const fn nanos(self) -> i64 {
         self.0
@@ -49,15 +87,20 @@ impl Ts {
             return None;
         }
         let v = v as i64;
-        Some(Ts(if v < 100_000_000_000 {
-            v * NANOS_PER_SEC
+        // checked: 2·10¹⁰ seconds is past year 2262 and must not wrap into 2019
+        let ns = if v < 100_000_000_000 {
+            v.checked_mul(NANOS_PER_SEC)
         } else if v < 100_000_000_000_000 {
-            v * NANOS_PER_MILLI
+            v.checked_mul(NANOS_PER_MILLI)
         } else if v < 100_000_000_000_000_000 {
-            v * NANOS_PER_MICRO
+            v.checked_mul(NANOS_PER_MICRO)
         } else {
-            v
-        }))
+            Some(v)
+        };
+        match ns {
+            Some(n) => Some(Ts(n)),
+            None => None,
+        }
     }
     /// Parses a timestamp: an integer epoch in s/ms/µs/ns (told apart by magnitude), a decimal
     /// number of epoch seconds (`1762795433.9717445`, exact to the nanosecond), or RFC 3339
@@ -74,7 +117,7 @@ impl Ts {
             }
         }
         let s = s.trim_ascii();
-        let bad = |reason| ModelError::Timestamp { input: String::from_utf8_lossy(s).into_owned(), reason };
+        let bad = |reason| ModelError::Timestamp { input: crate::error::clip(s), reason };
         if s.is_empty() {
             return Err(bad("empty"));
         }
@@ -167,6 +210,16 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Days in month `m` (1–12) of proleptic Gregorian year `y`.
+pub fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
 fn num(s: &[u8]) -> Option<i64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
@@ -182,8 +235,8 @@ fn parse_rfc3339(s: &[u8]) -> Option<Ts> {
     }
     let mo = num(s.get(5..7)?)? as u32;
     let d = num(s.get(8..10)?)? as u32;
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
-        return None;
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None; // 2024-02-31 is an error, not 2024-03-02
     }
     let mut secs = days_from_civil(y, mo, d) * 86_400;
     let mut nanos = 0i64;
@@ -212,7 +265,11 @@ fn parse_rfc3339(s: &[u8]) -> Option<Ts> {
         match rest {
             [] | [b'Z'] | [b'z'] => {}
             [sign @ (b'+' | b'-'), hh0, hh1, b':', mm0, mm1] => {
-                let off = num(&[*hh0, *hh1])? * 3600 + num(&[*mm0, *mm1])? * 60;
+                let (oh, om) = (num(&[*hh0, *hh1])?, num(&[*mm0, *mm1])?);
+                if oh > 23 || om > 59 {
+                    return None; // +99:99 is not an offset
+                }
+                let off = oh * 3600 + om * 60;
                 secs -= if *sign == b'+' { off } else { -off };
             }
             _ => return None,
@@ -343,6 +400,43 @@ mod tests {
             assert!(bad.parse::<Ts>().is_err(), "{bad}");
         }
         assert_eq!(want.to_rfc3339(), "2019-10-11T00:00:11.62Z");
+    }
+
+    #[test]
+    fn impossible_dates_offsets_and_overflowing_epochs_are_errors_not_wrapped() {
+        for bad in [
+            "2024-02-31T00:00:00Z",
+            "2023-02-29",
+            "2024-04-31T00:00:00Z",
+            "2024-01-01T00:00:00+99:99",
+            "2024-01-01T00:00:00+24:00",
+            "2024-01-01T00:00:00-05:60",
+            "20000000000",          // 2·10¹⁰ s: year 2603, past i64 ns (wrapped to 2019-03-22 before)
+            "9223372036854775807",  // i64::MAX ns is fine…
+            "92233720368547758070", // …ten times it is not
+        ] {
+            let r = bad.parse::<Ts>();
+            if bad == "9223372036854775807" {
+                assert_eq!(r.unwrap(), Ts(i64::MAX));
+            } else {
+                assert!(r.is_err(), "{bad} parsed as {r:?}");
+            }
+        }
+        assert_eq!("2024-02-29".parse::<Ts>().unwrap().to_rfc3339(), "2024-02-29T00:00:00Z");
+        assert_eq!("2000-02-29".parse::<Ts>().unwrap().to_rfc3339(), "2000-02-29T00:00:00Z");
+        assert!("1900-02-29".parse::<Ts>().is_err());
+        assert_eq!(Ts::from_epoch_auto(20_000_000_000), None);
+        assert_eq!(Ts::from_epoch_auto(9_223_372_036), Some(Ts(9_223_372_036_000_000_000)));
+        assert_eq!(Ts::checked_from_millis(i64::MAX / 1000), None);
+        assert_eq!(Ts::checked_from_millis(1_570_752_011_620), Some(Ts(1_570_752_011_620_000_000)));
+        assert_eq!(Ts::checked_from_secs(10_000_000_000), None);
+        assert_eq!(Ts::checked_from_micros(i64::MIN), None);
+        assert_eq!(Ts::checked_from_secs_nanos(1, 1_000_000_000), None);
+        assert_eq!(Ts::checked_from_secs_nanos(1, 5), Some(Ts(1_000_000_005)));
+        // a long bad input is echoed clipped
+        let long = format!("2024-{}", "9".repeat(100_000));
+        let e = long.parse::<Ts>().unwrap_err().to_string();
+        assert!(e.len() < 300, "{} bytes", e.len());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct PipelineMetrics {
     pub carried: AtomicU64,
     /// Bar revisions emitted.
     pub revisions: AtomicU64,
+    /// Gaps too long to carry, left unfilled.
+    pub carry_gaps: AtomicU64,
     /// Lowest source watermark, epoch ns (`i64::MIN` before any data).
     pub watermark: AtomicI64,
     /// Largest event time read, epoch ns.
@@ -49,6 +51,7 @@ impl PipelineMetrics {
         self.bars.fetch_add(after.bars - before.bars, r);
         self.carried.fetch_add(after.carried - before.carried, r);
         self.revisions.fetch_add(after.revisions - before.revisions, r);
+        self.carry_gaps.fetch_add(after.carry_gaps - before.carry_gaps, r);
     }
     /// A consistent-enough snapshot for reports.
     pub fn snapshot(&self) -> MetricsSnapshot {
@@ -63,6 +66,7 @@ impl PipelineMetrics {
             bars: self.bars.load(r),
             carried: self.carried.load(r),
             revisions: self.revisions.load(r),
+            carry_gaps: self.carry_gaps.load(r),
         }
     }
 }
@@ -80,4 +84,5 @@ pub struct MetricsSnapshot {
     pub bars: u64,
     pub carried: u64,
     pub revisions: u64,
+    pub carry_gaps: u64,
 }

@@ -307,9 +307,12 @@ fn events(r: u32, ev: crate::NewEvents) -> impl Iterator<Item = BacktestEvent> {
     orders.chain(fills).chain(trades).chain(ev.equity.into_iter().map(move |e| BacktestEvent::Equity(r, e)))
 }
 
+/// Most parameter sets one sweep may expand to (checked before the product is built).
+pub const MAX_SWEEP: usize = 100_000;
+
 /// Expands sweep syntax into parameter sets: `fast=5..50:5` (inclusive range with step),
 /// `fast=5,10,20` (list), `fast=7` (single). The result is the cartesian product, in a stable
-/// order.
+/// order; more than [`MAX_SWEEP`] combinations is an error, found before anything is allocated.
 pub fn expand_sweep(pairs: &[String]) -> Result<Vec<StrategyParams>, StrategyError> {
     let mut axes: Vec<(String, Vec<f64>)> = Vec::new();
     for p in pairs {
@@ -335,6 +338,12 @@ pub fn expand_sweep(pairs: &[String]) -> Result<Vec<StrategyParams>, StrategyErr
         };
         axes.push((k.trim().to_string(), values));
     }
+    // the size first: 10000 × 10000 values must be refused, not allocated (2.4 GB)
+    let size = axes.iter().try_fold(1usize, |n, (_, v)| n.checked_mul(v.len()).filter(|n| *n <= MAX_SWEEP));
+    let Some(_) = size else {
+        let shape = axes.iter().map(|(k, v)| format!("{k}: {}", v.len())).collect::<Vec<_>>().join(" × ");
+        return Err(StrategyError::Config(format!("the sweep has more than {MAX_SWEEP} combinations ({shape}); narrow a range or raise its step")));
+    };
     let mut out = vec![StrategyParams::default()];
     for (k, vals) in &axes {
         let mut next = Vec::with_capacity(out.len() * vals.len());
@@ -346,9 +355,6 @@ pub fn expand_sweep(pairs: &[String]) -> Result<Vec<StrategyParams>, StrategyErr
             }
         }
         out = next;
-    }
-    if out.len() > 100_000 {
-        return Err(StrategyError::Config(format!("the sweep has {} combinations; at most 100000", out.len())));
     }
     Ok(out)
 }
@@ -369,5 +375,19 @@ mod tests {
         for bad in ["fast", "fast=5..1:1", "fast=1..5:0", "fast=a,b", "fast=1..x"] {
             assert!(expand_sweep(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_oversized_sweep_is_refused_before_its_product_is_built() {
+        // 10001 × 10001 = 10⁸ combinations: refused from the axis sizes (this allocated 2.4 GB
+        // and aborted when the product was built first)
+        let e = expand_sweep(&["fast=1..10001".into(), "slow=1..10001".into()]).unwrap_err().to_string();
+        assert!(e.contains("more than 100000 combinations (fast: 10001 × slow: 10001)"), "{e}");
+        // exactly at the bound is fine, one more value is not
+        assert_eq!(expand_sweep(&["a=1..1000".into(), "b=1..100".into()]).unwrap().len(), 100_000);
+        assert!(expand_sweep(&["a=1..1000".into(), "b=1..100".into(), "c=1,2".into()]).is_err());
+        // many axes whose product overflows usize
+        let many: Vec<String> = (0..40).map(|i| format!("p{i}=1..10000")).collect();
+        assert!(expand_sweep(&many).is_err());
     }
 }

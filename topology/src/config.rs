@@ -17,6 +17,7 @@
 //! # symbols = ["BTC/USDT"]      #       max_trades (market, api_key_file for cryptocompare)
 //! # idle_timeout = "2s"         # live and followed topics: advance the watermark when quiet
 //! # keyed_partitions = false    # each input partition holds whole instruments
+//! # max_future = "5m"           # refuse trades stamped further than this after ingest
 //!
 //! [bars]
 //! timeframes = ["1m", "5m", "1h"]
@@ -24,6 +25,7 @@
 //! late = "revise"               # drop | revise
 //! out_of_orderness = "2s"
 //! allowed_lateness = "1h"
+//! # max_carry_windows = 10000   # a longer gap is counted, not carried bar by bar
 //!
 //! [sinks]
 //! bars_file = "bars.csv"
@@ -110,6 +112,10 @@ pub struct SourceSection {
     /// files: skip and count malformed rows instead of failing.
     #[serde(default)]
     pub skip_bad: bool,
+    /// Every source: how far a trade's event time may lie after its ingest time (and the wall
+    /// clock); a later one is a bad row, a dead letter or a rejected frame, never a watermark jump.
+    #[serde(default = "default_max_future")]
+    pub max_future: String,
     /// kafka: the trade topic.
     #[serde(default)]
     pub topic: Option<String>,
@@ -175,6 +181,7 @@ impl Default for SourceSection {
             symbol: None,
             exchange: default_exchange(),
             skip_bad: false,
+            max_future: default_max_future(),
             topic: None,
             from: None,
             to: None,
@@ -211,11 +218,21 @@ pub struct BarsSection {
     pub out_of_orderness: String,
     /// How far below the watermark a late trade may still revise bars.
     pub allowed_lateness: String,
+    /// fill `carry`: the longest gap (in windows) carried bar by bar; a longer one is counted
+    /// (`tickflow_carry_gaps_total`) and left empty.
+    pub max_carry_windows: u64,
 }
 
 impl Default for BarsSection {
     fn default() -> Self {
-        BarsSection { timeframes: vec!["1m".into()], fill: "none".into(), late: "drop".into(), out_of_orderness: default_zero(), allowed_lateness: "1h".into() }
+        BarsSection {
+            timeframes: vec!["1m".into()],
+            fill: "none".into(),
+            late: "drop".into(),
+            out_of_orderness: default_zero(),
+            allowed_lateness: "1h".into(),
+            max_carry_windows: tickflow_operators::bars::DEFAULT_MAX_CARRY_WINDOWS,
+        }
     }
 }
 
@@ -383,6 +400,10 @@ fn default_speed() -> String {
 fn default_stale_after() -> String {
     "30s".into()
 }
+fn default_max_future() -> String {
+    "5m".into()
+}
+
 fn default_idle_timeout() -> String {
     "2s".into()
 }

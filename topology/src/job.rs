@@ -54,6 +54,8 @@ pub enum InputSpec {
         anchor: crate::feeds::PaceAnchor,
         /// Consumer group whose offsets are used (`Committed` start) and committed at the end.
         group: Option<String>,
+        /// Plausibility bound of event time over ingest time (ns): later records are dead letters.
+        max_future: i64,
     },
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
@@ -79,9 +81,10 @@ impl InputSpec {
                 Box::new(CsvFeed::new(r, progress, bad))
             }
             InputSpec::Live { config, max_trades, .. } => Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)),
-            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group } => {
+            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group, max_future } => {
                 let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| e.to_string())?
+                    .with_max_future(*max_future);
                 let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
                 let feed = crate::feeds::KafkaFeed::new(r, bad, positions, live);
                 match speed {
@@ -215,6 +218,11 @@ impl Job {
         agg.fill = b.fill.parse::<FillPolicy>()?;
         agg.late = b.late.parse::<LatePolicy>()?;
         agg.allowed_lateness = parse_nanos(&b.allowed_lateness)?;
+        agg.max_carry_windows = b.max_carry_windows;
+        let max_future = parse_nanos(&s.max_future).context("max_future")?;
+        if max_future < 0 {
+            bail!("--max-future must not be negative");
+        }
         let mut source = SourceConfig { out_of_orderness: parse_nanos(&b.out_of_orderness)?, ..Default::default() };
         let topics = Topics { namespace: cfg.kafka.namespace.clone() };
         if s.resume && s.group.is_none() {
@@ -228,7 +236,14 @@ impl Job {
                 if s.files.is_empty() {
                     bail!("no input: give --input FILE (or [source] files), --source VENUE or --kafka-topic TOPIC");
                 }
-                let opts = TradeCsvOptions { default_symbol: s.symbol.clone(), exchange: s.exchange.clone(), skip_bad: s.skip_bad, ingest_ts: Ts::now() };
+                let opts = TradeCsvOptions {
+                    default_symbol: s.symbol.clone(),
+                    exchange: s.exchange.clone(),
+                    skip_bad: s.skip_bad,
+                    ingest_ts: Ts::now(),
+                    max_future,
+                    ..Default::default()
+                };
                 s.files.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect()
             }
             "kafka" => {
@@ -289,6 +304,11 @@ impl Job {
                     agg.dedup_retention,
                     agg.carry_trailing
                 );
+                // only a non-default bound is named, so checkpoints of earlier builds still restore
+                let settings = match agg.max_carry_windows {
+                    tickflow_operators::bars::DEFAULT_MAX_CARRY_WINDOWS => settings,
+                    n => format!("{settings} max_carry_windows={n}"),
+                };
                 let wall = std::time::Duration::from_nanos(parse_nanos(&cfg.run.checkpoint_wall_interval).context("checkpoint_wall_interval")?.max(0) as u64);
                 Some(crate::checkpoint::CheckpointSpec { job: group.clone(), store, interval, wall, settings, commit: Some((client, group.clone())) })
             }
@@ -333,6 +353,7 @@ pub fn kafka_inputs(cfg: &JobConfig, topic: &str, online: bool) -> Result<Vec<In
         (None, false) => StopAt::HighWatermark,
     };
     let speed = parse_speed(&s.speed)?;
+    let max_future = parse_nanos(&s.max_future).context("max_future")?.max(0);
     let dlq = Some(s.dlq_topic.clone().unwrap_or_else(|| topics.name("dlq")));
     let n = if online { kafka::partitions(&client, topic)? } else { 0 };
     let anchor = crate::feeds::PaceAnchor::new(match start {
@@ -350,6 +371,7 @@ pub fn kafka_inputs(cfg: &JobConfig, topic: &str, online: bool) -> Result<Vec<In
             speed,
             anchor: anchor.clone(),
             group: s.group.clone(),
+            max_future,
         })
         .collect())
 }
@@ -408,6 +430,7 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
         cfg.rest_url = u.clone();
     }
     cfg.stale_after = at_least_1ns(&s.stale_after)?;
+    cfg.max_future = parse_nanos(&s.max_future).context("max_future")?.max(0);
     cfg.retry = tickflow_connectors::http::RetryPolicy::default();
     Ok(cfg)
 }

@@ -63,6 +63,8 @@ pub struct LiveHealth {
     pub backfilled: AtomicU64,
     /// Holes the venues' REST history could not fill.
     pub gaps: AtomicU64,
+    /// Trades refused by the validation rule set.
+    pub rejected: AtomicU64,
     /// `/healthz` fails when no frame arrived for this long (ns; 0: never).
     pub unhealthy_after_ns: AtomicI64,
 }
@@ -90,6 +92,9 @@ impl LiveHealth {
             }
             LiveEvent::Gap(_) => {
                 self.gaps.fetch_add(1, Ordering::Relaxed);
+            }
+            LiveEvent::Rejected(..) => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -169,6 +174,7 @@ impl Telemetry {
             ("tickflow_too_late_trades_total", "Trades beyond the allowed lateness.", c(&p.too_late)),
             ("tickflow_bars_total", "Bars emitted (revision 0, carried included).", c(&p.bars)),
             ("tickflow_bar_revisions_total", "Bar revisions emitted.", c(&p.revisions)),
+            ("tickflow_carry_gaps_total", "Gaps longer than max_carry_windows left unfilled (fill carry).", c(&p.carry_gaps)),
             ("tickflow_questdb_flush_errors_total", "Failed QuestDB flush attempts (each retry counts).", c(&self.questdb.flush_errors)),
             ("tickflow_kafka_produce_errors_total", "Kafka delivery errors.", c(&self.kafka_produce_errors)),
             ("tickflow_dlq_records_total", "Records sent to the dead-letter topic.", c(&self.dlq)),
@@ -202,6 +208,13 @@ impl Telemetry {
         );
         metric(&mut o, "tickflow_live_backfilled_trades_total", "counter", "Trades recovered from venue REST history.", &one(live.backfilled.load(r) as f64));
         metric(&mut o, "tickflow_live_unfillable_gaps_total", "counter", "Holes the venue's REST history could not fill.", &one(live.gaps.load(r) as f64));
+        metric(
+            &mut o,
+            "tickflow_live_rejected_trades_total",
+            "counter",
+            "Venue trades refused by the validation rule set (price/amount not positive, implausible time).",
+            &one(live.rejected.load(r) as f64),
+        );
         let last = live.last_frame_ns.load(r);
         if last > 0 {
             metric(
@@ -268,52 +281,109 @@ fn histogram(o: &mut String, name: &str, help: &str, h: &LatencyHistogram) {
     let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
 }
 
-/// Starts the metrics/health endpoint on `addr` (a background thread).
+/// Most requests served at once; one more is answered `503` at once and closed.
+const MAX_CONNECTIONS: usize = 32;
+/// A client has this long to send its request and take the answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest request head read (request line and headers).
+const MAX_REQUEST_HEAD: u64 = 16 * 1024;
+
+/// Starts the metrics/health endpoint on `addr`: an accept thread and one short-lived thread per
+/// request (at most [`MAX_CONNECTIONS`] at once), each with read and write timeouts, so one slow
+/// or silent client cannot hold `/healthz` back from the next.
 pub fn serve(addr: &str) -> Result<std::net::SocketAddr> {
     let listener = TcpListener::bind(addr).with_context(|| format!("--metrics-addr {addr}"))?;
     let local = listener.local_addr()?;
     tracing::info!(addr = %local, "metrics on /metrics, health on /healthz and /readyz");
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::Builder::new().name("metrics".into()).spawn(move || {
         for conn in listener.incoming().flatten() {
-            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-            let mut w = match conn.try_clone() {
-                Ok(w) => w,
-                Err(_) => continue,
-            };
-            let mut line = String::new();
-            let mut r = BufReader::new(conn);
-            if r.read_line(&mut line).is_err() {
+            let _ = conn.set_read_timeout(Some(CLIENT_TIMEOUT));
+            let _ = conn.set_write_timeout(Some(CLIENT_TIMEOUT));
+            if active.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                active.fetch_sub(1, Ordering::SeqCst);
+                let mut c = conn;
+                let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n");
                 continue;
             }
-            // drain the headers
-            loop {
-                let mut h = String::new();
-                if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h.trim().is_empty() {
-                    break;
-                }
+            let a = active.clone();
+            let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+                handle(conn);
+                a.fetch_sub(1, Ordering::SeqCst);
+            });
+            if spawned.is_err() {
+                active.fetch_sub(1, Ordering::SeqCst);
             }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
-            let t = global();
-            let (status, ctype, body) = match path.as_str() {
-                "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t.render(tickflow_model::Ts::now().0)),
-                "/healthz" => match t.live.stale(tickflow_model::Ts::now().0) {
-                    Some(q) => ("503 Service Unavailable", "text/plain", format!("stale: no frame from the live feed for {:.0} s\n", q.as_secs_f64())),
-                    None => ("200 OK", "text/plain", "ok\n".to_string()),
-                },
-                "/readyz" if t.live.backfilling.load(Ordering::Relaxed) > 0 => ("503 Service Unavailable", "text/plain", "backfilling\n".to_string()),
-                "/readyz" if t.ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".to_string()),
-                "/readyz" => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
-                _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
-            };
-            let _ = write!(w, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
         }
     })?;
     Ok(local)
 }
 
+/// Answers one request.
+fn handle(conn: std::net::TcpStream) {
+    let Ok(mut w) = conn.try_clone() else { return };
+    let mut r = BufReader::new(std::io::Read::take(conn, MAX_REQUEST_HEAD));
+    let mut line = String::new();
+    if r.read_line(&mut line).is_err() {
+        return;
+    }
+    // drain the headers (bounded by MAX_REQUEST_HEAD)
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).map(|n| n == 0).unwrap_or(true) || h.trim().is_empty() {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+    let t = global();
+    let (status, ctype, body) = match path.as_str() {
+        "/metrics" => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", t.render(tickflow_model::Ts::now().0)),
+        "/healthz" => match t.live.stale(tickflow_model::Ts::now().0) {
+            Some(q) => ("503 Service Unavailable", "text/plain", format!("stale: no frame from the live feed for {:.0} s\n", q.as_secs_f64())),
+            None => ("200 OK", "text/plain", "ok\n".to_string()),
+        },
+        "/readyz" if t.live.backfilling.load(Ordering::Relaxed) > 0 => ("503 Service Unavailable", "text/plain", "backfilling\n".to_string()),
+        "/readyz" if t.ready.load(Ordering::Relaxed) => ("200 OK", "text/plain", "ready\n".to_string()),
+        "/readyz" => ("503 Service Unavailable", "text/plain", "starting\n".to_string()),
+        _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+    };
+    let _ = write!(w, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that connects and says nothing (or trickles) must not hold back `/healthz`:
+    /// the serial server answered the second client only after the first one's 5 s timeout.
+    #[test]
+    fn a_silent_client_does_not_block_health_checks() {
+        use std::io::Read;
+        let addr = serve("127.0.0.1:0").unwrap();
+        let silent: Vec<std::net::TcpStream> = (0..3).map(|_| std::net::TcpStream::connect(addr).unwrap()).collect();
+        let start = std::time::Instant::now();
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("ok\n"), "{answer}");
+        assert!(start.elapsed() < CLIENT_TIMEOUT, "answered after {:?}", start.elapsed());
+        // the silent ones are cut off after the client timeout (no thread held forever)
+        for mut s in silent {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+        }
+        // an endless request line is read only up to the head bound
+        let mut big = std::net::TcpStream::connect(addr).unwrap();
+        big.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let junk = vec![b'a'; (MAX_REQUEST_HEAD as usize) * 2];
+        let _ = big.write_all(&junk);
+        let mut rest = Vec::new();
+        let _ = big.read_to_end(&mut rest);
+        assert!(rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 404"), "{}", String::from_utf8_lossy(&rest));
+    }
 
     #[test]
     fn renders_counters_gauges_and_histograms_in_text_format() {

@@ -41,6 +41,7 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             symbol: s("XRP/ETH"),
             exchange: "binance".into(),
             skip_bad: true,
+            max_future: "90s".into(),
             topic: s("t.trades"),
             from: None,
             to: s("2024-01-02T00:00:00Z"),
@@ -66,6 +67,7 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             late: "revise".into(),
             out_of_orderness: "5s".into(),
             allowed_lateness: "2h".into(),
+            max_carry_windows: 42,
         },
         sinks: SinksSection {
             bars_file: s("b.csv"),

@@ -114,11 +114,11 @@ fn parse_tickflow<'a>(
         };
         let instrument = Instrument::new(ex.map(|i| f[i]).unwrap_or("unknown"), f[0]).map_err(|e| row_err(ln, e.to_string()))?;
         let timeframe: Timeframe = f[1].parse().map_err(|e: tickflow_model::ModelError| row_err(ln, e.to_string()))?;
-        let open_ms: i64 = f[2].parse().map_err(|_| row_err(ln, format!("open_time {:?} is not epoch milliseconds", f[2])))?;
+        let open_ms: i64 = f[2].parse().map_err(|_| row_err(ln, format!("open_time {:?} is not epoch milliseconds", tickflow_model::clip(f[2].as_bytes()))))?;
         let bar = Bar {
             instrument,
             timeframe,
-            open_time: Ts::from_millis(open_ms),
+            open_time: Ts::checked_from_millis(open_ms).ok_or_else(|| row_err(ln, format!("open_time {open_ms} is out of range")))?,
             open: d(3)?,
             high: d(4)?,
             low: d(5)?,

@@ -43,11 +43,26 @@ pub struct TradeCsvOptions {
     pub skip_bad: bool,
     /// Ingest time for rows without an ingest column (recorded once, when the file is opened).
     pub ingest_ts: Ts,
+    /// How far (ns) a row's event time may lie after its ingest time (capped by the wall clock
+    /// when the file is opened): the plausibility bound of [`tickflow_model::validate`].
+    pub max_future: i64,
+    /// Longest accepted line in bytes; a longer one is a bad row (memory stays bounded).
+    pub max_line: usize,
 }
+
+/// Default [`TradeCsvOptions::max_line`]: 64 KiB (a trade row is under 200 bytes).
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 impl Default for TradeCsvOptions {
     fn default() -> Self {
-        TradeCsvOptions { default_symbol: None, exchange: "unknown".into(), skip_bad: false, ingest_ts: Ts::now() }
+        TradeCsvOptions {
+            default_symbol: None,
+            exchange: "unknown".into(),
+            skip_bad: false,
+            ingest_ts: Ts::now(),
+            max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+            max_line: DEFAULT_MAX_LINE,
+        }
     }
 }
 
@@ -198,6 +213,8 @@ struct RowParser {
     plan: Vec<Kind>,
     /// Instruments by the packed raw bytes of (symbol, exchange) fields.
     hot: Vec<((u128, u128), Instrument)>,
+    /// The wall clock when the file was opened (caps every row's reference time).
+    now: i64,
 }
 
 impl TradeCsvReader {
@@ -224,7 +241,7 @@ impl TradeCsvReader {
             line: 0,
             bad: 0,
             bytes: 0,
-            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), plan: Vec::new(), hot: Vec::new() },
+            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), plan: Vec::new(), hot: Vec::new(), now: Ts::now().0 },
         };
         // header
         match r.next_line()? {
@@ -346,7 +363,40 @@ impl TradeCsvReader {
     }
 
     /// Moves the unread tail to the front and reads more (growing the buffer for long lines).
+    /// Called only when `buf[start..end]` holds no line feed; a line longer than
+    /// [`TradeCsvOptions::max_line`] is a bad row (skipped whole with `skip_bad`).
     fn refill(&mut self) -> Result<(), ConnectorError> {
+        let max_line = self.rows.opts.max_line;
+        if self.end - self.start > max_line {
+            self.line += 1;
+            if !self.rows.opts.skip_bad {
+                return Err(ConnectorError::Row {
+                    path: self.path.clone(),
+                    line: self.line,
+                    message: format!("line longer than {max_line} bytes (a trade row is under 200)"),
+                });
+            }
+            self.bad += 1;
+            // discard up to and including the next line feed, reading in place
+            loop {
+                if let Some(p) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                    self.bytes += (p + 1) as u64;
+                    self.start += p + 1;
+                    return Ok(());
+                }
+                self.bytes += (self.end - self.start) as u64;
+                self.start = 0;
+                self.end = 0;
+                if self.eof {
+                    return Ok(());
+                }
+                let n = self.input.read(&mut self.buf[..]).map_err(|e| ConnectorError::io(&self.path, e))?;
+                if n == 0 {
+                    self.eof = true;
+                }
+                self.end = n;
+            }
+        }
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -378,7 +428,8 @@ impl RowParser {
     /// Appends a row read by the single-pass parser, with the checks of the general path.
     #[inline]
     fn push_plain(&mut self, row: Row<'_>, out: &mut TradeRows) -> Result<(), String> {
-        check_values(row.price, row.amount)?;
+        let ingest = row.ingest.unwrap_or(self.opts.ingest_ts.0);
+        self.check(row.price, row.amount, row.ts, ingest)?;
         let hot = row.key.and_then(|k| self.hot.iter().find(|(hk, _)| *hk == k).map(|(_, inst)| *inst));
         let instrument = match hot {
             Some(inst) => inst,
@@ -394,8 +445,15 @@ impl RowParser {
             }
         };
         let inst = out.intern(instrument);
-        out.push_parts(inst, row.ts, row.id, row.price, row.amount, row.side, row.ingest.unwrap_or(self.opts.ingest_ts.0));
+        out.push_parts(inst, row.ts, row.id, row.price, row.amount, row.side, ingest);
         Ok(())
+    }
+
+    /// The one rule set of [`tickflow_model::validate`].
+    #[inline]
+    fn check(&self, price: Decimal, amount: Decimal, ts: i64, ingest: i64) -> Result<(), String> {
+        let reference = tickflow_model::validate::reference(ingest, self.now);
+        tickflow_model::validate::check_trade(price, amount, ts, reference, self.opts.max_future).map_err(|e| e.to_string())
     }
 
     /// Parses one row with the quote-aware splitter.
@@ -405,11 +463,15 @@ impl RowParser {
         if fields.len() < cols.count {
             return Err(format!("expected {} fields, found {}", cols.count, fields.len()));
         }
+        // more fields than the header names: a torn line merged with the next one looks like
+        // this, so it is refused (empty trailing fields, i.e. a trailing comma, are tolerated)
+        if fields[cols.count..].iter().any(|f| !f.trim_ascii().is_empty()) {
+            return Err(format!("expected {} fields, found {} (extra fields are refused: a torn or merged line?)", cols.count, fields.len()));
+        }
         let field = |i: usize| -> &[u8] { &fields[i] };
         let ts = Ts::parse_bytes(field(cols.ts)).map_err(|e| e.to_string())?;
         let price = Decimal::parse_bytes(field(cols.price)).map_err(|e| format!("price: {e}"))?;
         let amount = Decimal::parse_bytes(field(cols.amount)).map_err(|e| format!("amount: {e}"))?;
-        check_values(price, amount)?;
         let trade_id = match cols.id {
             Some(i) => {
                 let f = field(i).trim_ascii();
@@ -418,7 +480,7 @@ impl RowParser {
                 } else {
                     let n = f.len();
                     let f = if n > 2 && f[n - 2] == b'.' && f[n - 1] == b'0' { &f[..n - 2] } else { f };
-                    Some(tickflow_model::digits::parse_u64(f).ok_or_else(|| format!("trade_id {:?} is not an unsigned integer", String::from_utf8_lossy(f)))?)
+                    Some(tickflow_model::digits::parse_u64(f).ok_or_else(|| format!("trade_id {:?} is not an unsigned integer", tickflow_model::clip(f)))?)
                 }
             }
             None => None,
@@ -431,6 +493,7 @@ impl RowParser {
             Some(i) => Ts::parse_bytes(field(i)).map_err(|e| format!("ingest_ts: {e}"))?,
             None => self.opts.ingest_ts,
         };
+        self.check(price, amount, ts.0, ingest_ts.0)?;
         let sym = cols.symbol.map(field);
         let exch = cols.exchange.map(field);
         let instrument = self.instrument(sym, exch)?;
@@ -468,15 +531,6 @@ impl RowParser {
         self.cache.insert(0, (sym_b.to_vec(), ex_b.to_vec(), inst));
         Ok(inst)
     }
-}
-
-/// Prices must be positive and amounts non-negative.
-#[inline]
-fn check_values(price: Decimal, amount: Decimal) -> Result<(), String> {
-    if price.is_negative() || amount.is_negative() || price.is_zero() {
-        return Err(format!("price must be positive and amount non-negative (price {price}, amount {amount})"));
-    }
-    Ok(())
 }
 
 /// Header written by [`TradeCsvWriter`].
@@ -541,7 +595,8 @@ mod tests {
     }
 
     fn opts() -> TradeCsvOptions {
-        TradeCsvOptions { ingest_ts: Ts(7), ..Default::default() }
+        // ingest in 2027: the fixtures' event times (2019–2025) are all before it
+        TradeCsvOptions { ingest_ts: Ts(1_800_000_000_000_000_007), ..Default::default() }
     }
 
     #[test]
@@ -558,7 +613,7 @@ mod tests {
         assert_eq!(v[0].side, Side::Sell);
         assert_eq!(v[1].price.to_string(), "0.00141266");
         assert_eq!(v[1].amount.to_string(), "54");
-        assert_eq!(v[1].ingest_ts, Ts(7));
+        assert_eq!(v[1].ingest_ts, Ts(1_800_000_000_000_000_007));
     }
 
     #[test]
@@ -610,7 +665,74 @@ mod tests {
         assert_eq!(v, vec![t]);
         let pad = "x".repeat(3 << 20);
         let text = format!("timestamp,symbol,price,amount,note\n1,BTC/USDT,1,1,{pad}\n2,BTC/USDT,2,1,y\n");
-        let (v, _) = read_all(&text, opts()).unwrap();
+        let mut o = opts();
+        o.max_line = 4 << 20;
+        let (v, _) = read_all(&text, o).unwrap();
         assert_eq!(v.len(), 2);
+    }
+
+    #[test]
+    fn a_line_past_max_line_is_a_bad_row_and_memory_stays_bounded() {
+        let pad = "9".repeat(3 << 20);
+        // the long line is a price field: the error names the line, not its 3 MiB
+        let text = format!("timestamp,symbol,price,amount\n1,BTC/USDT,1,1\n2,BTC/USDT,{pad},1\n3,BTC/USDT,3,1\n");
+        let err = read_all(&text, opts()).unwrap_err().to_string();
+        assert!(err.starts_with("t.csv:3: line longer than 65536 bytes"), "{err}");
+        assert!(err.len() < 200, "{} bytes", err.len());
+        let mut o = opts();
+        o.skip_bad = true;
+        let mut r = TradeCsvReader::from_reader("t.csv", Box::new(std::io::Cursor::new(text.into_bytes())), o).unwrap();
+        let mut v = Vec::new();
+        while r.read_batch(&mut v, 2).unwrap() {}
+        assert_eq!(v.iter().map(|t| t.ts.0).collect::<Vec<_>>(), [1_000_000_000, 3_000_000_000]);
+        assert_eq!(r.bad_rows(), 1);
+        // the buffer never grew for it (256 KiB initially)
+        assert!(r.buf.len() <= 1 << 18, "{}", r.buf.len());
+        // a long line at the very end, without a line feed
+        let text = format!("timestamp,symbol,price,amount\n1,BTC/USDT,1,1\n{pad}");
+        let mut o = opts();
+        o.skip_bad = true;
+        assert_eq!(read_all(&text, o).unwrap(), (vec![read_all("timestamp,symbol,price,amount\n1,BTC/USDT,1,1\n", opts()).unwrap().0[0]], 1));
+    }
+
+    #[test]
+    fn one_rule_set_refuses_zero_negative_far_future_pre_1970_and_extra_fields() {
+        // every row but the first and last is bad, on the fast path and the quoted general path
+        let body = [
+            "1700000000000,BTC/USDT,100,1",
+            "1700000000001,BTC/USDT,0,1",                 // price 0
+            "1700000000002,BTC/USDT,-5,1",                // negative price
+            "1700000000003,BTC/USDT,100,0",               // zero amount: would move OHLC with no volume
+            "1700000000004,BTC/USDT,100,-1",              // negative amount
+            "4102444800000,BTC/USDT,100,1",               // year 2100
+            "1801000000000,BTC/USDT,100,1",               // > 5 min after the ingest time (2027-01-15)
+            "-1000,BTC/USDT,100,1",                       // before 1970
+            "20000000000,BTC/USDT,100,1",                 // 2·10¹⁰ s overflows ns (wrapped to 2019 before)
+            "2024-02-31T00:00:00Z,BTC/USDT,100,1",        // no such day
+            "2024-01-01T00:00:00+99:99,BTC/USDT,100,1",   // no such offset
+            "1700000000005,BTC/USDT,100,1,1700000000006", // extra field: a merged line
+            "\"1700000000007\",BTC/USDT,\"0\",1",         // quoted (general path), price 0
+            "1700000000008,BTC/USDT,100,1,",              // a trailing comma is tolerated
+        ];
+        let text = format!("timestamp,symbol,price,amount\n{}\n", body.join("\n"));
+        let mut o = opts();
+        o.skip_bad = true;
+        let (v, bad) = read_all(&text, o).unwrap();
+        assert_eq!(v.iter().map(|t| t.ts.millis()).collect::<Vec<_>>(), [1_700_000_000_000, 1_700_000_000_008]);
+        assert_eq!(bad, body.len() as u64 - 2);
+        // each is an error naming its line, in both paths
+        for (i, row) in body.iter().enumerate().skip(1).take(body.len() - 2) {
+            let text = format!("timestamp,symbol,price,amount\n{row}\n");
+            let e = read_all(&text, opts()).expect_err(row).to_string();
+            assert!(e.starts_with("t.csv:2: "), "{i} {row}: {e}");
+        }
+        let e = read_all("timestamp,symbol,price,amount\n4102444800000,BTC/USDT,100,1\n", opts()).unwrap_err().to_string();
+        assert!(e.contains("--max-future"), "{e}");
+        // the bound is an option: a file whose ingest column is 1 h behind its trades passes with 2 h
+        let text = "timestamp,symbol,price,amount,ingest_ts\n1700003600000,BTC/USDT,100,1,1700000000000\n";
+        assert!(read_all(text, opts()).is_err());
+        let mut o = opts();
+        o.max_future = 2 * 3600 * tickflow_model::NANOS_PER_SEC;
+        assert_eq!(read_all(text, o).unwrap().0.len(), 1);
     }
 }

@@ -65,6 +65,9 @@ pub struct LiveConfig {
     /// everything after them before delivering live trades (an ingest restarting from the tail
     /// of its topic).
     pub resume_after: BTreeMap<String, crate::history::After>,
+    /// Plausibility bound of event time over ingest time (ns), see [`tickflow_model::validate`]:
+    /// a later trade is rejected ([`LiveEvent::Rejected`]), never delivered.
+    pub max_future: i64,
 }
 
 impl LiveConfig {
@@ -82,6 +85,7 @@ impl LiveConfig {
             stale_after: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             resume_after: BTreeMap::new(),
+            max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
         })
     }
 }
@@ -106,6 +110,44 @@ pub struct LiveStats {
     pub duplicates: u64,
     /// Malformed frames skipped.
     pub bad_frames: u64,
+    /// Trades refused by the validation rule set (price or amount not positive, event time
+    /// before 1970 or further than `max_future` ahead), each also reported as
+    /// [`LiveEvent::Rejected`].
+    pub rejected: u64,
+    /// Of `rejected`: trades whose id jumped implausibly far past the last one (a corrupt id
+    /// would otherwise make every genuine trade after it look like a duplicate).
+    pub id_jumps: u64,
+    /// Times a market's ids restarted far below the last one with newer trades (a venue
+    /// renumbering): the newer trades are delivered and the id order starts again.
+    pub id_resets: u64,
+}
+
+/// Ids a market can plausibly advance per second of event time (the busiest spot markets print
+/// a few thousand trades a second).
+const MAX_IDS_PER_SEC: u64 = 100_000;
+/// Id advance always plausible, whatever the time between trades.
+const ID_JUMP_SLACK: u64 = 1_000_000;
+
+/// How `id` at `ts` continues a market whose last delivered trade is `last` (ordered ids only).
+#[derive(Debug, PartialEq, Eq)]
+enum IdStep {
+    Plausible,
+    /// Further ahead than any real market could number trades in the time between.
+    Jump,
+    /// Far below the last id, yet a newer trade: the venue renumbered.
+    Reset,
+}
+
+fn id_step(last: After, id: u64, ts: Ts) -> IdStep {
+    let secs = (ts.0.saturating_sub(last.ts.0)).max(0) as u64 / 1_000_000_000;
+    let allowed = ID_JUMP_SLACK.saturating_add(secs.saturating_mul(MAX_IDS_PER_SEC));
+    if id > last.id && id - last.id > allowed {
+        IdStep::Jump
+    } else if id < last.id && last.id - id > ID_JUMP_SLACK && ts > last.ts {
+        IdStep::Reset
+    } else {
+        IdStep::Plausible
+    }
 }
 
 /// `text` with `key` blanked out.
@@ -113,6 +155,38 @@ fn redact(text: &str, key: Option<&str>) -> String {
     match key {
         Some(k) if !k.is_empty() => text.replace(k, "***"),
         _ => text.to_string(),
+    }
+}
+
+/// Opens the WebSocket with every network step bounded by `timeout`: name resolution's
+/// addresses are tried with a connect timeout, and the TLS and WebSocket handshakes run under
+/// read and write timeouts, so a peer that accepts TCP and never answers is a failed attempt
+/// (retried with backoff), not a hang.
+fn connect_ws(url: &str, timeout: Duration) -> Result<tungstenite::WebSocket<MaybeTlsStream<TcpStream>>, String> {
+    use std::net::ToSocketAddrs;
+    use tungstenite::client::IntoClientRequest;
+    let req = url.into_client_request().map_err(|e| e.to_string())?;
+    let uri = req.uri();
+    let host = uri.host().ok_or("URL without a host")?.trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("wss") { 443 } else { 80 });
+    let mut last = String::from("no address");
+    let mut stream = None;
+    for a in (host.as_str(), port).to_socket_addrs().map_err(|e| format!("resolving {host}: {e}"))? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("connecting to {a}: {e}"),
+        }
+    }
+    let stream = stream.ok_or(last)?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    match tungstenite::client_tls(req, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => Err(format!("no handshake answer within {timeout:?}")),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(e.to_string()),
     }
 }
 
@@ -169,6 +243,8 @@ struct Session<'a> {
     stats: LiveStats,
     /// Holes REST could not fill, until the caller is told.
     gaps: Vec<Gap>,
+    /// Trades refused by the rule set, until the caller is told.
+    rejected: Vec<(Trade, String)>,
 }
 
 /// A hole in a market's trades that the venue's REST history could not fill: trades after
@@ -193,6 +269,9 @@ type Go = bool;
 impl Session<'_> {
     /// Delivers `t` unless it was already delivered.
     fn deliver(&mut self, t: Trade, emit: &mut dyn FnMut(Trade) -> bool) -> Go {
+        if !self.admit(&t) {
+            return true;
+        }
         let order = self.venue.id_order();
         let Some(id) = t.trade_id else { return emit(t) };
         let seen = self.seen.entry(t.instrument.symbol().to_string()).or_default();
@@ -204,13 +283,49 @@ impl Session<'_> {
         emit(t)
     }
 
+    /// The one rule set of [`tickflow_model::validate`], for WebSocket and REST trades alike: a
+    /// refused trade is counted and queued for the caller (an ingest dead-letters it).
+    ///
+    /// With ordered ids, an id implausibly far ahead of the market's last one (given the time
+    /// between them) is refused too, and one far below it on a newer trade restarts the order.
+    fn admit(&mut self, t: &Trade) -> bool {
+        let reference = tickflow_model::validate::reference(t.ingest_ts.0, Ts::now().0);
+        let why = match tickflow_model::validate::check_trade(t.price, t.amount, t.ts.0, reference, self.cfg.max_future) {
+            Err(why) => why.to_string(),
+            Ok(()) => {
+                let order = self.venue.id_order();
+                let last = self.seen.get(t.instrument.symbol()).and_then(|s| s.last);
+                let (Some(last), Some(id), false) = (last, t.trade_id, order == IdOrder::Unordered) else { return true };
+                match id_step(last, id, t.ts) {
+                    IdStep::Plausible => return true,
+                    IdStep::Reset => {
+                        self.stats.id_resets += 1;
+                        tracing::warn!(venue = self.name, symbol = %t.instrument.symbol(), last_id = last.id, id, "trade ids restarted: following the new numbering");
+                        if let Some(s) = self.seen.get_mut(t.instrument.symbol()) {
+                            s.last = None;
+                        }
+                        return true;
+                    }
+                    IdStep::Jump => {
+                        self.stats.id_jumps += 1;
+                        format!("trade id {id} is implausibly far past the last id {} ({} after it)", last.id, t.ts)
+                    }
+                }
+            }
+        };
+        self.stats.rejected += 1;
+        tracing::warn!(venue = self.name, symbol = %t.instrument.symbol(), trade_id = ?t.trade_id, reason = %why, "trade refused");
+        self.rejected.push((*t, why));
+        false
+    }
+
     /// Fetches and delivers what `market` missed since its last delivered trade.
     fn fill(&mut self, m: &Market, emit: &mut dyn FnMut(Trade) -> bool) -> Result<Go, ConnectorError> {
         let Some(after) = self.seen.get(&m.symbol).and_then(|s| s.last) else { return Ok(true) };
         let fill = self.venue.fill(&mut self.rest, &self.cfg.rest_url, m, after, Ts::now())?;
         // contiguous ids: the history answered, but from after a hole (it no longer reaches back)
         let first_new = fill.trades.iter().filter_map(|t| t.trade_id).filter(|id| *id > after.id).min();
-        let holed = self.venue.id_order() == IdOrder::Contiguous && first_new.is_some_and(|id| id > after.id + 1);
+        let holed = self.venue.id_order() == IdOrder::Contiguous && first_new.is_some_and(|id| id > after.id.saturating_add(1));
         if !fill.complete || holed {
             self.stats.gaps_unfilled += 1;
             tracing::warn!(venue = self.name, symbol = %m.symbol, after_id = after.id, "REST history does not reach back to the last trade: trades may be missing");
@@ -243,6 +358,11 @@ fn report(s: &mut Session<'_>, before: u64, observe: &mut impl FnMut(LiveEvent))
         observe(LiveEvent::Backfilled(s.stats.gap_filled - before));
     }
     s.gaps.drain(..).for_each(|g| observe(LiveEvent::Gap(g)));
+    report_rejected(s, observe);
+}
+
+fn report_rejected(s: &mut Session<'_>, observe: &mut impl FnMut(LiveEvent)) {
+    s.rejected.drain(..).for_each(|(t, why)| observe(LiveEvent::Rejected(Box::new(t), why)));
 }
 
 /// The gap-fill client: the venue's budget, and its API key as a header when there is one.
@@ -275,6 +395,8 @@ pub enum LiveEvent {
     Backfilled(u64),
     /// A hole the venue's REST history could not fill.
     Gap(Gap),
+    /// A trade refused by the validation rule set, with the reason (never delivered).
+    Rejected(Box<Trade>, String),
 }
 
 /// [`run`], telling `observe` what happens: backfilling and live phases, frames, recovered
@@ -299,7 +421,16 @@ pub fn run_observed(
     let by_symbol: BTreeMap<String, Market> = markets.iter().map(|m| (m.symbol.clone(), m.clone())).collect();
     let key = cfg.api_key.as_ref().map(|k| k.expose());
     let url = v.url(&cfg.ws_url, &markets, key);
-    let mut s = Session { cfg, venue: v, name: &cfg.venue, rest: rest_client(cfg), seen: BTreeMap::new(), stats: LiveStats::default(), gaps: Vec::new() };
+    let mut s = Session {
+        cfg,
+        venue: v,
+        name: &cfg.venue,
+        rest: rest_client(cfg),
+        seen: BTreeMap::new(),
+        stats: LiveStats::default(),
+        gaps: Vec::new(),
+        rejected: Vec::new(),
+    };
     for (symbol, after) in &cfg.resume_after {
         if let Some(m) = markets.iter().find(|m| &m.symbol == symbol) {
             s.seen.entry(m.symbol.clone()).or_default().last = Some(*after);
@@ -310,11 +441,11 @@ pub fn run_observed(
     let mut rng = cfg.retry.seed | 1;
     let mut failures = 0u32;
     while !stop.load(Ordering::SeqCst) {
-        let (mut ws, _) = match tungstenite::connect(url.as_str()) {
+        let mut ws = match connect_ws(url.as_str(), cfg.stale_after) {
             Ok(c) => c,
             Err(e) => {
                 // the URL may hold an API key: log the configured base only
-                tracing::warn!(venue = %cfg.venue, ws_url = %cfg.ws_url, error = %redact(&e.to_string(), key), "connect failed");
+                tracing::warn!(venue = %cfg.venue, ws_url = %cfg.ws_url, error = %redact(&e, key), "connect failed");
                 std::thread::sleep(cfg.retry.backoff(failures, &mut rng));
                 failures = failures.saturating_add(1);
                 continue;
@@ -372,11 +503,16 @@ pub fn run_observed(
                         }
                     };
                     for t in trades {
+                        // refused before it can open a "hole" or move the last id
+                        if !s.admit(&t) {
+                            report_rejected(&mut s, &mut observe);
+                            continue;
+                        }
                         let symbol = t.instrument.symbol().to_string();
                         if v.id_order() == IdOrder::Contiguous {
                             let last = s.seen.get(&symbol).and_then(|x| x.last).map(|l| l.id);
                             if let (Some(l), Some(id), Some(m)) = (last, t.trade_id, by_symbol.get(&symbol)) {
-                                if id > l + 1 {
+                                if id > l.saturating_add(1) {
                                     // a hole: filled before this trade is delivered
                                     let before = s.stats.gap_filled;
                                     let go = s.fill(m, &mut emit)?;
@@ -384,7 +520,7 @@ pub fn run_observed(
                                     if !go {
                                         return Ok(s.stats);
                                     }
-                                    if let Some(n) = s.seen.get(&symbol).and_then(|x| x.last).filter(|n| n.id + 1 < id) {
+                                    if let Some(n) = s.seen.get(&symbol).and_then(|x| x.last).filter(|n| n.id.saturating_add(1) < id) {
                                         s.stats.gaps_unfilled += 1;
                                         observe(LiveEvent::Gap(Gap {
                                             instrument: m.instrument,
@@ -396,7 +532,7 @@ pub fn run_observed(
                                         tracing::warn!(
                                             venue = %cfg.venue,
                                             symbol,
-                                            from = l + 1,
+                                            from = l.saturating_add(1),
                                             to = id - 1,
                                             "REST does not have the missing trades yet: gap left"
                                         );
@@ -407,6 +543,7 @@ pub fn run_observed(
                         if !s.deliver(t, &mut emit) {
                             return Ok(s.stats);
                         }
+                        report_rejected(&mut s, &mut observe);
                     }
                 }
                 Ok(Message::Close(_)) => break,
@@ -431,4 +568,29 @@ pub fn run_observed(
         std::thread::sleep(cfg.retry.backoff(0, &mut rng));
     }
     Ok(s.stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_steps_tell_jumps_and_resets_from_real_progress() {
+        let s = 1_000_000_000i64;
+        let last = After { id: 1_000, ts: Ts(1_700_000_000 * s) };
+        // the next id, a hole of a few thousand, a busy hour
+        assert_eq!(id_step(last, 1_001, last.ts), IdStep::Plausible);
+        assert_eq!(id_step(last, 5_000, Ts(last.ts.0 + s)), IdStep::Plausible);
+        assert_eq!(id_step(last, 1_000 + 3_600 * MAX_IDS_PER_SEC, Ts(last.ts.0 + 3_600 * s)), IdStep::Plausible);
+        // 10^15 a second later (the reported corrupt frame), u64::MAX
+        assert_eq!(id_step(last, 1_000_000_000_000_000, Ts(last.ts.0 + s)), IdStep::Jump);
+        assert_eq!(id_step(last, u64::MAX, Ts(i64::MAX)), IdStep::Jump);
+        // re-sends of older trades are duplicates, not resets; a far lower id on a newer trade is
+        let high = After { id: 50_000_000, ts: last.ts };
+        assert_eq!(id_step(high, 49_999_990, last.ts), IdStep::Plausible);
+        assert_eq!(id_step(high, 7, Ts(last.ts.0 - s)), IdStep::Plausible);
+        assert_eq!(id_step(high, 7, Ts(last.ts.0 + s)), IdStep::Reset);
+        // a time before 1970 or far back cannot underflow
+        assert_eq!(id_step(After { id: 0, ts: Ts(i64::MAX) }, 5, Ts(i64::MIN)), IdStep::Plausible);
+    }
 }

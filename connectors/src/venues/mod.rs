@@ -27,6 +27,27 @@ use tickflow_model::{Decimal, Instrument};
 
 use crate::ConnectorError;
 
+/// Epoch milliseconds from a venue as event time; out of range (past year 2262) is a payload
+/// error, never a wrapped time.
+pub(crate) fn ms(venue: &str, v: i64) -> Result<tickflow_model::Ts, ConnectorError> {
+    tickflow_model::Ts::checked_from_millis(v).ok_or_else(|| payload_err(venue, format!("time {v} ms is out of range")))
+}
+
+/// Epoch seconds from a venue as event time (checked).
+pub(crate) fn secs(venue: &str, v: i64) -> Result<tickflow_model::Ts, ConnectorError> {
+    tickflow_model::Ts::checked_from_secs(v).ok_or_else(|| payload_err(venue, format!("time {v} s is out of range")))
+}
+
+/// Epoch microseconds from a venue as event time (checked).
+pub(crate) fn micros(venue: &str, v: i64) -> Result<tickflow_model::Ts, ConnectorError> {
+    tickflow_model::Ts::checked_from_micros(v).ok_or_else(|| payload_err(venue, format!("time {v} µs is out of range")))
+}
+
+/// Epoch seconds and nanoseconds from a venue as event time (checked).
+pub(crate) fn secs_nanos(venue: &str, s: i64, ns: i64) -> Result<tickflow_model::Ts, ConnectorError> {
+    tickflow_model::Ts::checked_from_secs_nanos(s, ns).ok_or_else(|| payload_err(venue, format!("time {s}.{ns:09} s is out of range")))
+}
+
 /// A payload error for `venue`.
 pub fn payload_err(venue: &str, message: impl Into<String>) -> ConnectorError {
     ConnectorError::Payload { venue: venue.to_string(), message: message.into() }

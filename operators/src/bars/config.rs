@@ -60,7 +60,14 @@ pub struct AggregateConfig {
     pub carry_trailing: bool,
     /// How long (ns, beyond the allowed lateness) trade ids are remembered for de-duplication.
     pub dedup_retention: i64,
+    /// With [`FillPolicy::Carry`]: the longest gap (in windows) filled bar by bar. A longer gap
+    /// is counted ([`EngineCounters::carry_gaps`](crate::bars::EngineCounters)) and left empty,
+    /// so one far-apart pair of trades cannot allocate millions of carried bars.
+    pub max_carry_windows: u64,
 }
+
+/// Default [`AggregateConfig::max_carry_windows`]: 10,000 windows (a week of 1m bars).
+pub const DEFAULT_MAX_CARRY_WINDOWS: u64 = 10_000;
 
 impl AggregateConfig {
     /// A configuration with the given timeframes, no fill, drop late trades.
@@ -72,6 +79,7 @@ impl AggregateConfig {
             allowed_lateness: 0,
             carry_trailing: false,
             dedup_retention: 3_600 * 1_000_000_000,
+            max_carry_windows: DEFAULT_MAX_CARRY_WINDOWS,
         }
     }
     /// Checks the configuration.

@@ -201,7 +201,7 @@ impl BarEngine {
             let open = end - tf.nanos();
             let Some(acc) = st.tfs[k].take(open) else { continue };
             let bar = acc.to_bar(inst, tf, Ts(open));
-            emit_final(&mut st.tfs[k], self.cfg.fill, inst, open, Some(acc), bar, end - 1, out, &mut self.counters);
+            emit_final(&mut st.tfs[k], self.cfg.fill, self.cfg.max_carry_windows, inst, open, Some(acc), bar, end - 1, out, &mut self.counters);
             if k == 0 {
                 for c in 1..st.tfs.len() {
                     if st.tfs[c].rollup {
@@ -227,6 +227,15 @@ impl BarEngine {
             let inst = st.instrument;
             for tfs in &mut st.tfs {
                 let tfn = tfs.tf.nanos();
+                // a silent instrument is carried window by window as the frontier passes; a
+                // frontier jump past max_carry_windows is a gap, counted once and not filled
+                if let Some((lo, close)) = tfs.last {
+                    let missing = (frontier - lo) / tfn - 1;
+                    if missing > 0 && missing as u64 > self.cfg.max_carry_windows && !tfs.open.iter().any(|(x, _)| *x > lo) {
+                        self.counters.carry_gaps += 1;
+                        tfs.last = Some((tfs.tf.open_of(Ts(frontier)).0 - 2 * tfn, close));
+                    }
+                }
                 while let Some((lo, close)) = tfs.last {
                     let o = lo + tfn;
                     if o + tfn > frontier || tfs.open.iter().any(|(x, _)| *x == o) {

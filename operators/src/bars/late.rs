@@ -89,7 +89,7 @@ impl BarEngine {
                         let acc = BarAccum::from_trade(t);
                         let bar = acc.to_bar(inst, tfs.tf, Ts(open));
                         let before_last = tfs.last.is_some_and(|(lo, _)| open < lo);
-                        emit_final(tfs, self.cfg.fill, inst, open, Some(acc), bar, wm, out, &mut self.counters);
+                        emit_final(tfs, self.cfg.fill, self.cfg.max_carry_windows, inst, open, Some(acc), bar, wm, out, &mut self.counters);
                         if before_last && self.cfg.fill == FillPolicy::Carry {
                             // windows between this new bar and the next emitted one are now carried
                             let mut o = open + tfn;

@@ -47,7 +47,7 @@ mod state;
 mod windows;
 
 pub use accum::BarAccum;
-pub use config::{AggregateConfig, FillPolicy, LatePolicy};
+pub use config::{AggregateConfig, FillPolicy, LatePolicy, DEFAULT_MAX_CARRY_WINDOWS};
 pub use dedup::IdSet;
 pub use engine::BarEngine;
 pub use output::{Emit, EngineCounters, Out};

@@ -28,6 +28,8 @@ pub struct EngineCounters {
     pub carried: u64,
     /// Revisions emitted.
     pub revisions: u64,
+    /// Gaps longer than `max_carry_windows` left unfilled (fill `carry`).
+    pub carry_gaps: u64,
 }
 
 /// Pushes output: (emission time, record).

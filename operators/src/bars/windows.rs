@@ -87,11 +87,13 @@ impl TfState {
 }
 
 /// Emits the final bar of the window at `open` (after carried bars for the gap since the last
-/// bar, with [`FillPolicy::Carry`]) at `time`, and retains it for revisions.
+/// bar, with [`FillPolicy::Carry`], unless the gap spans more than `max_carry` windows: then it
+/// is counted in `carry_gaps` and left empty) at `time`, and retains it for revisions.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn emit_final(
     tfs: &mut TfState,
     fill: FillPolicy,
+    max_carry: u64,
     inst: Instrument,
     open: i64,
     acc: Option<BarAccum>,
@@ -101,6 +103,13 @@ pub(super) fn emit_final(
     c: &mut EngineCounters,
 ) {
     let tfn = tfs.tf.nanos();
+    if let (FillPolicy::Carry, Some((lo, lclose))) = (fill, tfs.last) {
+        let missing = (open - lo) / tfn - 1;
+        if missing > 0 && missing as u64 > max_carry {
+            c.carry_gaps += 1;
+            tfs.last = Some((open - tfn, lclose)); // the gap is recorded, not filled
+        }
+    }
     if let (FillPolicy::Carry, Some((lo, lclose))) = (fill, tfs.last) {
         let mut o = lo + tfn;
         while o < open {

@@ -151,8 +151,13 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     // (input p is read by worker p % n, as in `aggregate`)
     let inputs: Vec<InputSpec> = match (&a.trades, &a.kafka_topic) {
         (Some(path), _) => {
-            let opts =
-                tickflow_connectors::TradeCsvOptions { default_symbol: a.symbol.clone(), exchange: a.exchange.clone(), skip_bad: false, ingest_ts: Ts::now() };
+            let opts = tickflow_connectors::TradeCsvOptions {
+                default_symbol: a.symbol.clone(),
+                exchange: a.exchange.clone(),
+                skip_bad: false,
+                ingest_ts: Ts::now(),
+                ..Default::default()
+            };
             vec![InputSpec::Csv { path: path.clone(), opts }]
         }
         (None, Some(topic)) => {

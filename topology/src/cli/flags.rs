@@ -22,6 +22,10 @@ pub struct JobFlags {
     /// Skip and count malformed rows instead of failing.
     #[arg(long)]
     pub skip_bad: bool,
+    /// Refuse trades stamped more than this after their ingest time (and the wall clock): a
+    /// bad row, a dead letter or a rejected frame [default: 5m].
+    #[arg(long)]
+    pub max_future: Option<String>,
 
     // a live source instead of files (with --symbols); the venues come from the registry
     #[arg(long, conflicts_with = "kafka_topic", help = crate::cli::stream::source_help())]
@@ -91,6 +95,10 @@ pub struct JobFlags {
     /// How far below the watermark a late trade may still revise bars [default: 1h].
     #[arg(long)]
     pub allowed_lateness: Option<String>,
+    /// Fill carry: the longest gap (in windows) carried bar by bar; a longer one is counted and
+    /// left empty [default: 10000].
+    #[arg(long)]
+    pub max_carry_windows: Option<u64>,
 
     /// Bar output file (.csv, or .jsonl for JSON lines).
     #[arg(short = 'o', long)]
@@ -222,6 +230,7 @@ impl JobFlags {
         set_opt(&mut s.symbol, &self.symbol);
         set(&mut s.exchange, &self.exchange);
         s.skip_bad |= self.skip_bad;
+        set(&mut s.max_future, &self.max_future);
         self.live.apply(s);
         set(&mut s.idle_timeout, &self.idle_timeout);
         set_opt(&mut s.from, &self.from);
@@ -241,6 +250,7 @@ impl JobFlags {
         set(&mut b.late, &self.late);
         set(&mut b.out_of_orderness, &self.out_of_orderness);
         set(&mut b.allowed_lateness, &self.allowed_lateness);
+        set(&mut b.max_carry_windows, &self.max_carry_windows);
 
         let k = &mut cfg.sinks;
         set_opt(&mut k.bars_file, &self.out);

@@ -37,6 +37,13 @@ pub struct IngestArgs {
     /// Where unfillable holes are recorded [default: `<namespace>.gaps`].
     #[arg(long)]
     gaps_topic: Option<String>,
+    /// Where trades refused by the validation rule set go, with the reason [default: `<namespace>.dlq`].
+    #[arg(long)]
+    dlq_topic: Option<String>,
+    /// Refuse trades stamped more than this after their receipt (a venue clock far ahead, a
+    /// corrupted frame): dead-lettered, never published.
+    #[arg(long, default_value = "5m")]
+    max_future: String,
     /// How far back (records per partition) to look for each symbol's last trade on start.
     #[arg(long, default_value_t = 1_000_000)]
     resume_scan: i64,
@@ -52,6 +59,9 @@ pub fn run(a: IngestArgs) -> Result<()> {
     let topics = a.brokers.topics();
     let topic = a.topic.clone().unwrap_or_else(|| topics.name("trades"));
     let gaps_topic = a.gaps_topic.clone().unwrap_or_else(|| topics.name("gaps"));
+    let dlq_topic = a.dlq_topic.clone().unwrap_or_else(|| topics.name("dlq"));
+    cfg.max_future = crate::duration::parse_nanos(&a.max_future).context("--max-future")?.max(0);
+    let mut rejected = 0u64;
     if cfg.symbols.is_empty() {
         bail!("ingest needs --symbols");
     }
@@ -113,6 +123,26 @@ pub fn run(a: IngestArgs) -> Result<()> {
         },
         |e| {
             observe(&e);
+            if let tickflow_connectors::live::LiveEvent::Rejected(t, why) = &e {
+                // dead-lettered with the reason, never published to the trades topic
+                rejected += 1;
+                let rec = tickflow_model::TradeRecord::from(&**t);
+                let origin = format!("live:{}", t.instrument.exchange());
+                let payload = serde_json::to_vec(&rec).unwrap_or_default();
+                if let Err(e) = gap_sink
+                    .send(
+                        &dlq_topic,
+                        &rec.key(),
+                        &payload,
+                        tickflow_model::Ts::now().millis(),
+                        kafka::DLQ_SCHEMA,
+                        &[("reason", why.as_str()), ("origin", &origin)],
+                    )
+                    .and_then(|_| gap_sink.flush(Duration::from_secs(30)))
+                {
+                    gap_err = Some(e.into());
+                }
+            }
             if let tickflow_connectors::live::LiveEvent::Gap(g) = e {
                 gaps += 1;
                 let key = format!("{}:{}", g.instrument.exchange(), g.instrument.symbol());
@@ -126,15 +156,15 @@ pub fn run(a: IngestArgs) -> Result<()> {
     );
     // whatever happened, what was sent is flushed before exit
     let flushed = sink.flush(Duration::from_secs(30));
-    eprintln!("ingested {n} trades into {topic} ({gaps} unfillable gaps recorded on {gaps_topic})");
+    eprintln!("ingested {n} trades into {topic} ({gaps} unfillable gaps recorded on {gaps_topic}, {rejected} refused trades on {dlq_topic})");
     let stats = result.context("live session gave up")?;
     if let Some(e) = err.or(gap_err) {
         return Err(e.context("writing to the trades topic"));
     }
     flushed.context("flushing the trades topic")?;
     eprintln!(
-        "{} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames",
-        stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames
+        "{} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames, {} refused trades",
+        stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames, stats.rejected
     );
     Ok(())
 }

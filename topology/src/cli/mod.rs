@@ -139,7 +139,13 @@ pub struct CsvInputArgs {
 impl CsvInputArgs {
     /// Reader options; the ingest time is recorded now, once.
     pub fn options(&self) -> TradeCsvOptions {
-        TradeCsvOptions { default_symbol: self.symbol.clone(), exchange: self.exchange.clone(), skip_bad: self.skip_bad, ingest_ts: Ts::now() }
+        TradeCsvOptions {
+            default_symbol: self.symbol.clone(),
+            exchange: self.exchange.clone(),
+            skip_bad: self.skip_bad,
+            ingest_ts: Ts::now(),
+            ..Default::default()
+        }
     }
 }
 
@@ -235,6 +241,9 @@ pub fn print_summary(r: &JobReport, out: Option<&str>) {
         println!("bars {:<13} {:>12}", tf.to_string(), n);
     }
     println!("carried bars       {:>12}", m.carried);
+    if m.carry_gaps > 0 {
+        println!("gaps not carried   {:>12}   (longer than --max-carry-windows)", m.carry_gaps);
+    }
     println!("revisions          {:>12}", r.revisions);
     if r.committed > 0 {
         println!("offsets committed  {:>12}   (partitions)", r.committed);

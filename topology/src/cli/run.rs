@@ -120,6 +120,7 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
         ("--speed", &s.speed),
         ("--stale-after", &s.stale_after),
         ("--idle-timeout", &s.idle_timeout),
+        ("--max-future", &s.max_future),
         ("--fill", &b.fill),
         ("--late", &b.late),
         ("--out-of-orderness", &b.out_of_orderness),
@@ -134,6 +135,7 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
         push(flag, v);
     }
     push("--timeframes", &b.timeframes.join(","));
+    push("--max-carry-windows", &b.max_carry_windows.to_string());
     for p in &k.properties {
         push("--kafka-property", p);
     }

@@ -53,16 +53,16 @@ pub struct AggTrade {
 
 impl AggTrade {
     /// Normalised trade.
-    pub fn to_trade(&self, instrument: Instrument, ingest: Ts) -> Trade {
-        Trade {
+    pub fn to_trade(&self, instrument: Instrument, ingest: Ts) -> Result<Trade, ConnectorError> {
+        Ok(Trade {
             instrument,
             trade_id: Some(self.a),
-            ts: Ts::from_millis(self.T),
+            ts: super::ms(VENUE, self.T)?,
             ingest_ts: ingest,
             price: self.p,
             amount: self.q,
             side: if self.m { Side::Sell } else { Side::Buy },
-        }
+        })
     }
 }
 
@@ -85,23 +85,25 @@ pub struct RawTrade {
 /// Parses a REST `aggTrades` body.
 pub fn parse_agg_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
     let v: Vec<AggTrade> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("aggTrades: {e}")))?;
-    Ok(v.iter().map(|t| t.to_trade(instrument, ingest)).collect())
+    v.iter().map(|t| t.to_trade(instrument, ingest)).collect()
 }
 
 /// Parses a REST `trades` body.
 pub fn parse_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
     let v: Vec<RawTrade> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("trades: {e}")))?;
-    Ok(v.iter()
-        .map(|t| Trade {
-            instrument,
-            trade_id: Some(t.id),
-            ts: Ts::from_millis(t.time),
-            ingest_ts: ingest,
-            price: t.price,
-            amount: t.qty,
-            side: if t.is_buyer_maker { Side::Sell } else { Side::Buy },
+    v.iter()
+        .map(|t| {
+            Ok(Trade {
+                instrument,
+                trade_id: Some(t.id),
+                ts: super::ms(VENUE, t.time)?,
+                ingest_ts: ingest,
+                price: t.price,
+                amount: t.qty,
+                side: if t.is_buyer_maker { Side::Sell } else { Side::Buy },
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Parses a REST `klines` body; klines not closed at `now` are left out.
@@ -119,7 +121,7 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
             serde_json::from_value::<Decimal>(r[i].clone()).map_err(|e| payload_err(VENUE, format!("kline field {i}: {e}")))
         };
         let close_ms = int(6)?;
-        if Ts::from_millis(close_ms) >= now {
+        if super::ms(VENUE, close_ms)? >= now {
             continue; // still forming
         }
         let volume = dec(5)?;
@@ -127,7 +129,7 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
         out.push(Bar {
             instrument,
             timeframe,
-            open_time: Ts::from_millis(int(0)?),
+            open_time: super::ms(VENUE, int(0)?)?,
             open: dec(1)?,
             high: dec(2)?,
             low: dec(3)?,
@@ -186,7 +188,7 @@ pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Option<Trade>, 
     Ok(Some(Trade {
         instrument: instrument(VENUE, exchange, &symbol)?,
         trade_id: id,
-        ts: Ts::from_millis(ev.T),
+        ts: super::ms(VENUE, ev.T)?,
         ingest_ts: ingest,
         price: ev.p,
         amount: ev.q,

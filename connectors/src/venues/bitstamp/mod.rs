@@ -66,7 +66,7 @@ pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, Con
     Ok(vec![Trade {
         instrument: instrument(VENUE, exchange, &symbol)?,
         trade_id: d.get("id").and_then(|i| i.as_u64()),
-        ts: Ts(micros * 1_000),
+        ts: super::micros(VENUE, micros)?,
         ingest_ts: ingest,
         price: text("price_str")?.parse().map_err(|e| payload_err(VENUE, format!("price: {e}")))?,
         amount: text("amount_str")?.parse().map_err(|e| payload_err(VENUE, format!("amount: {e}")))?,
@@ -123,7 +123,7 @@ pub fn parse_transactions(body: &str, instrument: Instrument, ingest: Ts) -> Res
             Ok(Trade {
                 instrument,
                 trade_id: Some(int(r, "tid", "transaction")? as u64),
-                ts: Ts::from_secs(int(r, "date", "transaction")?),
+                ts: super::secs(VENUE, int(r, "date", "transaction")?)?,
                 ingest_ts: ingest,
                 price: dec(r, "price", "transaction")?,
                 amount: dec(r, "amount", "transaction")?,
@@ -141,8 +141,8 @@ pub fn parse_ohlc(body: &str, instrument: Instrument, timeframe: Timeframe, now:
     let rows = v.pointer("/data/ohlc").and_then(|o| o.as_array()).ok_or_else(|| payload_err(VENUE, "ohlc: no data.ohlc array"))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let open_time = Ts::from_secs(int(r, "timestamp", "candle")?);
-        if Ts(open_time.0 + timeframe.nanos()) > now {
+        let open_time = super::secs(VENUE, int(r, "timestamp", "candle")?)?;
+        if Ts(open_time.0.saturating_add(timeframe.nanos())) > now {
             continue; // still forming
         }
         let ohlc = [dec(r, "open", "candle")?, dec(r, "high", "candle")?, dec(r, "low", "candle")?, dec(r, "close", "candle")?];

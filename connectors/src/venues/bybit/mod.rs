@@ -87,7 +87,7 @@ pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>
             Ok(Trade {
                 instrument: instrument(VENUE, exchange, &sym)?,
                 trade_id: Some(trade_id(s(t, "execId")?)),
-                ts: Ts::from_millis(ms),
+                ts: super::ms(VENUE, ms)?,
                 ingest_ts: ingest,
                 price: dec(s(t, "price")?, "price")?,
                 amount: dec(s(t, "size")?, "size")?,
@@ -108,8 +108,8 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
         if a.len() < 7 {
             return Err(payload_err(VENUE, "kline with fewer than 7 fields"));
         }
-        let open_time = Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad kline time"))?);
-        if Ts(open_time.0 + timeframe.nanos()) > now {
+        let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad kline time"))?)?;
+        if Ts(open_time.0.saturating_add(timeframe.nanos())) > now {
             continue;
         }
         let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
@@ -144,7 +144,7 @@ pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, Con
             Ok(Trade {
                 instrument: instrument(VENUE, exchange, &sym)?,
                 trade_id: Some(trade_id(s(t, "i")?)),
-                ts: Ts::from_millis(ms),
+                ts: super::ms(VENUE, ms)?,
                 ingest_ts: ingest,
                 price: dec(s(t, "p")?, "price")?,
                 amount: dec(s(t, "v")?, "size")?,
@@ -176,7 +176,7 @@ fn parse_ws_legacy(v: &serde_json::Value, id: &str, exchange: &str, ingest: Ts) 
             Ok(Trade {
                 instrument: inst,
                 trade_id: Some(trade_id(&text(t, "trade_id")?)),
-                ts: Ts::from_millis(ms),
+                ts: super::ms(VENUE, ms)?,
                 ingest_ts: ingest,
                 price: dec(&text(t, "price")?, "price")?,
                 amount: dec(&text(t, "size")?, "size")?,

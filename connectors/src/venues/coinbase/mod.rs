@@ -82,8 +82,8 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe, n
         }
         let d = |i: usize| serde_json::from_value::<Decimal>(r[i].clone()).map_err(|e| payload_err(VENUE, format!("candle field {i}: {e}")));
         let t = r[0].as_i64().ok_or_else(|| payload_err(VENUE, "candle time is not an integer"))?;
-        let open_time = Ts::from_secs(t);
-        if Ts(open_time.0 + timeframe.nanos()) > now {
+        let open_time = super::secs(VENUE, t)?;
+        if Ts(open_time.0.saturating_add(timeframe.nanos())) > now {
             continue;
         }
         // [time, low, high, open, close, volume]

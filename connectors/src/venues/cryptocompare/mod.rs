@@ -336,7 +336,7 @@ pub fn parse_streamer(msg: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorErro
     Ok(vec![Trade {
         instrument: inst,
         trade_id: text(&v, "ID").map(|i| super::id_or_hash(i.trim())),
-        ts: Ts(secs * 1_000_000_000 + ns),
+        ts: super::secs_nanos(VENUE, secs, ns)?,
         ingest_ts: ingest,
         price: num(&v, "P")?,
         amount: num(&v, "Q")?,
@@ -373,7 +373,7 @@ pub fn parse_data_api_trades(body: &str, instrument: Instrument, ingest: Ts) -> 
                 trade: Trade {
                     instrument,
                     trade_id: text(r, "ID").map(|i| super::id_or_hash(i.trim())),
-                    ts: Ts(secs * 1_000_000_000 + ns),
+                    ts: super::secs_nanos(VENUE, secs, ns)?,
                     ingest_ts: ingest,
                     price: num(r, "PRICE")?,
                     amount: num(r, "QUANTITY")?,

@@ -133,7 +133,7 @@ pub fn parse_ohlc(body: &str, exchange: &str, timeframe: Timeframe) -> Result<Ve
         out.push(Bar {
             instrument: inst,
             timeframe,
-            open_time: Ts::from_secs(t),
+            open_time: super::secs(VENUE, t)?,
             open: dec(&a[1], "open")?,
             high: dec(&a[2], "high")?,
             low: dec(&a[3], "low")?,

@@ -65,7 +65,7 @@ fn trade(t: &serde_json::Value, exchange: &str, ingest: Ts) -> Result<Trade, Con
     Ok(Trade {
         instrument: instrument(VENUE, exchange, &sym)?,
         trade_id: Some(s(t, "tradeId")?.parse().map_err(|_| payload_err(VENUE, "tradeId is not an integer"))?),
-        ts: Ts::from_millis(ms),
+        ts: super::ms(VENUE, ms)?,
         ingest_ts: ingest,
         price: dec(s(t, "px")?, "px")?,
         amount: dec(s(t, "sz")?, "sz")?,
@@ -93,7 +93,7 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -
         if a.get(8) == Some(&"0") {
             continue; // still forming
         }
-        let open_time = Ts::from_millis(a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?);
+        let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?)?;
         let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
         let quote = a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO);
         out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, dec(a[5], "vol")?, quote));
