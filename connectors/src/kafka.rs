@@ -327,6 +327,10 @@ pub struct PartitionReader {
     offsets: Vec<i64>,
     /// Plausibility bound of event time over ingest time (ns), see [`tickflow_model::validate`].
     max_future: i64,
+    /// Most distinct instruments this partition may carry; records of further ones are dead
+    /// letters.
+    max_instruments: usize,
+    distinct: std::collections::HashSet<u64>,
 }
 
 impl PartitionReader {
@@ -409,6 +413,8 @@ impl PartitionReader {
             lag_checked: Some(std::time::Instant::now()),
             offsets: Vec::new(),
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+            max_instruments: crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS,
+            distinct: Default::default(),
         })
     }
 
@@ -448,6 +454,13 @@ impl PartitionReader {
     /// [`DEFAULT_MAX_FUTURE`](tickflow_model::validate::DEFAULT_MAX_FUTURE)).
     pub fn with_max_future(mut self, max_future: i64) -> Self {
         self.max_future = max_future;
+        self
+    }
+
+    /// Dead-letters records of instruments beyond the first `n` distinct ones of this
+    /// partition (default [`DEFAULT_MAX_INSTRUMENTS`](crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS)).
+    pub fn with_max_instruments(mut self, n: usize) -> Self {
+        self.max_instruments = n;
         self
     }
 
@@ -494,7 +507,17 @@ impl PartitionReader {
             let now = Ts::now().0;
             let decoded = serde_json::from_slice::<TradeRecord>(payload)
                 .map_err(|e| clip_reason(&e.to_string()))
-                .and_then(|r| r.to_trade_within(self.max_future, now).map_err(|e| e.to_string()));
+                .and_then(|r| r.to_trade_within(self.max_future, now).map_err(|e| e.to_string()))
+                .and_then(|t| {
+                    if self.distinct.contains(&t.instrument.id()) {
+                        return Ok(t);
+                    }
+                    if self.distinct.len() >= self.max_instruments {
+                        return Err(format!("more than {} distinct instruments in this partition (raise --max-instruments)", self.max_instruments));
+                    }
+                    self.distinct.insert(t.instrument.id());
+                    Ok(t)
+                });
             match decoded {
                 Ok(t) => {
                     if self.stop_time.is_some_and(|s| t.ts >= s) {

@@ -93,6 +93,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
         resume_after: Default::default(),
         max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+        connect_timeout: Duration::from_secs(10),
     };
     let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
     let mut got = Vec::new();
@@ -118,4 +119,151 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
     // prices and sides are the payload's (m = buyer is maker → taker sell)
     assert_eq!(got[0].price.to_string(), "0.00141342");
     assert_eq!(got[0].side, tickflow_model::Side::Sell);
+}
+
+/// Serves `frames` on one WebSocket connection, then stays open until `done`.
+fn ws_frames(frames: Vec<String>, done: Arc<AtomicBool>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let Some(stream) = l.incoming().flatten().next() else { return };
+        let Ok(mut ws) = tungstenite::accept(stream) else { return };
+        for f in frames {
+            if ws.send(tungstenite::Message::Text(f)).is_err() {
+                return;
+            }
+        }
+        let _ = ws.flush();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    url
+}
+
+fn frame(t: &serde_json::Value) -> String {
+    let mut data = t.clone();
+    data["e"] = "aggTrade".into();
+    data["s"] = "XRPETH".into();
+    data["E"] = t["T"].clone();
+    serde_json::json!({"stream": "xrpeth@aggTrade", "data": data}).to_string()
+}
+
+/// #14 items 1, 3 and 4: hostile frames among 200 recorded trades — price 0 and negative,
+/// negative and zero amounts, a time in 2100, a time that overflows nanoseconds, and bogus ids
+/// (10¹⁵ and u64::MAX) that made every later genuine trade a "duplicate". Each hostile frame
+/// carries the id of the next genuine trade. Every genuine trade comes out once, in order; each
+/// hostile one is refused and counted in exactly one counter; no REST fill is triggered.
+#[test]
+fn hostile_frames_are_refused_and_counted_and_the_stream_goes_on() {
+    let trades = Arc::new(freqtrade_agg_trades()[..200].to_vec());
+    let next = trades[100].clone();
+    let with = |k: &str, v: serde_json::Value| {
+        let mut t = next.clone();
+        t[k] = v;
+        frame(&t)
+    };
+    let hostile = vec![
+        with("p", "0".into()),
+        with("p", "-0.00141342".into()),
+        with("q", "-5".into()),
+        with("q", "0".into()),
+        with("T", 4_102_444_800_000i64.into()),     // year 2100
+        with("a", 1_000_000_000_000_000u64.into()), // id jump
+        with("a", u64::MAX.into()),                 // id jump at the end of the range
+        with("T", 9_223_372_036_854_775i64.into()), // ms overflowing i64 ns: a bad frame
+    ];
+    let mut frames: Vec<String> = trades[..100].iter().map(frame).collect();
+    frames.extend(hostile);
+    frames.extend(trades[100..].iter().map(frame));
+    let done = Arc::new(AtomicBool::new(false));
+    let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
+    let rest = rest_server(trades.clone(), hits.clone(), happened);
+    let cfg = LiveConfig {
+        venue: "binance".into(),
+        ws_url: ws_frames(frames, done.clone()),
+        rest_url: rest,
+        symbols: vec!["XRP/ETH".into()],
+        exchange: "binance".into(),
+        api_key: None,
+        stale_after: Duration::from_secs(5),
+        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
+        resume_after: Default::default(),
+        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+        connect_timeout: Duration::from_secs(10),
+    };
+    let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
+    let mut got = Vec::new();
+    let mut refused = Vec::new();
+    let stop = AtomicBool::new(false);
+    let stats = tickflow_connectors::live::run_observed(
+        &cfg,
+        &stop,
+        |t| {
+            let id = t.trade_id.unwrap();
+            got.push(t);
+            id < last_id
+        },
+        |e| {
+            if let tickflow_connectors::live::LiveEvent::Rejected(t, why) = e {
+                refused.push((t.trade_id, why));
+            }
+        },
+    )
+    .unwrap();
+    done.store(true, Ordering::SeqCst);
+    let ids: Vec<u64> = got.iter().map(|t| t.trade_id.unwrap()).collect();
+    let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).collect();
+    assert_eq!(ids, want, "every genuine trade once, in order: {stats:?}");
+    assert_eq!((stats.rejected, stats.id_jumps, stats.bad_frames, stats.duplicates), (7, 2, 1, 0), "{stats:?}");
+    assert_eq!(refused.len(), 7);
+    for (want, (_, why)) in ["price", "price", "amount", "amount", "--max-future", "implausibly far", "implausibly far"].iter().zip(&refused) {
+        assert!(why.contains(want), "{want}: {why}");
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a bogus id must not trigger a REST gap fill");
+    assert!(got.iter().all(|t| t.price.mantissa() > 0 && t.amount.mantissa() > 0));
+}
+
+/// #14 item 10: a peer that accepts TCP and never answers the WebSocket handshake hung the
+/// session (75 s+, no log). Every network step now has a timeout: the attempt fails, is
+/// retried with backoff, and the session stops when asked.
+#[test]
+fn a_peer_that_never_answers_the_handshake_is_retried_not_waited_on() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", l.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let a = accepted.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new(); // open and silent
+        for c in l.incoming().flatten() {
+            a.fetch_add(1, Ordering::SeqCst);
+            held.push(c);
+        }
+    });
+    let cfg = LiveConfig {
+        venue: "binance".into(),
+        ws_url: url,
+        rest_url: "http://127.0.0.1:9".into(),
+        symbols: vec!["XRP/ETH".into()],
+        exchange: "binance".into(),
+        api_key: None,
+        stale_after: Duration::from_millis(200),
+        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
+        resume_after: Default::default(),
+        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+        connect_timeout: Duration::from_millis(200),
+    };
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // stop once the session has given up on the silent peer at least twice
+            while accepted.load(Ordering::SeqCst) < 3 {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            stop.store(true, Ordering::SeqCst);
+        });
+        let stats = run(&cfg, &stop, |_| true).unwrap();
+        assert_eq!(stats.connects, 0, "{stats:?}");
+    });
+    assert!(accepted.load(Ordering::SeqCst) >= 3);
 }

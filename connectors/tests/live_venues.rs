@@ -427,6 +427,7 @@ fn session(v: V, trades: &Arc<Vec<T>>, plan: Vec<(usize, usize, &'static str)>, 
         retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 3 },
         resume_after: Default::default(),
         max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+        connect_timeout: Duration::from_secs(10),
     };
     let mut got = Vec::new();
     let stop = AtomicBool::new(false);

@@ -49,8 +49,14 @@ impl Bar {
     pub fn close_time(&self) -> Ts {
         Ts(self.open_time.0.saturating_add(self.timeframe.nanos()))
     }
-    /// Volume-weighted average price, truncated toward zero to 9 decimals; `None` for carried bars.
+    /// Volume-weighted average price, truncated toward zero to 9 decimals; `None` for carried
+    /// bars, and when a sum saturated (never a wrong value).
     pub fn vwap(&self) -> Option<Decimal> {
+        let q = self.quote_volume.mantissa();
+        let v = self.volume.mantissa();
+        if q == i128::MAX || q == i128::MIN || v == i128::MAX || v == i128::MIN {
+            return None;
+        }
         self.quote_volume.div_to_decimal(self.volume)
     }
     /// True for a forward-filled bar with no trades.

@@ -25,6 +25,8 @@ pub const SCALE: u32 = 9;
 pub const ONE: i128 = 1_000_000_000;
 /// Fractional digits held by [`Notional`].
 pub const NOTIONAL_SCALE: u32 = 18;
+/// `10^NOTIONAL_SCALE`: the mantissa of a [`Notional`] `1`.
+pub(crate) const NOTIONAL_ONE: i128 = 1_000_000_000_000_000_000;
 
 /// An exact decimal with nine fractional digits (mantissa in nano-units).
 #[derive(Copy, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -450,6 +452,14 @@ serde_decimal!(Notional, Notional::parse_bytes);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vwap_division_cannot_panic_on_hostile_values() {
+        // i128::MIN / -1 overflowed (a worker panic) when negative amounts reached a bar
+        assert_eq!(Notional::from_mantissa(i128::MIN).div_to_decimal(Decimal::from_mantissa(-1)), None);
+        assert_eq!(Notional::from_mantissa(10).div_to_decimal(Decimal::ZERO), None);
+        assert_eq!(Notional::from_mantissa(10 * ONE * ONE).div_to_decimal(Decimal::from_int(2)), Some(Decimal::from_int(5)));
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

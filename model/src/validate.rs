@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | price > 0 | `0`, `-1` | no venue prints a free or negative trade; a zero price poisons OHLC |
 //! | amount > 0 | `0`, `-0.5` | a zero-amount trade would move OHLC with no volume (venues never send one) |
+//! | price × amount ≤ 10¹⁵ | `1e29 × 1e26` | a bounded size: a bar's exact quote volume (±1.7·10²⁰) cannot overflow in practice |
 //! | event time ≥ 1970 | `-1` | tickflow's event time starts at the Unix epoch |
 //! | event time ≤ reference + `max_future` | year 2100 | one far-future stamp would make every later trade late and a carried fill allocate every empty window up to it |
 //!
@@ -20,6 +21,9 @@ use crate::{Decimal, Ts, NANOS_PER_SEC};
 /// (venue clocks run ahead of ours by milliseconds, not minutes).
 pub const DEFAULT_MAX_FUTURE: i64 = 5 * 60 * NANOS_PER_SEC;
 
+/// Largest accepted quote amount (price × amount) of one trade, in quote units.
+pub const MAX_NOTIONAL: i128 = 1_000_000_000_000_000;
+
 /// Why a trade was refused (see the [module](self) table).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Invalid {
@@ -27,6 +31,8 @@ pub enum Invalid {
     Price(Decimal),
     /// Amount zero or negative.
     Amount(Decimal),
+    /// Price × amount above [`MAX_NOTIONAL`].
+    Notional(Decimal, Decimal),
     /// Event time before 1970.
     BeforeEpoch(Ts),
     /// Event time more than `max_future` after the reference time.
@@ -46,6 +52,7 @@ impl Invalid {
         match self {
             Invalid::Price(_) => "price",
             Invalid::Amount(_) => "amount",
+            Invalid::Notional(..) => "notional",
             Invalid::BeforeEpoch(_) => "before_epoch",
             Invalid::TooFarAhead { .. } => "too_far_ahead",
         }
@@ -57,6 +64,7 @@ impl fmt::Display for Invalid {
         match self {
             Invalid::Price(p) => write!(f, "price must be positive (got {p})"),
             Invalid::Amount(a) => write!(f, "amount must be positive (got {a})"),
+            Invalid::Notional(p, a) => write!(f, "price × amount is above {MAX_NOTIONAL} (price {p}, amount {a})"),
             Invalid::BeforeEpoch(t) => write!(f, "event time before 1970 ({} ns)", t.0),
             Invalid::TooFarAhead { ts, reference, max_future } => write!(
                 f,
@@ -89,6 +97,9 @@ pub fn check_trade(price: Decimal, amount: Decimal, ts: i64, reference: i64, max
     if amount.mantissa() <= 0 {
         return Err(Invalid::Amount(amount));
     }
+    if price.mul_notional(amount).mantissa() / crate::decimal::NOTIONAL_ONE > MAX_NOTIONAL {
+        return Err(Invalid::Notional(price, amount));
+    }
     if ts < 0 {
         return Err(Invalid::BeforeEpoch(Ts(ts)));
     }
@@ -117,6 +128,9 @@ mod tests {
         assert_eq!(ok("-1", "1", now).unwrap_err().kind(), "price");
         assert_eq!(ok("1", "0", now).unwrap_err().kind(), "amount");
         assert_eq!(ok("1", "-0.5", now).unwrap_err().kind(), "amount");
+        assert_eq!(ok("1000000000", "1000000", now), Ok(()));
+        assert_eq!(ok("1000000000", "1000001", now).unwrap_err().kind(), "notional");
+        assert_eq!(ok("99999999999999999999999999999", "99999999999999999999999999", now).unwrap_err().kind(), "notional");
         assert_eq!(ok("1", "1", -1).unwrap_err().kind(), "before_epoch");
         let far = ok("1", "1", now + DEFAULT_MAX_FUTURE + 1).unwrap_err();
         assert_eq!(far.kind(), "too_far_ahead");

@@ -127,6 +127,19 @@ pub trait AggregateBars<'scope> {
     ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>), OperatorError>;
 }
 
+/// The order late trades of one time are applied in: instrument, then the trade order of
+/// [`Trade::order_key`], then side and ingest time (a total order on every field that can
+/// differ).
+fn late_order(a: &Trade, b: &Trade) -> std::cmp::Ordering {
+    (a.instrument.exchange(), a.instrument.symbol(), a.order_key(), a.side, a.ingest_ts).cmp(&(
+        b.instrument.exchange(),
+        b.instrument.symbol(),
+        b.order_key(),
+        b.side,
+        b.ingest_ts,
+    ))
+}
+
 /// What a checkpoint captures of the operator: the engine, and the late trades waiting (by the
 /// time they arrived at) for the frontier to pass them.
 pub struct AggregateState {
@@ -235,7 +248,11 @@ impl<'scope> AggregateBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                         };
                         engine.finalize_until(horizon, &mut out);
                         let Some(t) = next_late else { break };
-                        let trades = late.remove(&t).unwrap_or_default();
+                        let mut trades = late.remove(&t).unwrap_or_default();
+                        // arrival order within one time depends on the worker count (exchange
+                        // interleaving): apply them in a total order that is a function of the
+                        // input alone, so every intermediate revision is identical too
+                        trades.sort_unstable_by(late_order);
                         for trade in &trades {
                             engine.late(trade, t as i64, &mut out, &mut new_ends);
                             for &end in &new_ends {

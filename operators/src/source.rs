@@ -134,19 +134,28 @@ struct Grouper {
     sealed: Vec<TradeBatch>,
     /// Open-batch slot per instrument index of the current rows.
     slots: Vec<usize>,
+    /// Rows per instrument index of the current rows (sizes new batches exactly).
+    counts: Vec<usize>,
 }
 
 impl Grouper {
-    /// Maps the instrument table of the `rows` about to be pushed to open batches (new ones
-    /// sized for all of them, so they never reallocate while filling).
-    fn map_instruments(&mut self, instruments: &[tickflow_model::Instrument], rows: usize) {
+    /// Maps the instrument table of `rows` (about to be pushed) to open batches; a new batch
+    /// is sized for its instrument's rows alone, so it never reallocates while filling and many
+    /// distinct instruments cost memory in proportion to their rows (sizing every batch for the
+    /// whole buffer made 100k distinct symbols cost 873 MB).
+    fn map_instruments(&mut self, rows: &TradeRows) {
         self.slots.clear();
-        for inst in instruments {
+        self.counts.clear();
+        self.counts.resize(rows.instruments.len(), 0);
+        for &i in &rows.inst {
+            self.counts[i as usize] += 1;
+        }
+        for (k, inst) in rows.instruments.iter().enumerate() {
             let id = inst.id();
             let slot = match self.index.get(&id) {
                 Some(&i) => i,
                 None => {
-                    self.open.push(TradeBatch::with_capacity(*inst, rows.clamp(1, BATCH_TRADES)));
+                    self.open.push(TradeBatch::with_capacity(*inst, self.counts[k].clamp(1, BATCH_TRADES)));
                     self.index.insert(id, self.open.len() - 1);
                     self.open.len() - 1
                 }
@@ -342,7 +351,7 @@ pub fn trade_source_at<'scope>(
                             output.session(&*c).give_iterator(TradeBatch::split_rows(&buf).into_iter());
                             buf.clear();
                         }
-                        groups.map_instruments(&buf.instruments, buf.len());
+                        groups.map_instruments(&buf);
                         for i in 0..buf.len() {
                             if !all_on_time {
                                 let ts = buf.ts[i];

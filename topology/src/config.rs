@@ -18,6 +18,7 @@
 //! # idle_timeout = "2s"         # live and followed topics: advance the watermark when quiet
 //! # keyed_partitions = false    # each input partition holds whole instruments
 //! # max_future = "5m"           # refuse trades stamped further than this after ingest
+//! # max_instruments = 100000    # most distinct instruments per file or partition
 //!
 //! [bars]
 //! timeframes = ["1m", "5m", "1h"]
@@ -116,6 +117,10 @@ pub struct SourceSection {
     /// clock); a later one is a bad row, a dead letter or a rejected frame, never a watermark jump.
     #[serde(default = "default_max_future")]
     pub max_future: String,
+    /// files and kafka: most distinct instruments per file or partition; further ones are bad
+    /// rows or dead letters (per-instrument state stays bounded).
+    #[serde(default = "default_max_instruments")]
+    pub max_instruments: usize,
     /// kafka: the trade topic.
     #[serde(default)]
     pub topic: Option<String>,
@@ -182,6 +187,7 @@ impl Default for SourceSection {
             exchange: default_exchange(),
             skip_bad: false,
             max_future: default_max_future(),
+            max_instruments: default_max_instruments(),
             topic: None,
             from: None,
             to: None,
@@ -400,6 +406,10 @@ fn default_speed() -> String {
 fn default_stale_after() -> String {
     "30s".into()
 }
+fn default_max_instruments() -> usize {
+    tickflow_connectors::DEFAULT_MAX_INSTRUMENTS
+}
+
 fn default_max_future() -> String {
     "5m".into()
 }

@@ -56,6 +56,8 @@ pub enum InputSpec {
         group: Option<String>,
         /// Plausibility bound of event time over ingest time (ns): later records are dead letters.
         max_future: i64,
+        /// Most distinct instruments of the partition: records of further ones are dead letters.
+        max_instruments: usize,
     },
     /// Pre-built in-memory batches (the benchmarks' in-memory source), taken by the worker
     /// that owns the partition.
@@ -81,10 +83,11 @@ impl InputSpec {
                 Box::new(CsvFeed::new(r, progress, bad))
             }
             InputSpec::Live { config, max_trades, .. } => Box::new(crate::feeds::LiveFeed::start(config.clone(), *max_trades)),
-            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group, max_future } => {
+            InputSpec::Kafka { cfg, topic, partition, start, stop, dlq, speed, anchor, group, max_future, max_instruments } => {
                 let r = tickflow_connectors::kafka::PartitionReader::open(cfg, topic, *partition, *start, *stop, dlq.clone(), group.as_deref())
                     .map_err(|e| e.to_string())?
-                    .with_max_future(*max_future);
+                    .with_max_future(*max_future)
+                    .with_max_instruments(*max_instruments);
                 let live = *stop == tickflow_connectors::kafka::StopAt::Follow;
                 let feed = crate::feeds::KafkaFeed::new(r, bad, positions, live);
                 match speed {
@@ -242,6 +245,7 @@ impl Job {
                     skip_bad: s.skip_bad,
                     ingest_ts: Ts::now(),
                     max_future,
+                    max_instruments: s.max_instruments,
                     ..Default::default()
                 };
                 s.files.iter().map(|p| InputSpec::Csv { path: p.clone(), opts: opts.clone() }).collect()
@@ -372,6 +376,7 @@ pub fn kafka_inputs(cfg: &JobConfig, topic: &str, online: bool) -> Result<Vec<In
             anchor: anchor.clone(),
             group: s.group.clone(),
             max_future,
+            max_instruments: s.max_instruments,
         })
         .collect())
 }

@@ -42,6 +42,7 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             exchange: "binance".into(),
             skip_bad: true,
             max_future: "90s".into(),
+            max_instruments: 1234,
             topic: s("t.trades"),
             from: None,
             to: s("2024-01-02T00:00:00Z"),

@@ -260,3 +260,59 @@ fn paper_trading_on_a_replay_equals_the_file_run_at_any_speed_and_publishes_its_
     assert_eq!(published.len(), fills);
     assert!(published.iter().all(|r| r.0.starts_with("sma_cross fast=5 slow=20:")));
 }
+
+/// #14 items 1, 3, 5 and 7 on the Kafka path: a record stamped in 2100 published *before* the
+/// real tape (it made every later trade `too_late`), zero and negative amounts, an event time
+/// past i64, and a 600 KB bad decimal (its echoed reason made the dead-letter write fail with
+/// `MessageSizeTooLarge`, exit 1, on every resume). All are dead letters with clipped reasons;
+/// the run exits 0 and its bars equal the clean file's.
+#[test]
+fn hostile_records_are_dead_letters_and_the_bars_equal_the_clean_run() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("h.trades", 1, 1).unwrap();
+    cluster.create_topic("h.dlq", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let real = freqtrade_csv(dir.path());
+    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).set("message.max.bytes", "2000000").create().unwrap();
+    let good =
+        r#"{"v":1,"exchange":"binance","symbol":"XRP/ETH","trade_id":1,"ts":1570752011620000000,"ingest_ts":0,"price":"0.0014","amount":"1","side":"buy"}"#;
+    let huge = "9".repeat(600_000);
+    let hostile = [
+        good.replace("1570752011620000000", "4102444800000000000"),
+        good.replace(r#""amount":"1""#, r#""amount":"0""#),
+        good.replace(r#""amount":"1""#, r#""amount":"-1""#),
+        good.replace("1570752011620000000", "99999999999999999999"),
+        good.replace(r#""price":"0.0014""#, &format!(r#""price":"{huge}""#)),
+    ];
+    for bad in &hostile {
+        p.send(BaseRecord::to("h.trades").key("binance:XRP/ETH").payload(bad.as_str())).unwrap();
+    }
+    p.flush(Duration::from_secs(5)).unwrap();
+    tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "h.trades", "--brokers", &brokers]);
+    let flags = ["--timeframes", "1m,5m", "--fill", "carry", "--no-progress"];
+    let clean = dir.path().join("clean.csv");
+    tickflow_ok(
+        &[&["aggregate", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--out", clean.to_str().unwrap()][..], &flags].concat(),
+    );
+    let o = dir.path().join("bars.csv");
+    let stdout = tickflow_ok(
+        &[&["aggregate", "--kafka-topic", "h.trades", "--brokers", &brokers, "--dlq-topic", "h.dlq", "--out", o.to_str().unwrap()][..], &flags].concat(),
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("bad rows skipped") && l.trim_end().ends_with(" 5")), "{stdout}");
+    assert!(stdout.lines().any(|l| l.starts_with("late trades") && l.contains(" 0 ")), "no trade was made late: {stdout}");
+    assert_eq!(std::fs::read_to_string(&o).unwrap(), std::fs::read_to_string(&clean).unwrap(), "bars equal the clean run's");
+    let dlq = read_all(&brokers, "h.dlq", 1);
+    assert_eq!(dlq.len(), 5);
+    let header = |r: &common::Record, k: &str| r.2.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    let reasons: Vec<String> = dlq.iter().map(|r| header(r, "reason").unwrap_or_default()).collect();
+    for (want, got) in ["--max-future", "amount must be positive", "amount must be positive", "expected i64", "too many digits"].iter().zip(&reasons) {
+        assert!(got.contains(want), "{want}: {got}");
+    }
+    assert!(reasons.iter().all(|r| r.len() <= 600), "reasons are clipped: {:?}", reasons.iter().map(String::len).collect::<Vec<_>>());
+    // the 600 KB record is referenced (origin + size), not copied; the others are kept verbatim
+    assert_eq!(dlq[4].1, "");
+    assert_eq!(header(&dlq[4], "omitted_bytes"), Some(hostile[4].len().to_string()));
+    assert_eq!(dlq[0].1, hostile[0]);
+    assert_eq!(header(&dlq[4], "origin").as_deref(), Some("h.trades/0@4"));
+}

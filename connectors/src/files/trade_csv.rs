@@ -48,7 +48,13 @@ pub struct TradeCsvOptions {
     pub max_future: i64,
     /// Longest accepted line in bytes; a longer one is a bad row (memory stays bounded).
     pub max_line: usize,
+    /// Most distinct instruments one file may hold; rows of further instruments are bad rows
+    /// (per-instrument state downstream stays bounded).
+    pub max_instruments: usize,
 }
+
+/// Default [`TradeCsvOptions::max_instruments`] (and of a Kafka partition's).
+pub const DEFAULT_MAX_INSTRUMENTS: usize = 100_000;
 
 /// Default [`TradeCsvOptions::max_line`]: 64 KiB (a trade row is under 200 bytes).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
@@ -62,6 +68,7 @@ impl Default for TradeCsvOptions {
             ingest_ts: Ts::now(),
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
             max_line: DEFAULT_MAX_LINE,
+            max_instruments: DEFAULT_MAX_INSTRUMENTS,
         }
     }
 }
@@ -215,6 +222,8 @@ struct RowParser {
     hot: Vec<((u128, u128), Instrument)>,
     /// The wall clock when the file was opened (caps every row's reference time).
     now: i64,
+    /// Ids of the distinct instruments seen (bounded by `max_instruments`).
+    distinct: std::collections::HashSet<u64>,
 }
 
 impl TradeCsvReader {
@@ -241,7 +250,16 @@ impl TradeCsvReader {
             line: 0,
             bad: 0,
             bytes: 0,
-            rows: RowParser { cols: Columns::default(), opts, default_inst, cache: Vec::new(), plan: Vec::new(), hot: Vec::new(), now: Ts::now().0 },
+            rows: RowParser {
+                cols: Columns::default(),
+                opts,
+                default_inst,
+                cache: Vec::new(),
+                plan: Vec::new(),
+                hot: Vec::new(),
+                now: Ts::now().0,
+                distinct: Default::default(),
+            },
         };
         // header
         match r.next_line()? {
@@ -315,7 +333,7 @@ impl TradeCsvReader {
                 // the core layout through a constant plan (an unrolled copy of the parser)
                 let parsed = if core { parse_row(buf, &CORE_PLAN) } else { parse_row(buf, &self.rows.plan) };
                 let Some((n, row)) = parsed else { break };
-                if self.rows.push_plain(row, out).is_err() {
+                if n > self.rows.opts.max_line || self.rows.push_plain(row, out).is_err() {
                     break; // the general path reparses the row and reports the problem
                 }
                 self.start += n;
@@ -340,10 +358,16 @@ impl TradeCsvReader {
                 e -= 1;
             }
             let line = &self.buf[s..e];
-            if line.iter().all(u8::is_ascii_whitespace) {
+            let max_line = self.rows.opts.max_line;
+            let parsed = if line.len() > max_line {
+                // a long line that happened to fit the buffer: the same bad row as one that did not
+                Err(format!("line longer than {max_line} bytes (a trade row is under 200)"))
+            } else if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
-            }
-            if let Err(message) = self.rows.parse_general(line, out) {
+            } else {
+                self.rows.parse_general(line, out)
+            };
+            if let Err(message) = parsed {
                 if self.rows.opts.skip_bad {
                     self.bad += 1;
                 } else {
@@ -525,6 +549,12 @@ impl RowParser {
             _ => self.opts.exchange.clone(),
         };
         let inst = Instrument::new(&ex_s, &sym_s).map_err(|e| e.to_string())?;
+        if !self.distinct.contains(&inst.id()) {
+            if self.distinct.len() >= self.opts.max_instruments {
+                return Err(format!("more than {} distinct instruments in this file (raise --max-instruments)", self.opts.max_instruments));
+            }
+            self.distinct.insert(inst.id());
+        }
         if self.cache.len() >= 64 {
             self.cache.pop();
         }

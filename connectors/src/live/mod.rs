@@ -68,6 +68,9 @@ pub struct LiveConfig {
     /// Plausibility bound of event time over ingest time (ns), see [`tickflow_model::validate`]:
     /// a later trade is rejected ([`LiveEvent::Rejected`]), never delivered.
     pub max_future: i64,
+    /// Bound on each step of opening the WebSocket (TCP connect, TLS and WebSocket handshakes):
+    /// a peer that accepts and never answers is a failed attempt after this long.
+    pub connect_timeout: Duration,
 }
 
 impl LiveConfig {
@@ -86,6 +89,7 @@ impl LiveConfig {
             retry: RetryPolicy::default(),
             resume_after: BTreeMap::new(),
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
+            connect_timeout: Duration::from_secs(10),
         })
     }
 }
@@ -441,7 +445,7 @@ pub fn run_observed(
     let mut rng = cfg.retry.seed | 1;
     let mut failures = 0u32;
     while !stop.load(Ordering::SeqCst) {
-        let mut ws = match connect_ws(url.as_str(), cfg.stale_after) {
+        let mut ws = match connect_ws(url.as_str(), cfg.connect_timeout) {
             Ok(c) => c,
             Err(e) => {
                 // the URL may hold an API key: log the configured base only

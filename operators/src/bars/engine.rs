@@ -242,7 +242,7 @@ impl BarEngine {
                         break;
                     }
                     let cb = Bar::carried(inst, tfs.tf, Ts(o), close);
-                    tfs.closed.insert(o, Closed { acc: None, bar: cb });
+                    tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
                     out.push((frontier, Emit::Bar(cb)));
                     self.counters.bars += 1;
                     self.counters.carried += 1;
@@ -368,5 +368,38 @@ mod tests {
         let tied = both_paths(&t, 64);
         assert_eq!(bars(&tied.0), bars(&tied.1));
         assert_ne!(bars(&tied.0), bars(&strict.0));
+    }
+
+    /// One trade, then another 20,000 minutes later: carrying every empty minute would allocate
+    /// 19,999 bars (a 10-year gap: millions, and an abort). Past `max_carry_windows` the gap is
+    /// counted and left empty; within it, it is carried as before.
+    #[test]
+    fn a_gap_longer_than_max_carry_windows_is_counted_not_filled() {
+        use super::FillPolicy;
+        let run = |max: u64, trailing: bool| {
+            let mut cfg = AggregateConfig::new(parse_timeframes("1m").unwrap());
+            cfg.fill = FillPolicy::Carry;
+            cfg.max_carry_windows = max;
+            cfg.carry_trailing = trailing;
+            let mut e = BarEngine::new(cfg).unwrap();
+            let (mut ends, mut out) = (Vec::new(), Out::new());
+            e.on_time(&trade(0, 1, 100, 1), &mut ends);
+            e.finalize_until(60_000_000_000, &mut out);
+            if trailing {
+                // a live source: the watermark alone moves 20,000 minutes ahead
+                e.carry_until(20_000 * 60_000_000_000, &mut out);
+            }
+            e.on_time(&trade(20_000 * 60_000, 2, 101, 1), &mut ends);
+            e.finalize_until(i64::MAX, &mut out);
+            (out.len(), e.counters())
+        };
+        let (n, c) = run(10_000, false);
+        assert_eq!((n, c.carried, c.carry_gaps, c.bars), (2, 0, 1, 2));
+        let (n, c) = run(30_000, false);
+        assert_eq!((n, c.carried, c.carry_gaps), (20_001, 19_999, 0));
+        let (n, c) = run(10_000, true);
+        assert_eq!((c.carry_gaps, c.carried), (1, 1), "{n}");
+        let (_, c) = run(30_000, true);
+        assert_eq!((c.carry_gaps, c.carried), (0, 19_999));
     }
 }

@@ -62,7 +62,7 @@ impl BarEngine {
                         let old_close = c.bar.close;
                         let mut nb = acc.to_bar(inst, tfs.tf, Ts(open));
                         nb.revision = c.bar.revision + 1;
-                        *c = Closed { acc: Some(acc), bar: nb };
+                        **c = Closed { acc: Some(acc), bar: nb };
                         out.push((wm, Emit::Bar(nb)));
                         self.counters.revisions += 1;
                         if nb.close != old_close {
@@ -95,7 +95,7 @@ impl BarEngine {
                             let mut o = open + tfn;
                             while !tfs.closed.contains_key(&o) && tfs.last.is_some_and(|(lo, _)| o < lo) {
                                 let cb = Bar::carried(inst, tfs.tf, Ts(o), bar.close);
-                                tfs.closed.insert(o, Closed { acc: None, bar: cb });
+                                tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
                                 out.push((wm, Emit::Bar(cb)));
                                 self.counters.bars += 1;
                                 self.counters.carried += 1;

@@ -108,7 +108,7 @@ impl BarEngine {
                     tf: t.timeframe,
                     rollup: self.is_rollup(k),
                     open: t.open.iter().copied().collect::<VecDeque<_>>(),
-                    closed: t.closed.iter().map(|c| (c.bar.open_time.0, Closed { acc: c.acc, bar: c.bar })).collect::<BTreeMap<_, _>>(),
+                    closed: t.closed.iter().map(|c| (c.bar.open_time.0, Box::new(Closed { acc: c.acc, bar: c.bar }))).collect::<BTreeMap<_, _>>(),
                     last: t.last,
                     cur: (0, 0),
                 })

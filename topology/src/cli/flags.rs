@@ -26,6 +26,10 @@ pub struct JobFlags {
     /// bad row, a dead letter or a rejected frame [default: 5m].
     #[arg(long)]
     pub max_future: Option<String>,
+    /// Most distinct instruments per file or topic partition; rows of further ones are bad rows
+    /// or dead letters [default: 100000].
+    #[arg(long)]
+    pub max_instruments: Option<usize>,
 
     // a live source instead of files (with --symbols); the venues come from the registry
     #[arg(long, conflicts_with = "kafka_topic", help = crate::cli::stream::source_help())]
@@ -231,6 +235,7 @@ impl JobFlags {
         set(&mut s.exchange, &self.exchange);
         s.skip_bad |= self.skip_bad;
         set(&mut s.max_future, &self.max_future);
+        set(&mut s.max_instruments, &self.max_instruments);
         self.live.apply(s);
         set(&mut s.idle_timeout, &self.idle_timeout);
         set_opt(&mut s.from, &self.from);

@@ -134,8 +134,9 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
     ] {
         push(flag, v);
     }
-    push("--timeframes", &b.timeframes.join(","));
     push("--max-carry-windows", &b.max_carry_windows.to_string());
+    push("--max-instruments", &s.max_instruments.to_string());
+    push("--timeframes", &b.timeframes.join(","));
     for p in &k.properties {
         push("--kafka-property", p);
     }
