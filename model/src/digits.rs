@@ -1,10 +1,10 @@
 //! Fast parsing of ASCII digit strings (8 digits per step, SWAR).
 
-/// Parses 1..=19 ASCII digits into a `u64`; `None` for anything else (empty, too long, a
-/// non-digit). Eight digits are validated and combined per step with plain integer arithmetic.
+/// Parses 1..=20 ASCII digits into a `u64`; `None` for anything else (empty, too long, a
+/// non-digit, above `u64::MAX`). Eight digits are validated and combined per step with plain integer arithmetic.
 #[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 19 {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
     let mut v: u64 = 0;
@@ -123,10 +123,37 @@ mod tests {
 
     #[test]
     fn agrees_with_std() {
-        for s in ["0", "7", "12345678", "123456789", "1570752011620", "1762795433971744500", "9999999999999999999", "00000000", "0000000012"] {
+        // 20 digits up to u64::MAX: hashed trade ids use the whole range (written, then unreadable
+        // before)
+        for s in [
+            "0",
+            "7",
+            "12345678",
+            "123456789",
+            "1570752011620",
+            "1762795433971744500",
+            "9999999999999999999",
+            "00000000",
+            "0000000012",
+            "12345678901234567890",
+            "18446744073709551615",
+        ] {
             assert_eq!(parse_u64(s.as_bytes()), s.parse::<u64>().ok(), "{s}");
         }
-        for s in ["", "12345678901234567890", "1234567a", "a2345678", "12345/78", "1234567:", "12 45678", "-1", "+1", "1.5"] {
+        for s in [
+            "",
+            "18446744073709551616",
+            "99999999999999999999",
+            "123456789012345678901",
+            "1234567a",
+            "a2345678",
+            "12345/78",
+            "1234567:",
+            "12 45678",
+            "-1",
+            "+1",
+            "1.5",
+        ] {
             assert_eq!(parse_u64(s.as_bytes()), None, "{s}");
         }
         // every single-byte corruption of an 8-digit block is rejected

@@ -563,6 +563,22 @@ impl RowParser {
     }
 }
 
+/// An epoch-ns time as the reader's magnitude rule reads it back exactly: integer ns from
+/// 10¹⁷ (1973-03-03) on, before that decimal seconds (`123.000000456`), since a shorter integer
+/// would be read as µs, ms or s.
+struct EpochNs(i64);
+
+impl std::fmt::Display for EpochNs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.0;
+        if !(0..100_000_000_000_000_000).contains(&v) {
+            write!(f, "{v}")
+        } else {
+            write!(f, "{}.{:09}", v / 1_000_000_000, v % 1_000_000_000)
+        }
+    }
+}
+
 /// Header written by [`TradeCsvWriter`].
 pub const TRADE_CSV_HEADER: &str = "timestamp,exchange,symbol,trade_id,price,amount,side,ingest_ts";
 
@@ -599,10 +615,10 @@ impl<W: Write> TradeCsvWriter<W> {
     pub fn write(&mut self, t: &Trade) -> Result<(), ConnectorError> {
         let id = t.trade_id.map(|i| i.to_string()).unwrap_or_default();
         let r = if self.minimal {
-            writeln!(self.out, "{},{},{},{},{},{}", t.ts.0, t.instrument.symbol(), t.price, t.amount, id, t.side.as_str())
+            writeln!(self.out, "{},{},{},{},{},{}", EpochNs(t.ts.0), t.instrument.symbol(), t.price, t.amount, id, t.side.as_str())
         } else {
             let (ex, sym, side) = (t.instrument.exchange(), t.instrument.symbol(), t.side.as_str());
-            writeln!(self.out, "{},{ex},{sym},{id},{},{},{side},{}", t.ts.0, t.price, t.amount, t.ingest_ts.0)
+            writeln!(self.out, "{},{ex},{sym},{id},{},{},{side},{}", EpochNs(t.ts.0), t.price, t.amount, EpochNs(t.ingest_ts.0))
         };
         r.map_err(|e| ConnectorError::io(&self.name, e))
     }
