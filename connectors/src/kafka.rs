@@ -331,6 +331,8 @@ pub struct PartitionReader {
     /// letters.
     max_instruments: usize,
     distinct: std::collections::HashSet<u64>,
+    /// When the broker last answered a high-watermark request.
+    high_at: Option<std::time::Instant>,
 }
 
 impl PartitionReader {
@@ -415,6 +417,7 @@ impl PartitionReader {
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
             max_instruments: crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS,
             distinct: Default::default(),
+            high_at: Some(std::time::Instant::now()),
         })
     }
 
@@ -444,9 +447,27 @@ impl PartitionReader {
             self.lag_checked = Some(std::time::Instant::now());
             if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_secs(1)) {
                 self.high = Some(high);
+                self.high_at = Some(std::time::Instant::now());
             }
         }
         self.high.map(|h| (h - self.next).max(0))
+    }
+
+    /// True when the partition is reachable and read to its end: the broker answered a
+    /// high-watermark request within the last 2 s (asked at most once a second, 250 ms
+    /// timeout) and the position is at that mark. A following job may advance an idle
+    /// partition's watermark by the clock only then — a stalled or unreachable broker also
+    /// delivers nothing, and advancing through it would make the trades it holds late.
+    pub fn caught_up(&mut self) -> bool {
+        let fresh = |at: Option<std::time::Instant>, d: Duration| at.is_some_and(|t| t.elapsed() < d);
+        if !fresh(self.lag_checked, Duration::from_secs(1)) {
+            self.lag_checked = Some(std::time::Instant::now());
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_millis(250)) {
+                self.high = Some(high);
+                self.high_at = Some(std::time::Instant::now());
+            }
+        }
+        fresh(self.high_at, Duration::from_secs(2)) && self.high.is_some_and(|h| self.next >= h)
     }
 
     /// Refuses records whose event time lies more than `max_future` ns after their ingest time

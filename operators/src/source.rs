@@ -12,8 +12,8 @@
 //! - **Frontier rule**: the capability is the minimum watermark over this worker's unfinished
 //!   feeds (`max event time − out_of_orderness`); a finished feed stops holding it back and
 //!   the capability is dropped when all are finished. Live feeds that have been idle for
-//!   `idle_timeout` advance their watermark to `now − out_of_orderness`; non-live feeds never
-//!   read the clock.
+//!   `idle_timeout` advance their watermark to `now − out_of_orderness` while they are caught
+//!   up with a reachable source ([`TradeFeed::caught_up`]); non-live feeds never read the clock.
 //! - **Steps**: an activation polls each feed until it has given
 //!   [`SourceConfig::activation_budget`] trades or a poll gives none, then downgrades the
 //!   capability once. Every downgrade is a progress message to every peer, so large steps keep
@@ -64,6 +64,12 @@ pub trait TradeFeed {
     /// True for live feeds, whose watermark may advance on the wall clock when idle.
     fn is_live(&self) -> bool {
         false
+    }
+    /// For live feeds: true when an idle feed is quiet because it is caught up with a reachable
+    /// source, not because the source cannot be read (a stalled broker also yields nothing).
+    /// Only then does the clock advance its watermark.
+    fn caught_up(&mut self) -> bool {
+        true
     }
     /// A name for logs and errors (and the key of the feed's checkpointed position).
     fn name(&self) -> String;
@@ -407,7 +413,7 @@ pub fn trade_source_at<'scope>(
                     FeedStatus::Idle => {
                         any_idle = true;
                         if let (true, Some(idle)) = (fs.feed.is_live(), cfg.idle_timeout) {
-                            if fs.last_data.elapsed() >= idle {
+                            if fs.last_data.elapsed() >= idle && fs.feed.caught_up() {
                                 let to = Ts::now().0.saturating_sub(cfg.out_of_orderness);
                                 match (&barrier, bound) {
                                     // the clock would carry the watermark over the boundary: hold

@@ -162,6 +162,9 @@ impl TradeFeed for KafkaFeed {
     fn is_live(&self) -> bool {
         self.live
     }
+    fn caught_up(&mut self) -> bool {
+        self.reader.caught_up()
+    }
     fn name(&self) -> String {
         self.reader.name()
     }

@@ -316,3 +316,36 @@ fn hostile_records_are_dead_letters_and_the_bars_equal_the_clean_run() {
     assert_eq!(dlq[0].1, hostile[0]);
     assert_eq!(header(&dlq[4], "origin").as_deref(), Some("h.trades/0@4"));
 }
+
+/// #14 item 9: a following job advanced an idle partition's watermark by the wall clock while
+/// the broker was stalled (a 20 s SIGSTOP made 100 of 449 trades `too_late`). A partition is
+/// "caught up" — the only state in which the clock may move its watermark — only while the
+/// broker answers and the position is at its end.
+#[test]
+fn an_unreachable_broker_is_not_caught_up() {
+    use tickflow_connectors::kafka::{KafkaConfig, PartitionReader, StartAt, StopAt};
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("s.trades", 1, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let real = freqtrade_csv(dir.path());
+    tickflow_ok(&["publish", "-i", real.to_str().unwrap(), "--symbol", "XRP/ETH", "--exchange", "binance", "--topic", "s.trades", "--brokers", &brokers]);
+    let cfg = KafkaConfig { brokers: brokers.clone(), extra: Vec::new() };
+    let mut r = PartitionReader::open(&cfg, "s.trades", 0, StartAt::Beginning, StopAt::Follow, None, None).unwrap();
+    let mut rows = tickflow_model::TradeRows::default();
+    let wait = |r: &mut PartitionReader, rows: &mut tickflow_model::TradeRows, want: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while r.caught_up() != want {
+            assert!(std::time::Instant::now() < deadline, "caught_up never became {want}");
+            let _ = r.poll(rows, 10_000);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    assert!(!r.caught_up(), "12,477 records behind");
+    wait(&mut r, &mut rows, true);
+    assert_eq!(rows.len(), 12_477);
+    cluster.broker_down(1).unwrap();
+    wait(&mut r, &mut rows, false);
+    cluster.broker_up(1).unwrap();
+    wait(&mut r, &mut rows, true);
+}
