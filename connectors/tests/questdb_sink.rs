@@ -221,6 +221,36 @@ fn errors_that_retrying_cannot_fix_surface() {
     assert_eq!(sink.buffered_rows(), 1, "nothing dropped");
 }
 
+/// #14 item 8: a batch QuestDB rejects (400, invalid content) was retried as transient for up
+/// to `max_outage` and then failed without committing, so every restart looped on the same
+/// rows. Now the batch is split until the refused rows stand alone: they are dead-lettered and
+/// counted, every other row is stored, and the flush succeeds at once.
+#[test]
+fn a_rejected_batch_is_split_and_only_the_refused_rows_are_dead_lettered() {
+    let server = QdbServer::start();
+    let (mut sink, stats) = connect(&server, "", policy(1_000_000, Duration::from_secs(30)));
+    let trades = xrp_eth();
+    // two rows QuestDB cannot store (in the stand-in: any batch holding these trade ids)
+    let bad = [trades[100].trade_id.unwrap(), trades[9_000].trade_id.unwrap()];
+    for id in bad {
+        server.poison(&format!("trade_id={id}i"));
+    }
+    for t in &trades {
+        sink.trade(t).unwrap();
+    }
+    let t0 = Instant::now();
+    sink.flush().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(20), "no retrying until the outage limit ({:?})", t0.elapsed());
+    let r = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.rejected_rows.load(r), 2);
+    assert_eq!(stats.rows[Table::Trades.index()].load(r), trades.len() as u64 - 2);
+    assert_eq!(sink.buffered_rows(), 0);
+    let good: Vec<Trade> = trades.iter().filter(|t| !bad.contains(&t.trade_id.unwrap())).copied().collect();
+    assert_trades_stored(&server, &good);
+    // ~2·log2(12477) requests, not one per row
+    assert!(server.state.lock().unwrap().writes < 100, "{}", server.state.lock().unwrap().writes);
+}
+
 /// Against a real QuestDB (`QDB_HTTP_ADDR=host:9000`, optional `QDB_USER`/`QDB_PASSWORD`): two
 /// runs over the same tape leave one row per trade, and a revision overwrites its bar.
 #[test]

@@ -9,7 +9,9 @@
 //!   buffer never grows past `max_bytes` plus one batch. Each failed attempt is counted and
 //!   logged. A retried request that QuestDB had in fact committed is harmless: every table
 //!   deduplicates on its natural key (`UPSERT KEYS`). Configuration, authentication and
-//!   "not an ILP endpoint" errors are not retried.
+//!   "not an ILP endpoint" errors are not retried. A batch QuestDB *rejects* (HTTP 400, invalid
+//!   content) is not retried either: it is split in halves until the refused rows stand alone;
+//!   those are logged with the server's message and counted, and the rest is stored.
 //! - **DDL**: [`QuestDbSink::connect`] (or [`create_tables`] before [`QuestDbSink::open`])
 //!   creates the tables (`/exec`) first, retrying while
 //!   QuestDB is still starting.
@@ -78,6 +80,8 @@ pub struct QuestDbStats {
     pub flushes: AtomicU64,
     /// Failed flush attempts (each retry counts).
     pub flush_errors: AtomicU64,
+    /// Rows QuestDB refused on their own (after splitting a rejected batch): dead-lettered.
+    pub rejected_rows: AtomicU64,
     /// Duration of successful flushes (including retries).
     pub flush_latency: LatencyHistogram,
 }
@@ -109,12 +113,49 @@ impl Default for FlushPolicy {
     }
 }
 
+/// One buffered row, kept beside the ILP buffer so that a batch QuestDB rejects can be split
+/// and the offending rows told apart.
+#[derive(Clone, Debug)]
+enum Row {
+    Trade(Trade),
+    Bar(Bar),
+    Late(LateTrade),
+    Order(String, Order),
+    Fill(String, Fill),
+    Equity(String, i64, f64, f64),
+}
+
+impl Row {
+    fn table(&self) -> Table {
+        match self {
+            Row::Trade(_) => Table::Trades,
+            Row::Bar(_) => Table::Bars,
+            Row::Late(_) => Table::LateTrades,
+            Row::Order(..) => Table::Orders,
+            Row::Fill(..) => Table::Fills,
+            Row::Equity(..) => Table::Equity,
+        }
+    }
+    fn write(&self, b: &mut Buffer, names: &[String; 6]) -> questdb::Result<()> {
+        let n = &names[self.table().index()];
+        match self {
+            Row::Trade(t) => tables::trade_row(b, n, t),
+            Row::Bar(x) => tables::bar_row(b, n, x),
+            Row::Late(l) => tables::late_row(b, n, l),
+            Row::Order(run, o) => tables::order_row(b, n, run, o),
+            Row::Fill(run, f) => tables::fill_row(b, n, run, f),
+            Row::Equity(run, ts, cash, value) => tables::equity_row(b, n, run, *ts, *cash, *value),
+        }
+    }
+}
+
 /// Buffered, retrying ILP-over-HTTP writer for all tickflow tables.
 pub struct QuestDbSink {
     sender: Sender,
     buf: Buffer,
+    /// The rows in `buf`, in order.
+    rows: Vec<Row>,
     names: [String; 6],
-    pending: [u64; 6],
     policy: FlushPolicy,
     last_flush: Instant,
     stats: Arc<QuestDbStats>,
@@ -128,6 +169,13 @@ fn err(e: questdb::Error) -> ConnectorError {
 /// the server failing a flush, name resolution, connect timeouts).
 pub fn is_retryable(code: ErrorCode) -> bool {
     matches!(code, ErrorCode::SocketError | ErrorCode::ServerFlushError | ErrorCode::CouldNotResolveAddr | ErrorCode::ConnectTimeout)
+}
+
+/// True when QuestDB rejected the batch's content (HTTP 400 with `"code":"invalid"`, which the
+/// client reports as `[… code: invalid …]`): sending it again fails again, so the batch is split
+/// and the offending rows are dead-lettered instead of being retried until the outage limit.
+pub fn is_rejected(e: &questdb::Error) -> bool {
+    e.code() == ErrorCode::ServerFlushError && e.msg().contains("code: invalid")
 }
 
 const BACKOFF_START: Duration = Duration::from_millis(100);
@@ -146,18 +194,18 @@ impl QuestDbSink {
         let sender = Sender::from_conf(conf.sender_conf()).map_err(err)?;
         let buf = sender.new_buffer();
         let names = Table::ALL.map(|t| format!("{}{}", policy.table_prefix, t.base_name()));
-        Ok(QuestDbSink { sender, buf, names, pending: [0; 6], policy, last_flush: Instant::now(), stats })
+        Ok(QuestDbSink { sender, buf, rows: Vec::new(), names, policy, last_flush: Instant::now(), stats })
     }
 
-    fn row(&mut self, t: Table, write: impl FnOnce(&mut Buffer, &str) -> questdb::Result<()>) -> Result<(), ConnectorError> {
+    fn row(&mut self, r: Row) -> Result<(), ConnectorError> {
         // a row the client rejects (bad name, bad timestamp) must not leave half a line behind
         self.buf.set_marker().map_err(err)?;
-        if let Err(e) = write(&mut self.buf, &self.names[t.index()]) {
+        if let Err(e) = r.write(&mut self.buf, &self.names) {
             self.buf.rewind_to_marker().map_err(err)?;
             return Err(err(e));
         }
         self.buf.clear_marker();
-        self.pending[t.index()] += 1;
+        self.rows.push(r);
         if self.buf.row_count() >= self.policy.max_rows || self.buf.len() >= self.policy.max_bytes {
             self.flush()?;
         }
@@ -166,27 +214,27 @@ impl QuestDbSink {
 
     /// Buffers a trade.
     pub fn trade(&mut self, t: &Trade) -> Result<(), ConnectorError> {
-        self.row(Table::Trades, |b, n| tables::trade_row(b, n, t))
+        self.row(Row::Trade(*t))
     }
     /// Buffers a bar or bar revision.
     pub fn bar(&mut self, x: &Bar) -> Result<(), ConnectorError> {
-        self.row(Table::Bars, |b, n| tables::bar_row(b, n, x))
+        self.row(Row::Bar(*x))
     }
     /// Buffers a late trade.
     pub fn late(&mut self, l: &LateTrade) -> Result<(), ConnectorError> {
-        self.row(Table::LateTrades, |b, n| tables::late_row(b, n, l))
+        self.row(Row::Late(*l))
     }
     /// Buffers an order's state.
     pub fn order(&mut self, run: &str, o: &Order) -> Result<(), ConnectorError> {
-        self.row(Table::Orders, |b, n| tables::order_row(b, n, run, o))
+        self.row(Row::Order(run.to_string(), o.clone()))
     }
     /// Buffers a fill.
     pub fn fill(&mut self, run: &str, f: &Fill) -> Result<(), ConnectorError> {
-        self.row(Table::Fills, |b, n| tables::fill_row(b, n, run, f))
+        self.row(Row::Fill(run.to_string(), f.clone()))
     }
     /// Buffers an equity point (`ts` epoch ns).
     pub fn equity(&mut self, run: &str, ts: i64, cash: f64, value: f64) -> Result<(), ConnectorError> {
-        self.row(Table::Equity, |b, n| tables::equity_row(b, n, run, ts, cash, value))
+        self.row(Row::Equity(run.to_string(), ts, cash, value))
     }
 
     /// The frontier advanced: flush if the interval has passed.
@@ -202,38 +250,90 @@ impl QuestDbSink {
         self.buf.row_count()
     }
 
-    /// Sends the buffer, retrying until QuestDB acknowledges it (see the module docs).
+    /// Sends `buf`, retrying transient failures until QuestDB acknowledges it or the outage
+    /// lasts longer than `max_outage`; a rejection ([`is_rejected`]) or a permanent error is
+    /// returned at once.
+    fn send(&mut self, buf: &Buffer) -> Result<(), questdb::Error> {
+        let mut backoff = BACKOFF_START;
+        let mut outage_since: Option<Instant> = None;
+        loop {
+            match self.sender.flush_and_keep(buf) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
+                    let since = *outage_since.get_or_insert_with(Instant::now);
+                    if is_rejected(&e) || !is_retryable(e.code()) || since.elapsed() >= self.policy.max_outage {
+                        return Err(e);
+                    }
+                    tracing::warn!(rows = buf.row_count(), retry_in_ms = backoff.as_millis() as u64, error = %e.msg(), "questdb flush failed; retrying");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+
+    /// Sends the buffer, retrying until QuestDB acknowledges it (see the module docs). A batch
+    /// QuestDB rejects is split in halves until the rows it refuses stand alone: those are
+    /// dead-lettered (logged with the server's message, counted in
+    /// [`QuestDbStats::rejected_rows`]) and every other row is stored.
     pub fn flush(&mut self) -> Result<(), ConnectorError> {
         self.last_flush = Instant::now();
         if self.buf.is_empty() {
             return Ok(());
         }
         let start = Instant::now();
-        let mut backoff = BACKOFF_START;
-        let mut outage_since: Option<Instant> = None;
-        loop {
-            match self.sender.flush_and_keep(&self.buf) {
-                Ok(()) => break,
-                Err(e) => {
-                    self.stats.flush_errors.fetch_add(1, Ordering::Relaxed);
-                    let since = *outage_since.get_or_insert_with(Instant::now);
-                    if !is_retryable(e.code()) || since.elapsed() >= self.policy.max_outage {
-                        tracing::error!(rows = self.buf.row_count(), bytes = self.buf.len(), error = %e.msg(), "questdb flush failed for good");
-                        return Err(err(e));
-                    }
-                    tracing::warn!(rows = self.buf.row_count(), retry_in_ms = backoff.as_millis() as u64, error = %e.msg(), "questdb flush failed; retrying");
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
+        let buf = std::mem::replace(&mut self.buf, self.sender.new_buffer());
+        let rows = std::mem::take(&mut self.rows);
+        match self.send(&buf) {
+            Ok(()) => self.acknowledged(&rows),
+            Err(e) if is_rejected(&e) => self.isolate(rows, e)?,
+            Err(e) => {
+                tracing::error!(rows = buf.row_count(), bytes = buf.len(), error = %e.msg(), "questdb flush failed for good");
+                // keep the batch: a later flush (after the caller decides) sends it again
+                self.buf = buf;
+                self.rows = rows;
+                return Err(err(e));
             }
-        }
-        self.buf.clear();
-        for (i, p) in self.pending.iter_mut().enumerate() {
-            self.stats.rows[i].fetch_add(std::mem::take(p), Ordering::Relaxed);
         }
         self.stats.flushes.fetch_add(1, Ordering::Relaxed);
         self.stats.flush_latency.observe(start.elapsed());
         self.last_flush = Instant::now();
+        Ok(())
+    }
+
+    fn acknowledged(&self, rows: &[Row]) {
+        for r in rows {
+            self.stats.rows[r.table().index()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Bisects a rejected batch down to the rows QuestDB refuses on their own.
+    fn isolate(&mut self, rows: Vec<Row>, first: questdb::Error) -> Result<(), ConnectorError> {
+        tracing::warn!(rows = rows.len(), error = %first.msg(), "questdb rejected a batch: isolating the offending rows");
+        let mut parts = vec![rows];
+        while let Some(part) = parts.pop() {
+            let mut b = self.sender.new_buffer();
+            for r in &part {
+                r.write(&mut b, &self.names).map_err(err)?;
+            }
+            match self.send(&b) {
+                Ok(()) => self.acknowledged(&part),
+                Err(e) if is_rejected(&e) && part.len() == 1 => {
+                    self.stats.rejected_rows.fetch_add(1, Ordering::Relaxed);
+                    let msg: String = e.msg().chars().take(512).collect();
+                    let row: String = format!("{:?}", part[0]).chars().take(512).collect();
+                    tracing::error!(table = part[0].table().base_name(), row = %row, error = %msg, "questdb refused a row: dead-lettered");
+                }
+                Err(e) if is_rejected(&e) => {
+                    let mut left = part;
+                    let right = left.split_off(left.len() / 2);
+                    parts.push(right);
+                    parts.push(left);
+                }
+                Err(e) => return Err(err(e)),
+            }
+        }
         Ok(())
     }
 }

@@ -127,6 +127,9 @@ pub struct State {
     /// Rejected batches with the reason.
     pub rejected: Vec<String>,
     pub faults: VecDeque<Fault>,
+    /// Batches containing one of these are rejected (400, `"code":"invalid"`), every time: a
+    /// row QuestDB refuses (e.g. a value its column type cannot hold).
+    pub poison: Vec<String>,
     /// Required `Authorization` header, if any.
     pub auth: Option<String>,
     /// Raw bodies of applied batches.
@@ -170,6 +173,12 @@ impl QdbServer {
     /// `http::addr=...;` for this server plus `extra` settings.
     pub fn conf(&self, extra: &str) -> String {
         format!("http::addr={};{extra}", self.addr)
+    }
+
+    /// Rejects every batch that contains `needle` (persistently), as QuestDB rejects a batch
+    /// with a row it cannot store.
+    pub fn poison(&self, needle: &str) {
+        self.state.lock().unwrap().poison.push(needle.to_string());
     }
 
     /// Queues faults for the next `/write` requests.
@@ -300,6 +309,14 @@ fn handle(conn: TcpStream, state: Arc<Mutex<State>>, down: Arc<AtomicBool>) {
                     s.faults.pop_front()
                 };
                 let body = String::from_utf8_lossy(&req.body).into_owned();
+                let poisoned = state.lock().unwrap().poison.iter().find(|p| body.contains(p.as_str())).cloned();
+                if let Some(p) = poisoned {
+                    state.lock().unwrap().rejected.push(format!("poisoned: {p}"));
+                    if respond(&mut w, 400, &format!("{{\"code\":\"invalid\",\"message\":\"cannot store {p}\",\"line\":1,\"errorId\":\"T-1\"}}")).is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 match fault {
                     Some(Fault::Status(code)) => respond(&mut w, code, r#"{"code":"internal error","message":"injected"}"#),
                     Some(Fault::ResetBefore) => return,

@@ -245,6 +245,10 @@ pub fn print_summary(r: &JobReport, out: Option<&str>) {
         println!("gaps not carried   {:>12}   (longer than --max-carry-windows)", m.carry_gaps);
     }
     println!("revisions          {:>12}", r.revisions);
+    let refused = crate::telemetry::global().questdb.rejected_rows.load(std::sync::atomic::Ordering::Relaxed);
+    if refused > 0 {
+        println!("questdb refused    {:>12}   (rows logged as dead letters, not stored)", refused);
+    }
     if r.committed > 0 {
         println!("offsets committed  {:>12}   (partitions)", r.committed);
     }
