@@ -33,6 +33,11 @@ pub struct Checkpoint {
     pub last_id: Option<u64>,
     /// Rows written so far.
     pub rows: u64,
+    /// Length of the output file when this checkpoint was taken (its data fsynced first): a
+    /// resume truncates the file to it, dropping rows written after the checkpoint by a run
+    /// that then died. 0 in checkpoints of earlier versions (the file is appended to as is).
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 impl Checkpoint {

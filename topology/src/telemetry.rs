@@ -176,7 +176,11 @@ impl Telemetry {
             ("tickflow_bar_revisions_total", "Bar revisions emitted.", c(&p.revisions)),
             ("tickflow_carry_gaps_total", "Gaps longer than max_carry_windows left unfilled (fill carry).", c(&p.carry_gaps)),
             ("tickflow_questdb_flush_errors_total", "Failed QuestDB flush attempts (each retry counts).", c(&self.questdb.flush_errors)),
-            ("tickflow_questdb_rejected_rows_total", "Rows QuestDB refused (isolated from a rejected batch, logged, not stored).", c(&self.questdb.rejected_rows)),
+            (
+                "tickflow_questdb_rejected_rows_total",
+                "Rows QuestDB refused (isolated from a rejected batch, logged, not stored).",
+                c(&self.questdb.rejected_rows),
+            ),
             ("tickflow_kafka_produce_errors_total", "Kafka delivery errors.", c(&self.kafka_produce_errors)),
             ("tickflow_dlq_records_total", "Records sent to the dead-letter topic.", c(&self.dlq)),
         ] {

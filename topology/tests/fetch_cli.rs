@@ -88,6 +88,11 @@ fn paginated_fetch_survives_a_429_and_resumes_without_duplicates() {
     assert!(partial.windows(2).all(|w| w[1] > w[0]), "pages overlap at boundaries but nothing is written twice");
     assert!(out.with_extension("csv.checkpoint").exists());
     assert_eq!(limited.load(Ordering::SeqCst), 1, "the server rate-limited once");
+    // a run that died after writing rows past its checkpoint (and a torn last line): the
+    // resume truncates the file to the checkpoint instead of appending after them
+    let mut f = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
+    std::io::Write::write_all(&mut f, b"1762899999000000000,kraken,BTC/USDT,99999999,1,1,buy,1\n1762899999000000000,kra").unwrap();
+    drop(f);
     // resumed: continues from the checkpoint
     let stdout = tickflow_ok(&common);
     assert!(stdout.contains("fetched 1000 trades"), "{stdout}");

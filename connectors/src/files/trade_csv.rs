@@ -622,6 +622,11 @@ impl<W: Write> TradeCsvWriter<W> {
         };
         r.map_err(|e| ConnectorError::io(&self.name, e))
     }
+    /// The inner writer (e.g. to fsync a file after [`flush`](Self::flush)).
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Flushes and returns the inner writer.
     pub fn finish(mut self) -> Result<W, ConnectorError> {
         self.out.flush().map_err(|e| ConnectorError::io(&self.name, e))?;

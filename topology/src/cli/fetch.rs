@@ -272,6 +272,14 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     let fresh = resume.is_none();
     let file =
         std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&a.out).with_context(|| format!("opening {}", a.out))?;
+    // rows written after the checkpoint by a run that died are dropped: they come again
+    if let Some(bytes) = resume.as_ref().map(|c| c.bytes).filter(|b| *b > 0) {
+        let len = file.metadata().with_context(|| format!("reading {}", a.out))?.len();
+        if len < bytes {
+            bail!("{} is shorter ({len} bytes) than its checkpoint says ({bytes}); remove both to fetch again", a.out);
+        }
+        file.set_len(bytes).with_context(|| format!("truncating {} to its checkpoint", a.out))?;
+    }
     let out = std::io::BufWriter::new(file);
     // a resumed file already has its header
     let mut writer = if fresh { TradeCsvWriter::new(&a.out, out)? } else { TradeCsvWriter::new_headerless(&a.out, out) };
@@ -292,6 +300,10 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
             last_ts = t.ts;
         }
         writer.flush()?;
+        // the data is durable before the checkpoint that points past it
+        let f = writer.get_mut().get_ref();
+        f.sync_data().with_context(|| format!("syncing {}", a.out))?;
+        ck.bytes = f.metadata().with_context(|| format!("reading {}", a.out))?.len();
         ck.cursor = history.cursor();
         ck.save(&ck_path)?;
         pb.set_position(((last_ts.0 - since.0).max(0) / 1_000_000_000) as u64);
