@@ -117,13 +117,28 @@ impl ProducerContext for DeliveryStats {
     }
 }
 
-/// Producer settings.
-#[derive(Clone, Debug)]
+/// Producer settings. `Debug` shows secret properties (passwords, secrets, private keys) as
+/// `***`.
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`.
     pub brokers: String,
     /// Extra client properties (`key=value`), applied last.
     pub extra: Vec<(String, String)>,
+}
+
+/// True for client properties whose value is a credential (`sasl.password`,
+/// `ssl.key.password`, `sasl.oauthbearer.client.secret`, `ssl.key.pem`, …).
+pub fn is_secret_property(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["password", "secret", "ssl.key.pem", "sasl.jaas.config", "token"].iter().any(|s| k.contains(s))
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: Vec<(&str, &str)> = self.extra.iter().map(|(k, v)| (k.as_str(), if is_secret_property(k) { "***" } else { v.as_str() })).collect();
+        f.debug_struct("KafkaConfig").field("brokers", &self.brokers).field("extra", &extra).finish()
+    }
 }
 
 impl KafkaConfig {

@@ -171,15 +171,54 @@ impl Job {
 
 /// The Kafka client of `[kafka]`: its brokers (else `$KAFKA_BROKERS`, else `127.0.0.1:9092`) and
 /// `key=value` properties.
+///
+/// Credentials need not appear on a command line (visible in `ps`) or in a file under version
+/// control: a property value `@file:PATH` is read from that file (a Docker/Kubernetes secret),
+/// and `$KAFKA_SASL_USERNAME`, `$KAFKA_SASL_PASSWORD` or `$KAFKA_SASL_PASSWORD_FILE` set
+/// `sasl.username`/`sasl.password` unless a property does. Secret values never reach logs
+/// (`KafkaConfig`'s `Debug` shows `***`).
 pub fn kafka_client(k: &KafkaSection) -> Result<KafkaConfig> {
-    let brokers = k.brokers.clone().or_else(|| std::env::var("KAFKA_BROKERS").ok().filter(|s| !s.is_empty())).unwrap_or_else(|| "127.0.0.1:9092".into());
-    let extra = k
+    kafka_client_with(k, |name| std::env::var(name).ok().filter(|s| !s.is_empty()))
+}
+
+/// [`kafka_client`] with an explicit environment (tests).
+pub fn kafka_client_with(k: &KafkaSection, env: impl Fn(&str) -> Option<String>) -> Result<KafkaConfig> {
+    let brokers = k.brokers.clone().or_else(|| env("KAFKA_BROKERS")).unwrap_or_else(|| "127.0.0.1:9092".into());
+    let read_secret = |key: &str, path: &str| -> Result<String> {
+        let v = std::fs::read_to_string(path).with_context(|| format!("reading the value of {key} from {path}"))?;
+        Ok(v.trim_end_matches(['\n', '\r']).to_string())
+    };
+    let mut extra: Vec<(String, String)> = k
         .properties
         .iter()
         .map(|p| {
-            p.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())).with_context(|| format!("--kafka-property {p:?}: expected key=value"))
+            // (the value may be a credential: only a short prefix of the key is echoed)
+            let (key, v) = p.split_once('=').with_context(|| {
+                let shown: String = p.split([':', '=', ' ']).next().unwrap_or("").chars().take(40).collect();
+                format!("--kafka-property starting {shown:?} is not key=value (value not shown)")
+            })?;
+            let (key, v) = (key.trim().to_string(), v.trim());
+            let v = match v.strip_prefix("@file:") {
+                Some(path) => read_secret(&key, path)?,
+                None => v.to_string(),
+            };
+            Ok((key, v))
         })
         .collect::<Result<_>>()?;
+    let has = |extra: &[(String, String)], key: &str| extra.iter().any(|(k, _)| k == key);
+    if let Some(u) = env("KAFKA_SASL_USERNAME").filter(|_| !has(&extra, "sasl.username")) {
+        extra.push(("sasl.username".into(), u));
+    }
+    if !has(&extra, "sasl.password") {
+        let password = match (env("KAFKA_SASL_PASSWORD"), env("KAFKA_SASL_PASSWORD_FILE")) {
+            (Some(p), _) => Some(p),
+            (None, Some(path)) => Some(read_secret("sasl.password", &path)?),
+            (None, None) => None,
+        };
+        if let Some(p) = password {
+            extra.push(("sasl.password".into(), p));
+        }
+    }
     Ok(KafkaConfig { brokers, extra })
 }
 
@@ -448,4 +487,50 @@ pub fn api_key(file: Option<&str>) -> Result<Option<String>> {
         None => std::env::var("CRYPTOCOMPARE_API_KEY").ok(),
     };
     Ok(key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Kafka credentials come from secret files or the environment, never need a command line,
+    /// and never show in logs.
+    #[test]
+    fn kafka_credentials_from_files_and_env_are_redacted_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "s3cr3t-from-file\n").unwrap();
+        let k = KafkaSection {
+            brokers: Some("b:9092".into()),
+            properties: vec!["security.protocol=SASL_SSL".into(), format!("ssl.key.password=@file:{}", secret.display())],
+            ..Default::default()
+        };
+        let env = |name: &str| match name {
+            "KAFKA_SASL_USERNAME" => Some("alice".to_string()),
+            "KAFKA_SASL_PASSWORD" => Some("env-pass".to_string()),
+            _ => None,
+        };
+        let c = kafka_client_with(&k, env).unwrap();
+        let get = |key: &str| c.extra.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        assert_eq!(get("ssl.key.password").as_deref(), Some("s3cr3t-from-file"));
+        assert_eq!(get("sasl.username").as_deref(), Some("alice"));
+        assert_eq!(get("sasl.password").as_deref(), Some("env-pass"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("env-pass"), "{shown}");
+        assert!(shown.contains("alice") && shown.contains("SASL_SSL") && shown.contains("***"), "{shown}");
+        // a password file from the environment; a property given explicitly wins
+        let pwfile = secret.display().to_string();
+        let env2 = |name: &str| (name == "KAFKA_SASL_PASSWORD_FILE").then(|| pwfile.clone());
+        let c = kafka_client_with(&KafkaSection::default(), env2).unwrap();
+        assert_eq!(c.extra, [("sasl.password".to_string(), "s3cr3t-from-file".to_string())]);
+        let explicit = KafkaSection { properties: vec!["sasl.password=given".into()], ..Default::default() };
+        let c = kafka_client_with(&explicit, env).unwrap();
+        assert_eq!(c.extra.iter().filter(|(k, _)| k == "sasl.password").count(), 1);
+        // a malformed property does not echo its value; a missing secret file is an error
+        let bad = KafkaSection { properties: vec!["sasl.password:hunter2".into()], ..Default::default() };
+        let e = format!("{:#}", kafka_client_with(&bad, |_| None).unwrap_err());
+        assert!(!e.contains("hunter2"), "{e}");
+        let missing = KafkaSection { properties: vec!["sasl.password=@file:/nonexistent/pw".into()], ..Default::default() };
+        assert!(format!("{:#}", kafka_client_with(&missing, |_| None).unwrap_err()).contains("/nonexistent/pw"));
+    }
 }

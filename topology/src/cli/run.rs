@@ -61,7 +61,12 @@ pub fn run(r: RunArgs) -> Result<()> {
         if parse_command_line(&line)? != cfg {
             bail!("internal error: the command line printed for {} does not describe the same job", r.config);
         }
-        println!("{}", line.iter().map(|s| if s.contains(' ') || s.is_empty() { format!("{s:?}") } else { s.clone() }).collect::<Vec<_>>().join(" "));
+        // credentials given as properties are not printed (use @file: or the environment)
+        let shown = line.iter().map(|s| match s.split_once('=') {
+            Some((k, v)) if tickflow_connectors::kafka::is_secret_property(k) && !v.starts_with("@file:") => format!("{k}=***"),
+            _ => s.clone(),
+        });
+        println!("{}", shown.map(|s| if s.contains(' ') || s.is_empty() { format!("{s:?}") } else { s }).collect::<Vec<_>>().join(" "));
         return Ok(());
     }
     crate::cli::aggregate::execute(&cfg)
