@@ -421,8 +421,10 @@ fn no_secrets_inline() {
         ("questdb", "QDB_HTTP_PASSWORD"),
         ("grafana", "GF_SECURITY_ADMIN_USER"),
         ("grafana", "GF_SECURITY_ADMIN_PASSWORD"),
-        ("grafana", "QDB_PG_USER"),
-        ("grafana", "QDB_PG_PASSWORD"),
+        ("questdb", "QDB_PG_READONLY_USER"),
+        ("questdb", "QDB_PG_READONLY_PASSWORD"),
+        ("grafana", "QDB_PG_READONLY_USER"),
+        ("grafana", "QDB_PG_READONLY_PASSWORD"),
     ] {
         let v = env_var(service(&doc, svc), key).unwrap_or_else(|| panic!("{svc}: no {key}"));
         assert!(only_required_interpolation(&v), "{svc}: {key}={v}");
@@ -917,6 +919,41 @@ fn contract_services_and_settings() {
     }
     let plugins = env_var(g, "GF_PLUGINS_PREINSTALL_SYNC").or_else(|| env_var(g, "GF_PLUGINS_PREINSTALL")).unwrap_or_default();
     assert!(plugins.split(',').any(|p| p.trim().starts_with("questdb-questdb-datasource")), "{plugins}");
+    // pinned to a version, and signature verification is not switched off
+    assert!(plugins.split(',').all(|p| p.trim().split('@').nth(1).is_some_and(|v| !v.is_empty())), "unpinned plugin: {plugins}");
+    assert!(env_var(g, "GF_PLUGINS_ALLOW_LOADING_UNSIGNED_PLUGINS").is_none());
+}
+
+/// #14 hardening: Grafana reads QuestDB through its read-only account only (never the admin
+/// one); every service drops all capabilities (QuestDB adds back only what its entrypoint's
+/// chown and user switch need) and cannot gain privileges; the tickflow services and
+/// Prometheus run on a read-only root filesystem.
+#[test]
+fn services_are_hardened_and_grafana_reads_with_a_read_only_account() {
+    let doc = compose();
+    let g = service(&doc, "grafana");
+    assert!(env_var(g, "QDB_PG_USER").is_none() && env_var(g, "QDB_PG_PASSWORD").is_none(), "grafana must not get QuestDB's admin account");
+    assert_eq!(env_var(service(&doc, "questdb"), "QDB_PG_READONLY_USER_ENABLED").as_deref(), Some("true"));
+    let ds = read("grafana/provisioning/datasources/datasources.yaml");
+    assert!(!ds.contains("$QDB_PG_USER") && !ds.contains("$QDB_PG_PASSWORD"), "{ds}");
+    assert!(ds.contains("$QDB_PG_READONLY_USER") && ds.contains("$QDB_PG_READONLY_PASSWORD"));
+    for (name, svc) in services(&doc) {
+        assert!(strings(svc.get("security_opt")).iter().any(|o| o == "no-new-privileges:true"), "{name}: no-new-privileges");
+        assert_eq!(strings(svc.get("cap_drop")), ["ALL"], "{name}: cap_drop");
+        let added = strings(svc.get("cap_add"));
+        if name == "questdb" {
+            assert_eq!(added, ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"], "{name}");
+        } else {
+            assert!(added.is_empty(), "{name}: cap_add {added:?}");
+        }
+        if name.starts_with("tickflow-") || name == "prometheus" {
+            assert_eq!(svc.get("read_only"), Some(&Value::Bool(true)), "{name}: read_only");
+        }
+    }
+    let env = read(".env.example");
+    for key in ["QDB_PG_READONLY_USER=", "QDB_PG_READONLY_PASSWORD="] {
+        assert!(env.lines().any(|l| l.starts_with(key)), ".env.example lacks {key}");
+    }
 }
 
 // ------------------------------------------------------------------------------------------
