@@ -34,7 +34,7 @@ pub use live_views::{LiveViews, MICROS};
 pub use macd_trend::MacdTrend;
 pub use rsi_reversion::RsiReversion;
 pub use sma_cross::SmaCross;
-pub use stage::{expand_sweep, BacktestEvent, BacktestStage, RunSpec, StagePart, StageState};
+pub use stage::{expand_sweep, BacktestEvent, BacktestStage, RunSpec, StagePart, StageState, MAX_SWEEP};
 
 /// Errors of the strategies crate.
 #[derive(Debug, Error)]

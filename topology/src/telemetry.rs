@@ -294,7 +294,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 const MAX_REQUEST_HEAD: u64 = 16 * 1024;
 
 /// Starts the metrics/health endpoint on `addr`: an accept thread and one short-lived thread per
-/// request (at most [`MAX_CONNECTIONS`] at once), each with read and write timeouts, so one slow
+/// request (at most 32 at once), each with read and write timeouts, so one slow
 /// or silent client cannot hold `/healthz` back from the next.
 pub fn serve(addr: &str) -> Result<std::net::SocketAddr> {
     let listener = TcpListener::bind(addr).with_context(|| format!("--metrics-addr {addr}"))?;

@@ -226,11 +226,11 @@ impl QuestDbSink {
     }
     /// Buffers an order's state.
     pub fn order(&mut self, run: &str, o: &Order) -> Result<(), ConnectorError> {
-        self.row(Row::Order(run.to_string(), o.clone()))
+        self.row(Row::Order(run.to_string(), *o))
     }
     /// Buffers a fill.
     pub fn fill(&mut self, run: &str, f: &Fill) -> Result<(), ConnectorError> {
-        self.row(Row::Fill(run.to_string(), f.clone()))
+        self.row(Row::Fill(run.to_string(), *f))
     }
     /// Buffers an equity point (`ts` epoch ns).
     pub fn equity(&mut self, run: &str, ts: i64, cash: f64, value: f64) -> Result<(), ConnectorError> {
