@@ -88,7 +88,7 @@ pub fn reference(ingest_ts: i64, now: i64) -> i64 {
     }
 }
 
-/// Checks one trade's values against the rule set; `reference` from [`reference`].
+/// Checks one trade's values against the rule set; `reference` from [`reference()`].
 #[inline]
 pub fn check_trade(price: Decimal, amount: Decimal, ts: i64, reference: i64, max_future: i64) -> Result<(), Invalid> {
     if price.mantissa() <= 0 {
