@@ -75,6 +75,17 @@ fn ws_server(trades: Arc<Vec<serde_json::Value>>, done: Arc<AtomicBool>, happene
     url
 }
 
+/// A Binance XRP/ETH session against local servers.
+fn config(ws_url: String, rest_url: String, stale_after: Duration) -> LiveConfig {
+    LiveConfig {
+        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
+        ws_url,
+        rest_url,
+        stale_after,
+        ..LiveConfig::for_venue("binance", vec!["XRP/ETH".into()]).unwrap()
+    }
+}
+
 #[test]
 fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
     let trades = Arc::new(freqtrade_agg_trades());
@@ -82,19 +93,7 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
     let (hits, done, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
     let rest = rest_server(trades.clone(), hits.clone(), happened.clone());
     let ws = ws_server(trades.clone(), done.clone(), happened.clone());
-    let cfg = LiveConfig {
-        venue: "binance".into(),
-        ws_url: ws,
-        rest_url: rest,
-        symbols: vec!["XRP/ETH".into()],
-        exchange: "binance".into(),
-        api_key: None,
-        stale_after: Duration::from_millis(300),
-        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
-        resume_after: Default::default(),
-        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
-        connect_timeout: Duration::from_secs(10),
-    };
+    let cfg = config(ws, rest, Duration::from_millis(300));
     let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
     let mut got = Vec::new();
     let stop = AtomicBool::new(false);
@@ -179,19 +178,7 @@ fn hostile_frames_are_refused_and_counted_and_the_stream_goes_on() {
     let done = Arc::new(AtomicBool::new(false));
     let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
     let rest = rest_server(trades.clone(), hits.clone(), happened);
-    let cfg = LiveConfig {
-        venue: "binance".into(),
-        ws_url: ws_frames(frames, done.clone()),
-        rest_url: rest,
-        symbols: vec!["XRP/ETH".into()],
-        exchange: "binance".into(),
-        api_key: None,
-        stale_after: Duration::from_secs(5),
-        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
-        resume_after: Default::default(),
-        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
-        connect_timeout: Duration::from_secs(10),
-    };
+    let cfg = config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5));
     let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
     let mut got = Vec::new();
     let mut refused = Vec::new();
@@ -240,19 +227,8 @@ fn a_peer_that_never_answers_the_handshake_is_retried_not_waited_on() {
             held.push(c);
         }
     });
-    let cfg = LiveConfig {
-        venue: "binance".into(),
-        ws_url: url,
-        rest_url: "http://127.0.0.1:9".into(),
-        symbols: vec!["XRP/ETH".into()],
-        exchange: "binance".into(),
-        api_key: None,
-        stale_after: Duration::from_millis(200),
-        retry: RetryPolicy { base: Duration::from_millis(10), cap: Duration::from_millis(50), max_retries: 5, seed: 9 },
-        resume_after: Default::default(),
-        max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
-        connect_timeout: Duration::from_millis(200),
-    };
+    let mut cfg = config(url, "http://127.0.0.1:9".into(), Duration::from_millis(200));
+    cfg.connect_timeout = Duration::from_millis(200);
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {

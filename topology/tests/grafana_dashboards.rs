@@ -170,15 +170,16 @@ fn check_datasources_contract(doc: &Value) -> Vec<String> {
     if j["server"] != "questdb" || j["port"].as_i64() != Some(8812) || j["tlsMode"] != "disable" {
         errs.push(format!("questdb: jsonData must have server: questdb, port: 8812, tlsMode: disable (have {j})"));
     }
-    if !is_env_ref(j.get("username"), "QDB_PG_USER") || !is_env_ref(q["secureJsonData"].get("password"), "QDB_PG_PASSWORD") {
-        errs.push("questdb: username/password must be $QDB_PG_USER / $QDB_PG_PASSWORD (secureJsonData.password)".into());
+    // QuestDB's read-only PG account: dashboards cannot change data (#14)
+    if !is_env_ref(j.get("username"), "QDB_PG_READONLY_USER") || !is_env_ref(q["secureJsonData"].get("password"), "QDB_PG_READONLY_PASSWORD") {
+        errs.push("questdb: username/password must be $QDB_PG_READONLY_USER / $QDB_PG_READONLY_PASSWORD (secureJsonData.password)".into());
     }
     let pg = by_uid("questdb-pg");
     if pg["url"] != "questdb:8812" || pg["jsonData"]["database"] != "qdb" || pg["jsonData"]["sslmode"] != "disable" {
         errs.push("questdb-pg: needs url: questdb:8812, jsonData.database: qdb, jsonData.sslmode: disable".into());
     }
-    if !is_env_ref(pg.get("user"), "QDB_PG_USER") || !is_env_ref(pg["secureJsonData"].get("password"), "QDB_PG_PASSWORD") {
-        errs.push("questdb-pg: user/password must be $QDB_PG_USER / $QDB_PG_PASSWORD (secureJsonData.password)".into());
+    if !is_env_ref(pg.get("user"), "QDB_PG_READONLY_USER") || !is_env_ref(pg["secureJsonData"].get("password"), "QDB_PG_READONLY_PASSWORD") {
+        errs.push("questdb-pg: user/password must be $QDB_PG_READONLY_USER / $QDB_PG_READONLY_PASSWORD (secureJsonData.password)".into());
     }
     let prom = by_uid("prometheus");
     if prom["url"] != "http://prometheus:9090" || prom["isDefault"] != true {
@@ -1160,7 +1161,11 @@ fn provisioning_checker_rejects_bad_files() {
     let good = yaml_to_json(&read(&grafana_dir().join("provisioning/datasources/datasources.yaml"))).unwrap();
     let mut literal = good.clone();
     literal["datasources"][0]["secureJsonData"]["password"] = json!("quest");
-    assert!(check_datasources_contract(&literal).iter().any(|e| e.contains("QDB_PG_PASSWORD")));
+    assert!(check_datasources_contract(&literal).iter().any(|e| e.contains("QDB_PG_READONLY_PASSWORD")));
+    // QuestDB's admin account is not the read-only one
+    let mut admin = good.clone();
+    admin["datasources"][0]["jsonData"]["username"] = json!("$QDB_PG_USER");
+    assert!(check_datasources_contract(&admin).iter().any(|e| e.contains("QDB_PG_READONLY_USER")));
     let mut wrong_type = good.clone();
     wrong_type["datasources"][1]["type"] = json!("postgres");
     assert!(check_datasources_contract(&wrong_type).iter().any(|e| e.contains("questdb-pg")));
