@@ -203,6 +203,22 @@ impl IdSet {
         }
     }
 
+    /// Drops the maps' buffers when they hold nothing (an idle instrument keeps its highest run
+    /// inline and no heap).
+    pub fn release_if_empty(&mut self) {
+        if self.ranges.is_empty() {
+            self.ranges = BTreeMap::new();
+        }
+        if self.blocks.is_empty() {
+            self.blocks = BTreeMap::new();
+        }
+    }
+
+    /// True when only the highest run is kept (no stored ranges or blocks).
+    pub fn is_compact(&self) -> bool {
+        self.ranges.is_empty() && self.blocks.is_empty()
+    }
+
     /// Stored entries (ranges, bitmap blocks and the highest run): the memory in use.
     #[cfg(test)]
     pub(crate) fn stored(&self) -> usize {

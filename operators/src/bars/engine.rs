@@ -253,7 +253,10 @@ impl BarEngine {
     }
 
     /// Forgets closed bars and trade ids that no future late trade can reach, given that every
-    /// future input arrives at or above `frontier`.
+    /// future input arrives at or above `frontier`, and releases the buffers of idle
+    /// instruments: one with no open window and nothing left to revise keeps only its last
+    /// close per timeframe (for carry) and its highest trade-id run — a few hundred bytes
+    /// instead of its window and map buffers (kilobytes per timeframe). Output is unchanged.
     pub fn prune(&mut self, frontier: i64) {
         if frontier <= self.pruned_at {
             return;
@@ -270,9 +273,21 @@ impl BarEngine {
                     }
                     tfs.closed.pop_first();
                 }
+                if tfs.open.is_empty() && tfs.open.capacity() > 0 {
+                    tfs.open = VecDeque::new();
+                }
+                if tfs.closed.is_empty() {
+                    tfs.closed = BTreeMap::new();
+                }
             }
             st.ids.prune(id_horizon);
+            st.ids.release_if_empty();
         }
+    }
+
+    /// Instruments whose window and map buffers are all released (idle; see [`prune`](Self::prune)).
+    pub fn idle_instruments(&self) -> usize {
+        self.insts.iter().filter(|st| st.ids.is_compact() && st.tfs.iter().all(|t| t.open.capacity() == 0 && t.closed.is_empty())).count()
     }
 }
 
@@ -401,5 +416,49 @@ mod tests {
         assert_eq!((c.carry_gaps, c.carried), (1, 1), "{n}");
         let (_, c) = run(30_000, true);
         assert_eq!((c.carry_gaps, c.carried), (0, 19_999));
+    }
+
+    /// #14 item 12: 2,000 instruments trading once each, spread over 2,000 minutes. Once the
+    /// watermark is past the allowed lateness of their bars, every instrument's buffers are
+    /// released (the prune changes no output: the bars equal an engine that never prunes), and an
+    /// idle instrument that trades again carries its gap from the kept last close.
+    #[test]
+    fn idle_instruments_release_their_buffers_and_output_is_unchanged() {
+        use super::FillPolicy;
+        let run = |prune: bool| {
+            let mut cfg = AggregateConfig::new(parse_timeframes("1m,5m").unwrap());
+            cfg.fill = FillPolicy::Carry;
+            cfg.allowed_lateness = 60_000_000_000;
+            let mut e = BarEngine::new(cfg).unwrap();
+            let (mut ends, mut out) = (Vec::new(), Out::new());
+            for i in 0..2_000i64 {
+                let mut t = trade(i * 60_000, i as u64 + 1, 100 + i % 7, 1);
+                t.instrument = Instrument::new("x", &format!("S{i}/USDT")).unwrap();
+                e.on_time(&t, &mut ends);
+                let f = (i + 1) * 60_000_000_000;
+                e.finalize_until(f, &mut out);
+                if prune {
+                    e.prune(f);
+                }
+            }
+            let idle = if prune {
+                e.prune(i64::MAX / 2);
+                e.idle_instruments()
+            } else {
+                0
+            };
+            // the first instrument trades again 2,000 minutes later: its gap is carried
+            let mut t = trade(2_001 * 60_000, 99_999, 150, 1);
+            t.instrument = Instrument::new("x", "S0/USDT").unwrap();
+            e.on_time(&t, &mut ends);
+            e.finalize_until(i64::MAX, &mut out);
+            (bars(&out), idle, e.counters())
+        };
+        let (kept, _, c1) = run(false);
+        let (pruned, idle, c2) = run(true);
+        assert_eq!(idle, 2_000, "every instrument idle and released");
+        assert_eq!(pruned, kept, "pruning changes no output");
+        assert_eq!(c1.carried, c2.carried);
+        assert!(c2.carried >= 2_000, "S0's gap was carried from its kept close: {}", c2.carried);
     }
 }
