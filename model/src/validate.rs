@@ -97,7 +97,9 @@ pub fn check_trade(price: Decimal, amount: Decimal, ts: i64, reference: i64, max
     if amount.mantissa() <= 0 {
         return Err(Invalid::Amount(amount));
     }
-    if price.mul_notional(amount).mantissa() / crate::decimal::NOTIONAL_ONE > MAX_NOTIONAL {
+    // (no i128 division on the per-row path: compare mantissas)
+    const LIMIT: i128 = (MAX_NOTIONAL + 1) * crate::decimal::NOTIONAL_ONE;
+    if price.mul_notional(amount).mantissa() >= LIMIT {
         return Err(Invalid::Notional(price, amount));
     }
     if ts < 0 {
