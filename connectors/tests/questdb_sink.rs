@@ -251,6 +251,30 @@ fn a_rejected_batch_is_split_and_only_the_refused_rows_are_dead_lettered() {
     assert!(server.state.lock().unwrap().writes < 100, "{}", server.state.lock().unwrap().writes);
 }
 
+/// An outage while a rejected batch is being split loses nothing: the rows not yet stored (or
+/// refused) go back into the buffer, in order, and the flush reports the error.
+#[test]
+fn an_outage_while_isolating_keeps_every_unsent_row_buffered() {
+    let server = QdbServer::start();
+    let (mut sink, stats) = connect(&server, "retry_timeout=100;", policy(1_000_000, Duration::from_millis(500)));
+    let trades = &xrp_eth()[..1000];
+    server.poison(&format!("trade_id={}i", trades[10].trade_id.unwrap()));
+    // every write that is not rejected for the poisoned row fails with 500
+    server.inject(std::iter::repeat_n(Fault::Status(500), 10_000));
+    for t in trades {
+        sink.trade(t).unwrap();
+    }
+    assert!(sink.flush().is_err());
+    let r = std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(stats.rows[Table::Trades.index()].load(r), 0);
+    assert_eq!(sink.buffered_rows() as u64 + stats.rejected_rows.load(r), 1000, "every row is buffered or refused");
+    // once QuestDB is back (and the poisoned row refused), the same sink stores the rest
+    server.state.lock().unwrap().faults.clear();
+    sink.flush().unwrap();
+    assert_eq!(stats.rows[Table::Trades.index()].load(r), 999);
+    assert_eq!(stats.rejected_rows.load(r), 1);
+}
+
 /// Against a real QuestDB (`QDB_HTTP_ADDR=host:9000`, optional `QDB_USER`/`QDB_PASSWORD`): two
 /// runs over the same tape leave one row per trade, and a revision overwrites its bar.
 #[test]

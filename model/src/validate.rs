@@ -98,8 +98,8 @@ pub fn check_trade(price: Decimal, amount: Decimal, ts: i64, reference: i64, max
         return Err(Invalid::Amount(amount));
     }
     // (no i128 division on the per-row path: compare mantissas)
-    const LIMIT: i128 = (MAX_NOTIONAL + 1) * crate::decimal::NOTIONAL_ONE;
-    if price.mul_notional(amount).mantissa() >= LIMIT {
+    const LIMIT: i128 = MAX_NOTIONAL * crate::decimal::NOTIONAL_ONE;
+    if price.mul_notional(amount).mantissa() > LIMIT {
         return Err(Invalid::Notional(price, amount));
     }
     if ts < 0 {
@@ -132,6 +132,8 @@ mod tests {
         assert_eq!(ok("1", "-0.5", now).unwrap_err().kind(), "amount");
         assert_eq!(ok("1000000000", "1000000", now), Ok(()));
         assert_eq!(ok("1000000000", "1000001", now).unwrap_err().kind(), "notional");
+        // exactly 10^15 passes, one nano-unit more does not
+        assert_eq!(ok("1000000000", "1000000.000000001", now).unwrap_err().kind(), "notional");
         assert_eq!(ok("99999999999999999999999999999", "99999999999999999999999999", now).unwrap_err().kind(), "notional");
         assert_eq!(ok("1", "1", -1).unwrap_err().kind(), "before_epoch");
         let far = ok("1", "1", now + DEFAULT_MAX_FUTURE + 1).unwrap_err();

@@ -317,7 +317,8 @@ impl QuestDbSink {
             for r in &part {
                 r.write(&mut b, &self.names).map_err(err)?;
             }
-            match self.send(&b) {
+            let sent = self.send(&b);
+            match sent {
                 Ok(()) => self.acknowledged(&part),
                 Err(e) if is_rejected(&e) && part.len() == 1 => {
                     self.stats.rejected_rows.fetch_add(1, Ordering::Relaxed);
@@ -331,7 +332,16 @@ impl QuestDbSink {
                     parts.push(right);
                     parts.push(left);
                 }
-                Err(e) => return Err(err(e)),
+                Err(e) => {
+                    // an outage or a permanent error mid-way: nothing unsent is dropped — the rows
+                    // not yet stored go back into the buffer, in order, for the next flush
+                    parts.push(part);
+                    for r in parts.into_iter().rev().flatten() {
+                        r.write(&mut self.buf, &self.names).map_err(err)?;
+                        self.rows.push(r);
+                    }
+                    return Err(err(e));
+                }
             }
         }
         Ok(())

@@ -231,7 +231,9 @@ impl BarEngine {
                 // frontier jump past max_carry_windows is a gap, counted once and not filled
                 if let Some((lo, close)) = tfs.last {
                     let missing = (frontier - lo) / tfn - 1;
-                    if missing > 0 && missing as u64 > self.cfg.max_carry_windows && !tfs.open.iter().any(|(x, _)| *x > lo) {
+                    // (finalize_until(frontier) ran first: every open window opens at or after
+                    // open_of(frontier), so skipping to just before it passes none of them)
+                    if missing > 0 && missing as u64 > self.cfg.max_carry_windows {
                         self.counters.carry_gaps += 1;
                         tfs.last = Some((tfs.tf.open_of(Ts(frontier)).0 - 2 * tfn, close));
                     }
@@ -408,6 +410,20 @@ mod tests {
             e.finalize_until(i64::MAX, &mut out);
             (out.len(), e.counters())
         };
+        // a live source whose first trade after the gap opens a window before the frontier
+        // jump reaches the carry (a restore after days down): the gap is still not filled
+        let mut cfg = AggregateConfig::new(parse_timeframes("1m").unwrap());
+        cfg.fill = FillPolicy::Carry;
+        cfg.carry_trailing = true;
+        let mut e = BarEngine::new(cfg).unwrap();
+        let (mut ends, mut out) = (Vec::new(), Out::new());
+        e.on_time(&trade(0, 1, 100, 1), &mut ends);
+        e.finalize_until(60_000_000_000, &mut out);
+        e.on_time(&trade(20_000 * 60_000 + 5, 2, 101, 1), &mut ends);
+        let f = 20_000 * 60_000_000_000 + 10_000_000;
+        e.finalize_until(f, &mut out);
+        e.carry_until(f, &mut out);
+        assert_eq!((e.counters().carry_gaps, e.counters().carried), (1, 1), "{} bars", out.len());
         let (n, c) = run(10_000, false);
         assert_eq!((n, c.carried, c.carry_gaps, c.bars), (2, 0, 1, 2));
         let (n, c) = run(30_000, false);

@@ -129,17 +129,16 @@ pub fn run(a: IngestArgs) -> Result<()> {
                 let rec = tickflow_model::TradeRecord::from(&**t);
                 let origin = format!("live:{}", t.instrument.exchange());
                 let payload = serde_json::to_vec(&rec).unwrap_or_default();
-                if let Err(e) = gap_sink
-                    .send(
-                        &dlq_topic,
-                        &rec.key(),
-                        &payload,
-                        tickflow_model::Ts::now().millis(),
-                        kafka::DLQ_SCHEMA,
-                        &[("reason", why.as_str()), ("origin", &origin)],
-                    )
-                    .and_then(|_| gap_sink.flush(Duration::from_secs(30)))
-                {
+                // not flushed here (a burst of refusals must not stall the session): delivered in the
+                // background and flushed before exit
+                if let Err(e) = gap_sink.send(
+                    &dlq_topic,
+                    &rec.key(),
+                    &payload,
+                    tickflow_model::Ts::now().millis(),
+                    kafka::DLQ_SCHEMA,
+                    &[("reason", why.as_str()), ("origin", &origin)],
+                ) {
                     gap_err = Some(e.into());
                 }
             }
@@ -156,6 +155,9 @@ pub fn run(a: IngestArgs) -> Result<()> {
     );
     // whatever happened, what was sent is flushed before exit
     let flushed = sink.flush(Duration::from_secs(30));
+    if let Err(e) = gap_sink.flush(Duration::from_secs(30)) {
+        gap_err.get_or_insert(e.into());
+    }
     eprintln!("ingested {n} trades into {topic} ({gaps} unfillable gaps recorded on {gaps_topic}, {rejected} refused trades on {dlq_topic})");
     let stats = result.context("live session gave up")?;
     if let Some(e) = err.or(gap_err) {
