@@ -58,14 +58,7 @@ pub const DLQ_MAX_REASON: usize = 512;
 
 /// A reason clipped to [`DLQ_MAX_REASON`] bytes (at a character boundary), its length noted.
 pub fn clip_reason(reason: &str) -> String {
-    if reason.len() <= DLQ_MAX_REASON {
-        return reason.to_string();
-    }
-    let mut cut = DLQ_MAX_REASON;
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…({} bytes)", &reason[..cut], reason.len())
+    tickflow_model::clip_to(reason.as_bytes(), DLQ_MAX_REASON)
 }
 
 fn kerr(what: &str, e: KafkaError) -> ConnectorError {
@@ -344,8 +337,7 @@ pub struct PartitionReader {
     max_future: i64,
     /// Most distinct instruments this partition may carry; records of further ones are dead
     /// letters.
-    max_instruments: usize,
-    distinct: std::collections::HashSet<u64>,
+    distinct: crate::files::trade_csv::InstrumentCap,
     /// When the broker last answered a high-watermark request.
     high_at: Option<std::time::Instant>,
 }
@@ -430,8 +422,7 @@ impl PartitionReader {
             lag_checked: Some(std::time::Instant::now()),
             offsets: Vec::new(),
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
-            max_instruments: crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS,
-            distinct: Default::default(),
+            distinct: crate::files::trade_csv::InstrumentCap::new(crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS),
             high_at: Some(std::time::Instant::now()),
         })
     }
@@ -458,14 +449,20 @@ impl PartitionReader {
     /// most every 5 s (one short round trip); in between, and when the broker does not answer
     /// within 1 s, returns the last answer adjusted to the current position.
     pub fn lag(&mut self) -> Option<i64> {
-        if self.lag_checked.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+        self.refresh_high(Duration::from_secs(5), Duration::from_secs(1));
+        self.high.map(|h| (h - self.next).max(0))
+    }
+
+    /// Asks the broker for the high watermark when the last question is older than `every`
+    /// (waiting at most `timeout`); keeps the last answer when it does not answer.
+    fn refresh_high(&mut self, every: Duration, timeout: Duration) {
+        if self.lag_checked.is_none_or(|t| t.elapsed() >= every) {
             self.lag_checked = Some(std::time::Instant::now());
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_secs(1)) {
+            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, timeout) {
                 self.high = Some(high);
                 self.high_at = Some(std::time::Instant::now());
             }
         }
-        self.high.map(|h| (h - self.next).max(0))
     }
 
     /// True when the partition is reachable and read to its end: the broker answered a
@@ -474,15 +471,8 @@ impl PartitionReader {
     /// partition's watermark by the clock only then — a stalled or unreachable broker also
     /// delivers nothing, and advancing through it would make the trades it holds late.
     pub fn caught_up(&mut self) -> bool {
-        let fresh = |at: Option<std::time::Instant>, d: Duration| at.is_some_and(|t| t.elapsed() < d);
-        if !fresh(self.lag_checked, Duration::from_secs(1)) {
-            self.lag_checked = Some(std::time::Instant::now());
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_millis(250)) {
-                self.high = Some(high);
-                self.high_at = Some(std::time::Instant::now());
-            }
-        }
-        fresh(self.high_at, Duration::from_secs(2)) && self.high.is_some_and(|h| self.next >= h)
+        self.refresh_high(Duration::from_secs(1), Duration::from_millis(250));
+        self.high_at.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) && self.high.is_some_and(|h| self.next >= h)
     }
 
     /// Refuses records whose event time lies more than `max_future` ns after their ingest time
@@ -496,7 +486,7 @@ impl PartitionReader {
     /// Dead-letters records of instruments beyond the first `n` distinct ones of this
     /// partition (default [`DEFAULT_MAX_INSTRUMENTS`](crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS)).
     pub fn with_max_instruments(mut self, n: usize) -> Self {
-        self.max_instruments = n;
+        self.distinct = crate::files::trade_csv::InstrumentCap::new(n);
         self
     }
 
@@ -544,16 +534,7 @@ impl PartitionReader {
             let decoded = serde_json::from_slice::<TradeRecord>(payload)
                 .map_err(|e| clip_reason(&e.to_string()))
                 .and_then(|r| r.to_trade_within(self.max_future, now).map_err(|e| e.to_string()))
-                .and_then(|t| {
-                    if self.distinct.contains(&t.instrument.id()) {
-                        return Ok(t);
-                    }
-                    if self.distinct.len() >= self.max_instruments {
-                        return Err(format!("more than {} distinct instruments in this partition (raise --max-instruments)", self.max_instruments));
-                    }
-                    self.distinct.insert(t.instrument.id());
-                    Ok(t)
-                });
+                .and_then(|t| self.distinct.admit(&t.instrument, "partition").map(|()| t));
             match decoded {
                 Ok(t) => {
                     if self.stop_time.is_some_and(|s| t.ts >= s) {

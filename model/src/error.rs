@@ -55,10 +55,16 @@ pub const ECHO_MAX: usize = 64;
 /// An offending input as text for an error message, clipped to [`ECHO_MAX`] bytes with the full
 /// length noted: a 600 KB bad field must not become a 600 KB log line or dead-letter header.
 pub fn clip(s: &[u8]) -> String {
-    if s.len() <= ECHO_MAX {
+    clip_to(s, ECHO_MAX)
+}
+
+/// `s` as text, clipped to `max` bytes (never inside a UTF-8 sequence) with the full length
+/// noted when it is longer.
+pub fn clip_to(s: &[u8], max: usize) -> String {
+    if s.len() <= max {
         return String::from_utf8_lossy(s).into_owned();
     }
-    let mut cut = ECHO_MAX;
+    let mut cut = max;
     while cut > 0 && (s[cut] & 0xC0) == 0x80 {
         cut -= 1; // do not split a UTF-8 sequence
     }

@@ -19,7 +19,7 @@ pub mod validate;
 
 pub use bar::{Bar, LateDisposition, LateTrade};
 pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
-pub use error::{clip, ModelError, ECHO_MAX};
+pub use error::{clip, clip_to, ModelError, ECHO_MAX};
 pub use instrument::{fnv1a64, Instrument, Side, SmallStr, EXCHANGE_MAX, SYMBOL_MAX};
 pub use order::{ClosedTrade, Fill, Order, OrderKind, OrderSide, OrderStatus};
 pub use record::{BarRecord, EquityRecord, LateRecord, RunRecord, TradeRecord, RECORD_VERSION};

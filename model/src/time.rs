@@ -30,41 +30,26 @@ impl Ts {
     }
     /// From epoch milliseconds; `None` past year 2262 (external input goes through this).
     #[inline]
-    pub const fn checked_from_millis(ms: i64) -> Option<Ts> {
-        match ms.checked_mul(NANOS_PER_MILLI) {
-            Some(n) => Some(Ts(n)),
-            None => None,
-        }
+    pub fn checked_from_millis(ms: i64) -> Option<Ts> {
+        ms.checked_mul(NANOS_PER_MILLI).map(Ts)
     }
     /// From epoch seconds; `None` past year 2262.
     #[inline]
-    pub const fn checked_from_secs(s: i64) -> Option<Ts> {
-        match s.checked_mul(NANOS_PER_SEC) {
-            Some(n) => Some(Ts(n)),
-            None => None,
-        }
+    pub fn checked_from_secs(s: i64) -> Option<Ts> {
+        s.checked_mul(NANOS_PER_SEC).map(Ts)
     }
     /// From epoch microseconds; `None` past year 2262.
     #[inline]
-    pub const fn checked_from_micros(us: i64) -> Option<Ts> {
-        match us.checked_mul(NANOS_PER_MICRO) {
-            Some(n) => Some(Ts(n)),
-            None => None,
-        }
+    pub fn checked_from_micros(us: i64) -> Option<Ts> {
+        us.checked_mul(NANOS_PER_MICRO).map(Ts)
     }
     /// From epoch seconds plus nanoseconds (`0 ≤ nanos < 10⁹`); `None` out of range.
     #[inline]
-    pub const fn checked_from_secs_nanos(s: i64, nanos: i64) -> Option<Ts> {
-        if nanos < 0 || nanos >= NANOS_PER_SEC {
+    pub fn checked_from_secs_nanos(s: i64, nanos: i64) -> Option<Ts> {
+        if !(0..NANOS_PER_SEC).contains(&nanos) {
             return None;
         }
-        match s.checked_mul(NANOS_PER_SEC) {
-            Some(n) => match n.checked_add(nanos) {
-                Some(n) => Some(Ts(n)),
-                None => None,
-            },
-            None => None,
-        }
+        s.checked_mul(NANOS_PER_SEC)?.checked_add(nanos).map(Ts)
     }
     /// Epoch nanoseconds.
     pub const fn nanos(self) -> i64 {

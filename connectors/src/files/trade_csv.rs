@@ -56,6 +56,37 @@ pub struct TradeCsvOptions {
 /// Default [`TradeCsvOptions::max_instruments`] (and of a Kafka partition's).
 pub const DEFAULT_MAX_INSTRUMENTS: usize = 100_000;
 
+/// The distinct instruments one input (a file, a topic partition) has carried, up to a cap:
+/// what a reader checks each new instrument against.
+#[derive(Debug)]
+pub(crate) struct InstrumentCap {
+    max: usize,
+    seen: std::collections::HashSet<u64>,
+}
+
+impl InstrumentCap {
+    pub(crate) fn new(max: usize) -> Self {
+        InstrumentCap { max, seen: Default::default() }
+    }
+    /// Admits `inst` unless it would be one more than the cap; `input` names the input in the
+    /// error ("file", "partition").
+    pub(crate) fn admit(&mut self, inst: &Instrument, input: &str) -> Result<(), String> {
+        if self.seen.contains(&inst.id()) {
+            return Ok(());
+        }
+        if self.seen.len() >= self.max {
+            return Err(format!("more than {} distinct instruments in this {input} (raise --max-instruments)", self.max));
+        }
+        self.seen.insert(inst.id());
+        Ok(())
+    }
+}
+
+/// The bad-row message of a line longer than `max` bytes.
+fn long_line(max: usize) -> String {
+    format!("line longer than {max} bytes (a trade row is under 200)")
+}
+
 /// Default [`TradeCsvOptions::max_line`]: 64 KiB (a trade row is under 200 bytes).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
@@ -222,8 +253,8 @@ struct RowParser {
     hot: Vec<((u128, u128), Instrument)>,
     /// The wall clock when the file was opened (caps every row's reference time).
     now: i64,
-    /// Ids of the distinct instruments seen (bounded by `max_instruments`).
-    distinct: std::collections::HashSet<u64>,
+    /// The distinct instruments seen (bounded by `max_instruments`).
+    distinct: InstrumentCap,
 }
 
 impl TradeCsvReader {
@@ -239,6 +270,7 @@ impl TradeCsvReader {
             Some(s) => Some(Instrument::new(&opts.exchange, s).map_err(|e| ConnectorError::Header { path: name.into(), message: e.to_string() })?),
             None => None,
         };
+        let max_instruments = opts.max_instruments;
         let mut r = TradeCsvReader {
             path: name.to_string(),
             input,
@@ -258,7 +290,7 @@ impl TradeCsvReader {
                 plan: Vec::new(),
                 hot: Vec::new(),
                 now: Ts::now().0,
-                distinct: Default::default(),
+                distinct: InstrumentCap::new(max_instruments),
             },
         };
         // header
@@ -361,7 +393,7 @@ impl TradeCsvReader {
             let max_line = self.rows.opts.max_line;
             let parsed = if line.len() > max_line {
                 // a long line that happened to fit the buffer: the same bad row as one that did not
-                Err(format!("line longer than {max_line} bytes (a trade row is under 200)"))
+                Err(long_line(max_line))
             } else if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             } else {
@@ -394,11 +426,7 @@ impl TradeCsvReader {
         if self.end - self.start > max_line {
             self.line += 1;
             if !self.rows.opts.skip_bad {
-                return Err(ConnectorError::Row {
-                    path: self.path.clone(),
-                    line: self.line,
-                    message: format!("line longer than {max_line} bytes (a trade row is under 200)"),
-                });
+                return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message: long_line(max_line) });
             }
             self.bad += 1;
             // discard up to and including the next line feed, reading in place
@@ -549,12 +577,7 @@ impl RowParser {
             _ => self.opts.exchange.clone(),
         };
         let inst = Instrument::new(&ex_s, &sym_s).map_err(|e| e.to_string())?;
-        if !self.distinct.contains(&inst.id()) {
-            if self.distinct.len() >= self.opts.max_instruments {
-                return Err(format!("more than {} distinct instruments in this file (raise --max-instruments)", self.opts.max_instruments));
-            }
-            self.distinct.insert(inst.id());
-        }
+        self.distinct.admit(&inst, "file")?;
         if self.cache.len() >= 64 {
             self.cache.pop();
         }

@@ -271,11 +271,17 @@ pub struct Gap {
 type Go = bool;
 
 impl Session<'_> {
-    /// Delivers `t` unless it was already delivered.
+    /// Delivers `t`, after [`admit`](Self::admit), unless it was already delivered (REST
+    /// trades; the WebSocket loop admits its trades itself, before the hole check).
     fn deliver(&mut self, t: Trade, emit: &mut dyn FnMut(Trade) -> bool) -> Go {
         if !self.admit(&t) {
             return true;
         }
+        self.deliver_admitted(t, emit)
+    }
+
+    /// Delivers an admitted `t` unless it was already delivered.
+    fn deliver_admitted(&mut self, t: Trade, emit: &mut dyn FnMut(Trade) -> bool) -> Go {
         let order = self.venue.id_order();
         let Some(id) = t.trade_id else { return emit(t) };
         let seen = self.seen.entry(t.instrument.symbol().to_string()).or_default();
@@ -544,10 +550,9 @@ pub fn run_observed(
                                 }
                             }
                         }
-                        if !s.deliver(t, &mut emit) {
+                        if !s.deliver_admitted(t, &mut emit) {
                             return Ok(s.stats);
                         }
-                        report_rejected(&mut s, &mut observe);
                     }
                 }
                 Ok(Message::Close(_)) => break,
