@@ -30,6 +30,10 @@ pub struct PipelineMetrics {
     pub revisions: AtomicU64,
     /// Gaps too long to carry, left unfilled.
     pub carry_gaps: AtomicU64,
+    /// Idle instruments released from the bar engines' memory.
+    pub released: AtomicU64,
+    /// Instruments held by the bar engines now (summed over workers).
+    pub instruments_held: AtomicI64,
     /// Lowest source watermark, epoch ns (`i64::MIN` before any data).
     pub watermark: AtomicI64,
     /// Largest event time read, epoch ns.
@@ -52,6 +56,8 @@ impl PipelineMetrics {
         self.carried.fetch_add(after.carried - before.carried, r);
         self.revisions.fetch_add(after.revisions - before.revisions, r);
         self.carry_gaps.fetch_add(after.carry_gaps - before.carry_gaps, r);
+        self.released.fetch_add(after.released - before.released, r);
+        self.instruments_held.fetch_add(after.held as i64 - before.held as i64, r);
     }
     /// A consistent-enough snapshot for reports.
     pub fn snapshot(&self) -> MetricsSnapshot {
@@ -67,6 +73,7 @@ impl PipelineMetrics {
             carried: self.carried.load(r),
             revisions: self.revisions.load(r),
             carry_gaps: self.carry_gaps.load(r),
+            released: self.released.load(r),
         }
     }
 }
@@ -85,4 +92,5 @@ pub struct MetricsSnapshot {
     pub carried: u64,
     pub revisions: u64,
     pub carry_gaps: u64,
+    pub released: u64,
 }

@@ -15,8 +15,9 @@
 //!   `idle_timeout` advance their watermark to `now − out_of_orderness` while they are caught
 //!   up with a reachable source ([`TradeFeed::caught_up`]); non-live feeds never read the clock.
 //! - **Steps**: an activation polls each feed until it has given
-//!   [`SourceConfig::activation_budget`] trades or a poll gives none, then downgrades the
-//!   capability once. Every downgrade is a progress message to every peer, so large steps keep
+//!   [`SourceConfig::activation_budget`] trades (or rows of
+//!   [`SourceConfig::activation_instruments`] distinct instruments) or a poll gives none, then
+//!   downgrades the capability once. Every downgrade is a progress message to every peer, so large steps keep
 //!   progress traffic per trade low; the budget changes no output and no timestamp.
 //! - **State**: one [`Watermark`] per feed and a batch buffer.
 //! - Trades with negative event times are rejected (counted, reported), never panicking.
@@ -97,11 +98,16 @@ pub struct SourceConfig {
     /// Trades per feed per activation: a feed is polled until it has given this many or has
     /// nothing more right now.
     pub activation_budget: usize,
+    /// Distinct instruments per feed per activation (summed over its polls): a feed with many
+    /// distinct instruments ends its turn sooner, so the frontier moves and the bar engine
+    /// finalizes and releases their state before the next ones arrive (memory bounded by this
+    /// many instruments' windows in flight, not by `activation_budget`).
+    pub activation_instruments: usize,
 }
 
 impl Default for SourceConfig {
     fn default() -> Self {
-        SourceConfig { out_of_orderness: 0, idle_timeout: None, batch: 4096, activation_budget: 65_536 }
+        SourceConfig { out_of_orderness: 0, idle_timeout: None, batch: 4096, activation_budget: 65_536, activation_instruments: 8_192 }
     }
 }
 
@@ -276,6 +282,7 @@ pub fn trade_source_at<'scope>(
                 // fewer, larger steps mean fewer capability downgrades (progress messages to
                 // every peer) per trade.
                 let mut given = 0usize;
+                let mut keys = 0usize;
                 let mut held = false;
                 let status = loop {
                     let given_before = given;
@@ -303,6 +310,7 @@ pub fn trade_source_at<'scope>(
                                         if all_on_time {
                                             fs.last_data = Instant::now();
                                             given += batch.len();
+                                            keys += 1;
                                             metrics.trades_in.fetch_add(batch.len() as u64, Ordering::Relaxed);
                                             output.session(&*c).give(batch);
                                         } else {
@@ -349,6 +357,7 @@ pub fn trade_source_at<'scope>(
                     if !buf.is_empty() {
                         fs.last_data = Instant::now();
                         given += buf.len();
+                        keys += buf.instruments.len();
                         metrics.trades_in.fetch_add(buf.len() as u64, Ordering::Relaxed);
                         // common case: every row on time → group without per-row classification
                         let all_on_time = buf.ts.iter().all(|&t| t >= 0) && fs.wm.observe_all_on_time(&buf.ts);
@@ -385,7 +394,7 @@ pub fn trade_source_at<'scope>(
                     }
                     // a poll that gave nothing (e.g. only malformed records, or a live feed with
                     // nothing new) ends this feed's turn: the loop never spins within an activation
-                    if held || status != FeedStatus::Ready || given >= cfg.activation_budget || given == given_before {
+                    if held || status != FeedStatus::Ready || given >= cfg.activation_budget || keys >= cfg.activation_instruments || given == given_before {
                         break status;
                     }
                 };

@@ -175,6 +175,7 @@ impl Telemetry {
             ("tickflow_bars_total", "Bars emitted (revision 0, carried included).", c(&p.bars)),
             ("tickflow_bar_revisions_total", "Bar revisions emitted.", c(&p.revisions)),
             ("tickflow_carry_gaps_total", "Gaps longer than max_carry_windows left unfilled (fill carry).", c(&p.carry_gaps)),
+            ("tickflow_released_instruments_total", "Idle instruments released from the bar engines' memory.", c(&p.released)),
             ("tickflow_questdb_flush_errors_total", "Failed QuestDB flush attempts (each retry counts).", c(&self.questdb.flush_errors)),
             (
                 "tickflow_questdb_rejected_rows_total",
@@ -188,6 +189,7 @@ impl Telemetry {
         }
         let rows: Vec<(String, f64)> = Table::ALL.iter().map(|t| (format!("{{table=\"{}\"}}", t.base_name()), c(&self.questdb.rows[t.index()]))).collect();
         metric(&mut o, "tickflow_questdb_rows_total", "counter", "Rows acknowledged by QuestDB.", &rows);
+        metric(&mut o, "tickflow_instruments_held", "gauge", "Instruments whose state the bar engines hold.", &one(p.instruments_held.load(r) as f64));
         let wm = p.watermark.load(r);
         if wm > i64::MIN {
             metric(&mut o, "tickflow_watermark_seconds", "gauge", "Event-time watermark (lowest over sources), unix seconds.", &one(wm as f64 / 1e9));

@@ -82,6 +82,11 @@ impl AggregateConfig {
             max_carry_windows: DEFAULT_MAX_CARRY_WINDOWS,
         }
     }
+    /// Whether finalized bars are kept for revisions: only a late trade within the allowed
+    /// lateness under [`LatePolicy::Revise`] can reach one.
+    pub fn retains_closed(&self) -> bool {
+        self.late == LatePolicy::Revise && self.allowed_lateness > 0
+    }
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), OperatorError> {
         if self.timeframes.is_empty() {

@@ -214,6 +214,12 @@ impl IdSet {
         }
     }
 
+    /// True when no id was seen at or after `horizon`: nothing here can flag a duplicate of a
+    /// trade that is not too late.
+    pub fn expired(&self, horizon: i64) -> bool {
+        self.ranges.is_empty() && self.blocks.is_empty() && self.hi.is_none_or(|(_, _, m)| m < horizon)
+    }
+
     /// True when only the highest run is kept (no stored ranges or blocks).
     pub fn is_compact(&self) -> bool {
         self.ranges.is_empty() && self.blocks.is_empty()

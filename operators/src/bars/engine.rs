@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use tickflow_model::{Bar, Instrument, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Decimal, Instrument, Timeframe, Trade, Ts};
 
 use super::config::{AggregateConfig, FillPolicy};
 use super::dedup::IdSet;
@@ -12,7 +12,7 @@ use super::windows::{emit_final, Closed, TfState};
 use crate::OperatorError;
 
 #[derive(Default)]
-struct IdHasher(u64);
+pub(super) struct IdHasher(u64);
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
         self.0
@@ -49,6 +49,9 @@ pub struct BarEngine {
     pruned_at: i64,
     /// Selected trade indices of the batch being folded.
     pub(super) scratch: Vec<u32>,
+    /// Released instruments whose carry state must survive (fill `carry`): the last bar's open
+    /// time and close per timeframe, restored when the instrument trades again.
+    pub(super) released: HashMap<u64, (Instrument, Box<[Option<(i64, Decimal)>]>), BuildHasherDefault<IdHasher>>,
 }
 
 impl BarEngine {
@@ -68,6 +71,7 @@ impl BarEngine {
             counters: EngineCounters::default(),
             pruned_at: i64::MIN,
             scratch: Vec::new(),
+            released: HashMap::default(),
         })
     }
 
@@ -97,11 +101,19 @@ impl BarEngine {
         let i = match self.index.get(&id) {
             Some(&i) => i,
             None => {
+                let lasts = self.released.remove(&id);
                 let tfs = self
                     .tfs
                     .iter()
                     .enumerate()
-                    .map(|(k, tf)| TfState { tf: *tf, rollup: self.is_rollup(k), open: VecDeque::new(), closed: BTreeMap::new(), last: None, cur: (0, 0) })
+                    .map(|(k, tf)| TfState {
+                        tf: *tf,
+                        rollup: self.is_rollup(k),
+                        open: VecDeque::new(),
+                        closed: BTreeMap::new(),
+                        last: lasts.as_ref().and_then(|(_, l)| l[k]),
+                        cur: (0, 0),
+                    })
                     .collect();
                 self.add_instrument(InstState { instrument: *inst, ids: IdSet::default(), tfs })
             }
@@ -120,12 +132,41 @@ impl BarEngine {
     pub(super) fn add_instrument(&mut self, st: InstState) -> usize {
         self.index.insert(st.instrument.id(), self.insts.len());
         self.insts.push(st);
+        self.counters.held = self.insts.len() as u64;
         self.insts.len() - 1
     }
 
-    /// True when the engine holds state for `inst`.
+    /// Forgets instrument `ii` (idle: no open window, nothing to revise, no trade id inside the
+    /// retention), keeping only its carry state when fill is `carry`. The last instrument moves
+    /// into slot `ii`; its pending windows are re-keyed.
+    fn release(&mut self, ii: usize) {
+        let st = self.insts.swap_remove(ii);
+        self.index.remove(&st.instrument.id());
+        self.cache = None;
+        if self.cfg.fill == FillPolicy::Carry && st.tfs.iter().any(|t| t.last.is_some()) {
+            self.released.insert(st.instrument.id(), (st.instrument, st.tfs.iter().map(|t| t.last).collect()));
+        }
+        self.counters.released += 1;
+        self.counters.held = self.insts.len() as u64;
+        let moved_from = self.insts.len();
+        if ii == moved_from {
+            return;
+        }
+        let moved = &self.insts[ii];
+        self.index.insert(moved.instrument.id(), ii);
+        for (k, t) in moved.tfs.iter().enumerate() {
+            for (o, _) in &t.open {
+                let end = o + t.tf.nanos();
+                if self.pending.remove(&(end, k, moved_from)) {
+                    self.pending.insert((end, k, ii));
+                }
+            }
+        }
+    }
+
+    /// True when the engine holds state for `inst` (live or released carry state).
     pub(super) fn has_instrument(&self, inst: &Instrument) -> bool {
-        self.index.contains_key(&inst.id())
+        self.index.contains_key(&inst.id()) || self.released.contains_key(&inst.id())
     }
 
     /// Instruments with state.
@@ -201,7 +242,7 @@ impl BarEngine {
             let open = end - tf.nanos();
             let Some(acc) = st.tfs[k].take(open) else { continue };
             let bar = acc.to_bar(inst, tf, Ts(open));
-            emit_final(&mut st.tfs[k], self.cfg.fill, self.cfg.max_carry_windows, inst, open, Some(acc), bar, end - 1, out, &mut self.counters);
+            emit_final(&mut st.tfs[k], &self.cfg, inst, open, Some(acc), bar, end - 1, out, &mut self.counters);
             if k == 0 {
                 for c in 1..st.tfs.len() {
                     if st.tfs[c].rollup {
@@ -223,6 +264,7 @@ impl BarEngine {
         if !self.cfg.carry_trailing || self.cfg.fill != FillPolicy::Carry {
             return;
         }
+        let retain = self.cfg.retains_closed();
         for st in &mut self.insts {
             let inst = st.instrument;
             for tfs in &mut st.tfs {
@@ -244,7 +286,9 @@ impl BarEngine {
                         break;
                     }
                     let cb = Bar::carried(inst, tfs.tf, Ts(o), close);
-                    tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
+                    if retain {
+                        tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
+                    }
                     out.push((frontier, Emit::Bar(cb)));
                     self.counters.bars += 1;
                     self.counters.carried += 1;
@@ -255,10 +299,11 @@ impl BarEngine {
     }
 
     /// Forgets closed bars and trade ids that no future late trade can reach, given that every
-    /// future input arrives at or above `frontier`, and releases the buffers of idle
-    /// instruments: one with no open window and nothing left to revise keeps only its last
-    /// close per timeframe (for carry) and its highest trade-id run — a few hundred bytes
-    /// instead of its window and map buffers (kilobytes per timeframe). Output is unchanged.
+    /// future input arrives at or above `frontier`, and releases idle instruments: one with no
+    /// open window, nothing left to revise and no trade id inside the de-duplication retention
+    /// is dropped whole (with fill `carry`, its last close per timeframe is kept, ~100 bytes, so
+    /// a later trade carries exactly as before). Live carry (`carry_trailing`) keeps every
+    /// instrument: it emits a bar per window for each of them. Output is unchanged.
     pub fn prune(&mut self, frontier: i64) {
         if frontier <= self.pruned_at {
             return;
@@ -285,6 +330,23 @@ impl BarEngine {
             st.ids.prune(id_horizon);
             st.ids.release_if_empty();
         }
+        if self.cfg.fill == FillPolicy::Carry && self.cfg.carry_trailing {
+            return;
+        }
+        let mut ii = 0;
+        while ii < self.insts.len() {
+            let st = &self.insts[ii];
+            if st.ids.expired(id_horizon) && st.tfs.iter().all(|t| t.open.is_empty() && t.closed.is_empty()) {
+                self.release(ii);
+            } else {
+                ii += 1;
+            }
+        }
+    }
+
+    /// Instruments released by [`prune`](Self::prune) whose carry state is kept.
+    pub fn released_instruments(&self) -> usize {
+        self.released.len()
     }
 
     /// Instruments whose window and map buffers are all released (idle; see [`prune`](Self::prune)).
@@ -435,18 +497,22 @@ mod tests {
     }
 
     /// #14 item 12: 2,000 instruments trading once each, spread over 2,000 minutes. Once the
-    /// watermark is past the allowed lateness of their bars, every instrument's buffers are
-    /// released (the prune changes no output: the bars equal an engine that never prunes), and an
-    /// idle instrument that trades again carries its gap from the kept last close.
+    /// watermark is past the allowed lateness of their bars and the de-duplication retention of
+    /// their ids, every instrument is released (while later ones still have open 5m windows:
+    /// the instrument moved into a released slot keeps its pending windows), and the prune
+    /// changes no output: the bars equal an engine that never prunes. With fill `carry` an
+    /// instrument that trades again carries its gap from the kept last close; with fill `none`
+    /// nothing at all is kept.
     #[test]
-    fn idle_instruments_release_their_buffers_and_output_is_unchanged() {
+    fn idle_instruments_are_released_and_output_is_unchanged() {
         use super::FillPolicy;
-        let run = |prune: bool| {
+        let run = |prune: bool, fill: FillPolicy| {
             let mut cfg = AggregateConfig::new(parse_timeframes("1m,5m").unwrap());
-            cfg.fill = FillPolicy::Carry;
+            cfg.fill = fill;
             cfg.allowed_lateness = 60_000_000_000;
             let mut e = BarEngine::new(cfg).unwrap();
             let (mut ends, mut out) = (Vec::new(), Out::new());
+            let mut max_held = 0;
             for i in 0..2_000i64 {
                 let mut t = trade(i * 60_000, i as u64 + 1, 100 + i % 7, 1);
                 t.instrument = Instrument::new("x", &format!("S{i}/USDT")).unwrap();
@@ -456,25 +522,70 @@ mod tests {
                 if prune {
                     e.prune(f);
                 }
+                max_held = max_held.max(e.instruments());
             }
-            let idle = if prune {
+            let held = if prune {
                 e.prune(i64::MAX / 2);
-                e.idle_instruments()
+                (e.instruments(), e.released_instruments(), max_held)
             } else {
-                0
+                (e.instruments(), 0, max_held)
             };
-            // the first instrument trades again 2,000 minutes later: its gap is carried
+            // the first instrument trades again 2,000 minutes later: with carry its gap is carried
             let mut t = trade(2_001 * 60_000, 99_999, 150, 1);
             t.instrument = Instrument::new("x", "S0/USDT").unwrap();
             e.on_time(&t, &mut ends);
             e.finalize_until(i64::MAX, &mut out);
-            (bars(&out), idle, e.counters())
+            // the emission order within one time follows engine slots (the ordered sink sorts by
+            // key); compare as sets per time, with the instrument
+            let mut v: Vec<String> = out
+                .iter()
+                .map(|(t, e)| match e {
+                    Emit::Bar(b) => format!("{t} {} {} {} {}", b.instrument, b.open_time.0, b.close, b.volume),
+                    Emit::Late(l) => format!("late {t} {:?}", l.trade),
+                })
+                .collect();
+            v.sort();
+            (v, held, e.counters())
         };
-        let (kept, _, c1) = run(false);
-        let (pruned, idle, c2) = run(true);
-        assert_eq!(idle, 2_000, "every instrument idle and released");
-        assert_eq!(pruned, kept, "pruning changes no output");
-        assert_eq!(c1.carried, c2.carried);
-        assert!(c2.carried >= 2_000, "S0's gap was carried from its kept close: {}", c2.carried);
+        for fill in [FillPolicy::Carry, FillPolicy::None] {
+            let (kept, (n, _, _), c1) = run(false, fill);
+            let (pruned, (held, tombstones, max_held), c2) = run(true, fill);
+            assert_eq!(n, 2_000, "{fill:?}: without prune every instrument stays");
+            assert_eq!(held, 0, "{fill:?}: every instrument released");
+            assert!(max_held <= 70, "{fill:?}: only instruments inside lateness + retention are held: {max_held}");
+            assert_eq!(c2.released, 2_000, "{fill:?}");
+            assert!(pruned == kept, "{fill:?}: pruning changes no output ({} vs {} bars)", pruned.len(), kept.len());
+            assert_eq!((c1.carried, c1.bars, c1.carry_gaps), (c2.carried, c2.bars, c2.carry_gaps), "{fill:?}");
+            if fill == FillPolicy::Carry {
+                assert_eq!(tombstones, 2_000, "carry keeps each instrument's last close");
+                assert!(c2.carried >= 2_000, "S0's gap was carried from its kept close: {}", c2.carried);
+            } else {
+                assert_eq!((tombstones, c2.carried), (0, 0));
+            }
+        }
+    }
+
+    /// A duplicate of a trade older than the allowed lateness plus the id retention is classified
+    /// too late whether or not its id (or its whole instrument) was already pruned: the outcome
+    /// cannot depend on when the frontier moved (that differs with the worker count).
+    #[test]
+    fn too_late_duplicates_do_not_depend_on_pruning() {
+        let run = |prune: bool| {
+            let mut e = BarEngine::new(AggregateConfig::new(parse_timeframes("1m").unwrap())).unwrap();
+            let (mut ends, mut out) = (Vec::new(), Out::new());
+            e.on_time(&trade(1_000, 7, 100, 1), &mut ends);
+            let wm = 3 * 3_600_000_000_000; // 3 h: past lateness and the 1 h retention
+            e.finalize_until(wm, &mut out);
+            if prune {
+                e.prune(wm);
+                assert_eq!(e.instruments(), 0, "released");
+            }
+            e.late(&trade(1_000, 7, 100, 1), wm, &mut out, &mut ends);
+            let c = e.counters();
+            (c.duplicates, c.too_late, c.trades, bars(&out))
+        };
+        let (kept, pruned) = (run(false), run(true));
+        assert_eq!(kept, pruned);
+        assert_eq!((kept.0, kept.1), (0, 1), "counted too late, not duplicate");
     }
 }

@@ -21,7 +21,11 @@ impl BarEngine {
             return;
         }
         let st = &mut self.insts[ii];
-        if let Some(id) = t.trade_id {
+        // ids older than the retention may be pruned (or their instrument released) depending
+        // on when the frontier moved: such a trade is too late whatever the ids say, and is
+        // classified without them, so the outcome is a function of the input alone
+        let id_horizon = wm.saturating_sub(self.cfg.allowed_lateness).saturating_sub(self.cfg.dedup_retention);
+        if let Some(id) = t.trade_id.filter(|_| t.ts.0 >= id_horizon) {
             if !st.ids.insert(id, t.ts.0) {
                 self.counters.duplicates += 1;
                 return;
@@ -89,7 +93,7 @@ impl BarEngine {
                         let acc = BarAccum::from_trade(t);
                         let bar = acc.to_bar(inst, tfs.tf, Ts(open));
                         let before_last = tfs.last.is_some_and(|(lo, _)| open < lo);
-                        emit_final(tfs, self.cfg.fill, self.cfg.max_carry_windows, inst, open, Some(acc), bar, wm, out, &mut self.counters);
+                        emit_final(tfs, &self.cfg, inst, open, Some(acc), bar, wm, out, &mut self.counters);
                         if before_last && self.cfg.fill == FillPolicy::Carry {
                             // windows between this new bar and the next emitted one are now carried
                             let mut o = open + tfn;

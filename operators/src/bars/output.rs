@@ -30,6 +30,10 @@ pub struct EngineCounters {
     pub revisions: u64,
     /// Gaps longer than `max_carry_windows` left unfilled (fill `carry`).
     pub carry_gaps: u64,
+    /// Idle instruments released from memory (see [`BarEngine::prune`](super::BarEngine::prune)).
+    pub released: u64,
+    /// Instruments held in memory now (a level, not a count).
+    pub held: u64,
 }
 
 /// Pushes output: (emission time, record).

@@ -79,6 +79,19 @@ impl BarEngine {
                     .collect(),
             })
             .collect();
+        // released instruments keep only their carry state
+        instruments.extend(self.released.values().map(|(inst, lasts)| {
+            InstrumentState {
+                instrument: *inst,
+                ids: IdSet::default(),
+                timeframes: self
+                    .tfs
+                    .iter()
+                    .zip(lasts.iter())
+                    .map(|(tf, last)| TimeframeState { timeframe: *tf, open: Vec::new(), closed: Vec::new(), last: *last })
+                    .collect(),
+            }
+        }));
         instruments.sort_by_key(|i| i.instrument);
         EngineState { instruments }
     }

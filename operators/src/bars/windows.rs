@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use tickflow_model::{Bar, Decimal, Instrument, Side, Timeframe, Trade, TradeKey, Ts};
 
 use super::accum::BarAccum;
-use super::config::FillPolicy;
+use super::config::{AggregateConfig, FillPolicy};
 use super::output::{Emit, EngineCounters, Out};
 
 /// A finalized bar and its accumulator (`None` for a carried bar).
@@ -47,6 +47,7 @@ impl TfState {
                 false
             }
             Err(i) => {
+                self.reserve_one();
                 self.open.insert(i, (open, BarAccum::from_trade(t)));
                 true
             }
@@ -64,6 +65,7 @@ impl TfState {
         match self.open.binary_search_by_key(&open, |(o, _)| *o) {
             Ok(i) => (i, false),
             Err(i) => {
+                self.reserve_one();
                 self.open.insert(i, (open, BarAccum::from_parts(k, price, amount, side)));
                 (i, true)
             }
@@ -77,9 +79,19 @@ impl TfState {
                 false
             }
             Err(i) => {
+                self.reserve_one();
                 self.open.insert(i, (open, *a));
                 true
             }
+        }
+    }
+    /// An instrument usually has one open window per timeframe: the first one allocates room
+    /// for exactly one (a default first growth holds four, ~900 bytes per timeframe, which
+    /// dominated memory with many distinct one-trade instruments).
+    #[inline]
+    fn reserve_one(&mut self) {
+        if self.open.capacity() == 0 {
+            self.open.reserve_exact(1);
         }
     }
     pub(super) fn take(&mut self, open: i64) -> Option<BarAccum> {
@@ -90,12 +102,11 @@ impl TfState {
 
 /// Emits the final bar of the window at `open` (after carried bars for the gap since the last
 /// bar, with [`FillPolicy::Carry`], unless the gap spans more than `max_carry` windows: then it
-/// is counted in `carry_gaps` and left empty) at `time`, and retains it for revisions.
-#[allow(clippy::too_many_arguments)]
+/// is counted in `carry_gaps` and left empty) at `time`, and retains it for revisions when a
+/// late trade can still revise it ([`AggregateConfig::retains_closed`]).
 pub(super) fn emit_final(
     tfs: &mut TfState,
-    fill: FillPolicy,
-    max_carry: u64,
+    cfg: &AggregateConfig,
     inst: Instrument,
     open: i64,
     acc: Option<BarAccum>,
@@ -104,6 +115,7 @@ pub(super) fn emit_final(
     out: &mut Out,
     c: &mut EngineCounters,
 ) {
+    let (fill, max_carry, retain) = (cfg.fill, cfg.max_carry_windows, cfg.retains_closed());
     let tfn = tfs.tf.nanos();
     if let (FillPolicy::Carry, Some((lo, lclose))) = (fill, tfs.last) {
         let missing = (open - lo) / tfn - 1;
@@ -116,14 +128,18 @@ pub(super) fn emit_final(
         let mut o = lo + tfn;
         while o < open {
             let cb = Bar::carried(inst, tfs.tf, Ts(o), lclose);
-            tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
+            if retain {
+                tfs.closed.insert(o, Box::new(Closed { acc: None, bar: cb }));
+            }
             out.push((time, Emit::Bar(cb)));
             c.bars += 1;
             c.carried += 1;
             o += tfn;
         }
     }
-    tfs.closed.insert(open, Box::new(Closed { acc, bar }));
+    if retain {
+        tfs.closed.insert(open, Box::new(Closed { acc, bar }));
+    }
     out.push((time, Emit::Bar(bar)));
     c.bars += 1;
     if tfs.last.is_none_or(|(lo, _)| open > lo) {
