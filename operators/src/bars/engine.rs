@@ -27,6 +27,10 @@ impl Hasher for IdHasher {
     }
 }
 
+/// A released instrument's carry state: the instrument and, per timeframe, its last bar's open
+/// time and close.
+pub(super) type Released = (Instrument, Box<[Option<(i64, Decimal)>]>);
+
 /// One instrument's state.
 pub(super) struct InstState {
     pub(super) instrument: Instrument,
@@ -51,7 +55,7 @@ pub struct BarEngine {
     pub(super) scratch: Vec<u32>,
     /// Released instruments whose carry state must survive (fill `carry`): the last bar's open
     /// time and close per timeframe, restored when the instrument trades again.
-    pub(super) released: HashMap<u64, (Instrument, Box<[Option<(i64, Decimal)>]>), BuildHasherDefault<IdHasher>>,
+    pub(super) released: HashMap<u64, Released, BuildHasherDefault<IdHasher>>,
 }
 
 impl BarEngine {

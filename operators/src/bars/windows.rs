@@ -104,6 +104,7 @@ impl TfState {
 /// bar, with [`FillPolicy::Carry`], unless the gap spans more than `max_carry` windows: then it
 /// is counted in `carry_gaps` and left empty) at `time`, and retains it for revisions when a
 /// late trade can still revise it ([`AggregateConfig::retains_closed`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn emit_final(
     tfs: &mut TfState,
     cfg: &AggregateConfig,
