@@ -211,6 +211,48 @@ fn hostile_frames_are_refused_and_counted_and_the_stream_goes_on() {
     assert!(got.iter().all(|t| t.price.mantissa() > 0 && t.amount.mantissa() > 0));
 }
 
+/// A genuine trade the venue itself sent with a bad value (price 0, on its own id, also in its
+/// REST history) is refused once and takes its place in the id sequence: the next id is no
+/// hole, so no REST fill runs, no second dead letter comes from the history, and no false gap
+/// is reported. (Before, its id stayed unseen: the next trade opened a "hole", the fill refused
+/// the same trade again and reported a gap that was not there.)
+#[test]
+fn a_refused_trade_takes_its_place_in_the_id_sequence() {
+    let mut trades = freqtrade_agg_trades()[..200].to_vec();
+    trades[100]["p"] = "0".into();
+    let bad_id = trades[100]["a"].as_u64().unwrap();
+    let trades = Arc::new(trades);
+    let frames: Vec<String> = trades.iter().map(frame).collect();
+    let done = Arc::new(AtomicBool::new(false));
+    let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
+    let rest = rest_server(trades.clone(), hits.clone(), happened);
+    let cfg = config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5));
+    let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
+    let (mut got, mut refused, mut gaps) = (Vec::new(), Vec::new(), 0);
+    let stop = AtomicBool::new(false);
+    let stats = tickflow_connectors::live::run_observed(
+        &cfg,
+        &stop,
+        |t| {
+            let id = t.trade_id.unwrap();
+            got.push(id);
+            id < last_id
+        },
+        |e| match e {
+            tickflow_connectors::live::LiveEvent::Rejected(t, _) => refused.push(t.trade_id),
+            tickflow_connectors::live::LiveEvent::Gap(_) => gaps += 1,
+            _ => {}
+        },
+    )
+    .unwrap();
+    done.store(true, Ordering::SeqCst);
+    let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).filter(|id| *id != bad_id).collect();
+    assert_eq!(got, want, "every other trade once, in order: {stats:?}");
+    assert_eq!(refused, vec![Some(bad_id)], "refused exactly once: {stats:?}");
+    assert_eq!((stats.rejected, stats.gaps_unfilled, gaps), (1, 0, 0), "{stats:?}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "no hole, no REST fill");
+}
+
 /// #14 item 10: a peer that accepts TCP and never answers the WebSocket handshake hung the
 /// session (75 s+, no log). Every network step now has a timeout: the attempt fails, is
 /// retried with backoff, and the session stops when asked.

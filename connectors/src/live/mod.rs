@@ -210,7 +210,13 @@ struct Seen {
     /// Recent ids (unordered venues), oldest first, bounded.
     recent: HashSet<u64>,
     order: VecDeque<u64>,
+    /// Ids of refused trades (with a fingerprint of their values), bounded: they are no hole,
+    /// and a re-delivery is no new refusal.
+    refused: BTreeMap<u64, u64>,
 }
+
+/// Refused ids kept per market.
+const REFUSED_IDS: usize = 1_024;
 
 /// Recent ids kept per market for venues without id order.
 const RECENT_IDS: usize = 100_000;
@@ -222,18 +228,44 @@ impl Seen {
             _ => self.last.is_some_and(|l| id <= l.id),
         }
     }
-    fn record(&mut self, t: &Trade, id: u64, order: IdOrder) {
-        let newer = self.last.is_none_or(|l| if order == IdOrder::Unordered { t.ts >= l.ts } else { id > l.id });
-        if newer {
-            self.last = Some(After { id, ts: t.ts });
+    /// Notes a refused trade; false when the same trade (id and values) was refused before (a
+    /// re-delivery).
+    fn refuse(&mut self, id: u64, t: &Trade) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (t.ts.0, t.price, t.amount).hash(&mut h);
+        let new = self.refused.insert(id, h.finish()) != Some(h.finish());
+        if self.refused.len() > REFUSED_IDS {
+            self.refused.pop_first();
         }
-        if order == IdOrder::Unordered && self.recent.insert(id) {
+        new
+    }
+    /// The last delivered id, extended through the refused ids right after it: the next id
+    /// after that is no hole.
+    fn covered(&self) -> Option<u64> {
+        let mut l = self.last?.id;
+        while l.checked_add(1).is_some_and(|n| self.refused.contains_key(&n)) {
+            l += 1;
+        }
+        Some(l)
+    }
+    fn remember(&mut self, id: u64) {
+        if self.recent.insert(id) {
             self.order.push_back(id);
             if self.order.len() > RECENT_IDS {
                 if let Some(old) = self.order.pop_front() {
                     self.recent.remove(&old);
                 }
             }
+        }
+    }
+    fn record(&mut self, t: &Trade, id: u64, order: IdOrder) {
+        let newer = self.last.is_none_or(|l| if order == IdOrder::Unordered { t.ts >= l.ts } else { id > l.id });
+        if newer {
+            self.last = Some(After { id, ts: t.ts });
+        }
+        if order == IdOrder::Unordered {
+            self.remember(id);
         }
     }
 }
@@ -300,31 +332,46 @@ impl Session<'_> {
     /// between them) is refused too, and one far below it on a newer trade restarts the order.
     fn admit(&mut self, t: &Trade) -> bool {
         let reference = tickflow_model::validate::reference(t.ingest_ts.0, Ts::now().0);
-        let why = match tickflow_model::validate::check_trade(t.price, t.amount, t.ts.0, reference, self.cfg.max_future) {
-            Err(why) => why.to_string(),
-            Ok(()) => {
-                let order = self.venue.id_order();
-                let last = self.seen.get(t.instrument.symbol()).and_then(|s| s.last);
-                let (Some(last), Some(id), false) = (last, t.trade_id, order == IdOrder::Unordered) else { return true };
-                match id_step(last, id, t.ts) {
-                    IdStep::Plausible => return true,
-                    IdStep::Reset => {
-                        self.stats.id_resets += 1;
-                        tracing::warn!(venue = self.name, symbol = %t.instrument.symbol(), last_id = last.id, id, "trade ids restarted: following the new numbering");
-                        if let Some(s) = self.seen.get_mut(t.instrument.symbol()) {
-                            s.last = None;
-                        }
-                        return true;
-                    }
-                    IdStep::Jump => {
-                        self.stats.id_jumps += 1;
-                        format!("trade id {id} is implausibly far past the last id {} ({} after it)", last.id, t.ts)
+        let value = tickflow_model::validate::check_trade(t.price, t.amount, t.ts.0, reference, self.cfg.max_future);
+        let order = self.venue.id_order();
+        let symbol = t.instrument.symbol();
+        let last = self.seen.get(symbol).and_then(|s| s.last);
+        let mut why = None;
+        if let (Some(last), Some(id), false) = (last, t.trade_id, order == IdOrder::Unordered) {
+            match id_step(last, id, t.ts) {
+                IdStep::Plausible => {}
+                IdStep::Reset if value.is_ok() => {
+                    self.stats.id_resets += 1;
+                    tracing::warn!(venue = self.name, symbol = %symbol, last_id = last.id, id, "trade ids restarted: following the new numbering");
+                    if let Some(s) = self.seen.get_mut(symbol) {
+                        s.last = None;
                     }
                 }
+                // a bad trade is no evidence of a renumbering
+                IdStep::Reset => {}
+                IdStep::Jump => {
+                    self.stats.id_jumps += 1;
+                    why = Some(format!("trade id {id} is implausibly far past the last id {} ({} after it)", last.id, t.ts));
+                }
             }
-        };
+        }
+        if why.is_none() {
+            let Err(bad) = value else { return true };
+            // A refused trade's id is noted: the next id is no hole to fill from REST, and a
+            // re-delivery (a REST fill, a reconnect) is a duplicate, not a second dead letter.
+            // It is not marked delivered: a valid trade with that id later is still taken.
+            if let Some(id) = t.trade_id {
+                let seen = self.seen.entry(symbol.to_string()).or_default();
+                if seen.is_duplicate(id, order) || !seen.refuse(id, t) {
+                    self.stats.duplicates += 1;
+                    return false;
+                }
+            }
+            why = Some(bad.to_string());
+        }
+        let why = why.unwrap_or_default();
         self.stats.rejected += 1;
-        tracing::warn!(venue = self.name, symbol = %t.instrument.symbol(), trade_id = ?t.trade_id, reason = %why, "trade refused");
+        tracing::warn!(venue = self.name, symbol = %symbol, trade_id = ?t.trade_id, reason = %why, "trade refused");
         self.rejected.push((*t, why));
         false
     }
@@ -520,7 +567,7 @@ pub fn run_observed(
                         }
                         let symbol = t.instrument.symbol().to_string();
                         if v.id_order() == IdOrder::Contiguous {
-                            let last = s.seen.get(&symbol).and_then(|x| x.last).map(|l| l.id);
+                            let last = s.seen.get(&symbol).and_then(|x| x.covered());
                             if let (Some(l), Some(id), Some(m)) = (last, t.trade_id, by_symbol.get(&symbol)) {
                                 if id > l.saturating_add(1) {
                                     // a hole: filled before this trade is delivered
@@ -530,7 +577,8 @@ pub fn run_observed(
                                     if !go {
                                         return Ok(s.stats);
                                     }
-                                    if let Some(n) = s.seen.get(&symbol).and_then(|x| x.last).filter(|n| n.id.saturating_add(1) < id) {
+                                    let after = s.seen.get(&symbol).and_then(|x| Some((x.last?, x.covered()?)));
+                                    if let Some((n, _)) = after.filter(|(_, c)| c.saturating_add(1) < id) {
                                         s.stats.gaps_unfilled += 1;
                                         observe(LiveEvent::Gap(Gap {
                                             instrument: m.instrument,
