@@ -290,7 +290,8 @@ fn histogram(o: &mut String, name: &str, help: &str, h: &LatencyHistogram) {
 
 /// Most requests served at once; one more is answered `503` at once and closed.
 const MAX_CONNECTIONS: usize = 32;
-/// A client has this long to send its request and take the answer.
+/// A client has this long, in all, to send its request (a deadline, not a per-read timeout: a
+/// client trickling a byte at a time is cut off too), and as long again to take the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest request head read (request line and headers).
 const MAX_REQUEST_HEAD: u64 = 16 * 1024;
@@ -313,23 +314,47 @@ pub fn serve(addr: &str) -> Result<std::net::SocketAddr> {
                 let _ = c.write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbusy\n");
                 continue;
             }
-            let a = active.clone();
-            let spawned = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+            // the slot is given back when the guard drops: after the answer, on a spawn
+            // failure (the closure is dropped unrun) and on a panic alike
+            let slot = Slot(active.clone());
+            let _ = std::thread::Builder::new().name("metrics-conn".into()).spawn(move || {
+                let _slot = slot;
                 handle(conn);
-                a.fetch_sub(1, Ordering::SeqCst);
             });
-            if spawned.is_err() {
-                active.fetch_sub(1, Ordering::SeqCst);
-            }
         }
     })?;
     Ok(local)
 }
 
+/// One of the [`MAX_CONNECTIONS`] request slots, held while a request is served.
+struct Slot(Arc<std::sync::atomic::AtomicUsize>);
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A socket read under one deadline for the whole request head.
+struct Deadline {
+    conn: std::net::TcpStream,
+    until: std::time::Instant,
+}
+impl std::io::Read for Deadline {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.conn.set_read_timeout(Some(left))?;
+        self.conn.read(buf)
+    }
+}
+
 /// Answers one request.
 fn handle(conn: std::net::TcpStream) {
     let Ok(mut w) = conn.try_clone() else { return };
-    let mut r = BufReader::new(std::io::Read::take(conn, MAX_REQUEST_HEAD));
+    let head = Deadline { conn, until: std::time::Instant::now() + CLIENT_TIMEOUT };
+    let mut r = BufReader::new(std::io::Read::take(head, MAX_REQUEST_HEAD));
     let mut line = String::new();
     if r.read_line(&mut line).is_err() {
         return;
@@ -390,6 +415,47 @@ mod tests {
         let mut rest = Vec::new();
         let _ = big.read_to_end(&mut rest);
         assert!(rest.is_empty() || String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 404"), "{}", String::from_utf8_lossy(&rest));
+    }
+
+    /// A client trickling its request a byte at a time is cut off at the deadline (a per-read
+    /// timeout let it hold a slot for 16 KiB × the timeout), and its slot is given back.
+    #[test]
+    fn a_trickling_client_is_cut_off_at_the_deadline() {
+        use std::io::Read;
+        let addr = serve("127.0.0.1:0").unwrap();
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let start = std::time::Instant::now();
+        let mut closed = false;
+        while start.elapsed() < 4 * CLIENT_TIMEOUT {
+            if c.write_all(b"G").is_err() {
+                closed = true;
+                break;
+            }
+            let mut b = [0u8; 64];
+            match c.read(&mut b) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut => {
+                    closed = true;
+                    break;
+                }
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        assert!(closed, "still held after {:?}", start.elapsed());
+        // the slots are free again: a full round of requests is answered
+        for _ in 0..MAX_CONNECTIONS + 1 {
+            let mut h = std::net::TcpStream::connect(addr).unwrap();
+            h.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            h.write_all(b"GET /healthz HTTP/1.1\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            h.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        }
     }
 
     #[test]
