@@ -423,7 +423,8 @@ impl TradeCsvReader {
     /// [`TradeCsvOptions::max_line`] is a bad row (skipped whole with `skip_bad`).
     fn refill(&mut self) -> Result<(), ConnectorError> {
         let max_line = self.rows.opts.max_line;
-        if self.end - self.start > max_line {
+        // the tail may end in the carriage return of a line of exactly `max_line` bytes
+        if self.end - self.start > max_line + 1 {
             self.line += 1;
             if !self.rows.opts.skip_bad {
                 return Err(ConnectorError::Row { path: self.path.clone(), line: self.line, message: long_line(max_line) });
@@ -767,6 +768,35 @@ mod tests {
         let mut o = opts();
         o.skip_bad = true;
         assert_eq!(read_all(&text, o).unwrap(), (vec![read_all("timestamp,symbol,price,amount\n1,BTC/USDT,1,1\n", opts()).unwrap().0[0]], 1));
+    }
+
+    /// A line of exactly `max_line` bytes ending in CRLF, whose carriage return is the last
+    /// byte a read delivered (the line feed comes with the next read), is a valid row: the
+    /// buffer check counted the CR against the line.
+    #[test]
+    fn a_max_line_row_split_between_cr_and_lf_is_read() {
+        struct Chunks(std::collections::VecDeque<Vec<u8>>);
+        impl std::io::Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some(mut c) = self.0.pop_front() else { return Ok(0) };
+                let n = c.len().min(buf.len());
+                buf[..n].copy_from_slice(&c[..n]);
+                if n < c.len() {
+                    self.0.push_front(c.split_off(n));
+                }
+                Ok(n)
+            }
+        }
+        let mut row = "2,BTC/USDT,2,1,".to_string();
+        row.push_str(&"x".repeat(64 - row.len()));
+        let first = format!("timestamp,symbol,price,amount,note\r\n1,BTC/USDT,1,1,a\r\n{row}\r");
+        let chunks = [first.into_bytes(), b"\n3,BTC/USDT,3,1,b\r\n".to_vec()];
+        let mut o = opts();
+        o.max_line = 64;
+        let mut r = TradeCsvReader::from_reader("t.csv", Box::new(Chunks(chunks.into_iter().collect())), o).unwrap();
+        let mut v = Vec::new();
+        while r.read_batch(&mut v, 2).unwrap() {}
+        assert_eq!(v.iter().map(|t| t.ts.0 / 1_000_000_000).collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     #[test]
