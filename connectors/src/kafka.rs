@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -317,7 +317,7 @@ pub enum ReadStatus {
 
 /// One statically owned partition of a trade topic.
 pub struct PartitionReader {
-    consumer: BaseConsumer,
+    consumer: Arc<BaseConsumer>,
     topic: String,
     partition: i32,
     /// Next offset to read.
@@ -330,7 +330,6 @@ pub struct PartitionReader {
     pub bad: u64,
     done: bool,
     high: Option<i64>,
-    lag_checked: Option<std::time::Instant>,
     /// Offsets of the trades the last poll appended, in order.
     offsets: Vec<i64>,
     /// Plausibility bound of event time over ingest time (ns), see [`tickflow_model::validate`].
@@ -338,8 +337,71 @@ pub struct PartitionReader {
     /// Most distinct instruments this partition may carry; records of further ones are dead
     /// letters.
     distinct: crate::files::trade_csv::InstrumentCap,
-    /// When the broker last answered a high-watermark request.
-    high_at: Option<std::time::Instant>,
+    /// When the partition was opened (its high watermark then is `high`).
+    opened: std::time::Instant,
+    /// The background high-watermark probe of a following reader (see [`caught_up`](Self::caught_up)).
+    probe: Option<Arc<Probe>>,
+}
+
+/// What a background thread learns by asking the broker for a partition's high watermark once
+/// a second: the worker thread only reads it, never waits on the network.
+struct Probe {
+    /// The last answer (`i64::MIN` before one).
+    high: std::sync::atomic::AtomicI64,
+    /// When it came, ms after `epoch`.
+    answered_ms: std::sync::atomic::AtomicU64,
+    epoch: std::time::Instant,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Probe {
+    fn start(consumer: Arc<BaseConsumer>, topic: String, partition: i32) -> Arc<Probe> {
+        let probe = Arc::new(Probe {
+            high: std::sync::atomic::AtomicI64::new(i64::MIN),
+            answered_ms: std::sync::atomic::AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+            stop: std::sync::atomic::AtomicBool::new(false),
+        });
+        let p = probe.clone();
+        let spawned = std::thread::Builder::new().name(format!("hwm-{topic}-{partition}")).spawn(move || {
+            use std::sync::atomic::Ordering::Relaxed;
+            while !p.stop.load(Relaxed) {
+                let asked = std::time::Instant::now();
+                if let Ok((_, high)) = consumer.fetch_watermarks(&topic, partition, Duration::from_secs(1)) {
+                    p.high.store(high, Relaxed);
+                    p.answered_ms.store(p.epoch.elapsed().as_millis() as u64, Relaxed);
+                }
+                // about once a second, stopping promptly
+                while asked.elapsed() < Duration::from_secs(1) && !p.stop.load(Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            // without the probe the partition is never "caught up": no clock advance, no harm
+            tracing::warn!(error = %e, "could not start the high-watermark probe");
+        }
+        probe
+    }
+    /// The last answer, however old.
+    fn last(&self) -> Option<i64> {
+        Some(self.high.load(std::sync::atomic::Ordering::Relaxed)).filter(|h| *h != i64::MIN)
+    }
+    /// The last answer when it is younger than `within`.
+    fn fresh(&self, within: Duration) -> Option<i64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let high = self.high.load(Relaxed);
+        let at = Duration::from_millis(self.answered_ms.load(Relaxed));
+        (high != i64::MIN && self.epoch.elapsed().saturating_sub(at) < within).then_some(high)
+    }
+}
+
+impl Drop for PartitionReader {
+    fn drop(&mut self) {
+        if let Some(p) = &self.probe {
+            p.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl PartitionReader {
@@ -354,7 +416,7 @@ impl PartitionReader {
         dlq: Option<String>,
         group: Option<&str>,
     ) -> Result<Self, ConnectorError> {
-        let consumer = cfg.consumer(group.unwrap_or("tickflow-reader"))?;
+        let consumer = Arc::new(cfg.consumer(group.unwrap_or("tickflow-reader"))?);
         let timeout = Duration::from_secs(10);
         let (low, high) = consumer.fetch_watermarks(topic, partition, timeout).map_err(|e| kerr(&format!("watermarks of {topic}/{partition}"), e))?;
         let first = match start {
@@ -419,11 +481,11 @@ impl PartitionReader {
             bad: 0,
             done: first >= high && end.is_some(),
             high: Some(high),
-            lag_checked: Some(std::time::Instant::now()),
             offsets: Vec::new(),
             max_future: tickflow_model::validate::DEFAULT_MAX_FUTURE,
             distinct: crate::files::trade_csv::InstrumentCap::new(crate::files::trade_csv::DEFAULT_MAX_INSTRUMENTS),
-            high_at: Some(std::time::Instant::now()),
+            opened: std::time::Instant::now(),
+            probe: None,
         })
     }
 
@@ -445,34 +507,31 @@ impl PartitionReader {
     pub fn partition(&self) -> (&str, i32) {
         (&self.topic, self.partition)
     }
-    /// Records between the position and the partition's high watermark. Asks the broker at
-    /// most every 5 s (one short round trip); in between, and when the broker does not answer
-    /// within 1 s, returns the last answer adjusted to the current position.
+    /// Records between the position and the partition's high watermark, as last learned by
+    /// the background probe (see [`caught_up`](Self::caught_up)); never waits on the network.
     pub fn lag(&mut self) -> Option<i64> {
-        self.refresh_high(Duration::from_secs(5), Duration::from_secs(1));
+        if let Some(h) = self.probe().last() {
+            self.high = Some(h);
+        }
         self.high.map(|h| (h - self.next).max(0))
     }
 
-    /// Asks the broker for the high watermark when the last question is older than `every`
-    /// (waiting at most `timeout`); keeps the last answer when it does not answer.
-    fn refresh_high(&mut self, every: Duration, timeout: Duration) {
-        if self.lag_checked.is_none_or(|t| t.elapsed() >= every) {
-            self.lag_checked = Some(std::time::Instant::now());
-            if let Ok((_, high)) = self.consumer.fetch_watermarks(&self.topic, self.partition, timeout) {
-                self.high = Some(high);
-                self.high_at = Some(std::time::Instant::now());
-            }
-        }
+    fn probe(&mut self) -> &Probe {
+        self.probe.get_or_insert_with(|| Probe::start(self.consumer.clone(), self.topic.clone(), self.partition))
     }
 
     /// True when the partition is reachable and read to its end: the broker answered a
-    /// high-watermark request within the last 2 s (asked at most once a second, 250 ms
-    /// timeout) and the position is at that mark. A following job may advance an idle
-    /// partition's watermark by the clock only then — a stalled or unreachable broker also
-    /// delivers nothing, and advancing through it would make the trades it holds late.
+    /// high-watermark request within the last 2 s and the position is at that mark. A
+    /// following job may advance an idle partition's watermark by the clock only then — a
+    /// stalled or unreachable broker also delivers nothing, and advancing through it would make
+    /// the trades it holds late. The requests run on a background thread (started by the first
+    /// call, once a second): this never waits on the network, so an outage does not stall the
+    /// worker that owns the partition.
     pub fn caught_up(&mut self) -> bool {
-        self.refresh_high(Duration::from_secs(1), Duration::from_millis(250));
-        self.high_at.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) && self.high.is_some_and(|h| self.next >= h)
+        let fresh = self.probe().fresh(Duration::from_secs(2));
+        // until the probe's first answer, the one from opening the partition (if recent)
+        let high = fresh.or(self.high.filter(|_| self.opened.elapsed() < Duration::from_secs(2)));
+        high.is_some_and(|h| self.next >= h)
     }
 
     /// Refuses records whose event time lies more than `max_future` ns after their ingest time
