@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use common::broker::broker;
 use common::{read_all, tickflow, tickflow_ok};
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 /// A generated tape (ordered by event time), its CSV and its rows.
 fn tape(dir: &std::path::Path, trades: &str) -> (std::path::PathBuf, Vec<String>) {
@@ -194,4 +196,53 @@ fn a_resumed_run_stores_what_an_uninterrupted_run_stores_on_a_real_broker() {
     assert_eq!(common::bar_rows(&[&a, &c]), want, "every bar row exactly once over the two runs");
     let last = |t: &str| read_all(&b.addr, t, 3).into_iter().map(|(k, v, _)| (k, v)).collect::<std::collections::BTreeMap<_, _>>();
     assert_eq!(last(&format!("{r}.bars")), last(&format!("{u}.bars")), "the compacted bars topic, key by key");
+}
+
+/// A topic written by a transactional producer ends in a commit marker: a control record that
+/// takes an offset but is never delivered. A bounded read (to the high watermark at start)
+/// must still end (it waited forever for the marker's offset), and a following reader must
+/// count as caught up at that end (it never was: no idle advance). Needs a broker with
+/// transactions (Redpanda via `KAFKA_BROKERS`); nisshi 0.8 refuses them and the test says so.
+#[test]
+fn a_transactional_topic_ending_in_a_commit_marker_is_read_to_its_end() {
+    use tickflow_connectors::kafka::{KafkaConfig, PartitionReader, StartAt, StopAt};
+    let Some(b) = broker() else { return };
+    let brokers = b.addr.clone();
+    let p: BaseProducer = ClientConfig::new().set("bootstrap.servers", &brokers).set("transactional.id", "tickflow-test-tx").create().unwrap();
+    if let Err(e) = p.init_transactions(Duration::from_secs(10)) {
+        // nisshi 0.8 refuses transactional ids; Redpanda (KAFKA_BROKERS) runs this test
+        eprintln!("SKIPPED: the broker does not support transactions ({e})");
+        return;
+    }
+    p.begin_transaction().unwrap();
+    for id in 1..=5 {
+        let rec = format!(
+            r#"{{"v":1,"exchange":"binance","symbol":"XRP/ETH","trade_id":{id},"ts":{},"ingest_ts":0,"price":"0.0014","amount":"1","side":"buy"}}"#,
+            1_570_752_011_620_000_000i64 + id * 1_000_000_000
+        );
+        p.send(BaseRecord::to("x.trades").key("binance:XRP/ETH").payload(&rec)).unwrap();
+    }
+    p.commit_transaction(Duration::from_secs(10)).unwrap();
+    let cfg = KafkaConfig { brokers: brokers.clone(), extra: Vec::new() };
+    let mut r = PartitionReader::open(&cfg, "x.trades", 0, StartAt::Beginning, StopAt::HighWatermark, None, None).unwrap();
+    let mut rows = tickflow_model::TradeRows::default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match r.poll(&mut rows, 100).unwrap() {
+            tickflow_connectors::kafka::ReadStatus::Done => break,
+            _ => assert!(std::time::Instant::now() < deadline, "never done: {} trades, position {}", rows.len(), r.position()),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(rows.len(), 5);
+    assert_eq!(r.lag(), Some(0), "read past the commit marker");
+    let mut f = PartitionReader::open(&cfg, "x.trades", 0, StartAt::Beginning, StopAt::Follow, None, None).unwrap();
+    let mut rows = tickflow_model::TradeRows::default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !f.caught_up() {
+        let _ = f.poll(&mut rows, 100).unwrap();
+        assert!(std::time::Instant::now() < deadline, "never caught up: {} trades, position {}", rows.len(), f.position());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(rows.len(), 5);
 }
