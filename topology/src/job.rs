@@ -450,10 +450,11 @@ impl QuestDbTarget {
 /// `$CRYPTOCOMPARE_API_KEY`).
 pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tickflow_connectors::live::LiveConfig> {
     use tickflow_connectors::venues::{self, Operation};
-    let live = venues::for_operation(venue, Operation::Stream)?.live().context("no live protocol")?;
     if s.symbols.is_empty() {
         bail!("--symbols is required, e.g. --symbols BTC/USDT,ETH/USDT");
     }
+    let symbols: Vec<&str> = s.symbols.iter().map(String::as_str).collect();
+    let live = venues::for_markets(venue, Operation::Stream, &symbols)?.live().context("no live protocol")?;
     let mut cfg = tickflow_connectors::live::LiveConfig::for_venue(venue, s.symbols.clone())?;
     if let Some(default) = live.default_exchange() {
         cfg.exchange = s.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();

@@ -343,3 +343,50 @@ fn cryptocompare_history_pages_backward_with_an_api_key_through_a_429() {
         assert_eq!(b.high, w["high"].to_string().parse().unwrap());
     }
 }
+
+/// #15: the market type comes from the symbol. `fetch ohlcv --source bybit --symbol
+/// BTC/USDT:USDT` requested `category=spot` and wrote spot candles labelled as the perpetual.
+/// The stub serves Bybit v5 `/v5/market/kline` like the venue: the recorded linear kline
+/// (nautilus `http_get_klines_linear.json`, its start floored to the minute) for
+/// `category=linear&symbol=BTCUSDT`, and Bybit's error for any other category. A venue serving
+/// only spot refuses the perpetual symbol with a clear error instead of answering for the pair.
+#[test]
+fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
+    let rec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared_data().join("rest-samples/bybit/nautilus_http_get_klines_linear.json")).unwrap()).unwrap();
+    let mut row = rec["result"]["list"][0].clone();
+    let start: i64 = row[0].as_str().unwrap().parse().unwrap();
+    let start = start - start % 60_000;
+    row[0] = start.to_string().into();
+    let categories = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = categories.clone();
+    let url = http_stub::serve(move |req, stream| {
+        let q = |k: &str| req.line.split(&format!("{k}=")).nth(1).and_then(|s| s.split(['&', ' ']).next()).unwrap_or("").to_string();
+        seen.lock().unwrap().push(q("category"));
+        let body = if q("category") == "linear" && q("symbol") == "BTCUSDT" {
+            let from: i64 = q("start").parse().unwrap_or(0);
+            let list = if from <= start { vec![row.clone()] } else { vec![] };
+            serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "symbol": "BTCUSDT", "list": list}})
+        } else {
+            serde_json::json!({"retCode": 10001, "retMsg": "params error: symbol invalid", "result": {}})
+        };
+        respond_json(stream, "200 OK", &body.to_string());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("perp.csv");
+    let since = (start / 1000).to_string();
+    let until = (start / 1000 + 60).to_string();
+    let base = ["fetch", "ohlcv", "--timeframe", "1m", "--since", &since, "--until", &until, "--rest-url", &url, "--out", out.to_str().unwrap()];
+    let stdout = tickflow_ok(&[&base[..], &["--source", "bybit", "--symbol", "BTC/USDT:USDT"]].concat());
+    assert!(stdout.contains("fetched 1 1m candles"), "{stdout}");
+    assert!(categories.lock().unwrap().iter().all(|c| c == "linear"), "{:?}", categories.lock().unwrap());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let bar = text.lines().nth(1).unwrap();
+    assert!(bar.contains("BTC/USDT:USDT") && bar.contains("27450") && bar.contains("27455") && bar.contains("123.45"), "{text}");
+    // Binance's native client serves spot only: the perpetual is refused, nothing requested
+    categories.lock().unwrap().clear();
+    let o = common::tickflow(&[&base[..], &["--source", "binance", "--symbol", "BTC/USDT:USDT"]].concat());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("linear perpetual") && err.contains("spot"), "{err}");
+    assert!(categories.lock().unwrap().is_empty());
+}

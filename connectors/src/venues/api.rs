@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, Instrument, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, Instrument, MarketKind, Timeframe, Trade, Ts};
 
 use crate::history::{After, Fill, TradeHistory};
 use crate::http::{HttpClient, RateBudget, Secret};
@@ -248,6 +248,13 @@ pub trait Venue: Send + Sync {
     fn market_id(&self, symbol: &str) -> String;
     /// What it offers.
     fn capabilities(&self) -> Capabilities;
+    /// The market kinds (from the symbol, [`MarketKind::of`]) it serves for `op`: spot unless a
+    /// venue says more. Checked before any request ([`crate::venues::for_markets`]), so a perpetual
+    /// symbol is never answered with the spot market of the same pair.
+    fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
+        let _ = op;
+        &[MarketKind::Spot]
+    }
     /// REST trade history, oldest first, resumable from a cursor.
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let _ = req;

@@ -20,7 +20,7 @@ pub mod okx;
 mod registry;
 
 pub use api::{CandleRequest, CandleResume, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened, Support, Venue};
-pub use registry::{capability_table, for_operation, get, ids, source_help, REGISTRY};
+pub use registry::{capability_table, for_markets, for_operation, get, ids, source_help, REGISTRY};
 
 use serde::de::{self, Deserializer, Visitor};
 use tickflow_model::{Decimal, Instrument};

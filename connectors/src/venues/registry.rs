@@ -41,6 +41,25 @@ pub fn for_operation(id: &str, op: Operation) -> Result<&'static dyn Venue, Conn
     }
 }
 
+/// [`for_operation`], and every symbol of a market kind the venue serves for `op` (the kind
+/// comes from the symbol: `BTC/USDT:USDT` is a linear perpetual, never the spot pair).
+pub fn for_markets(id: &str, op: Operation, symbols: &[&str]) -> Result<&'static dyn Venue, ConnectorError> {
+    let v = for_operation(id, op)?;
+    for symbol in symbols {
+        let kind = tickflow_model::MarketKind::of(symbol).map_err(|e| ConnectorError::Payload { venue: id.into(), message: e.to_string() })?;
+        let served = v.market_kinds(op);
+        if !served.contains(&kind) {
+            let list = served.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+            return Err(ConnectorError::Unsupported {
+                venue: id.into(),
+                what: format!("{} {symbol}", op.command()),
+                why: format!("{symbol} is a {kind} market; {} serves {list} markets for {}", v.title(), op.command()),
+            });
+        }
+    }
+    Ok(v)
+}
+
 /// The `--source` help of a command offering `op`: the venues that offer it.
 pub fn source_help(op: Operation) -> String {
     format!("Venue: {} (capabilities: the README's venue table)", ids(op).join(", "))
@@ -54,14 +73,32 @@ fn cell(s: Support) -> String {
     }
 }
 
+/// The market kinds a venue serves: those of every operation it offers, then what single
+/// operations add (`spot; fetch ohlcv also linear perpetual, inverse perpetual`).
+fn markets_cell(v: &dyn Venue) -> String {
+    use tickflow_model::MarketKind;
+    let caps = v.capabilities();
+    let offered: Vec<Operation> = Operation::ALL.into_iter().filter(|op| op.of(&caps).offered()).collect();
+    let names = |ks: &[MarketKind]| ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+    let common: Vec<MarketKind> = MarketKind::ALL.into_iter().filter(|k| offered.iter().all(|op| v.market_kinds(*op).contains(k))).collect();
+    let mut cell = names(&common);
+    for op in offered {
+        let extra: Vec<MarketKind> = v.market_kinds(op).iter().copied().filter(|k| !common.contains(k)).collect();
+        if !extra.is_empty() {
+            cell.push_str(&format!("; {} also {}", op.command(), names(&extra)));
+        }
+    }
+    cell
+}
+
 /// The README's venue capability table (Markdown), one row per registered venue.
 pub fn capability_table() -> String {
     let mut t = String::from("| `--source` | venue |");
     for op in Operation::ALL {
         t.push_str(&format!(" {} |", op.command()));
     }
-    t.push_str("\n|---|---|");
-    t.push_str(&"---|".repeat(Operation::ALL.len()));
+    t.push_str(" markets |\n|---|---|");
+    t.push_str(&"---|".repeat(Operation::ALL.len() + 1));
     t.push('\n');
     for v in REGISTRY {
         let caps = v.capabilities();
@@ -69,6 +106,7 @@ pub fn capability_table() -> String {
         for op in Operation::ALL {
             t.push_str(&format!(" {} |", cell(op.of(&caps))));
         }
+        t.push_str(&format!(" {} |", markets_cell(*v)));
         t.push('\n');
     }
     t
@@ -142,6 +180,20 @@ mod tests {
         let e = for_operation("bybit", Operation::Trades).err().unwrap().to_string();
         assert!(e.contains("only the most recent trades"), "{e}");
         assert!(for_operation("kraken", Operation::Verify).is_ok());
+    }
+
+    /// The market kind comes from the symbol: a perpetual is refused by a venue that serves only
+    /// spot (Binance answered `BTC/USDT:USDT` with the spot pair's data), an option anywhere.
+    #[test]
+    fn market_kinds_come_from_the_symbol_and_are_checked() {
+        assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT"]).is_ok());
+        let e = for_markets("binance", Operation::Ohlcv, &["BTC/USDT:USDT"]).err().unwrap().to_string();
+        assert!(e.contains("linear perpetual") && e.contains("serves spot"), "{e}");
+        assert!(for_markets("bybit", Operation::Ohlcv, &["BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT"]).is_ok());
+        let e = for_markets("bybit", Operation::Stream, &["BTC/USDT", "BTC/USDT:USDT"]).err().unwrap().to_string();
+        assert!(e.contains("stream BTC/USDT:USDT"), "{e}");
+        let e = for_markets("okx", Operation::Trades, &["BTC/USDT:USDT-251226-100000-C"]).err().unwrap().to_string();
+        assert!(e.contains("options"), "{e}");
     }
 
     #[test]

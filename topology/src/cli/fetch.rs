@@ -140,7 +140,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         #[cfg(not(feature = "ccxt"))]
         return Err(ccxt_unavailable(id));
     }
-    let venue = venues::for_operation(&a.source, Operation::Ohlcv)?;
+    let venue = venues::for_markets(&a.source, Operation::Ohlcv, &[&a.symbol])?;
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
     let (since, until) = a.span.resolve()?;
     // --resume: continue after the last bar already written (the file keeps its rows)
@@ -254,7 +254,7 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
         #[cfg(not(feature = "ccxt"))]
         return Err(ccxt_unavailable(id));
     }
-    let venue = venues::for_operation(&a.source, Operation::Trades)?;
+    let venue = venues::for_markets(&a.source, Operation::Trades, &[&a.symbol])?;
     let (since, until) = a.span.resolve()?;
     tickflow_model::Instrument::new(&a.source, &a.symbol)?;
     let ck_path = format!("{}.checkpoint", a.out);

@@ -32,7 +32,7 @@ pub struct VerifyArgs {
 
 /// Runs the check; exits non-zero when minutes differ.
 pub fn run(a: VerifyArgs) -> Result<()> {
-    let venue = venues::for_operation(&a.source, Operation::Verify)?;
+    let venue = venues::for_markets(&a.source, Operation::Verify, &[&a.symbol])?;
     let (since, until) = a.span.resolve()?;
     let client = || HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(venue.budget());
     let mut trades = Vec::new();

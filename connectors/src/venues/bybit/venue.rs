@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, Trade, Ts};
+use tickflow_model::{Bar, MarketKind, Trade, Ts};
 
 use super::{market_id, parse_klines, parse_trades, parse_ws};
 use crate::history::{base, page_candles_forward, After, Fill};
 use crate::http::{HttpClient, RateBudget};
-use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, IdOrder, LiveProtocol, Market, Support, Venue};
+use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, IdOrder, LiveProtocol, Market, Operation, Support, Venue};
 use crate::ConnectorError;
 
 /// REST base.
@@ -23,7 +23,7 @@ impl Venue for Bybit {
         "bybit"
     }
     fn title(&self) -> &'static str {
-        "Bybit v5 spot"
+        "Bybit v5"
     }
     fn rest_url(&self) -> &'static str {
         REST_URL
@@ -45,8 +45,16 @@ impl Venue for Bybit {
             verify: Support::No("Bybit has no REST trade history"),
         }
     }
-    /// `GET /v5/market/kline?category=spot&symbol&interval&start&end&limit=1000` (newest first),
-    /// forward by time.
+    /// Candles of spot pairs and of linear (`BTC/USDT:USDT`) and inverse (`BTC/USD:BTC`)
+    /// perpetuals; the live stream and dated futures are spot-only for now.
+    fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
+        match op {
+            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            _ => &[MarketKind::Spot],
+        }
+    }
+    /// `GET /v5/market/kline?category=<spot|linear|inverse>&symbol&interval&start&end&limit=1000`
+    /// (newest first), forward by time; the category comes from the symbol's market kind.
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
         let tf = req.timeframe;
         let interval = match tf.secs() {
@@ -57,8 +65,15 @@ impl Venue for Bybit {
         };
         let b = req.base(REST_URL);
         let inst = crate::venues::instrument("bybit", "bybit", req.symbol)?;
+        let category = match MarketKind::of(req.symbol).map_err(|e| crate::venues::payload_err("bybit", e.to_string()))? {
+            MarketKind::Spot => "spot",
+            MarketKind::LinearPerpetual => "linear",
+            MarketKind::InversePerpetual => "inverse",
+            k => return Err(crate::venues::payload_err("bybit", format!("{} is a {k} market: not served yet", req.symbol))),
+        };
         let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
-        let url = |s: i64, e: i64| format!("{b}/v5/market/kline?category=spot&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
+        let url =
+            |s: i64, e: i64| format!("{b}/v5/market/kline?category={category}&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
         let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
         Ok(CandleSummary { bars, screened: None })
     }
