@@ -121,6 +121,16 @@ fn reconnects_gap_fills_and_delivers_every_trade_once_in_order() {
 }
 
 /// Serves `frames` on one WebSocket connection, then stays open until `done`.
+/// A session over `frames` on the WebSocket and `trades` as the REST history: its config, the
+/// REST hit counter, the flag that lets the WebSocket server finish, and the last trade id.
+fn replaying(trades: &Arc<Vec<serde_json::Value>>, frames: Vec<String>) -> (LiveConfig, Arc<AtomicUsize>, Arc<AtomicBool>, u64) {
+    let done = Arc::new(AtomicBool::new(false));
+    let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
+    let rest = rest_server(trades.clone(), hits.clone(), happened);
+    let cfg = config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5));
+    (cfg, hits, done, trades.last().unwrap()["a"].as_u64().unwrap())
+}
+
 fn ws_frames(frames: Vec<String>, done: Arc<AtomicBool>) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", l.local_addr().unwrap());
@@ -175,11 +185,7 @@ fn hostile_frames_are_refused_and_counted_and_the_stream_goes_on() {
     let mut frames: Vec<String> = trades[..100].iter().map(frame).collect();
     frames.extend(hostile);
     frames.extend(trades[100..].iter().map(frame));
-    let done = Arc::new(AtomicBool::new(false));
-    let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
-    let rest = rest_server(trades.clone(), hits.clone(), happened);
-    let cfg = config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5));
-    let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
+    let (cfg, hits, done, last_id) = replaying(&trades, frames);
     let mut got = Vec::new();
     let mut refused = Vec::new();
     let stop = AtomicBool::new(false);
@@ -223,11 +229,7 @@ fn a_refused_trade_takes_its_place_in_the_id_sequence() {
     let bad_id = trades[100]["a"].as_u64().unwrap();
     let trades = Arc::new(trades);
     let frames: Vec<String> = trades.iter().map(frame).collect();
-    let done = Arc::new(AtomicBool::new(false));
-    let (hits, happened) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(trades.len())));
-    let rest = rest_server(trades.clone(), hits.clone(), happened);
-    let cfg = config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5));
-    let last_id = trades.last().unwrap()["a"].as_u64().unwrap();
+    let (cfg, hits, done, last_id) = replaying(&trades, frames);
     let (mut got, mut refused, mut gaps) = (Vec::new(), Vec::new(), 0);
     let stop = AtomicBool::new(false);
     let stats = tickflow_connectors::live::run_observed(
