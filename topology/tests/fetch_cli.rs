@@ -349,7 +349,7 @@ fn cryptocompare_history_pages_backward_with_an_api_key_through_a_429() {
 /// The stub serves Bybit v5 `/v5/market/kline` like the venue: the recorded linear kline
 /// (nautilus `http_get_klines_linear.json`, its start floored to the minute) for
 /// `category=linear&symbol=BTCUSDT`, and Bybit's error for any other category. A venue serving
-/// only spot refuses the perpetual symbol with a clear error instead of answering for the pair.
+/// no inverse perpetual refuses that symbol with a clear error instead of answering for the pair.
 #[test]
 fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     let rec: serde_json::Value =
@@ -383,10 +383,64 @@ fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     let text = std::fs::read_to_string(&out).unwrap();
     let bar = text.lines().nth(1).unwrap();
     assert!(bar.contains("BTC/USDT:USDT") && bar.contains("27450") && bar.contains("27455") && bar.contains("123.45"), "{text}");
-    // Binance's native client serves spot only: the perpetual is refused, nothing requested
+    // Binance's native client serves no inverse perpetual: refused, nothing requested
     categories.lock().unwrap().clear();
-    let o = common::tickflow(&[&base[..], &["--source", "binance", "--symbol", "BTC/USDT:USDT"]].concat());
+    let o = common::tickflow(&[&base[..], &["--source", "binance", "--symbol", "BTC/USD:BTC"]].concat());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("linear perpetual") && err.contains("spot"), "{err}");
+    assert!(!o.status.success() && err.contains("inverse perpetual") && err.contains("spot"), "{err}");
     assert!(categories.lock().unwrap().is_empty());
+}
+
+/// #15: Binance USDⓈ-M perpetual candles come from `/fapi/v1/klines`. The stub serves CCXT's
+/// static "swap ohlcv" response (`ccxt-static/response/binance.json`) on that path only (the
+/// spot path gets Binance's invalid-symbol error, as the venue answers a perpetual id there),
+/// and the bars equal CCXT's parsed response.
+#[test]
+fn binance_linear_perpetual_candles_match_ccxt() {
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(shared_data().join("ccxt-static/response/binance.json")).unwrap()).unwrap();
+    let case = rec["methods"]["fetchOHLCV"].as_array().unwrap().iter().find(|c| c["description"] == "swap ohlcv").unwrap().clone();
+    assert_eq!(case["input"][0], "BTC/USDT:USDT");
+    let rows = case["httpResponse"].clone();
+    let url = http_stub::serve(move |req, stream| {
+        let body = if req.line.contains("/fapi/v1/klines?symbol=BTCUSDT&interval=1m") {
+            let from: i64 = req.line.split("startTime=").nth(1).and_then(|s| s.split('&').next()).and_then(|s| s.parse().ok()).unwrap_or(0);
+            let page: Vec<serde_json::Value> = rows.as_array().unwrap().iter().filter(|r| r[0].as_i64().unwrap() >= from).cloned().collect();
+            serde_json::to_string(&page).unwrap()
+        } else {
+            r#"{"code":-1121,"msg":"Invalid symbol."}"#.to_string()
+        };
+        respond_json(stream, "200 OK", &body);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("swap.csv");
+    let first = case["parsedResponse"][0][0].as_i64().unwrap();
+    let (since, until) = ((first / 1000).to_string(), (first / 1000 + 180).to_string());
+    let stdout = tickflow_ok(&[
+        "fetch",
+        "ohlcv",
+        "--source",
+        "binance",
+        "--symbol",
+        "BTC/USDT:USDT",
+        "--timeframe",
+        "1m",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--rest-url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("fetched 3 1m candles"), "{stdout}");
+    let bars = common::read_bars(&out);
+    let want = case["parsedResponse"].as_array().unwrap();
+    assert_eq!(bars.len(), want.len());
+    let dec = |v: &serde_json::Value| -> tickflow_model::Decimal { v.to_string().parse().unwrap() };
+    for (b, w) in bars.iter().zip(want) {
+        assert_eq!(b.open_time, w[0].as_i64().unwrap());
+        assert_eq!((b.open, b.high, b.low, b.close, b.volume), (dec(&w[1]), dec(&w[2]), dec(&w[3]), dec(&w[4]), dec(&w[5])));
+    }
+    assert!(std::fs::read_to_string(&out).unwrap().contains("BTC/USDT:USDT"));
 }

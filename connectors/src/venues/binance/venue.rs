@@ -2,20 +2,22 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, Trade, Ts};
+use tickflow_model::{Bar, MarketKind, Trade, Ts};
 
 use super::{market_id, parse_agg_trades, parse_klines, parse_ws};
 use crate::history::{base, finish, page_candles_forward, After, Fill, TradeHistory};
 use crate::http::{HttpClient, RateBudget};
-use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Support, Venue};
+use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Support, Venue};
 use crate::ConnectorError;
 
 /// REST base.
 pub const REST_URL: &str = "https://api.binance.com";
+/// USDⓈ-M futures REST base (linear perpetuals).
+pub const FAPI_URL: &str = "https://fapi.binance.com";
 /// WebSocket base.
 pub const WS_URL: &str = "wss://stream.binance.com:9443";
 
-/// Binance spot.
+/// Binance: spot, and USDⓈ-M perpetual candles.
 pub struct Binance;
 
 impl Venue for Binance {
@@ -23,7 +25,7 @@ impl Venue for Binance {
         "binance"
     }
     fn title(&self) -> &'static str {
-        "Binance spot"
+        "Binance"
     }
     fn rest_url(&self) -> &'static str {
         REST_URL
@@ -47,12 +49,26 @@ impl Venue for Binance {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
         Ok(Box::new(BinanceHistory::new(req.client, &url, &req.symbol, req.since, req.until, req.cursor)?))
     }
-    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000`, forward by time.
+    /// Spot everywhere; candles also for USDⓈ-M linear perpetuals (`BTC/USDT:USDT`).
+    fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
+        match op {
+            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual],
+            _ => &[MarketKind::Spot],
+        }
+    }
+    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000` (spot) or
+    /// `/fapi/v1/klines` on the USDⓈ-M base (linear perpetuals; same row layout, volume in the
+    /// base asset), forward by time. `--rest-url` replaces either base.
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
-        let (b, tf) = (req.base(REST_URL), req.timeframe);
+        let (default, path) = match MarketKind::of(req.symbol).map_err(|e| crate::venues::payload_err("binance", e.to_string()))? {
+            MarketKind::Spot => (REST_URL, "/api/v3/klines"),
+            MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/klines"),
+            k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: not served yet", req.symbol))),
+        };
+        let (b, tf) = (req.base(default), req.timeframe);
         let inst = crate::venues::instrument("binance", "binance", req.symbol)?;
         let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
-        let url = |s: i64, e: i64| format!("{b}/api/v3/klines?symbol={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
+        let url = |s: i64, e: i64| format!("{b}{path}?symbol={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
         let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
         Ok(CandleSummary { bars, screened: None })
     }
