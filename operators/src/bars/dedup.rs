@@ -220,11 +220,6 @@ impl IdSet {
         self.ranges.is_empty() && self.blocks.is_empty() && self.hi.is_none_or(|(_, _, m)| m < horizon)
     }
 
-    /// True when only the highest run is kept (no stored ranges or blocks).
-    pub fn is_compact(&self) -> bool {
-        self.ranges.is_empty() && self.blocks.is_empty()
-    }
-
     /// Stored entries (ranges, bitmap blocks and the highest run): the memory in use.
     #[cfg(test)]
     pub(crate) fn stored(&self) -> usize {

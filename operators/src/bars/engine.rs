@@ -84,9 +84,9 @@ impl BarEngine {
         &self.cfg
     }
 
-    /// Counters so far.
+    /// Counters so far (`held`: the instruments held now).
     pub fn counters(&self) -> EngineCounters {
-        self.counters
+        EngineCounters { held: self.insts.len() as u64, ..self.counters }
     }
 
     /// Distinct ends of windows not yet finalized (the shell holds a capability for each).
@@ -136,7 +136,6 @@ impl BarEngine {
     pub(super) fn add_instrument(&mut self, st: InstState) -> usize {
         self.index.insert(st.instrument.id(), self.insts.len());
         self.insts.push(st);
-        self.counters.held = self.insts.len() as u64;
         self.insts.len() - 1
     }
 
@@ -151,7 +150,6 @@ impl BarEngine {
             self.released.insert(st.instrument.id(), (st.instrument, st.tfs.iter().map(|t| t.last).collect()));
         }
         self.counters.released += 1;
-        self.counters.held = self.insts.len() as u64;
         let moved_from = self.insts.len();
         if ii == moved_from {
             return;
@@ -315,7 +313,10 @@ impl BarEngine {
         self.pruned_at = frontier;
         let horizon = frontier.saturating_sub(self.cfg.allowed_lateness);
         let id_horizon = horizon.saturating_sub(self.cfg.dedup_retention);
-        for st in &mut self.insts {
+        let may_release = !(self.cfg.fill == FillPolicy::Carry && self.cfg.carry_trailing);
+        let mut ii = 0;
+        while ii < self.insts.len() {
+            let st = &mut self.insts[ii];
             for tfs in &mut st.tfs {
                 let tfn = tfs.tf.nanos();
                 while let Some((&o, _)) = tfs.closed.first_key_value() {
@@ -333,14 +334,8 @@ impl BarEngine {
             }
             st.ids.prune(id_horizon);
             st.ids.release_if_empty();
-        }
-        if self.cfg.fill == FillPolicy::Carry && self.cfg.carry_trailing {
-            return;
-        }
-        let mut ii = 0;
-        while ii < self.insts.len() {
-            let st = &self.insts[ii];
-            if st.ids.expired(id_horizon) && st.tfs.iter().all(|t| t.open.is_empty() && t.closed.is_empty()) {
+            if may_release && st.ids.expired(id_horizon) && st.tfs.iter().all(|t| t.open.is_empty() && t.closed.is_empty()) {
+                // the last instrument moves into slot `ii`: it is pruned next
                 self.release(ii);
             } else {
                 ii += 1;
@@ -351,11 +346,6 @@ impl BarEngine {
     /// Instruments released by [`prune`](Self::prune) whose carry state is kept.
     pub fn released_instruments(&self) -> usize {
         self.released.len()
-    }
-
-    /// Instruments whose window and map buffers are all released (idle; see [`prune`](Self::prune)).
-    pub fn idle_instruments(&self) -> usize {
-        self.insts.iter().filter(|st| st.ids.is_compact() && st.tfs.iter().all(|t| t.open.capacity() == 0 && t.closed.is_empty())).count()
     }
 }
 
