@@ -77,11 +77,6 @@ impl MarketKind {
         }
     }
 
-    /// True for swaps and futures.
-    pub fn is_derivative(self) -> bool {
-        self != MarketKind::Spot
-    }
-
     /// Its name in messages and tables.
     pub fn name(self) -> &'static str {
         match self {

@@ -234,7 +234,8 @@ impl Seen {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
         (t.ts.0, t.price, t.amount).hash(&mut h);
-        let new = self.refused.insert(id, h.finish()) != Some(h.finish());
+        let fingerprint = h.finish();
+        let new = self.refused.insert(id, fingerprint) != Some(fingerprint);
         if self.refused.len() > REFUSED_IDS {
             self.refused.pop_first();
         }
@@ -336,7 +337,7 @@ impl Session<'_> {
         let order = self.venue.id_order();
         let symbol = t.instrument.symbol();
         let last = self.seen.get(symbol).and_then(|s| s.last);
-        let mut why = None;
+        let mut jump = None;
         if let (Some(last), Some(id), false) = (last, t.trade_id, order == IdOrder::Unordered) {
             match id_step(last, id, t.ts) {
                 IdStep::Plausible => {}
@@ -351,25 +352,27 @@ impl Session<'_> {
                 IdStep::Reset => {}
                 IdStep::Jump => {
                     self.stats.id_jumps += 1;
-                    why = Some(format!("trade id {id} is implausibly far past the last id {} ({} after it)", last.id, t.ts));
+                    jump = Some(format!("trade id {id} is implausibly far past the last id {} ({} after it)", last.id, t.ts));
                 }
             }
         }
-        if why.is_none() {
-            let Err(bad) = value else { return true };
-            // A refused trade's id is noted: the next id is no hole to fill from REST, and a
-            // re-delivery (a REST fill, a reconnect) is a duplicate, not a second dead letter.
-            // It is not marked delivered: a valid trade with that id later is still taken.
-            if let Some(id) = t.trade_id {
-                let seen = self.seen.entry(symbol.to_string()).or_default();
-                if seen.is_duplicate(id, order) || !seen.refuse(id, t) {
-                    self.stats.duplicates += 1;
-                    return false;
+        let why = match (jump, value) {
+            (Some(jump), _) => jump,
+            (None, Ok(())) => return true,
+            (None, Err(bad)) => {
+                // A refused trade's id is noted: the next id is no hole to fill from REST, and
+                // a re-delivery (a REST fill, a reconnect) is a duplicate, not a second dead
+                // letter. It is not marked delivered: a valid trade with that id later is taken.
+                if let Some(id) = t.trade_id {
+                    let seen = self.seen.entry(symbol.to_string()).or_default();
+                    if seen.is_duplicate(id, order) || !seen.refuse(id, t) {
+                        self.stats.duplicates += 1;
+                        return false;
+                    }
                 }
+                bad.to_string()
             }
-            why = Some(bad.to_string());
-        }
-        let why = why.unwrap_or_default();
+        };
         self.stats.rejected += 1;
         tracing::warn!(venue = self.name, symbol = %symbol, trade_id = ?t.trade_id, reason = %why, "trade refused");
         self.rejected.push((*t, why));

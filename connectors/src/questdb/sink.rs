@@ -317,8 +317,7 @@ impl QuestDbSink {
             for r in &part {
                 r.write(&mut b, &self.names).map_err(err)?;
             }
-            let sent = self.send(&b);
-            match sent {
+            match self.send(&b) {
                 Ok(()) => self.acknowledged(&part),
                 Err(e) if is_rejected(&e) && part.len() == 1 => {
                     self.stats.rejected_rows.fetch_add(1, Ordering::Relaxed);

@@ -23,7 +23,7 @@ pub use api::{CandleRequest, CandleResume, CandleSummary, Capabilities, HistoryR
 pub use registry::{capability_table, for_markets, for_operation, get, ids, source_help, REGISTRY};
 
 use serde::de::{self, Deserializer, Visitor};
-use tickflow_model::{Decimal, Instrument};
+use tickflow_model::{Decimal, Instrument, MarketKind};
 
 use crate::ConnectorError;
 
@@ -51,6 +51,11 @@ pub(crate) fn secs_nanos(venue: &str, s: i64, ns: i64) -> Result<tickflow_model:
 /// A payload error for `venue`.
 pub fn payload_err(venue: &str, message: impl Into<String>) -> ConnectorError {
     ConnectorError::Payload { venue: venue.to_string(), message: message.into() }
+}
+
+/// The market kind of `symbol` ([`MarketKind::of`]), its error as `venue`'s.
+pub(crate) fn market_kind(venue: &str, symbol: &str) -> Result<MarketKind, ConnectorError> {
+    MarketKind::of(symbol).map_err(|e| payload_err(venue, e.to_string()))
 }
 
 /// Splits a concatenated market id (`BTCUSDT`) into `BASE/QUOTE` using known quote assets,

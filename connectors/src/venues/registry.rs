@@ -46,7 +46,7 @@ pub fn for_operation(id: &str, op: Operation) -> Result<&'static dyn Venue, Conn
 pub fn for_markets(id: &str, op: Operation, symbols: &[&str]) -> Result<&'static dyn Venue, ConnectorError> {
     let v = for_operation(id, op)?;
     for symbol in symbols {
-        let kind = tickflow_model::MarketKind::of(symbol).map_err(|e| ConnectorError::Payload { venue: id.into(), message: e.to_string() })?;
+        let kind = super::market_kind(id, symbol)?;
         let served = v.market_kinds(op);
         if !served.contains(&kind) {
             let list = served.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");

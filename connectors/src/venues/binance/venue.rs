@@ -60,7 +60,7 @@ impl Venue for Binance {
     /// `/fapi/v1/klines` on the USDⓈ-M base (linear perpetuals; same row layout, volume in the
     /// base asset), forward by time. `--rest-url` replaces either base.
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
-        let (default, path) = match MarketKind::of(req.symbol).map_err(|e| crate::venues::payload_err("binance", e.to_string()))? {
+        let (default, path) = match crate::venues::market_kind("binance", req.symbol)? {
             MarketKind::Spot => (REST_URL, "/api/v3/klines"),
             MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/klines"),
             k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: not served yet", req.symbol))),

@@ -65,7 +65,7 @@ impl Venue for Bybit {
         };
         let b = req.base(REST_URL);
         let inst = crate::venues::instrument("bybit", "bybit", req.symbol)?;
-        let category = match MarketKind::of(req.symbol).map_err(|e| crate::venues::payload_err("bybit", e.to_string()))? {
+        let category = match crate::venues::market_kind("bybit", req.symbol)? {
             MarketKind::Spot => "spot",
             MarketKind::LinearPerpetual => "linear",
             MarketKind::InversePerpetual => "inverse",
