@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::freqtrade_agg_trades;
 use tickflow_connectors::http::RetryPolicy;
-use tickflow_connectors::live::{run, LiveConfig};
+use tickflow_connectors::live::{run, run_observed, LiveConfig, LiveEvent, LiveStats};
+use tickflow_model::Trade;
 
 /// REST: `/api/v3/aggTrades?symbol=XRPETH&fromId=N&limit=L`.
 fn rest_server(trades: Arc<Vec<serde_json::Value>>, hits: Arc<AtomicUsize>, happened: Arc<AtomicUsize>) -> String {
@@ -131,6 +132,26 @@ fn replaying(trades: &Arc<Vec<serde_json::Value>>, frames: Vec<String>) -> (Live
     (cfg, hits, done, trades.last().unwrap()["a"].as_u64().unwrap())
 }
 
+/// Runs the session until the trade with `last_id` is delivered, then lets the WebSocket server
+/// finish (`done`): the stats, the trades delivered and every event observed, in order.
+fn run_to(cfg: &LiveConfig, last_id: u64, done: &AtomicBool) -> (LiveStats, Vec<Trade>, Vec<LiveEvent>) {
+    let (mut got, mut events) = (Vec::new(), Vec::new());
+    let stop = AtomicBool::new(false);
+    let stats = run_observed(
+        cfg,
+        &stop,
+        |t| {
+            let id = t.trade_id.unwrap();
+            got.push(t);
+            id < last_id
+        },
+        |e| events.push(e),
+    )
+    .unwrap();
+    done.store(true, Ordering::SeqCst);
+    (stats, got, events)
+}
+
 fn ws_frames(frames: Vec<String>, done: Arc<AtomicBool>) -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}", l.local_addr().unwrap());
@@ -186,25 +207,14 @@ fn hostile_frames_are_refused_and_counted_and_the_stream_goes_on() {
     frames.extend(hostile);
     frames.extend(trades[100..].iter().map(frame));
     let (cfg, hits, done, last_id) = replaying(&trades, frames);
-    let mut got = Vec::new();
-    let mut refused = Vec::new();
-    let stop = AtomicBool::new(false);
-    let stats = tickflow_connectors::live::run_observed(
-        &cfg,
-        &stop,
-        |t| {
-            let id = t.trade_id.unwrap();
-            got.push(t);
-            id < last_id
-        },
-        |e| {
-            if let tickflow_connectors::live::LiveEvent::Rejected(t, why) = e {
-                refused.push((t.trade_id, why));
-            }
-        },
-    )
-    .unwrap();
-    done.store(true, Ordering::SeqCst);
+    let (stats, got, events) = run_to(&cfg, last_id, &done);
+    let refused: Vec<(Option<u64>, String)> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            LiveEvent::Rejected(t, why) => Some((t.trade_id, why)),
+            _ => None,
+        })
+        .collect();
     let ids: Vec<u64> = got.iter().map(|t| t.trade_id.unwrap()).collect();
     let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).collect();
     assert_eq!(ids, want, "every genuine trade once, in order: {stats:?}");
@@ -230,24 +240,10 @@ fn a_refused_trade_takes_its_place_in_the_id_sequence() {
     let trades = Arc::new(trades);
     let frames: Vec<String> = trades.iter().map(frame).collect();
     let (cfg, hits, done, last_id) = replaying(&trades, frames);
-    let (mut got, mut refused, mut gaps) = (Vec::new(), Vec::new(), 0);
-    let stop = AtomicBool::new(false);
-    let stats = tickflow_connectors::live::run_observed(
-        &cfg,
-        &stop,
-        |t| {
-            let id = t.trade_id.unwrap();
-            got.push(id);
-            id < last_id
-        },
-        |e| match e {
-            tickflow_connectors::live::LiveEvent::Rejected(t, _) => refused.push(t.trade_id),
-            tickflow_connectors::live::LiveEvent::Gap(_) => gaps += 1,
-            _ => {}
-        },
-    )
-    .unwrap();
-    done.store(true, Ordering::SeqCst);
+    let (stats, got, events) = run_to(&cfg, last_id, &done);
+    let got: Vec<u64> = got.iter().map(|t| t.trade_id.unwrap()).collect();
+    let refused: Vec<Option<u64>> = events.iter().filter_map(|e| if let LiveEvent::Rejected(t, _) = e { Some(t.trade_id) } else { None }).collect();
+    let gaps = events.iter().filter(|e| matches!(e, LiveEvent::Gap(_))).count();
     let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).filter(|id| *id != bad_id).collect();
     assert_eq!(got, want, "every other trade once, in order: {stats:?}");
     assert_eq!(refused, vec![Some(bad_id)], "refused exactly once: {stats:?}");

@@ -120,25 +120,7 @@ fn fetch_ohlcv_pages_forward_through_a_429() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bars.csv");
     let (since, until) = (C0.to_string(), (C0 + 2500 * 60).to_string());
-    let stdout = tickflow_ok(&[
-        "fetch",
-        "ohlcv",
-        "--source",
-        "bitstamp",
-        "--symbol",
-        "BTC/USD",
-        "--timeframe",
-        "1m",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "-o",
-        out.to_str().unwrap(),
-        "--rest-url",
-        &url,
-        "--no-progress",
-    ]);
+    let stdout = tickflow_ok(&[&common::fetch_ohlcv("bitstamp", "BTC/USD", "1m", &since, &until, &url, &out)[..], &["--no-progress"]].concat());
     assert!(stdout.contains("fetched 2500 1m candles") && stdout.contains("1 rate-limited"), "{stdout}");
     let bars = common::read_bars(&out);
     assert_eq!(bars.len(), 2500);

@@ -148,24 +148,7 @@ fn kraken_ohlc_history_leaves_out_the_forming_candle_and_stops_when_nothing_is_n
     let (url, requests, _) = serve(usize::MAX);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("k.csv");
-    let stdout = tickflow_ok(&[
-        "fetch",
-        "ohlcv",
-        "--source",
-        "kraken",
-        "--symbol",
-        "BTC/USDT",
-        "--timeframe",
-        "1m",
-        "--since",
-        "1762700000",
-        "--until",
-        "1762900000",
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = tickflow_ok(&common::fetch_ohlcv("kraken", "BTC/USDT", "1m", "1762700000", "1762900000", &url, &out));
     assert!(stdout.contains("fetched 720 1m candles"), "{stdout}");
     let rows = common::read_bars(&out);
     assert_eq!(rows.len(), 720, "721 recorded rows minus the forming one");
@@ -220,24 +203,7 @@ fn ohlcv_history_pages_by_time_through_a_429() {
     let (url, requests) = klines_server();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("xrp_eth_1m.csv");
-    let stdout = tickflow_ok(&[
-        "fetch",
-        "ohlcv",
-        "--source",
-        "binance",
-        "--symbol",
-        "XRP/ETH",
-        "--timeframe",
-        "1m",
-        "--since",
-        "2019-10-11T00:00:00Z",
-        "--until",
-        "2019-10-13T12:00:00Z",
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = tickflow_ok(&common::fetch_ohlcv("binance", "XRP/ETH", "1m", "2019-10-11T00:00:00Z", "2019-10-13T12:00:00Z", &url, &out));
     assert!(stdout.contains("fetched 2469 1m candles"), "{stdout}");
     assert!(stdout.contains("1 rate-limited"), "{stdout}");
     assert!(requests.load(Ordering::SeqCst) >= 5, "4 time pages of 1000 minutes + 1 retry");
@@ -376,8 +342,7 @@ fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     let out = dir.path().join("perp.csv");
     let since = (start / 1000).to_string();
     let until = (start / 1000 + 60).to_string();
-    let base = ["fetch", "ohlcv", "--timeframe", "1m", "--since", &since, "--until", &until, "--rest-url", &url, "--out", out.to_str().unwrap()];
-    let stdout = tickflow_ok(&[&base[..], &["--source", "bybit", "--symbol", "BTC/USDT:USDT"]].concat());
+    let stdout = tickflow_ok(&common::fetch_ohlcv("bybit", "BTC/USDT:USDT", "1m", &since, &until, &url, &out));
     assert!(stdout.contains("fetched 1 1m candles"), "{stdout}");
     assert!(categories.lock().unwrap().iter().all(|c| c == "linear"), "{:?}", categories.lock().unwrap());
     let text = std::fs::read_to_string(&out).unwrap();
@@ -385,7 +350,7 @@ fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     assert!(bar.contains("BTC/USDT:USDT") && bar.contains("27450") && bar.contains("27455") && bar.contains("123.45"), "{text}");
     // Binance's native client serves no inverse perpetual: refused, nothing requested
     categories.lock().unwrap().clear();
-    let o = common::tickflow(&[&base[..], &["--source", "binance", "--symbol", "BTC/USD:BTC"]].concat());
+    let o = common::tickflow(&common::fetch_ohlcv("binance", "BTC/USD:BTC", "1m", &since, &until, &url, &out));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("inverse perpetual") && err.contains("spot"), "{err}");
     assert!(categories.lock().unwrap().is_empty());
@@ -415,24 +380,7 @@ fn binance_linear_perpetual_candles_match_ccxt() {
     let out = dir.path().join("swap.csv");
     let first = case["parsedResponse"][0][0].as_i64().unwrap();
     let (since, until) = ((first / 1000).to_string(), (first / 1000 + 180).to_string());
-    let stdout = tickflow_ok(&[
-        "fetch",
-        "ohlcv",
-        "--source",
-        "binance",
-        "--symbol",
-        "BTC/USDT:USDT",
-        "--timeframe",
-        "1m",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = tickflow_ok(&common::fetch_ohlcv("binance", "BTC/USDT:USDT", "1m", &since, &until, &url, &out));
     assert!(stdout.contains("fetched 3 1m candles"), "{stdout}");
     let bars = common::read_bars(&out);
     let want = case["parsedResponse"].as_array().unwrap();

@@ -266,24 +266,7 @@ fn okx_candle_history_pages_backward_and_is_written_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("okx-bars.csv");
     let (since, until) = ((T0 + 50 * 60_000).to_string(), (T0 + 450 * 60_000).to_string());
-    let stdout = tickflow_ok(&[
-        "fetch",
-        "ohlcv",
-        "--source",
-        "okx",
-        "--symbol",
-        "BTC/USDT",
-        "--timeframe",
-        "1m",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let stdout = tickflow_ok(&common::fetch_ohlcv("okx", "BTC/USDT", "1m", &since, &until, &url, &out));
     assert!(stdout.contains("fetched 400 1m candles"), "{stdout}");
     let rows = common::read_bars(&out);
     assert_eq!(rows.len(), 400);

@@ -11,6 +11,30 @@ use std::process::{Command, Output};
 
 use tickflow_model::Decimal;
 
+/// The arguments of `fetch ohlcv --source SOURCE --symbol SYMBOL --timeframe TF --since SINCE
+/// --until UNTIL --rest-url URL --out OUT` (a stub server at `url`).
+pub fn fetch_ohlcv<'a>(source: &'a str, symbol: &'a str, timeframe: &'a str, since: &'a str, until: &'a str, url: &'a str, out: &'a Path) -> Vec<&'a str> {
+    let out = out.to_str().unwrap();
+    vec![
+        "fetch",
+        "ohlcv",
+        "--source",
+        source,
+        "--symbol",
+        symbol,
+        "--timeframe",
+        timeframe,
+        "--since",
+        since,
+        "--until",
+        until,
+        "--rest-url",
+        url,
+        "--out",
+        out,
+    ]
+}
+
 /// `../shared/data` beside the repository (override with `TICKFLOW_SHARED_DATA`).
 pub fn shared_data() -> PathBuf {
     if let Ok(p) = std::env::var("TICKFLOW_SHARED_DATA") {
