@@ -101,7 +101,7 @@ pub struct JobConfig {
 pub struct SourceSection {
     /// `files`, `kafka` or `live`.
     pub kind: String,
-    /// files: trade CSV files, one partition each.
+    /// files: trade files (CSV or Parquet), one partition each.
     #[serde(default)]
     pub files: Vec<String>,
     /// files: symbol for files without a symbol column.

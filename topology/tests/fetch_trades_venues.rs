@@ -188,13 +188,22 @@ fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
 }
 
 fn fetch_resumes_with(venue: &'static str, cap: usize, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    fetch_into(venue, cap, extra, &dir.path().join(format!("{venue}.csv")));
+}
+
+/// Fetches the tape's span into `out` in two runs (interrupted after two pages, then resumed)
+/// and checks every trade arrived once; a Parquet `out` is read back through `convert`.
+fn fetch_into(venue: &'static str, cap: usize, extra: &[&str], out: &std::path::Path) {
     let tape = Arc::new(tape());
     let (url, hits) = serve(venue, tape.clone(), cap);
     let (since, until) = (tape[100].ms, tape[2800].ms);
     let want: Vec<&T> = tape.iter().filter(|t| t.ms >= since && t.ms < until).collect();
     let symbol = if venue == "coinbase" { "BTC/USD" } else { "BTC/USDT" };
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join(format!("{venue}.csv"));
+    let parquet = out.extension().is_some_and(|e| e == "parquet");
+    // what the rows are read back from: the CSV itself, or the Parquet file converted
+    let csv = if parquet { out.with_extension("back.csv") } else { out.to_path_buf() };
+    let staged = std::path::PathBuf::from(format!("{}.part.csv", out.display()));
     let (s, u) = (since.to_string(), until.to_string());
     let mut args = vec![
         "fetch",
@@ -218,12 +227,19 @@ fn fetch_resumes_with(venue: &'static str, cap: usize, extra: &[&str]) {
     first.extend(["--max-pages", "2"]);
     let stdout = tickflow_ok(&first);
     assert!(stdout.contains("stopped after 2 pages"), "{venue}: {stdout}");
-    let partial = written(&out);
+    // an interrupted Parquet fetch leaves its CSV staging file, never a partial Parquet file
+    assert_eq!(out.exists(), !parquet, "{venue}: {}", out.display());
+    let partial = written(if parquet { &staged } else { out });
     assert!(!partial.is_empty() && partial.len() < want.len(), "{venue}: interrupted part-way ({} rows)", partial.len());
     let stdout = tickflow_ok(&args);
     assert!(stdout.contains(&format!("fetched {} trades", want.len())), "{venue}: {stdout}");
     assert!(!stdout.contains("k3y"), "the API key is never printed");
-    let got = written(&out);
+    if parquet {
+        assert!(!staged.exists(), "{venue}: the staging file is removed once the Parquet file is written");
+        tickflow_ok(&["convert", "trades", out.to_str().unwrap(), csv.to_str().unwrap()]);
+    }
+    assert!(!std::path::Path::new(&format!("{}.checkpoint", out.display())).exists(), "{venue}: checkpoint removed when complete");
+    let got = written(&csv);
     let ids: Vec<u64> = got.iter().map(|r| r.0).collect();
     assert_eq!(ids, want.iter().map(|t| t.id).collect::<Vec<_>>(), "{venue}: every trade in the span once, in order");
     for (row, t) in got.iter().zip(&want) {
@@ -236,6 +252,27 @@ fn fetch_resumes_with(venue: &'static str, cap: usize, extra: &[&str]) {
 #[test]
 fn binance_agg_trades_history() {
     fetch_resumes_and_writes_every_trade_once("binance", 250);
+}
+
+#[test]
+fn fetch_to_parquet_resumes_and_aggregates_like_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, pq) = (dir.path().join("b.csv"), dir.path().join("b.parquet"));
+    fetch_into("binance", 250, &[], &csv);
+    fetch_into("binance", 250, &[], &pq);
+    // the Parquet file holds what the CSV holds, and aggregates to the same bars, byte for byte
+    let back = std::fs::read_to_string(pq.with_extension("back.csv")).unwrap();
+    let direct = std::fs::read_to_string(&csv).unwrap();
+    let strip_ingest = |t: &str| t.lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect::<Vec<_>>();
+    assert_eq!(strip_ingest(&back), strip_ingest(&direct));
+    let bars = |input: &std::path::Path, name: &str| {
+        let out = dir.path().join(name);
+        tickflow_ok(&["aggregate", "-i", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "--timeframes", "1m,1h", "-w", "2"]);
+        std::fs::read(out).unwrap()
+    };
+    let (a, b) = (bars(&csv, "a.csv"), bars(&pq, "b_bars.csv"));
+    assert!(a.len() > 1000);
+    assert_eq!(a, b);
 }
 
 #[test]

@@ -24,9 +24,15 @@ use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
 
 use crate::ConnectorError;
 
-/// Reads every bar of `path`, sorted by (instrument, timeframe, open time).
+/// Reads every bar of `path` (CSV, or Parquet with the same columns, told by its magic bytes),
+/// sorted by (instrument, timeframe, open time).
 pub fn read_bars(path: &str, exchange: &str, symbol: &str) -> Result<Vec<Bar>, ConnectorError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConnectorError::Io { path: path.into(), source: e })?;
+    let text = if super::parquet::is_parquet(path)? {
+        super::parquet::ParquetText::read_all(path, super::parquet::TsText::Millis)?
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| ConnectorError::Io { path: path.into(), source: e })?;
+        String::from_utf8(bytes).map_err(|_| super::parquet::not_text(path))?
+    };
     parse_bars(path, &text, exchange, symbol)
 }
 
@@ -35,6 +41,9 @@ pub fn parse_bars(path: &str, text: &str, exchange: &str, symbol: &str) -> Resul
     let text = text.trim_start_matches('\u{feff}');
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let Some((_, header)) = lines.next() else { return Err(ConnectorError::Header { path: path.into(), message: "empty file".into() }) };
+    if super::parquet::looks_binary(header.as_bytes()) {
+        return Err(super::parquet::not_text(path));
+    }
     let names: Vec<String> = header.split(',').map(|h| h.trim().to_ascii_lowercase()).collect();
     let row_err = |line: usize, message: String| ConnectorError::Row { path: path.into(), line: line as u64 + 1, message };
     if names.len() >= 9 && names[..3] == ["symbol", "timeframe", "open_time"] {

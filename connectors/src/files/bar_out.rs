@@ -1,4 +1,5 @@
-//! Bar and late-trade output files: CSV or JSON lines.
+//! Bar and late-trade output files: CSV or JSON lines; bars also as Parquet
+//! ([`super::parquet`]).
 //!
 //! Bar CSV (one row per bar emission; revisions are extra rows with the same key and a higher
 //! `revision`; `open_time`/`close_time` in epoch milliseconds, decimals exact):
@@ -16,6 +17,7 @@ use std::io::{BufWriter, Write};
 use serde::Serialize;
 use tickflow_model::{Bar, LateTrade};
 
+use super::parquet::BarParquet;
 use crate::ConnectorError;
 
 /// Header of bar CSV files.
@@ -28,13 +30,17 @@ pub enum OutFormat {
     Csv,
     /// One JSON object per line.
     Jsonl,
+    /// Parquet ([`super::parquet::bar_schema`]).
+    Parquet,
 }
 
 impl OutFormat {
-    /// `jsonl`/`ndjson`/`json` by extension, CSV otherwise.
+    /// `jsonl`/`ndjson`/`json` or `parquet`/`pq` by extension, CSV otherwise.
     pub fn from_path(path: &str) -> OutFormat {
         let p = path.to_ascii_lowercase();
-        if p.ends_with(".jsonl") || p.ends_with(".ndjson") || p.ends_with(".json") {
+        if super::parquet::wants_parquet(&p) {
+            OutFormat::Parquet
+        } else if p.ends_with(".jsonl") || p.ends_with(".ndjson") || p.ends_with(".json") {
             OutFormat::Jsonl
         } else {
             OutFormat::Csv
@@ -69,37 +75,64 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 
-/// Writes bars to a file or any writer.
+/// Writes bars to a file or any writer: CSV, JSON lines or Parquet. Call
+/// [`finish`](Self::finish) at the end (a Parquet file is published only then).
 pub struct BarWriter {
-    out: Box<dyn Write + Send>,
-    format: OutFormat,
+    out: Out,
     name: String,
     rows: u64,
+}
+
+enum Out {
+    Text(Box<dyn Write + Send>, OutFormat),
+    Parquet(Box<BarParquet>),
 }
 
 impl BarWriter {
     /// Creates `path` (format by extension).
     pub fn create(path: &str) -> Result<Self, ConnectorError> {
+        if OutFormat::from_path(path) == OutFormat::Parquet {
+            return Ok(BarWriter { out: Out::Parquet(Box::new(BarParquet::create(path)?)), name: path.into(), rows: 0 });
+        }
         let f = File::create(path).map_err(|e| ConnectorError::io(path, e))?;
         Self::new(path, Box::new(BufWriter::with_capacity(1 << 20, f)), OutFormat::from_path(path))
     }
-    /// Appends to an existing bar file (CSV without a second header; JSON lines as is).
+    /// Appends to an existing bar file (CSV without a second header; JSON lines as is; a
+    /// Parquet file is rewritten with its bars first, published by [`finish`](Self::finish)).
     pub fn append(path: &str) -> Result<Self, ConnectorError> {
+        if OutFormat::from_path(path) == OutFormat::Parquet {
+            let old = super::bar_csv::read_bars(path, "unknown", "DATA/USD")?;
+            let mut w = Self::create(path)?;
+            for b in &old {
+                w.write(b)?;
+            }
+            w.rows = 0;
+            return Ok(w);
+        }
         let f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| ConnectorError::io(path, e))?;
-        Ok(BarWriter { out: Box::new(BufWriter::with_capacity(1 << 20, f)), format: OutFormat::from_path(path), name: path.into(), rows: 0 })
+        Ok(BarWriter { out: Out::Text(Box::new(BufWriter::with_capacity(1 << 20, f)), OutFormat::from_path(path)), name: path.into(), rows: 0 })
     }
     /// Wraps a writer.
     pub fn new(name: &str, mut out: Box<dyn Write + Send>, format: OutFormat) -> Result<Self, ConnectorError> {
-        if format == OutFormat::Csv {
-            writeln!(out, "{BAR_CSV_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
-        }
-        Ok(BarWriter { out, format, name: name.into(), rows: 0 })
+        let out = match format {
+            OutFormat::Csv => {
+                writeln!(out, "{BAR_CSV_HEADER}").map_err(|e| ConnectorError::io(name, e))?;
+                Out::Text(out, format)
+            }
+            OutFormat::Jsonl => Out::Text(out, format),
+            OutFormat::Parquet => Out::Parquet(Box::new(BarParquet::new(name, out)?)),
+        };
+        Ok(BarWriter { out, name: name.into(), rows: 0 })
     }
     /// Writes one bar.
     pub fn write(&mut self, b: &Bar) -> Result<(), ConnectorError> {
-        let r = match self.format {
-            OutFormat::Csv => writeln!(
-                self.out,
+        let r = match &mut self.out {
+            Out::Parquet(p) => {
+                self.rows += 1;
+                return p.write(b);
+            }
+            Out::Text(out, OutFormat::Csv | OutFormat::Parquet) => writeln!(
+                out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 b.instrument.symbol(),
                 b.timeframe,
@@ -120,7 +153,7 @@ impl BarWriter {
                 opt(b.last_trade_id),
                 b.revision
             ),
-            OutFormat::Jsonl => {
+            Out::Text(out, OutFormat::Jsonl) => {
                 let rec = BarRecord {
                     exchange: b.instrument.exchange(),
                     symbol: b.instrument.symbol(),
@@ -141,7 +174,7 @@ impl BarWriter {
                     last_trade_id: b.last_trade_id,
                     revision: b.revision,
                 };
-                serde_json::to_writer(&mut self.out, &rec).map_err(std::io::Error::other).and_then(|_| self.out.write_all(b"\n"))
+                serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::other).and_then(|_| out.write_all(b"\n"))
             }
         };
         self.rows += 1;
@@ -158,9 +191,24 @@ impl BarWriter {
     pub fn rows(&self) -> u64 {
         self.rows
     }
-    /// Flushes.
+    /// Flushes (Parquet: hands the buffered rows to the Parquet writer; the file is complete
+    /// only after [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.out.flush().map_err(|e| ConnectorError::io(&self.name, e))
+        match &mut self.out {
+            Out::Text(out, _) => out.flush().map_err(|e| ConnectorError::io(&self.name, e)),
+            Out::Parquet(p) => p.flush(),
+        }
+    }
+    /// Whether written rows stay buffered until [`finish`](Self::finish) (Parquet).
+    pub fn buffers_until_finish(&self) -> bool {
+        matches!(self.out, Out::Parquet(_))
+    }
+    /// Flushes everything and, for Parquet, writes the footer and publishes the file.
+    pub fn finish(&mut self) -> Result<(), ConnectorError> {
+        match &mut self.out {
+            Out::Text(out, _) => out.flush().map_err(|e| ConnectorError::io(&self.name, e)),
+            Out::Parquet(p) => p.finish(),
+        }
     }
 }
 
@@ -176,6 +224,9 @@ pub struct LateWriter {
 impl LateWriter {
     /// Creates `path`.
     pub fn create(path: &str) -> Result<Self, ConnectorError> {
+        if super::parquet::wants_parquet(path) {
+            return Err(ConnectorError::Header { path: path.into(), message: "the late-trade file is CSV; name it .csv".into() });
+        }
         let f = File::create(path).map_err(|e| ConnectorError::io(path, e))?;
         let mut out: Box<dyn Write + Send> = Box::new(BufWriter::new(f));
         writeln!(out, "{LATE_CSV_HEADER}").map_err(|e| ConnectorError::io(path, e))?;

@@ -1,4 +1,5 @@
-//! Trade CSV files: a streaming reader and a writer.
+//! Trade CSV files: a streaming reader and a writer. The reader also takes Parquet files
+//! ([`super::parquet`]), through the same column rules.
 //!
 //! The header names the columns; order is free and names are case-insensitive:
 //!
@@ -10,6 +11,7 @@
 //! | `amount` | yes | `qty`, `quantity`, `size`, `volume` | exact decimal |
 //! | `trade_id` | no | `id`, `tid`, `tradeid` | unsigned integer (enables de-duplication) |
 //! | `side` | no | `taker_side` | `buy`/`sell`/`b`/`s`/empty |
+//! | `is_buyer_maker` | no (used when there is no `side`) | `buyer_maker`, `isbuyermaker` | `true` (the taker sold) / `false` / `1` / `0` (Binance's dumps, Nautilus's Parquet) |
 //! | `exchange` | no | `venue` | exchange id (default from options) |
 //! | `ingest_ts` | no | `local_timestamp` | like `timestamp` |
 //!
@@ -114,6 +116,8 @@ struct Columns {
     side: Option<usize>,
     exchange: Option<usize>,
     ingest: Option<usize>,
+    /// Binance's `is_buyer_maker` (when there is no side column): true → the taker sold.
+    maker: Option<usize>,
     count: usize,
 }
 
@@ -121,6 +125,9 @@ impl Columns {
     /// What each header column holds, for the single-pass row parser (empty — every row on
     /// the general path — if one column would play two roles).
     fn plan(&self) -> Vec<Kind> {
+        if self.maker.is_some() {
+            return Vec::new();
+        }
         let mut plan = vec![Kind::Skip; self.count];
         let roles = [
             (Some(self.ts), Kind::Ts),
@@ -166,15 +173,17 @@ impl Columns {
                 message: format!("no symbol column; add one or pass --symbol BASE/QUOTE; header is {names:?}"),
             });
         }
+        let side = find(&names, &["side", "taker_side"]);
         Ok(Columns {
             ts: need(&["timestamp", "time", "ts", "datetime", "date"], "timestamp")?,
             symbol,
             price: need(&["price", "px"], "price")?,
             amount: need(&["amount", "qty", "quantity", "size", "volume"], "amount")?,
             id: find(&names, &["trade_id", "id", "tid", "tradeid"]),
-            side: find(&names, &["side", "taker_side"]),
+            side,
             exchange: find(&names, &["exchange", "venue"]),
             ingest: find(&names, &["ingest_ts", "local_timestamp"]),
+            maker: find(&names, &["is_buyer_maker", "buyer_maker", "isbuyermaker"]).filter(|_| side.is_none()),
             count: names.len(),
         })
     }
@@ -258,8 +267,13 @@ struct RowParser {
 }
 
 impl TradeCsvReader {
-    /// Opens a file.
+    /// Opens a file: CSV, or Parquet (told by its magic bytes), whose rows are read through
+    /// the same rules (see [`super::parquet`]).
     pub fn open(path: &str, opts: TradeCsvOptions) -> Result<Self, ConnectorError> {
+        if super::parquet::is_parquet(path)? {
+            let text = super::parquet::ParquetText::open(path, super::parquet::TsText::Nanos)?;
+            return Self::from_reader(path, Box::new(text), opts);
+        }
         let f = File::open(path).map_err(|e| ConnectorError::io(path, e))?;
         Self::from_reader(path, Box::new(f), opts)
     }
@@ -297,6 +311,9 @@ impl TradeCsvReader {
         match r.next_line()? {
             Some((s, e)) => {
                 let line = r.buf[s..e].to_vec();
+                if super::parquet::looks_binary(&line) {
+                    return Err(super::parquet::not_text(&r.path));
+                }
                 r.rows.cols = Columns::from_header(&r.path, &line, r.rows.default_inst.is_some())?;
                 r.rows.plan = r.rows.cols.plan();
             }
@@ -538,9 +555,15 @@ impl RowParser {
             }
             None => None,
         };
-        let side = match cols.side {
-            Some(i) => Side::parse_bytes(field(i)).map_err(|e| e.to_string())?,
-            None => Side::Unknown,
+        let side = match (cols.side, cols.maker) {
+            (Some(i), _) => Side::parse_bytes(field(i)).map_err(|e| e.to_string())?,
+            (None, Some(i)) => match field(i).trim_ascii().to_ascii_lowercase().as_slice() {
+                b"true" | b"1" => Side::Sell,
+                b"false" | b"0" => Side::Buy,
+                b"" => Side::Unknown,
+                f => return Err(format!("is_buyer_maker {:?} is not true/false", tickflow_model::clip(f))),
+            },
+            (None, None) => Side::Unknown,
         };
         let ingest_ts = match cols.ingest {
             Some(i) => Ts::parse_bytes(field(i)).map_err(|e| format!("ingest_ts: {e}"))?,
@@ -656,6 +679,72 @@ impl<W: Write> TradeCsvWriter<W> {
         self.out.flush().map_err(|e| ConnectorError::io(&self.name, e))?;
         Ok(self.out)
     }
+}
+
+/// A trade file being written: CSV, or Parquet when the name ends in `.parquet`/`.pq`
+/// ([`super::parquet`]). Call [`finish`](Self::finish) at the end (a Parquet file is published
+/// only then).
+pub enum TradeWriter {
+    /// CSV ([`TradeCsvWriter`]).
+    Csv(TradeCsvWriter<Box<dyn Write>>),
+    /// Parquet ([`super::parquet::TradeParquetWriter`]).
+    Parquet(Box<super::parquet::TradeParquetWriter>),
+}
+
+impl TradeWriter {
+    /// Creates `path`; `minimal` picks the core CSV layout (Parquet always has every column).
+    pub fn create(path: &str, minimal: bool) -> Result<Self, ConnectorError> {
+        if super::parquet::wants_parquet(path) {
+            return Ok(TradeWriter::Parquet(Box::new(super::parquet::TradeParquetWriter::create(path)?)));
+        }
+        let f = File::create(path).map_err(|e| ConnectorError::io(path, e))?;
+        let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 20, f));
+        Ok(TradeWriter::Csv(if minimal { TradeCsvWriter::minimal(path, out)? } else { TradeCsvWriter::new(path, out)? }))
+    }
+    /// Writes one trade.
+    pub fn write(&mut self, t: &Trade) -> Result<(), ConnectorError> {
+        match self {
+            TradeWriter::Csv(w) => w.write(t),
+            TradeWriter::Parquet(w) => w.write(t),
+        }
+    }
+    /// Flushes (Parquet: into the Parquet writer; the file is complete after `finish`).
+    pub fn flush(&mut self) -> Result<(), ConnectorError> {
+        match self {
+            TradeWriter::Csv(w) => w.flush(),
+            TradeWriter::Parquet(w) => w.flush(),
+        }
+    }
+    /// Flushes everything; a Parquet file gets its footer and is published.
+    pub fn finish(&mut self) -> Result<(), ConnectorError> {
+        match self {
+            TradeWriter::Csv(w) => w.flush(),
+            TradeWriter::Parquet(w) => w.finish(),
+        }
+    }
+}
+
+/// Copies the trade file `from` (CSV or Parquet, read with `opts`) into a new trade file `to`
+/// (format by name): every row passes the reader's validation again; the file's own ingest
+/// times are kept (rows without one get `opts.ingest_ts`). Returns the rows copied.
+pub fn convert_trades(from: &str, to: &str, opts: TradeCsvOptions) -> Result<u64, ConnectorError> {
+    let mut r = TradeCsvReader::open(from, opts)?;
+    let mut w = TradeWriter::create(to, false)?;
+    let mut batch = Vec::with_capacity(8192);
+    let mut n = 0u64;
+    loop {
+        batch.clear();
+        let more = r.read_batch(&mut batch, 8192)?;
+        for t in &batch {
+            w.write(t)?;
+        }
+        n += batch.len() as u64;
+        if !more {
+            break;
+        }
+    }
+    w.finish()?;
+    Ok(n)
 }
 
 #[cfg(test)]

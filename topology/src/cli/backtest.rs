@@ -26,10 +26,10 @@ pub fn strategy_help() -> String {
 /// Flags of `tickflow backtest`.
 #[derive(Args)]
 pub struct BacktestArgs {
-    /// Bar file: tickflow bar CSV, or Backtrader/Yahoo CSV.
+    /// Bar file: tickflow bar CSV or Parquet, or Backtrader/Yahoo CSV.
     #[arg(long, conflicts_with = "trades")]
     pub(crate) bars: Option<String>,
-    /// Trade CSV, aggregated into bars in the same dataflow (see --timeframe).
+    /// Trade file (CSV or Parquet), aggregated into bars in the same dataflow (see --timeframe).
     #[arg(long)]
     pub(crate) trades: Option<String>,
     /// Trades from this Kafka topic (every partition, read to the end offsets taken at start),

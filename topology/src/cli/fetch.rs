@@ -45,7 +45,7 @@ impl SpanArgs {
 pub enum FetchCmd {
     /// Public trades.
     Trades(FetchTradesArgs),
-    /// Closed candles (written as tickflow bar CSV).
+    /// Closed candles (written as tickflow bar CSV, JSON lines or Parquet).
     Ohlcv(FetchOhlcvArgs),
 }
 
@@ -69,7 +69,7 @@ pub struct FetchOhlcvArgs {
     timeframe: String,
     #[command(flatten)]
     span: SpanArgs,
-    /// Output bar CSV (or .jsonl).
+    /// Output bar file: CSV, or JSON lines (.jsonl) or Parquet (.parquet) by extension.
     #[arg(short = 'o', long)]
     out: String,
     /// Override the REST base URL.
@@ -101,7 +101,8 @@ pub struct FetchTradesArgs {
     symbol: String,
     #[command(flatten)]
     span: SpanArgs,
-    /// Output trade CSV (appended to when resuming).
+    /// Output trade file: CSV (appended to when resuming), or Parquet (.parquet; staged as
+    /// `<out>.part.csv` until the fetch completes).
     #[arg(short = 'o', long)]
     out: String,
     /// Override the REST base URL (tests, proxies).
@@ -176,6 +177,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         api_key: key.as_ref(),
     };
     let summary = venue.candles(req, &mut on_page)?;
+    writer.finish()?;
     pb.finish_and_clear();
     let (n, stats) = (summary.bars, client.stats);
     match summary.screened {
@@ -227,12 +229,12 @@ fn ccxt_unavailable(id: &str) -> anyhow::Error {
 #[cfg(feature = "ccxt")]
 fn ccxt_trades(id: &str, a: &FetchTradesArgs) -> Result<()> {
     let (since, until) = a.span.resolve()?;
-    let out = std::io::BufWriter::new(std::fs::File::create(&a.out).with_context(|| format!("creating {}", a.out))?);
-    let mut writer = TradeCsvWriter::new(&a.out, out)?;
+    let mut writer = tickflow_connectors::TradeWriter::create(&a.out, false)?;
     let n = tickflow_connectors::ccxt_venues::fetch_trades(id, a.rest_url.as_deref(), &a.symbol, since, until, |page| {
         page.iter().try_for_each(|t| writer.write(t))?;
         writer.flush()
     })?;
+    writer.finish()?;
     println!("fetched {n} trades of {} from ccxt:{id} into {}", a.symbol, a.out);
     Ok(())
 }
@@ -243,6 +245,7 @@ fn ccxt_ohlcv(id: &str, a: &FetchOhlcvArgs) -> Result<()> {
     let (since, until) = a.span.resolve()?;
     let mut writer = tickflow_connectors::BarWriter::create(&a.out)?;
     let n = tickflow_connectors::ccxt_venues::fetch_ohlcv(id, a.rest_url.as_deref(), &a.symbol, tf, since, until, |bars| writer.write_all(bars))?;
+    writer.finish()?;
     println!("fetched {n} {} candles of {} from ccxt:{id} into {}", a.timeframe, a.symbol, a.out);
     Ok(())
 }
@@ -269,20 +272,23 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
         market: a.market.clone(),
         api_key: api_key(a.api_key_file.as_deref())?.map(Secret::new),
     })?;
+    // Parquet is written whole at the end: the pages go to a CSV staging file first (which
+    // the checkpoint resumes), converted when the fetch completes
+    let csv = if tickflow_connectors::wants_parquet(&a.out) { format!("{}.part.csv", a.out) } else { a.out.clone() };
     let fresh = resume.is_none();
     let file =
-        std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&a.out).with_context(|| format!("opening {}", a.out))?;
+        std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&csv).with_context(|| format!("opening {}", csv))?;
     // rows written after the checkpoint by a run that died are dropped: they come again
     if let Some(bytes) = resume.as_ref().map(|c| c.bytes).filter(|b| *b > 0) {
-        let len = file.metadata().with_context(|| format!("reading {}", a.out))?.len();
+        let len = file.metadata().with_context(|| format!("reading {}", csv))?.len();
         if len < bytes {
-            bail!("{} is shorter ({len} bytes) than its checkpoint says ({bytes}); remove both to fetch again", a.out);
+            bail!("{} is shorter ({len} bytes) than its checkpoint says ({bytes}); remove both to fetch again", csv);
         }
-        file.set_len(bytes).with_context(|| format!("truncating {} to its checkpoint", a.out))?;
+        file.set_len(bytes).with_context(|| format!("truncating {} to its checkpoint", csv))?;
     }
     let out = std::io::BufWriter::new(file);
     // a resumed file already has its header
-    let mut writer = if fresh { TradeCsvWriter::new(&a.out, out)? } else { TradeCsvWriter::new_headerless(&a.out, out) };
+    let mut writer = if fresh { TradeCsvWriter::new(&csv, out)? } else { TradeCsvWriter::new_headerless(&csv, out) };
     let mut ck = resume.unwrap_or_default();
     let pb = span_progress(since, until, a.no_progress);
     let mut pages = 0u64;
@@ -302,8 +308,8 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
         writer.flush()?;
         // the data is durable before the checkpoint that points past it
         let f = writer.get_mut().get_ref();
-        f.sync_data().with_context(|| format!("syncing {}", a.out))?;
-        ck.bytes = f.metadata().with_context(|| format!("reading {}", a.out))?.len();
+        f.sync_data().with_context(|| format!("syncing {}", csv))?;
+        ck.bytes = f.metadata().with_context(|| format!("reading {}", csv))?.len();
         ck.cursor = history.cursor();
         ck.save(&ck_path)?;
         pb.set_position(((last_ts.0 - since.0).max(0) / 1_000_000_000) as u64);
@@ -316,6 +322,10 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     }
     pb.finish_and_clear();
     drop(writer);
+    if csv != a.out {
+        tickflow_connectors::convert_trades(&csv, &a.out, tickflow_connectors::TradeCsvOptions::default())?;
+        std::fs::remove_file(&csv).with_context(|| format!("removing {csv}"))?;
+    }
     std::fs::remove_file(&ck_path).ok();
     println!("fetched {} trades of {} from {} into {}", ck.rows, a.symbol, a.source, a.out);
     Ok(())

@@ -10,7 +10,7 @@ use crate::config::{JobConfig, StrategySection};
 /// Every job setting as an optional flag.
 #[derive(Args, Clone, Debug, Default)]
 pub struct JobFlags {
-    /// Trade CSV file(s); each file is one partition, read by one worker.
+    /// Trade file(s), CSV or Parquet; each file is one partition, read by one worker.
     #[arg(short = 'i', long = "input", conflicts_with_all = ["source", "kafka_topic"])]
     pub inputs: Vec<String>,
     /// Symbol for files without a symbol column (CCXT form, e.g. XRP/ETH).

@@ -14,7 +14,7 @@ use crate::cluster::ClusterArgs;
 /// Flags of `tickflow indicator`.
 #[derive(Args)]
 pub struct IndicatorArgs {
-    /// Bar file: tickflow bar CSV, or Backtrader/Yahoo CSV (Date,Open,High,Low,Close,…).
+    /// Bar file: tickflow bar CSV or Parquet, or Backtrader/Yahoo CSV (Date,Open,High,Low,Close,…).
     #[arg(long)]
     bars: String,
     // help generated from the indicator registry
@@ -70,6 +70,9 @@ pub fn run(a: IndicatorArgs) -> Result<()> {
     }
     if bars.is_empty() {
         bail!("{} holds no bars", a.bars);
+    }
+    if tickflow_connectors::wants_parquet(&a.out) {
+        bail!("{}: the indicator output is CSV; name it .csv", a.out);
     }
     let out_path = a.out.clone();
     let name = a.name.clone();

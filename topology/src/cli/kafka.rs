@@ -95,7 +95,7 @@ pub fn topics(cmd: TopicsCmd) -> Result<()> {
 /// Flags of `publish`.
 #[derive(Args)]
 pub struct PublishArgs {
-    /// Trade CSV file(s) to load.
+    /// Trade file(s) to load, CSV or Parquet.
     #[arg(short = 'i', long = "input", required = true)]
     inputs: Vec<String>,
     /// Target topic (default `<namespace>.trades`).

@@ -17,7 +17,7 @@ pub mod verify;
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use tickflow_connectors::{SyntheticConfig, TradeCsvOptions, TradeCsvWriter};
+use tickflow_connectors::{SyntheticConfig, TradeCsvOptions};
 use tickflow_model::{parse_timeframes, Ts};
 use tickflow_operators::{AggregateConfig, FillPolicy, LatePolicy, SourceConfig};
 
@@ -57,9 +57,13 @@ enum Cmd {
     /// Compute an indicator over a bar file.
     #[command(disable_help_flag = true)]
     Indicator(crate::cli::indicator::IndicatorArgs),
-    /// Write a seeded synthetic trade tape (CSV).
+    /// Write a seeded synthetic trade tape (CSV or Parquet).
     #[command(disable_help_flag = true)]
     Generate(GenerateArgs),
+    /// Convert a trade or bar file between CSV and Parquet (format by the output's name; every
+    /// row is validated again).
+    #[command(disable_help_flag = true)]
+    Convert(ConvertArgs),
     /// Fetch historical data from a venue's REST API.
     #[command(subcommand)]
     Fetch(crate::cli::fetch::FetchCmd),
@@ -151,7 +155,7 @@ impl CsvInputArgs {
 
 #[derive(Args)]
 struct GenerateArgs {
-    /// Output CSV.
+    /// Output trade file: CSV, or Parquet when it ends in .parquet.
     #[arg(short = 'o', long)]
     out: String,
     /// Number of trades.
@@ -215,6 +219,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Aggregate(a) => aggregate::run(a),
         Cmd::Demo(d) => crate::cli::demo::run(d),
         Cmd::Generate(g) => generate(g),
+        Cmd::Convert(c) => convert(c),
         Cmd::Indicator(i) => crate::cli::indicator::run(i),
         Cmd::Backtest(b) => crate::cli::backtest::run(b),
         Cmd::Fetch(f) => crate::cli::fetch::run(f),
@@ -283,12 +288,47 @@ fn generate(g: GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+struct ConvertArgs {
+    /// What the file holds.
+    #[arg(value_parser = ["trades", "bars"])]
+    kind: String,
+    /// Input file: CSV or Parquet (told by its content).
+    input: String,
+    /// Output file: Parquet when it ends in .parquet, JSON lines (bars) when .jsonl, else CSV.
+    out: String,
+    /// Symbol for files without a symbol column (trades) or Backtrader/Yahoo bar files.
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Exchange for rows without an exchange column.
+    #[arg(long, default_value = "unknown")]
+    exchange: String,
+}
+
+/// Runs `convert`: trades row by row (memory bounded); bars keep their latest revision.
+fn convert(c: ConvertArgs) -> Result<()> {
+    if c.input == c.out {
+        bail!("convert: the output must differ from the input");
+    }
+    let n = if c.kind == "trades" {
+        let opts = TradeCsvOptions { default_symbol: c.symbol, exchange: c.exchange, ..Default::default() };
+        tickflow_connectors::convert_trades(&c.input, &c.out, opts)?
+    } else {
+        let symbol = c.symbol.unwrap_or_else(|| crate::bars_in::default_symbol(&c.input));
+        let bars = tickflow_connectors::read_bars(&c.input, &c.exchange, &symbol)?;
+        let mut w = tickflow_connectors::BarWriter::create(&c.out)?;
+        w.write_all(&bars)?;
+        w.finish()?;
+        bars.len() as u64
+    };
+    println!("converted {n} {} from {} to {}", c.kind, c.input, c.out);
+    Ok(())
+}
+
 /// Writes a synthetic tape to `path`; returns the number of rows.
 pub fn write_tape(path: &str, cfg: SyntheticConfig, minimal: bool) -> Result<u64> {
     let mut tape = tickflow_connectors::SyntheticTape::new(cfg, Ts::now()).map_err(|e| anyhow!(e))?;
-    let f = std::fs::File::create(path).with_context(|| format!("creating {path}"))?;
-    let out = std::io::BufWriter::with_capacity(1 << 20, f);
-    let mut w = if minimal { TradeCsvWriter::minimal(path, out)? } else { TradeCsvWriter::new(path, out)? };
+    let mut w = tickflow_connectors::TradeWriter::create(path, minimal).with_context(|| format!("creating {path}"))?;
     let mut buf = Vec::with_capacity(65_536);
     let mut n = 0u64;
     loop {

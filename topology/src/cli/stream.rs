@@ -70,7 +70,8 @@ pub struct StreamArgs {
     // the venues come from the registry
     #[arg(long, help = source_help())]
     source: String,
-    /// Output trade CSV, or - for stdout.
+    /// Output trade file (CSV, or Parquet when it ends in .parquet, written when the stream
+    /// stops), or - for CSV on stdout.
     #[arg(short = 'o', long, default_value = "-")]
     out: String,
     #[command(flatten)]
@@ -85,9 +86,12 @@ pub fn source_help() -> String {
 /// Runs the command.
 pub fn run(a: StreamArgs) -> Result<()> {
     let cfg = a.live.config(&a.source)?;
-    let out: Box<dyn std::io::Write> =
-        if a.out == "-" { Box::new(std::io::stdout().lock()) } else { Box::new(std::io::BufWriter::new(std::fs::File::create(&a.out)?)) };
-    let mut w = TradeCsvWriter::new(&a.out, out)?;
+    let mut w = if a.out == "-" {
+        let out: Box<dyn std::io::Write> = Box::new(std::io::stdout().lock());
+        tickflow_connectors::TradeWriter::Csv(TradeCsvWriter::new(&a.out, out)?)
+    } else {
+        tickflow_connectors::TradeWriter::create(&a.out, false)?
+    };
     let stop = std::sync::atomic::AtomicBool::new(false);
     let mut n = 0u64;
     let mut err = None;
@@ -102,6 +106,7 @@ pub fn run(a: StreamArgs) -> Result<()> {
     if let Some(e) = err {
         return Err(e.into());
     }
+    w.finish()?;
     eprintln!(
         "streamed {n} trades ({} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames, {} refused trades)",
         stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames, stats.rejected

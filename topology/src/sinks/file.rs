@@ -1,4 +1,4 @@
-//! Files: the bar file (`--out`, `[sinks] bars_file`; CSV, or JSON lines by extension) and the
+//! Files: the bar file (`--out`, `[sinks] bars_file`; CSV, JSON lines or Parquet by extension) and the
 //! late-trade file (`--late-out`, `[sinks] late_file`).
 //!
 //! - **Input**: bars (revisions included), or late trades with their disposition.
@@ -6,7 +6,8 @@
 //!   bars by [`Bar::sort_key`], late trades by [`late_key`] — so a file is byte-identical for any
 //!   number of workers and processes. Only global worker 0 opens the file.
 //! - **Flush**: after every timestamp written.
-//! - **Durable**: up to the input frontier after each flush.
+//! - **Durable**: up to the input frontier after each flush; a Parquet bar file (`.parquet`)
+//!   only when the input ends (its footer is written and the file published then).
 
 use anyhow::Result;
 use tickflow_connectors::{BarWriter, ConnectorError, LateWriter};
@@ -23,8 +24,9 @@ pub trait RowWriter<D>: 'static {
         Self: Sized;
     /// Buffers a row.
     fn row(&mut self, d: &D) -> Result<(), ConnectorError>;
-    /// Writes the buffered rows out.
-    fn flush_rows(&mut self) -> Result<(), ConnectorError>;
+    /// Writes the buffered rows out; with `done`, the input has ended and the file is
+    /// completed. Returns whether rows stay buffered (a Parquet file is whole only at the end).
+    fn flush_rows(&mut self, done: bool) -> Result<bool, ConnectorError>;
 }
 
 impl RowWriter<Bar> for BarWriter {
@@ -34,8 +36,13 @@ impl RowWriter<Bar> for BarWriter {
     fn row(&mut self, b: &Bar) -> Result<(), ConnectorError> {
         self.write(b)
     }
-    fn flush_rows(&mut self) -> Result<(), ConnectorError> {
-        self.flush()
+    fn flush_rows(&mut self, done: bool) -> Result<bool, ConnectorError> {
+        if done {
+            self.finish()?;
+            return Ok(false);
+        }
+        self.flush()?;
+        Ok(self.buffers_until_finish())
     }
 }
 
@@ -46,8 +53,9 @@ impl RowWriter<LateTrade> for LateWriter {
     fn row(&mut self, l: &LateTrade) -> Result<(), ConnectorError> {
         self.write(l)
     }
-    fn flush_rows(&mut self) -> Result<(), ConnectorError> {
-        self.flush()
+    fn flush_rows(&mut self, _done: bool) -> Result<bool, ConnectorError> {
+        self.flush()?;
+        Ok(false)
     }
 }
 
@@ -83,12 +91,15 @@ impl<D, W: RowWriter<D>> Sink<D> for File<W> {
         }
         Ok(())
     }
-    fn flush(&mut self, _done: bool) -> Result<bool> {
-        if let (Some(w), true) = (self.writer.as_mut(), self.dirty) {
-            w.flush_rows()?;
-            self.dirty = false;
+    fn flush(&mut self, done: bool) -> Result<bool> {
+        match self.writer.as_mut() {
+            Some(w) if self.dirty || done => {
+                self.dirty = false;
+                Ok(w.flush_rows(done)?)
+            }
+            Some(w) => Ok(w.flush_rows(false)?),
+            None => Ok(false),
         }
-        Ok(false)
     }
 }
 
