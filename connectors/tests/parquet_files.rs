@@ -110,7 +110,9 @@ fn users_column_types_read_like_their_csv() {
     let mut qty = Decimal128Builder::new().with_data_type(DataType::Decimal128(18, 8));
     let mut id = Int64Builder::new();
     let mut maker = StringBuilder::new();
-    let rows: [(i64, f64, &str, i128, Option<i64>, &str); 3] = [
+    // (ms, price, pair, quantity mantissa at scale 8, id, is_buyer_maker)
+    type Row<'a> = (i64, f64, &'a str, i128, Option<i64>, &'a str);
+    let rows: [Row; 3] = [
         (1_610_064_000_278, 39432.48, "BTC/USDT", 26_300, Some(553_287_559), "True"),
         (1_610_064_000_310, 0.1 + 0.2, "ETH/USDT", 437_600_000, None, "False"),
         (1_610_064_000_368, 0.000311 * 1.0000000000000001, "BTC/USDT", 31_100, Some(553_287_561), ""),

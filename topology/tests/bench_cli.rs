@@ -15,7 +15,14 @@ fn bench_aggregate_runs_every_configuration_and_reports_each() {
         let line = out.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no {label:?} line in:\n{out}"));
         line[label.len()..].split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no rate in {line:?}"))
     };
-    for label in ["in-memory batches, 1 worker(s)", "in-memory batches, 2 worker(s)", "CSV file → bars, 1 worker(s)", "CSV file → bars, 2 worker(s)"] {
+    for label in [
+        "in-memory batches, 1 worker(s)",
+        "in-memory batches, 2 worker(s)",
+        "CSV file → bars, 1 worker(s)",
+        "CSV file → bars, 2 worker(s)",
+        "Parquet file → bars, 1 worker(s)",
+        "Parquet file → bars, 2 worker(s)",
+    ] {
         assert!(rate_of(label) > 0.0, "{label}: {out}");
     }
     // each child run processes the whole tape into the same bars at any worker count

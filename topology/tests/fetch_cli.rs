@@ -141,6 +141,22 @@ fn an_interrupted_candle_fetch_resumes_after_its_last_bar() {
     let stdout = run(&parts, "2019-10-13T12:00:00Z", true);
     assert!(stdout.contains("fetched ") && !stdout.contains("fetched 2469"), "only the rest is fetched: {stdout}");
     assert_eq!(std::fs::read_to_string(&parts).unwrap(), std::fs::read_to_string(&whole).unwrap(), "no gap, no repeat, one header");
+    // the same into Parquet: the resumed file holds what the CSV holds, and a backtest reads it
+    let pq = dir.path().join("parts.parquet");
+    run(&pq, "2019-10-12T07:30:00Z", false);
+    let stdout = run(&pq, "2019-10-13T12:00:00Z", true);
+    assert!(stdout.contains("fetched ") && !stdout.contains("fetched 2469"), "only the rest is fetched: {stdout}");
+    let back = dir.path().join("back.csv");
+    tickflow_ok(&["convert", "bars", pq.to_str().unwrap(), back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), std::fs::read_to_string(&whole).unwrap());
+    let bt = |bars: &std::path::Path, out: &str| {
+        let d = dir.path().join(out);
+        tickflow_ok(&["backtest", "--bars", bars.to_str().unwrap(), "--strategy", "sma_cross", "--out-dir", d.to_str().unwrap()]);
+        std::fs::read_to_string(d.join("fills.csv")).unwrap()
+    };
+    let fills = bt(&whole, "bt_csv");
+    assert!(fills.lines().count() > 2, "{fills}");
+    assert_eq!(bt(&pq, "bt_pq"), fills);
 }
 
 #[test]

@@ -3,5 +3,5 @@
 pub mod bar_csv;
 pub mod bar_out;
 mod fast_row;
-pub mod trade_csv;
 pub mod parquet;
+pub mod trade_csv;

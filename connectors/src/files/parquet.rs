@@ -34,8 +34,8 @@ use std::sync::Arc;
 use arrow_array::builder::{Decimal128Builder, StringBuilder, TimestampNanosecondBuilder, UInt32Builder, UInt64Builder};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int64Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt64Type,
+    Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt64Type,
 };
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -239,7 +239,15 @@ impl Cell {
 
     fn array(&self) -> &ArrayRef {
         match self {
-            Cell::Str(a) | Cell::Signed(a) | Cell::Unsigned(a) | Cell::F64(a) | Cell::F32(a) | Cell::Bool(a) | Cell::Dec(a, _) | Cell::Time(a, ..) | Cell::Other(a, _) => a,
+            Cell::Str(a)
+            | Cell::Signed(a)
+            | Cell::Unsigned(a)
+            | Cell::F64(a)
+            | Cell::F32(a)
+            | Cell::Bool(a)
+            | Cell::Dec(a, _)
+            | Cell::Time(a, ..)
+            | Cell::Other(a, _) => a,
         }
     }
 
@@ -248,15 +256,16 @@ impl Cell {
         if a.is_null(row) {
             return;
         }
-        use std::io::Write as _;
         match self {
             Cell::Str(a) => quoted(buf, a.as_string::<i32>().value(row).as_bytes()),
             Cell::Signed(a) => {
-                let _ = write!(buf, "{}", a.as_primitive::<Int64Type>().value(row));
+                let v = a.as_primitive::<Int64Type>().value(row);
+                if v < 0 {
+                    buf.push(b'-');
+                }
+                push_u64(buf, v.unsigned_abs());
             }
-            Cell::Unsigned(a) => {
-                let _ = write!(buf, "{}", a.as_primitive::<UInt64Type>().value(row));
-            }
+            Cell::Unsigned(a) => push_u64(buf, a.as_primitive::<UInt64Type>().value(row)),
             Cell::F64(a) => float_text(buf, &a.as_primitive::<Float64Type>().value(row).to_string()),
             Cell::F32(a) => float_text(buf, &a.as_primitive::<Float32Type>().value(row).to_string()),
             Cell::Bool(a) => buf.extend_from_slice(if a.as_boolean().value(row) { b"true" } else { b"false" }),
@@ -291,32 +300,98 @@ fn float_text(buf: &mut Vec<u8>, shortest: &str) {
     }
 }
 
-/// The exact text of a `Decimal128` mantissa at `scale`.
+/// Appends the decimal digits of `v` (no formatting machinery: this is the Parquet reader's
+/// inner loop).
+#[inline]
+fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
+    // two digits per division
+    const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+    } else {
+        i -= 1;
+        tmp[i] = b'0' + v as u8;
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+/// Appends `v` as exactly `width` digits, zero-padded (`v < 10^width`).
+#[inline]
+fn push_padded(buf: &mut Vec<u8>, mut v: u64, width: usize) {
+    let start = buf.len();
+    buf.resize(start + width, b'0');
+    let mut i = buf.len();
+    while v > 0 && i > start {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// The exact text of a `Decimal128` mantissa at `scale`, without trailing fractional zeros
+/// (`95000.020000000` → `95000.02`).
 fn decimal_text(buf: &mut Vec<u8>, m: i128, scale: i8) {
     use std::io::Write as _;
-    if scale <= 0 {
-        let _ = write!(buf, "{m}");
-        for _ in 0..(-(scale as i32)) {
-            buf.push(b'0');
-        }
-        return;
-    }
     if m < 0 {
         buf.push(b'-');
     }
     let abs = m.unsigned_abs();
-    let p = 10u128.pow(scale as u32);
-    let _ = write!(buf, "{}.{:0w$}", abs / p, abs % p, w = scale as usize);
+    if scale <= 0 {
+        let _ = write!(buf, "{abs}");
+        if abs != 0 {
+            for _ in 0..(-(scale as i32)) {
+                buf.push(b'0');
+            }
+        }
+        return;
+    }
+    let (mut frac, mut width) = if scale <= 19 && abs <= u64::MAX as u128 {
+        let p = 10u64.pow(scale as u32);
+        let a = abs as u64;
+        push_u64(buf, a / p);
+        (a % p, scale as usize)
+    } else {
+        let p = 10u128.pow(scale.min(38) as u32);
+        let _ = write!(buf, "{}", abs / p);
+        let f = abs % p;
+        if f > u64::MAX as u128 {
+            let _ = write!(buf, ".{:0w$}", f, w = scale as usize);
+            while buf.last() == Some(&b'0') {
+                buf.pop();
+            }
+            return;
+        }
+        (f as u64, scale as usize)
+    };
+    if frac == 0 {
+        return;
+    }
+    while frac % 10 == 0 {
+        frac /= 10;
+        width -= 1;
+    }
+    buf.push(b'.');
+    push_padded(buf, frac, width);
 }
 
 /// The text of an epoch-nanosecond time (see [`TsText`]).
 fn time_text(buf: &mut Vec<u8>, ns: i128, style: TsText) {
-    use std::io::Write as _;
-    if style == TsText::Millis && ns % 1_000_000 == 0 {
-        let _ = write!(buf, "{}", ns / 1_000_000);
+    if style == TsText::Millis && ns % 1_000_000 == 0 && (0..=i64::MAX as i128).contains(&ns) {
+        push_u64(buf, (ns / 1_000_000) as u64);
     } else if (100_000_000_000_000_000..=i64::MAX as i128).contains(&ns) {
-        let _ = write!(buf, "{ns}");
+        push_u64(buf, ns as u64);
     } else {
+        use std::io::Write as _;
         if ns < 0 {
             buf.push(b'-');
         }
@@ -588,8 +663,15 @@ impl BarParquet {
     pub(crate) fn write(&mut self, b: &Bar) -> Result<(), ConnectorError> {
         let name = &self.out.name;
         let v = |c: &str, m: i128| dec_value(name, c, m);
-        let ohlcv = [v("open", b.open.mantissa())?, v("high", b.high.mantissa())?, v("low", b.low.mantissa())?, v("close", b.close.mantissa())?, v("volume", b.volume.mantissa())?];
-        let (qv, buy, sell) = (v("quote_volume", b.quote_volume.mantissa())?, v("buy_volume", b.buy_volume.mantissa())?, v("sell_volume", b.sell_volume.mantissa())?);
+        let ohlcv = [
+            v("open", b.open.mantissa())?,
+            v("high", b.high.mantissa())?,
+            v("low", b.low.mantissa())?,
+            v("close", b.close.mantissa())?,
+            v("volume", b.volume.mantissa())?,
+        ];
+        let (qv, buy, sell) =
+            (v("quote_volume", b.quote_volume.mantissa())?, v("buy_volume", b.buy_volume.mantissa())?, v("sell_volume", b.sell_volume.mantissa())?);
         let vwap = b.vwap().map(|x| v("vwap", x.mantissa())).transpose()?;
         self.symbol.append_value(b.instrument.symbol());
         self.timeframe.append_value(b.timeframe.to_string());
@@ -660,10 +742,32 @@ mod tests {
             f(&mut b);
             String::from_utf8(b).unwrap()
         };
-        assert_eq!(s(&|b| decimal_text(b, 105_410_100_000_000, 9)), "105410.100000000");
+        assert_eq!(s(&|b| decimal_text(b, 105_410_100_000_000, 9)), "105410.1");
+        assert_eq!(s(&|b| decimal_text(b, 105_410_000_000_000, 9)), "105410");
+        assert_eq!(s(&|b| decimal_text(b, 1_000_000_007, 9)), "1.000000007");
         assert_eq!(s(&|b| decimal_text(b, -5, 3)), "-0.005");
+        assert_eq!(s(&|b| decimal_text(b, 0, 9)), "0");
         assert_eq!(s(&|b| decimal_text(b, 12, -2)), "1200");
         assert_eq!(s(&|b| decimal_text(b, MAX_38, 18)), "99999999999999999999.999999999999999999");
+        assert_eq!(s(&|b| decimal_text(b, -MAX_38 + 9, 30)), "-99999999.99999999999999999999999999999");
+        assert_eq!(s(&|b| decimal_text(b, u64::MAX as i128, 19)), "1.8446744073709551615");
+        // every mantissa at every small scale: the text parses back to the same value
+        for m in [1i128, 7, 10, 123_456_789, 999_999_999_999, -42_000] {
+            for scale in 0..=9i8 {
+                let t = s(&|b| decimal_text(b, m, scale));
+                let d = tickflow_model::Decimal::parse_bytes(t.as_bytes()).unwrap();
+                assert_eq!(d.mantissa(), m * 10i128.pow(9 - scale as u32), "{m} at {scale}: {t}");
+            }
+        }
+        let mut b = Vec::new();
+        push_u64(&mut b, 0);
+        b.push(b' ');
+        push_u64(&mut b, u64::MAX);
+        for v in [7u64, 10, 99, 100, 101, 1_000_000_007] {
+            b.push(b' ');
+            push_u64(&mut b, v);
+        }
+        assert_eq!(String::from_utf8(b).unwrap(), "0 18446744073709551615 7 10 99 100 101 1000000007");
         assert_eq!(s(&|b| time_text(b, 1_762_795_440_000_000_000, TsText::Millis)), "1762795440000");
         assert_eq!(s(&|b| time_text(b, 1_762_795_440_000_000_001, TsText::Millis)), "1762795440000000001");
         assert_eq!(s(&|b| time_text(b, 1_762_795_440_000_000_001, TsText::Nanos)), "1762795440000000001");

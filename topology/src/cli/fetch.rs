@@ -276,8 +276,7 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     // the checkpoint resumes), converted when the fetch completes
     let csv = if tickflow_connectors::wants_parquet(&a.out) { format!("{}.part.csv", a.out) } else { a.out.clone() };
     let fresh = resume.is_none();
-    let file =
-        std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&csv).with_context(|| format!("opening {}", csv))?;
+    let file = std::fs::OpenOptions::new().create(true).append(!fresh).write(true).truncate(fresh).open(&csv).with_context(|| format!("opening {}", csv))?;
     // rows written after the checkpoint by a run that died are dropped: they come again
     if let Some(bytes) = resume.as_ref().map(|c| c.bytes).filter(|b| *b > 0) {
         let len = file.metadata().with_context(|| format!("reading {}", csv))?.len();

@@ -25,7 +25,7 @@ pub struct BenchAggregateArgs {
     /// Number of symbols in the generated tapes (one in-memory partition per symbol).
     #[arg(long, default_value_t = 2)]
     symbols: usize,
-    /// Skip the CSV → bars measurement.
+    /// Skip the file (CSV, Parquet) → bars measurements.
     #[arg(long)]
     no_csv: bool,
     /// Directory for the generated CSV (default: a temporary directory).
@@ -42,7 +42,8 @@ pub struct BenchAggregateArgs {
     /// varies ±20–30% from run to run.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
-    /// Internal: run one configuration (memory:W or csv:PATH:W) and print one JSON line.
+    /// Internal: run one configuration (memory:W or csv:PATH:W, PATH a CSV or Parquet file) and
+    /// print one JSON line.
     #[arg(long, hide = true)]
     pub(crate) single: Option<String>,
 }
@@ -247,6 +248,17 @@ pub(crate) fn parent(a: &BenchAggregateArgs) -> Result<()> {
             let m = measure(a, &format!("csv:{path}:{w}"))?;
             let mbs = size as f64 / 1e6 * m.median / m.trades.max(1.0);
             println!("{:<34} {:>10.2} M {:>8.0}MB/s {:>18} {:>6.0} MiB", format!("CSV file → bars, {w} worker(s)"), m.median / 1e6, mbs, m.range(), m.rss);
+        }
+        // the same tape as Parquet (every column; Decimal128, Timestamp(ns), Snappy)
+        let pq = dir.join("bench-trades.parquet").to_string_lossy().into_owned();
+        let t = Instant::now();
+        tickflow::cli::write_tape(&pq, SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, false)?;
+        let size = std::fs::metadata(&pq)?.len();
+        println!("(wrote {:.0} MiB Parquet in {:.1} s)", size as f64 / 1048576.0, t.elapsed().as_secs_f64());
+        for w in ["1", "2"] {
+            let m = measure(a, &format!("csv:{pq}:{w}"))?;
+            let mbs = size as f64 / 1e6 * m.median / m.trades.max(1.0);
+            println!("{:<34} {:>10.2} M {:>8.0}MB/s {:>18} {:>6.0} MiB", format!("Parquet file → bars, {w} worker(s)"), m.median / 1e6, mbs, m.range(), m.rss);
         }
         if a.dir.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
