@@ -10,7 +10,7 @@
 
 use std::io::Write;
 
-use tickflow_model::{Bar, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, FundingRate, Timeframe, Trade, Ts};
 
 use crate::http::HttpClient;
 use crate::ConnectorError;
@@ -90,6 +90,67 @@ pub fn page_candles_forward(
         start = end;
     }
     Ok(total)
+}
+
+/// Funding events in `[since, until)` from a venue that pages forward from a start time
+/// (`url(start_ms)`; pages of up to `page_len`, ascending): the next page starts 1 ms after the
+/// last event. Hands each page to `on_page`; returns how many.
+pub fn page_funding_forward(
+    client: &mut HttpClient,
+    page_len: usize,
+    since: Ts,
+    until: Ts,
+    url: impl Fn(i64) -> String,
+    parse: impl Fn(&str) -> Result<Vec<FundingRate>, ConnectorError>,
+    on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    let mut start = since.millis();
+    let mut total = 0u64;
+    loop {
+        let mut page = parse(&client.get(&url(start))?)?;
+        let full = page.len() >= page_len;
+        page.sort_by_key(|f| f.ts);
+        let last = page.last().map(|f| f.ts.millis());
+        page.retain(|f| f.ts.millis() >= start && f.ts < until);
+        total += page.len() as u64;
+        on_page(&page)?;
+        match last {
+            Some(l) if full && l + 1 < until.millis() && l + 1 > start => start = l + 1,
+            _ => return Ok(total),
+        }
+    }
+}
+
+/// Funding events in `[since, until)` from a venue that answers newest first within
+/// `url(start_ms, end_ms)` (inclusive bounds; pages of up to `page_len`): the next page ends
+/// 1 ms before the oldest event. The events are handed over once, ascending (a year of 8-hour
+/// funding is 1,095 events); returns how many.
+pub fn page_funding_backward(
+    client: &mut HttpClient,
+    page_len: usize,
+    since: Ts,
+    until: Ts,
+    url: impl Fn(i64, i64) -> String,
+    parse: impl Fn(&str) -> Result<Vec<FundingRate>, ConnectorError>,
+    on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>,
+) -> Result<u64, ConnectorError> {
+    let (start, mut end) = (since.millis(), until.millis() - 1);
+    let mut all: std::collections::BTreeMap<(tickflow_model::Instrument, Ts), FundingRate> = Default::default();
+    while end >= start {
+        let page = parse(&client.get(&url(start, end))?)?;
+        let oldest = page.iter().map(|f| f.ts.millis()).min();
+        let n = page.len();
+        for f in page.into_iter().filter(|f| f.ts >= since && f.ts < until) {
+            all.insert(f.sort_key(), f);
+        }
+        match oldest {
+            Some(o) if n >= page_len && o - 1 < end => end = o - 1,
+            _ => break,
+        }
+    }
+    let v: Vec<FundingRate> = all.into_values().collect();
+    on_page(&v)?;
+    Ok(v.len() as u64)
 }
 
 /// The last delivered trade of a market.

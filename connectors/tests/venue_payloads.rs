@@ -267,3 +267,32 @@ fn the_other_recorded_sessions_parse_frame_by_frame() {
     assert_eq!((t.instrument.symbol(), t.price.to_string(), t.amount.to_string(), t.side), ("ETH/USD", "3805.44".into(), "0.0792".into(), Side::Buy));
     assert_eq!((t.trade_id, t.ts), (Some(216_000_477), Ts(1_641_343_699_596_000_000)));
 }
+
+#[test]
+fn funding_rows_parse_exactly_and_refuse_what_is_not_a_rate() {
+    use tickflow_connectors::venues::bybit;
+    // Binance USDⓈ-M `GET /fapi/v1/fundingRate` (the API documentation's example)
+    let inst = Instrument::new("binance", "BTC/USDT:USDT").unwrap();
+    let body = r#"[{"symbol":"BTCUSDT","fundingRate":"-0.03750000","fundingTime":1570608000000,"markPrice":"34287.54619963"},
+                   {"symbol":"BTCUSDT","fundingRate":"0.00010000","fundingTime":1570636800000,"markPrice":""}]"#;
+    let v = binance::parse_funding(body, inst).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(
+        (v[0].ts, v[0].rate.to_string(), v[0].mark_price.map(|m| m.to_string())),
+        (Ts::from_millis(1_570_608_000_000), "-0.0375".into(), Some("34287.54619963".into()))
+    );
+    assert_eq!((v[1].rate.to_string(), v[1].mark_price), ("0.0001".into(), None));
+    // Bybit v5 `GET /v5/market/funding/history` (the API documentation's example); OKX-style
+    // 16-decimal rates stay exact
+    let inst = Instrument::new("bybit", "ETH/USDT:USDT").unwrap();
+    let body = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"ETHUSDT","fundingRate":"0.0000983434362041","fundingRateTimestamp":"1672041600000"}]},"retExtInfo":{},"time":1672051897447}"#;
+    let v = bybit::parse_funding(body, inst).unwrap();
+    assert_eq!((v[0].ts, v[0].rate.to_string()), (Ts::from_millis(1_672_041_600_000), "0.0000983434362041".into()));
+    // errors name the venue and what is wrong
+    let e = bybit::parse_funding(r#"{"retCode":10001,"retMsg":"params error","result":{}}"#, inst).unwrap_err().to_string();
+    assert!(e.contains("10001") && e.contains("params error"), "{e}");
+    let e = binance::parse_funding(r#"[{"fundingTime":1,"fundingRate":"abc"}]"#, inst).unwrap_err().to_string();
+    assert!(e.contains("binance") && e.contains("fundingRate"), "{e}");
+    let e = binance::parse_funding(r#"[{"fundingRate":"0.1"}]"#, inst).unwrap_err().to_string();
+    assert!(e.contains("without fundingTime"), "{e}");
+}

@@ -3,5 +3,6 @@
 pub mod bar_csv;
 pub mod bar_out;
 mod fast_row;
+pub mod funding;
 pub mod parquet;
 pub mod trade_csv;

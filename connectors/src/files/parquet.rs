@@ -400,18 +400,18 @@ fn time_text(buf: &mut Vec<u8>, ns: i128, style: TsText) {
     }
 }
 
-fn decimal(p: u8, s: i8) -> DataType {
+pub(crate) fn decimal(p: u8, s: i8) -> DataType {
     DataType::Decimal128(p, s)
 }
 
-fn utc_ns() -> DataType {
+pub(crate) fn utc_ns() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
 /// The largest mantissa `Decimal128(38, _)` holds.
 const MAX_38: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
 
-fn dec_value(name: &str, column: &str, m: i128) -> Result<i128, ConnectorError> {
+pub(crate) fn dec_value(name: &str, column: &str, m: i128) -> Result<i128, ConnectorError> {
     if (-MAX_38..=MAX_38).contains(&m) {
         Ok(m)
     } else {
@@ -420,7 +420,7 @@ fn dec_value(name: &str, column: &str, m: i128) -> Result<i128, ConnectorError> 
 }
 
 /// A Parquet file being written: the Arrow writer and the rename that publishes it.
-struct Out {
+pub(crate) struct Out {
     name: String,
     writer: Option<ArrowWriter<Box<dyn Write + Send>>>,
     /// (`<name>.part`, `<name>`), renamed on [`Out::finish`].
@@ -428,7 +428,7 @@ struct Out {
 }
 
 impl Out {
-    fn create(path: &str, schema: SchemaRef) -> Result<Out, ConnectorError> {
+    pub(crate) fn create(path: &str, schema: SchemaRef) -> Result<Out, ConnectorError> {
         let part = format!("{path}.part");
         let f = File::create(&part).map_err(|e| ConnectorError::io(&part, e))?;
         let mut o = Out::new(path, Box::new(std::io::BufWriter::with_capacity(1 << 20, f)), schema)?;
@@ -442,7 +442,7 @@ impl Out {
         Ok(Out { name: name.into(), writer: Some(writer), publish: None })
     }
 
-    fn write(&mut self, schema: &SchemaRef, cols: Vec<ArrayRef>) -> Result<(), ConnectorError> {
+    pub(crate) fn write(&mut self, schema: &SchemaRef, cols: Vec<ArrayRef>) -> Result<(), ConnectorError> {
         let batch = RecordBatch::try_new(schema.clone(), cols).map_err(|e| parquet_err(&self.name, e))?;
         match self.writer.as_mut() {
             Some(w) => w.write(&batch).map_err(|e| parquet_err(&self.name, e)),
@@ -450,7 +450,7 @@ impl Out {
         }
     }
 
-    fn finish(&mut self) -> Result<(), ConnectorError> {
+    pub(crate) fn finish(&mut self) -> Result<(), ConnectorError> {
         let Some(w) = self.writer.take() else { return Ok(()) };
         let mut inner = w.into_inner().map_err(|e| parquet_err(&self.name, e))?;
         inner.flush().map_err(|e| ConnectorError::io(&self.name, e))?;

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, Instrument, MarketKind, Timeframe, Trade, Ts};
+use tickflow_model::{Bar, FundingRate, Instrument, MarketKind, Timeframe, Trade, Ts};
 
 use crate::history::{After, Fill, TradeHistory};
 use crate::http::{HttpClient, RateBudget, Secret};
@@ -44,6 +44,8 @@ pub struct Capabilities {
     /// `verify`: the venue's candles follow tickflow's bar convention (carry fill, exact volume,
     /// trade count), so they can be compared minute by minute with aggregated trades.
     pub verify: Support,
+    /// `fetch funding`: perpetual funding-rate history ([`Venue::funding`]).
+    pub funding: Support,
 }
 
 /// The operations a venue may offer.
@@ -57,11 +59,13 @@ pub enum Operation {
     Stream,
     /// Venue candles vs aggregated trades.
     Verify,
+    /// REST funding-rate history of perpetuals.
+    Funding,
 }
 
 impl Operation {
     /// Every operation, in table order.
-    pub const ALL: [Operation; 4] = [Operation::Trades, Operation::Ohlcv, Operation::Stream, Operation::Verify];
+    pub const ALL: [Operation; 5] = [Operation::Trades, Operation::Ohlcv, Operation::Stream, Operation::Verify, Operation::Funding];
     /// The command offering it.
     pub fn command(self) -> &'static str {
         match self {
@@ -69,6 +73,7 @@ impl Operation {
             Operation::Ohlcv => "fetch ohlcv",
             Operation::Stream => "stream",
             Operation::Verify => "verify",
+            Operation::Funding => "fetch funding",
         }
     }
     /// This operation's entry of `caps`.
@@ -78,6 +83,7 @@ impl Operation {
             Operation::Ohlcv => caps.ohlcv,
             Operation::Stream => caps.stream,
             Operation::Verify => caps.verify,
+            Operation::Funding => caps.funding,
         }
     }
 }
@@ -132,6 +138,27 @@ pub struct CandleRequest<'a> {
 }
 
 impl CandleRequest<'_> {
+    /// The REST base: the override, else `default`, without trailing slashes.
+    pub fn base(&self, default: &str) -> String {
+        crate::history::base(self.rest_url.unwrap_or(default)).to_string()
+    }
+}
+
+/// A REST funding-rate history request.
+pub struct FundingRequest<'a> {
+    /// The client (with the venue's budget).
+    pub client: &'a mut HttpClient,
+    /// REST base URL (default: the venue's for the market).
+    pub rest_url: Option<&'a str>,
+    /// CCXT symbol of a perpetual (`BTC/USDT:USDT`, `BTC/USD:BTC`).
+    pub symbol: &'a str,
+    /// Start (funding times at or after it).
+    pub since: Ts,
+    /// End, exclusive.
+    pub until: Ts,
+}
+
+impl FundingRequest<'_> {
     /// The REST base: the override, else `default`, without trailing slashes.
     pub fn base(&self, default: &str) -> String {
         crate::history::base(self.rest_url.unwrap_or(default)).to_string()
@@ -264,6 +291,12 @@ pub trait Venue: Send + Sync {
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
         let _ = (req, on_page);
         Err(unsupported(self.id(), &self.capabilities(), Operation::Ohlcv))
+    }
+    /// Funding events in `[since, until)` handed to `on_page` in ascending time; returns how
+    /// many.
+    fn funding(&self, req: FundingRequest<'_>, on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>) -> Result<u64, ConnectorError> {
+        let _ = (req, on_page);
+        Err(unsupported(self.id(), &self.capabilities(), Operation::Funding))
     }
     /// How `fetch ohlcv --resume` works for this venue.
     fn candle_resume(&self) -> CandleResume {

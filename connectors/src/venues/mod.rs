@@ -19,7 +19,10 @@ pub mod kraken;
 pub mod okx;
 mod registry;
 
-pub use api::{CandleRequest, CandleResume, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened, Support, Venue};
+pub use api::{
+    CandleRequest, CandleResume, CandleSummary, Capabilities, FundingRequest, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened, Support,
+    Venue,
+};
 pub use registry::{capability_table, for_markets, for_operation, get, ids, source_help, REGISTRY};
 
 use serde::de::{self, Deserializer, Visitor};
@@ -46,6 +49,31 @@ pub(crate) fn micros(venue: &str, v: i64) -> Result<tickflow_model::Ts, Connecto
 /// Epoch seconds and nanoseconds from a venue as event time (checked).
 pub(crate) fn secs_nanos(venue: &str, s: i64, ns: i64) -> Result<tickflow_model::Ts, ConnectorError> {
     tickflow_model::Ts::checked_from_secs_nanos(s, ns).ok_or_else(|| payload_err(venue, format!("time {s}.{ns:09} s is out of range")))
+}
+
+/// One funding row of a JSON payload: the time (epoch ms, number or string) under `time`, the
+/// rate (exact, up to 18 decimals) under `rate`, an optional mark price under `mark`.
+pub(crate) fn funding_row(
+    venue: &str,
+    instrument: Instrument,
+    row: &serde_json::Value,
+    time: &str,
+    rate: &str,
+    mark: Option<&str>,
+) -> Result<tickflow_model::FundingRate, ConnectorError> {
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let t = row.get(time).and_then(text).and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| payload_err(venue, format!("funding row without {time}: {row}")))?;
+    let r = row.get(rate).and_then(text).ok_or_else(|| payload_err(venue, format!("funding row without {rate}: {row}")))?;
+    let rate = tickflow_model::Notional::parse_bytes(r.as_bytes()).map_err(|e| payload_err(venue, format!("{rate}: {e}")))?;
+    let mark_price = match mark.and_then(|m| row.get(m)).and_then(text).filter(|s| !s.is_empty()) {
+        Some(m) => Some(Decimal::parse_bytes(m.as_bytes()).map_err(|e| payload_err(venue, format!("mark price: {e}")))?),
+        None => None,
+    };
+    Ok(tickflow_model::FundingRate { instrument, ts: ms(venue, t)?, rate, mark_price })
 }
 
 /// A payload error for `venue`.

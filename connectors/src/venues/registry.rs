@@ -74,19 +74,25 @@ fn cell(s: Support) -> String {
 }
 
 /// The market kinds a venue serves: those of every operation it offers, then what single
-/// operations add (`spot; fetch ohlcv also linear perpetual, inverse perpetual`).
+/// operations add (`spot; fetch ohlcv also linear perpetual, inverse perpetual`), and the
+/// perpetuals `fetch funding` serves.
 fn markets_cell(v: &dyn Venue) -> String {
     use tickflow_model::MarketKind;
     let caps = v.capabilities();
     let offered: Vec<Operation> = Operation::ALL.into_iter().filter(|op| op.of(&caps).offered()).collect();
     let names = |ks: &[MarketKind]| ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
-    let common: Vec<MarketKind> = MarketKind::ALL.into_iter().filter(|k| offered.iter().all(|op| v.market_kinds(*op).contains(k))).collect();
+    // funding is of perpetuals by nature: listed on its own, not narrowing the common kinds
+    let (funding, trading): (Vec<Operation>, Vec<Operation>) = offered.into_iter().partition(|op| *op == Operation::Funding);
+    let common: Vec<MarketKind> = MarketKind::ALL.into_iter().filter(|k| trading.iter().all(|op| v.market_kinds(*op).contains(k))).collect();
     let mut cell = names(&common);
-    for op in offered {
+    for op in trading {
         let extra: Vec<MarketKind> = v.market_kinds(op).iter().copied().filter(|k| !common.contains(k)).collect();
         if !extra.is_empty() {
             cell.push_str(&format!("; {} also {}", op.command(), names(&extra)));
         }
+    }
+    for op in funding {
+        cell.push_str(&format!("; {}: {}", op.command(), names(v.market_kinds(op))));
     }
     cell
 }

@@ -47,6 +47,28 @@ pub enum FetchCmd {
     Trades(FetchTradesArgs),
     /// Closed candles (written as tickflow bar CSV, JSON lines or Parquet).
     Ohlcv(FetchOhlcvArgs),
+    /// Funding-rate history of a perpetual (`BTC/USDT:USDT`, `BTC/USD:BTC`).
+    Funding(FetchFundingArgs),
+}
+
+/// Flags of `fetch funding`.
+#[derive(Args)]
+pub struct FetchFundingArgs {
+    // the venues come from the registry
+    #[arg(long, help = venues::source_help(Operation::Funding))]
+    source: String,
+    /// CCXT symbol of a perpetual: BTC/USDT:USDT (linear), BTC/USD:BTC (inverse).
+    #[arg(long)]
+    symbol: String,
+    #[command(flatten)]
+    span: SpanArgs,
+    /// Output file: CSV (`timestamp,exchange,symbol,funding_rate,mark_price`), or Parquet
+    /// (.parquet).
+    #[arg(short = 'o', long)]
+    out: String,
+    /// Override the REST base URL.
+    #[arg(long)]
+    rest_url: Option<String>,
 }
 
 /// Flags of `fetch ohlcv`.
@@ -131,7 +153,23 @@ pub fn run(cmd: FetchCmd) -> Result<()> {
     match cmd {
         FetchCmd::Trades(a) => trades(a),
         FetchCmd::Ohlcv(a) => ohlcv(a),
+        FetchCmd::Funding(a) => funding(a),
     }
+}
+
+fn funding(a: FetchFundingArgs) -> Result<()> {
+    let venue = venues::for_markets(&a.source, Operation::Funding, &[&a.symbol])?;
+    let (since, until) = a.span.resolve()?;
+    let mut writer = tickflow_connectors::FundingWriter::create(&a.out)?;
+    let mut client = client(venue);
+    let req = tickflow_connectors::venues::FundingRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, since, until };
+    let n = venue.funding(req, &mut |page| writer.write_all(page))?;
+    writer.finish()?;
+    println!(
+        "fetched {n} funding rates of {} from {} into {} ({} requests, {} rate-limited)",
+        a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
+    );
+    Ok(())
 }
 
 fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {

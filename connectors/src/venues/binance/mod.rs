@@ -21,7 +21,7 @@ use super::{de_decimal, de_i64, de_u64, instrument, payload_err, split_concatena
 use crate::ConnectorError;
 
 mod venue;
-pub use venue::{Binance, BinanceHistory, REST_URL, WS_URL};
+pub use venue::{Binance, BinanceHistory, DAPI_URL, FAPI_URL, REST_URL, WS_URL};
 
 const VENUE: &str = "binance";
 const QUOTES: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC", "ETH", "BNB", "EUR", "GBP", "TRY", "BRL", "AUD", "JPY", "USD"];
@@ -29,6 +29,26 @@ const QUOTES: &[&str] = &["USDT", "USDC", "FDUSD", "BUSD", "TUSD", "DAI", "BTC",
 /// `BTC/USDT` → `BTCUSDT`.
 pub fn market_id(symbol: &str) -> String {
     symbol.split(':').next().unwrap_or(symbol).replace('/', "").to_ascii_uppercase()
+}
+
+/// The futures market id of a perpetual: `BTC/USDT:USDT` → `BTCUSDT` (USDⓈ-M),
+/// `BTC/USD:BTC` → `BTCUSD_PERP` (COIN-M).
+pub fn perp_id(symbol: &str, kind: tickflow_model::MarketKind) -> String {
+    match kind {
+        tickflow_model::MarketKind::InversePerpetual => format!("{}_PERP", market_id(symbol)),
+        _ => market_id(symbol),
+    }
+}
+
+/// Funding history (`GET /fapi/v1/fundingRate`, `/dapi/v1/fundingRate`), ascending. Recorded
+/// (CCXT's static fixture, USDⓈ-M):
+/// ```json
+/// [{"symbol":"BTCUSDT","fundingTime":1729584000000,"fundingRate":"0.00010000","markPrice":"67251.40000000"}]
+/// ```
+/// COIN-M rows carry no `markPrice`; an empty one (`""`) is none.
+pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_model::FundingRate>, ConnectorError> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("funding rates: {e}")))?;
+    rows.iter().map(|r| super::funding_row(VENUE, instrument, r, "fundingTime", "fundingRate", Some("markPrice"))).collect()
 }
 
 /// `BTCUSDT` → `BTC/USDT` (by known quote assets).

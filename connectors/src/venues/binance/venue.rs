@@ -2,18 +2,22 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, MarketKind, Trade, Ts};
+use tickflow_model::{Bar, FundingRate, MarketKind, Trade, Ts};
 
 use super::{market_id, parse_agg_trades, parse_klines, parse_ws};
 use crate::history::{base, finish, page_candles_forward, After, Fill, TradeHistory};
 use crate::http::{HttpClient, RateBudget};
-use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Support, Venue};
+use crate::venues::api::{
+    CandleRequest, CandleSummary, Capabilities, FundingRequest, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Support, Venue,
+};
 use crate::ConnectorError;
 
 /// REST base.
 pub const REST_URL: &str = "https://api.binance.com";
 /// USDⓈ-M futures REST base (linear perpetuals).
 pub const FAPI_URL: &str = "https://fapi.binance.com";
+/// COIN-M futures REST base (inverse perpetuals).
+pub const DAPI_URL: &str = "https://dapi.binance.com";
 /// WebSocket base.
 pub const WS_URL: &str = "wss://stream.binance.com:9443";
 
@@ -43,7 +47,13 @@ impl Venue for Binance {
         market_id(symbol)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("Binance candles are not compared yet") }
+        Capabilities {
+            trades: Support::Yes,
+            ohlcv: Support::Yes,
+            stream: Support::Yes,
+            verify: Support::No("Binance candles are not compared yet"),
+            funding: Support::Yes,
+        }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
@@ -53,6 +63,7 @@ impl Venue for Binance {
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
             Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual],
+            Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
     }
@@ -71,6 +82,22 @@ impl Venue for Binance {
         let url = |s: i64, e: i64| format!("{b}{path}?symbol={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
         let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
         Ok(CandleSummary { bars, screened: None })
+    }
+    /// `GET /fapi/v1/fundingRate?symbol&startTime&endTime&limit=1000` on the USDⓈ-M base
+    /// (`BTC/USDT:USDT` → `BTCUSDT`) or `/dapi/v1/fundingRate` on the COIN-M base
+    /// (`BTC/USD:BTC` → `BTCUSD_PERP`), forward by time.
+    fn funding(&self, req: FundingRequest<'_>, on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>) -> Result<u64, ConnectorError> {
+        let kind = crate::venues::market_kind("binance", req.symbol)?;
+        let (default, path) = match kind {
+            MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/fundingRate"),
+            MarketKind::InversePerpetual => (DAPI_URL, "/dapi/v1/fundingRate"),
+            k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: funding rates are for perpetuals", req.symbol))),
+        };
+        let b = req.base(default);
+        let inst = crate::venues::instrument("binance", "binance", req.symbol)?;
+        let (id, end) = (super::perp_id(req.symbol, kind), req.until.millis() - 1);
+        let url = |start: i64| format!("{b}{path}?symbol={id}&startTime={start}&endTime={end}&limit=1000");
+        crate::history::page_funding_forward(req.client, 1000, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
     }
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)

@@ -57,6 +57,7 @@ impl Venue for Bitstamp {
             ohlcv: Support::Yes,
             stream: Support::Limited("gap-fill reaches 24 h back"),
             verify: Support::No("Bitstamp's REST trades reach back 24 hours only"),
+            funding: Support::No("Bitstamp lists no perpetuals"),
         }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {

@@ -75,6 +75,18 @@ fn side(text: &str) -> Side {
     }
 }
 
+/// Parses a funding history body (`GET /v5/market/funding/history`, newest first). Recorded
+/// (Bybit v5 documentation):
+/// ```json
+/// {"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"ETHPERP",
+///  "fundingRate":"0.0001","fundingRateTimestamp":"1672041600000"}]},"retExtInfo":{},"time":1672051897447}
+/// ```
+pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_model::FundingRate>, ConnectorError> {
+    let result = ok_result(body)?;
+    let list = result.get("list").and_then(|l| l.as_array()).ok_or_else(|| payload_err(VENUE, "no list"))?;
+    list.iter().map(|r| super::funding_row(VENUE, instrument, r, "fundingRateTimestamp", "fundingRate", None)).collect()
+}
+
 /// Parses a REST recent-trade body.
 pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
     let r = ok_result(body)?;

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, MarketKind, Trade, Ts};
+use tickflow_model::{Bar, FundingRate, MarketKind, Trade, Ts};
 
 use super::{market_id, parse_klines, parse_trades, parse_ws};
 use crate::history::{base, page_candles_forward, After, Fill};
 use crate::http::{HttpClient, RateBudget};
-use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, IdOrder, LiveProtocol, Market, Operation, Support, Venue};
+use crate::venues::api::{CandleRequest, CandleSummary, Capabilities, FundingRequest, IdOrder, LiveProtocol, Market, Operation, Support, Venue};
 use crate::ConnectorError;
 
 /// REST base.
@@ -43,6 +43,7 @@ impl Venue for Bybit {
             ohlcv: Support::Yes,
             stream: Support::Limited("gap-fill reaches the last 60 trades"),
             verify: Support::No("Bybit has no REST trade history"),
+            funding: Support::Yes,
         }
     }
     /// Candles of spot pairs and of linear (`BTC/USDT:USDT`) and inverse (`BTC/USD:BTC`)
@@ -50,6 +51,7 @@ impl Venue for Bybit {
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
             Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
     }
@@ -76,6 +78,20 @@ impl Venue for Bybit {
             |s: i64, e: i64| format!("{b}/v5/market/kline?category={category}&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
         let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
         Ok(CandleSummary { bars, screened: None })
+    }
+    /// `GET /v5/market/funding/history?category=<linear|inverse>&symbol&startTime&endTime&limit=200`
+    /// (newest first), backward by time; the category comes from the symbol's market kind.
+    fn funding(&self, req: FundingRequest<'_>, on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>) -> Result<u64, ConnectorError> {
+        let category = match crate::venues::market_kind("bybit", req.symbol)? {
+            MarketKind::LinearPerpetual => "linear",
+            MarketKind::InversePerpetual => "inverse",
+            k => return Err(crate::venues::payload_err("bybit", format!("{} is a {k} market: funding rates are for perpetuals", req.symbol))),
+        };
+        let b = req.base(REST_URL);
+        let inst = crate::venues::instrument("bybit", "bybit", req.symbol)?;
+        let id = market_id(req.symbol);
+        let url = |s: i64, e: i64| format!("{b}/v5/market/funding/history?category={category}&symbol={id}&startTime={s}&endTime={e}&limit=200");
+        crate::history::page_funding_backward(req.client, 200, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
     }
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)

@@ -35,7 +35,13 @@ impl Venue for Coinbase {
         market_id(symbol)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("Coinbase candles are not compared yet") }
+        Capabilities {
+            trades: Support::Yes,
+            ohlcv: Support::Yes,
+            stream: Support::Yes,
+            verify: Support::No("Coinbase candles are not compared yet"),
+            funding: Support::No("Coinbase Exchange lists no perpetuals"),
+        }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());

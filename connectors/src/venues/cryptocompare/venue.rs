@@ -86,7 +86,13 @@ impl Venue for CryptoCompare {
         instrument_id(symbol)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("an aggregator's candles are not compared") }
+        Capabilities {
+            trades: Support::Yes,
+            ohlcv: Support::Yes,
+            stream: Support::Yes,
+            verify: Support::No("an aggregator's candles are not compared"),
+            funding: Support::No("an aggregator of spot markets"),
+        }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         data_api_history(self.id(), req)
@@ -127,6 +133,7 @@ impl Venue for CoinDesk {
             ohlcv: Support::Yes,
             stream: Support::No("stream CoinDesk's trades with `--source cryptocompare`"),
             verify: Support::No("an aggregator's candles are not compared"),
+            funding: Support::No("an aggregator of spot markets"),
         }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {

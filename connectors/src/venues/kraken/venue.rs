@@ -36,7 +36,13 @@ impl Venue for Kraken {
         market_id(symbol)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { trades: Support::Yes, ohlcv: Support::Limited("latest 720 candles"), stream: Support::Yes, verify: Support::Yes }
+        Capabilities {
+            trades: Support::Yes,
+            ohlcv: Support::Limited("latest 720 candles"),
+            stream: Support::Yes,
+            verify: Support::Yes,
+            funding: Support::No("Kraken spot lists no perpetuals"),
+        }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());

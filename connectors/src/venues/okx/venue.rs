@@ -37,7 +37,13 @@ impl Venue for Okx {
         market_id(symbol)
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { trades: Support::Yes, ohlcv: Support::Yes, stream: Support::Yes, verify: Support::No("OKX candles are not compared yet") }
+        Capabilities {
+            trades: Support::Yes,
+            ohlcv: Support::Yes,
+            stream: Support::Yes,
+            verify: Support::No("OKX candles are not compared yet"),
+            funding: Support::No("not implemented yet (OKX funding-rate-history)"),
+        }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
