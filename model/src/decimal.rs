@@ -109,6 +109,19 @@ impl Decimal {
         };
         Some(Decimal(q))
     }
+    /// `self × rate` for a rate exact to 18 decimals (funding), rounded half to even at nine
+    /// decimals. `None` on overflow.
+    pub fn checked_mul_rate(self, rate: Notional) -> Option<Self> {
+        const E18: i128 = 1_000_000_000_000_000_000;
+        let p = self.0.checked_mul(rate.0)?; // scale 27
+        let (q, r) = (p / E18, p % E18);
+        let q = match r.abs().cmp(&(E18 / 2)) {
+            std::cmp::Ordering::Greater => q + p.signum(),
+            std::cmp::Ordering::Equal if q % 2 != 0 => q + p.signum(),
+            _ => q,
+        };
+        Some(Decimal(q))
+    }
     /// `self / o`, truncated toward zero at nine decimals (sizes: never more than affordable).
     /// `None` for division by zero or overflow.
     pub fn checked_div(self, o: Self) -> Option<Self> {

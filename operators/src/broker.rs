@@ -19,6 +19,21 @@
 //!   children wait for the parent to fill, then form an OCO pair acting from the next bar on
 //!   (as Backtrader); a rejected or canceled parent cancels them.
 //!
+//! - **Perpetuals and futures** (symbols with a settle currency: `BTC/USDT:USDT` linear,
+//!   `BTC/USD:BTC` inverse): size counts contracts of [`Derivatives::contract_size`]; notional
+//!   is size × contract × price (linear, quote currency) or size × contract ÷ price (inverse,
+//!   base currency — the account's cash is then in the base). Opening or extending a position
+//!   reserves its initial margin (notional ÷ leverage) from the cash; reducing releases the
+//!   matching share and settles the PnL (linear: Δprice × size × contract; inverse:
+//!   size × contract × (1/entry − 1/exit)). Value = cash + margins + unrealized PnL. Funding
+//!   ([`Broker::apply_funding`]): at each funding time an open position pays
+//!   notional-at-mark × rate (longs pay a positive rate, shorts receive it). Liquidation
+//!   (isolated margin): when a bar reaches the liquidation price — linear long
+//!   `entry × (1 − 1/L) ÷ (1 − mm)`, short `entry × (1 + 1/L) ÷ (1 + mm)`; inverse long
+//!   `entry × (1 + mm) ÷ (1 + 1/L)`, short `entry × (1 − mm) ÷ (1 − 1/L)` — the position is
+//!   closed there (at the open if the bar gapped through), taker commission, no extra fee. At
+//!   leverage 1 a linear long is never liquidated and behaves exactly as spot.
+//!
 //! All money is exact decimal: commissions and values are rounded half-to-even at nine
 //! decimals.
 
@@ -53,6 +68,66 @@ pub enum Slippage {
     Fixed(Decimal),
 }
 
+/// Settings for derivative instruments: perpetuals and futures, told by their symbol
+/// (`BTC/USDT:USDT` linear, `BTC/USD:BTC` inverse; [`tickflow_model::MarketKind`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Derivatives {
+    /// Leverage (≥ 1): a position's initial margin is its notional ÷ leverage.
+    pub leverage: Decimal,
+    /// Maintenance margin rate (below 1 ÷ leverage): where the liquidation price lies.
+    pub maintenance_margin: Decimal,
+    /// What one unit of size is: base units per contract (linear) or quote units per contract
+    /// (inverse, e.g. 100 USD).
+    pub contract_size: Decimal,
+}
+
+impl Default for Derivatives {
+    fn default() -> Self {
+        Derivatives { leverage: Decimal::ONE, maintenance_margin: Decimal::from_mantissa(5_000_000), contract_size: Decimal::ONE }
+    }
+}
+
+/// How an instrument settles.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Contract {
+    /// Spot: buying pays the value, selling receives it.
+    #[default]
+    Spot,
+    /// Linear perpetual or future: margin and PnL in the quote (settle) currency.
+    Linear,
+    /// Inverse perpetual or future: margin and PnL in the base currency.
+    Inverse,
+}
+
+impl Contract {
+    /// The contract of `i`, from its symbol's market kind.
+    pub fn of(i: &Instrument) -> Contract {
+        use tickflow_model::MarketKind as K;
+        match K::of(i.symbol()) {
+            Ok(K::LinearPerpetual | K::LinearFuture) => Contract::Linear,
+            Ok(K::InversePerpetual | K::InverseFuture) => Contract::Inverse,
+            _ => Contract::Spot,
+        }
+    }
+}
+
+/// A funding payment applied to an open position.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FundingPayment {
+    /// Funding time.
+    pub ts: Ts,
+    /// The perpetual.
+    pub instrument: Instrument,
+    /// Position size then (negative: short).
+    pub position: Decimal,
+    /// The mark price used (the venue's, else the last close).
+    pub mark: Decimal,
+    /// The rate.
+    pub rate: tickflow_model::Notional,
+    /// What the account paid (negative: received), in the settle currency.
+    pub payment: Decimal,
+}
+
 /// Broker settings.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BrokerConfig {
@@ -64,6 +139,9 @@ pub struct BrokerConfig {
     pub slippage: Slippage,
     /// Fill market orders at the submitting bar's close.
     pub cheat_on_close: bool,
+    /// Perpetuals and futures (spot instruments ignore it).
+    #[serde(default)]
+    pub derivatives: Derivatives,
 }
 
 impl Default for BrokerConfig {
@@ -73,6 +151,7 @@ impl Default for BrokerConfig {
             commission: Commission::Percent { maker: Decimal::ZERO, taker: Decimal::ZERO },
             slippage: Slippage::None,
             cheat_on_close: false,
+            derivatives: Derivatives::default(),
         }
     }
 }
@@ -105,6 +184,12 @@ struct PositionState {
     exit_size: Decimal,
     pnl: Decimal,
     commission: Decimal,
+    /// How it settles (set by the first fill).
+    #[serde(default)]
+    contract: Contract,
+    /// Derivatives: the initial margin held for the open quantity.
+    #[serde(default)]
+    margin: Decimal,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,6 +213,10 @@ pub struct BrokerEvents {
     pub fills: Vec<Fill>,
     /// Round trips completed.
     pub trades: Vec<ClosedTrade>,
+    /// Funding payments applied.
+    pub funding: Vec<FundingPayment>,
+    /// Liquidation fills (also in `fills`).
+    pub liquidations: Vec<Fill>,
 }
 
 /// The simulated broker.
@@ -140,6 +229,15 @@ pub struct Broker {
     /// Keyed by instrument id (cheap keys; sums are exact so order does not matter).
     positions: BTreeMap<u64, PositionState>,
     last_close: BTreeMap<u64, Decimal>,
+    /// The last funding time applied per instrument.
+    #[serde(default)]
+    funded: BTreeMap<u64, Ts>,
+    /// Funding paid so far (negative: received), in the settle currency.
+    #[serde(default)]
+    funding_paid: Decimal,
+    /// Liquidations so far.
+    #[serde(default)]
+    liquidations: u64,
 }
 
 impl Broker {
@@ -148,10 +246,117 @@ impl Broker {
         if cfg.cash.is_negative() {
             return Err(OperatorError::invalid_config("cash", "cash must not be negative"));
         }
-        Ok(Broker { cash: cfg.cash, cfg, next_id: 1, pending: BTreeMap::new(), positions: BTreeMap::new(), last_close: BTreeMap::new() })
+        let d = cfg.derivatives;
+        if d.leverage < Decimal::ONE {
+            return Err(OperatorError::invalid_config("leverage", format!("leverage must be at least 1, got {}", d.leverage)));
+        }
+        if d.contract_size <= Decimal::ZERO {
+            return Err(OperatorError::invalid_config("contract_size", format!("contract size must be positive, got {}", d.contract_size)));
+        }
+        let initial = Decimal::ONE.checked_div(d.leverage).unwrap_or(Decimal::ONE);
+        if d.maintenance_margin.is_negative() || d.maintenance_margin >= initial {
+            return Err(OperatorError::invalid_config(
+                "maintenance_margin",
+                format!("the maintenance margin rate must be at least 0 and below 1/leverage = {initial}, got {}", d.maintenance_margin),
+            ));
+        }
+        Ok(Broker {
+            cash: cfg.cash,
+            cfg,
+            next_id: 1,
+            pending: BTreeMap::new(),
+            positions: BTreeMap::new(),
+            last_close: BTreeMap::new(),
+            funded: BTreeMap::new(),
+            funding_paid: Decimal::ZERO,
+            liquidations: 0,
+        })
     }
 
-    /// Cash now.
+    /// The value of `size` (≥ 0) at `price`: spot size × price; linear size × contract ×
+    /// price (quote); inverse size × contract ÷ price (base). Saturates instead of overflowing.
+    fn notional(&self, contract: Contract, size: Decimal, price: Decimal) -> Decimal {
+        let big = Decimal::from_mantissa(i128::MAX / 4);
+        let c = self.cfg.derivatives.contract_size;
+        match contract {
+            Contract::Spot => size.checked_mul(price),
+            Contract::Linear => size.checked_mul(c).and_then(|x| x.checked_mul(price)),
+            Contract::Inverse => size.checked_mul(c).and_then(|x| x.checked_div(price)),
+        }
+        .unwrap_or(big)
+    }
+
+    /// Unrealized PnL of a derivative position at `price`.
+    fn unrealized(&self, st: &PositionState, price: Decimal) -> Decimal {
+        let now = self.notional(st.contract, st.size.abs(), price);
+        // linear longs and inverse shorts gain as the notional grows
+        let gain = now - st.cost;
+        match (st.contract, st.size.is_negative()) {
+            (Contract::Inverse, false) | (Contract::Linear, true) => -gain,
+            _ => gain,
+        }
+    }
+
+    /// The liquidation price of a derivative position (isolated margin, from the average entry
+    /// price, the leverage and the maintenance rate), `None` if it cannot be liquidated.
+    fn liquidation_price(&self, st: &PositionState) -> Option<Decimal> {
+        let d = self.cfg.derivatives;
+        let e = st.avg_price;
+        let inv_l = Decimal::ONE.checked_div(d.leverage)?;
+        let mm = d.maintenance_margin;
+        let (num, den) = match (st.contract, st.size.is_negative()) {
+            (Contract::Linear, false) => (Decimal::ONE - inv_l, Decimal::ONE - mm),
+            (Contract::Linear, true) => (Decimal::ONE + inv_l, Decimal::ONE + mm),
+            (Contract::Inverse, false) => (Decimal::ONE + mm, Decimal::ONE + inv_l),
+            (Contract::Inverse, true) => (Decimal::ONE - mm, Decimal::ONE - inv_l),
+            (Contract::Spot, _) => return None,
+        };
+        if den <= Decimal::ZERO || num <= Decimal::ZERO {
+            return None;
+        }
+        e.checked_mul(num)?.checked_div(den).filter(|p| *p > Decimal::ZERO)
+    }
+
+    /// Applies a funding event to the position it concerns (once per instrument and time):
+    /// longs pay `position × contract × mark × rate` (linear; inverse: `… ÷ mark`), shorts
+    /// receive it (the reverse for a negative rate). The mark is the event's, else the last
+    /// close. Call before the bars at or after its time execute orders.
+    pub fn apply_funding(&mut self, f: &tickflow_model::FundingRate, ev: &mut BrokerEvents) {
+        let id = f.instrument.id();
+        if self.funded.get(&id).is_some_and(|t| *t >= f.ts) {
+            return;
+        }
+        self.funded.insert(id, f.ts);
+        let Some(st) = self.positions.get(&id) else { return };
+        if st.size.is_zero() || st.contract == Contract::Spot {
+            return;
+        }
+        let Some(mark) = f.mark_price.or_else(|| self.last_close.get(&id).copied()) else { return };
+        let value = self.notional(st.contract, st.size.abs(), mark);
+        let signed = if st.size.is_negative() { -value } else { value };
+        let payment = signed.checked_mul_rate(f.rate).unwrap_or(Decimal::ZERO);
+        self.cash -= payment;
+        self.funding_paid += payment;
+        ev.funding.push(FundingPayment { ts: f.ts, instrument: f.instrument, position: st.size, mark, rate: f.rate, payment });
+    }
+
+    /// Funding paid so far (negative: received).
+    pub fn funding_paid(&self) -> Decimal {
+        self.funding_paid
+    }
+
+    /// Positions liquidated so far.
+    pub fn liquidations(&self) -> u64 {
+        self.liquidations
+    }
+
+    /// The last funding time applied to `i`, if any.
+    pub fn funded_until(&self, i: &Instrument) -> Option<Ts> {
+        self.funded.get(&i.id()).copied()
+    }
+
+    /// Cash now: for derivatives, the available balance (wallet minus the initial margin of
+    /// open positions; unrealized PnL neither adds nor subtracts).
     pub fn cash(&self) -> Decimal {
         self.cash
     }
@@ -161,11 +366,16 @@ impl Broker {
         self.positions.get(&i.id()).map(|p| p.size).unwrap_or(Decimal::ZERO)
     }
 
-    /// Cash plus positions at the last closes.
+    /// Cash plus positions at the last closes (derivatives: their margin plus unrealized PnL).
     pub fn value(&self) -> Decimal {
         let mut v = self.cash;
         for (i, p) in &self.positions {
-            if let Some(c) = self.last_close.get(i) {
+            if p.contract != Contract::Spot {
+                v += p.margin;
+                if let (Some(c), false) = (self.last_close.get(i), p.size.is_zero()) {
+                    v += self.unrealized(p, *c);
+                }
+            } else if let Some(c) = self.last_close.get(i) {
                 v += p.size.checked_mul(*c).unwrap_or(Decimal::ZERO);
             }
         }
@@ -358,7 +568,18 @@ impl Broker {
     /// Processes one bar of `bar.instrument`: executes pending orders against it (in id order),
     /// then marks positions at the close. Call before the strategy sees the bar.
     pub fn on_bar(&mut self, bar: &Bar, ev: &mut BrokerEvents) {
+        self.on_bar_funded(bar, &[], ev);
+    }
+
+    /// [`on_bar`](Self::on_bar) with the funding events of `bar`'s instrument whose time lies in
+    /// `[open, close)` of the bar: applied after the orders filled at the open (they are held
+    /// at the funding time) and before the bar's close becomes the mark (it is later).
+    pub fn on_bar_funded(&mut self, bar: &Bar, funding: &[tickflow_model::FundingRate], ev: &mut BrokerEvents) {
         self.execute(bar, false, ev);
+        self.liquidate(bar, ev);
+        for f in funding {
+            self.apply_funding(f, ev);
+        }
         self.last_close.insert(bar.instrument.id(), bar.close);
         // trailing stops follow the best close
         for p in self.pending.values_mut() {
@@ -375,6 +596,45 @@ impl Broker {
                 }
             }
         }
+    }
+
+    /// Liquidates a derivative position of `bar`'s instrument whose liquidation price the bar
+    /// reached: closed like a market order at that price (at the open if the bar gapped through
+    /// it), taker commission; what is left of its margin returns to the account.
+    fn liquidate(&mut self, bar: &Bar, ev: &mut BrokerEvents) {
+        let Some(st) = self.positions.get(&bar.instrument.id()) else { return };
+        if st.contract == Contract::Spot || st.size.is_zero() {
+            return;
+        }
+        let Some(at) = self.liquidation_price(st) else { return };
+        let long = !st.size.is_negative();
+        let price = match long {
+            true if bar.low <= at => bar.open.min(at),
+            false if bar.high >= at => bar.open.max(at),
+            _ => return,
+        };
+        let (contract, size) = (st.contract, st.size.abs());
+        let side = if long { OrderSide::Sell } else { OrderSide::Buy };
+        let id = self.next_id;
+        self.next_id += 1;
+        let order = Order {
+            id,
+            instrument: bar.instrument,
+            side,
+            size,
+            kind: OrderKind::Market,
+            created: bar.open_time,
+            status: OrderStatus::Filled,
+            updated: bar.open_time,
+            group: None,
+        };
+        let commission = self.commission(&OrderKind::Market, self.notional(contract, size, price));
+        self.apply_fill(&order, price, commission, bar.open_time, ev);
+        ev.orders.push(order);
+        if let Some(f) = ev.fills.last() {
+            ev.liquidations.push(*f);
+        }
+        self.liquidations += 1;
     }
 
     /// With `cheat_on_close`: fills market orders submitted on `bar` at its close. Call after
@@ -410,11 +670,11 @@ impl Broker {
                 continue;
             };
             let o = p.order;
-            let value = o.size.checked_mul(price).unwrap_or(Decimal::from_mantissa(i128::MAX));
+            let contract = Contract::of(&o.instrument);
+            let value = self.notional(contract, o.size, price);
             let commission = self.commission(&o.kind, value);
             let pos = self.position(&o.instrument);
-            // cash check: only the part of a buy that opens or extends a long costs cash
-            if o.side == OrderSide::Buy && pos >= Decimal::ZERO && value + commission > self.cash {
+            if !self.affordable(contract, &o, pos, price, value, commission) {
                 let mut r = o;
                 r.status = OrderStatus::Rejected;
                 r.updated = bar.open_time;
@@ -449,15 +709,47 @@ impl Broker {
         }
     }
 
+    /// Whether the account can pay for `o` at `price`. Spot: only the part of a buy that opens
+    /// or extends a long costs cash (value + commission). Derivatives: the part that opens or
+    /// extends a position needs its initial margin (notional ÷ leverage) + commission from the
+    /// available balance.
+    fn affordable(&self, contract: Contract, o: &Order, pos: Decimal, price: Decimal, value: Decimal, commission: Decimal) -> bool {
+        if contract == Contract::Spot {
+            return !(o.side == OrderSide::Buy && pos >= Decimal::ZERO && value + commission > self.cash);
+        }
+        let signed = if o.side == OrderSide::Buy { o.size } else { -o.size };
+        let new = pos + signed;
+        let opening = if pos.is_zero() || pos.is_negative() == signed.is_negative() {
+            o.size
+        } else if new.is_zero() || new.is_negative() == pos.is_negative() {
+            Decimal::ZERO
+        } else {
+            new.abs()
+        };
+        if opening.is_zero() {
+            return true; // reducing a position is always allowed
+        }
+        let margin = self.notional(contract, opening, price).checked_div(self.cfg.derivatives.leverage).unwrap_or(value);
+        margin + commission <= self.cash
+    }
+
     fn apply_fill(&mut self, o: &Order, price: Decimal, commission: Decimal, ts: Ts, ev: &mut BrokerEvents) {
         let signed = if o.side == OrderSide::Buy { o.size } else { -o.size };
-        let value = o.size.checked_mul(price).unwrap_or(Decimal::ZERO);
-        match o.side {
-            OrderSide::Buy => self.cash = self.cash - value - commission,
-            OrderSide::Sell => self.cash = self.cash + value - commission,
+        let contract = Contract::of(&o.instrument);
+        let value = self.notional(contract, o.size, price);
+        let leverage = self.cfg.derivatives.leverage;
+        if contract == Contract::Spot {
+            match o.side {
+                OrderSide::Buy => self.cash = self.cash - value - commission,
+                OrderSide::Sell => self.cash = self.cash + value - commission,
+            }
+        } else {
+            self.cash -= commission;
         }
         ev.fills.push(Fill { order_id: o.id, instrument: o.instrument, side: o.side, ts, price, size: o.size, commission });
+        let c = self.cfg.derivatives.contract_size;
         let st = self.positions.entry(o.instrument.id()).or_default();
+        st.contract = contract;
         let old = st.size;
         let new = old + signed;
         if old.is_zero() {
@@ -471,24 +763,49 @@ impl Broker {
             st.commission = Decimal::ZERO;
         }
         st.commission += commission;
+        // the average price of `size` bought for `value` (derivatives: per contract size)
+        let avg = |contract: Contract, size: Decimal, value: Decimal| -> Option<Decimal> {
+            match contract {
+                Contract::Spot => value.checked_div(size),
+                Contract::Linear => value.checked_div(size.checked_mul(c)?),
+                Contract::Inverse => size.checked_mul(c)?.checked_div(value),
+            }
+        };
         let same_dir = old.is_zero() || (old.is_negative() == signed.is_negative());
         if same_dir {
             // extend: the cost basis grows by exactly what was paid
             st.cost += value;
             let total = old.abs() + o.size;
-            st.avg_price = st.cost.checked_div(total).unwrap_or(price);
+            st.avg_price = avg(contract, total, st.cost).unwrap_or(price);
             st.entry_value += value;
             st.entry_size += o.size;
+            if contract != Contract::Spot {
+                let margin = value.checked_div(leverage).unwrap_or(value);
+                st.margin += margin;
+                self.cash -= margin;
+            }
         } else {
             // reduce (and maybe flip): release the matching share of the cost basis
             let closing = o.size.min(old.abs());
-            let released =
-                if closing == old.abs() { st.cost } else { st.cost.checked_mul(closing).and_then(|x| x.checked_div(old.abs())).unwrap_or(Decimal::ZERO) };
-            let proceeds = closing.checked_mul(price).unwrap_or(Decimal::ZERO);
-            st.pnl += if old.is_negative() { released - proceeds } else { proceeds - released };
+            let share =
+                |x: Decimal| if closing == old.abs() { x } else { x.checked_mul(closing).and_then(|x| x.checked_div(old.abs())).unwrap_or(Decimal::ZERO) };
+            let released = share(st.cost);
+            let proceeds = if closing == o.size { value } else { avg_value(contract, c, closing, price) };
+            // linear and spot longs gain as the value grows; inverse longs as it shrinks
+            let gain = proceeds - released;
+            let pnl = match (contract, old.is_negative()) {
+                (Contract::Inverse, false) | (Contract::Spot | Contract::Linear, true) => -gain,
+                _ => gain,
+            };
+            st.pnl += pnl;
             st.cost -= released;
             st.exit_value += proceeds;
             st.exit_size += closing;
+            if contract != Contract::Spot {
+                let margin = share(st.margin);
+                st.margin -= margin;
+                self.cash += margin + pnl;
+            }
         }
         st.size = new;
         st.max_abs = st.max_abs.max(new.abs());
@@ -500,8 +817,8 @@ impl Broker {
                 size: st.max_abs.max(old.abs()),
                 entry_time: st.entry_time.unwrap_or(ts),
                 exit_time: ts,
-                entry_price: st.entry_value.checked_div(st.entry_size).unwrap_or(st.avg_price),
-                exit_price: st.exit_value.checked_div(st.exit_size).unwrap_or(price),
+                entry_price: avg(contract, st.entry_size, st.entry_value).unwrap_or(st.avg_price),
+                exit_price: avg(contract, st.exit_size, st.exit_value).unwrap_or(price),
                 pnl: st.pnl,
                 commission: st.commission,
             };
@@ -511,9 +828,14 @@ impl Broker {
                 let rest = new.abs();
                 st.entry_time = Some(ts);
                 st.avg_price = price;
-                st.cost = rest.checked_mul(price).unwrap_or(Decimal::ZERO);
-                st.entry_value = rest.checked_mul(price).unwrap_or(Decimal::ZERO);
+                st.cost = avg_value(contract, c, rest, price);
+                st.entry_value = st.cost;
                 st.entry_size = rest;
+                if contract != Contract::Spot {
+                    let margin = st.cost.checked_div(leverage).unwrap_or(st.cost);
+                    st.margin += margin;
+                    self.cash -= margin;
+                }
                 st.exit_value = Decimal::ZERO;
                 st.exit_size = Decimal::ZERO;
                 st.pnl = Decimal::ZERO;
@@ -532,6 +854,16 @@ impl Broker {
             ev.orders.push(o);
         }
     }
+}
+
+/// The value of `size` at `price` for a contract of size `c` (see `Broker::notional`).
+fn avg_value(contract: Contract, c: Decimal, size: Decimal, price: Decimal) -> Decimal {
+    match contract {
+        Contract::Spot => size.checked_mul(price),
+        Contract::Linear => size.checked_mul(c).and_then(|x| x.checked_mul(price)),
+        Contract::Inverse => size.checked_mul(c).and_then(|x| x.checked_div(price)),
+    }
+    .unwrap_or(Decimal::ZERO)
 }
 
 #[cfg(test)]
@@ -655,6 +987,163 @@ mod tests {
         poor.on_bar(&bar(1, "10", "10", "10", "10"), &mut ev);
         assert_eq!(ev.orders.iter().filter(|o| o.status == OrderStatus::Canceled).count(), 2);
         assert_eq!(poor.open_orders().count(), 0);
+    }
+
+    fn perp_bar(symbol: &str, day: i64, o: &str, h: &str, l: &str, c: &str) -> Bar {
+        let mut b = bar(day, o, h, l, c);
+        b.instrument = Instrument::new("test", symbol).unwrap();
+        b
+    }
+    fn perp_broker(cash: &str, taker: &str, leverage: &str, contract: &str) -> Broker {
+        Broker::new(BrokerConfig {
+            cash: d(cash),
+            commission: Commission::Percent { maker: d("0"), taker: d(taker) },
+            derivatives: Derivatives { leverage: d(leverage), maintenance_margin: d("0.005"), contract_size: d(contract) },
+            ..Default::default()
+        })
+        .unwrap()
+    }
+    fn funding(symbol: &str, ts: Ts, rate: &str, mark: Option<&str>) -> tickflow_model::FundingRate {
+        tickflow_model::FundingRate {
+            instrument: Instrument::new("test", symbol).unwrap(),
+            ts,
+            rate: tickflow_model::Notional::parse_bytes(rate.as_bytes()).unwrap(),
+            mark_price: mark.map(d),
+        }
+    }
+    fn order(symbol: &str, side: OrderSide, size: &str) -> OrderRequest {
+        OrderRequest { instrument: Instrument::new("test", symbol).unwrap(), side, size: d(size), kind: OrderKind::Market }
+    }
+
+    #[test]
+    fn linear_perpetual_long_then_short_across_two_funding_times() {
+        // hand-computed: 10 000 USDT, 5x, contract 1 BTC, no commission
+        let p = "BTC/USDT:USDT";
+        let mut b = perp_broker("10000", "0", "5", "1");
+        let mut ev = BrokerEvents::default();
+        let b0 = perp_bar(p, 0, "100", "100", "100", "100");
+        b.on_bar(&b0, &mut ev);
+        b.submit(order(p, OrderSide::Buy, "10"), b0.close_time()).unwrap();
+        let b1 = perp_bar(p, 1, "100", "112", "99", "110");
+        b.on_bar(&b1, &mut ev);
+        // long 10 at 100: margin 10 × 100 ÷ 5 = 200 leaves the cash
+        assert_eq!((b.position(&b1.instrument), b.cash()), (d("10"), d("9800")));
+        assert_eq!(b.value(), d("10100"), "cash 9800 + margin 200 + unrealized (110 − 100) × 10");
+        // funding 1 (mark 110, +0.0001): the long pays 10 × 110 × 0.0001 = 0.11
+        b.apply_funding(&funding(p, Ts(b1.open_time.0 + 8 * 3_600_000_000_000), "0.0001", Some("110")), &mut ev);
+        assert_eq!(b.cash(), d("9799.89"));
+        // flip: sell 20 at 120 → +200 PnL, margin 200 back, short 10 at 120 takes 240
+        b.submit(order(p, OrderSide::Sell, "20"), b1.close_time()).unwrap();
+        let b2 = perp_bar(p, 2, "120", "121", "114", "115");
+        b.on_bar(&b2, &mut ev);
+        assert_eq!(b.position(&b2.instrument), d("-10"));
+        assert_eq!(b.cash(), d("9959.89"));
+        assert_eq!((ev.trades[0].pnl, ev.trades[0].entry_price, ev.trades[0].exit_price), (d("200"), d("100"), d("120")));
+        // funding 2 (no mark: the last close 115, +0.0002): the short receives 10 × 115 × 0.0002
+        b.apply_funding(&funding(p, Ts(b2.open_time.0 + 8 * 3_600_000_000_000), "0.0002", None), &mut ev);
+        assert_eq!(b.cash(), d("9960.12"));
+        // the same funding time again changes nothing
+        b.apply_funding(&funding(p, Ts(b2.open_time.0 + 8 * 3_600_000_000_000), "0.0002", None), &mut ev);
+        assert_eq!(b.cash(), d("9960.12"));
+        let b3 = perp_bar(p, 3, "112", "113", "108", "110");
+        b.on_bar(&b3, &mut ev);
+        assert_eq!(b.value(), d("10300.12"), "10 000 + 200 realized + 100 unrealized − 0.11 + 0.23 funding");
+        let paid: Vec<(Decimal, Decimal, Decimal)> = ev.funding.iter().map(|f| (f.position, f.mark, f.payment)).collect();
+        assert_eq!(paid, vec![(d("10"), d("110"), d("0.11")), (d("-10"), d("115"), d("-0.23"))]);
+    }
+
+    #[test]
+    fn inverse_perpetual_settles_in_the_base_currency() {
+        // 1 BTC, 2x, contracts of 100 USD: long 100 contracts at 50 000 (0.2 BTC notional)
+        let p = "BTC/USD:BTC";
+        let mut b = perp_broker("1", "0", "2", "100");
+        let mut ev = BrokerEvents::default();
+        let b0 = perp_bar(p, 0, "50000", "50000", "50000", "50000");
+        b.submit(order(p, OrderSide::Buy, "100"), b0.close_time()).unwrap();
+        b.on_bar(&perp_bar(p, 1, "50000", "51000", "45000", "45000"), &mut ev);
+        assert_eq!(b.cash(), d("0.9"), "margin 0.2 ÷ 2");
+        // notional at mark 40 000 = 10 000 ÷ 40 000 = 0.25 BTC; × 0.0001 = 0.000025 paid
+        b.apply_funding(&funding(p, Ts::from_secs(86_400 + 28_800), "0.0001", Some("40000")), &mut ev);
+        assert_eq!(b.cash(), d("0.899975"));
+        b.submit(order(p, OrderSide::Sell, "100"), Ts::from_secs(2 * 86_400)).unwrap();
+        b.on_bar(&perp_bar(p, 2, "40000", "41000", "39000", "40000"), &mut ev);
+        // PnL = 10 000 × (1/50 000 − 1/40 000) = −0.05 BTC
+        assert_eq!(ev.trades[0].pnl, d("-0.05"));
+        assert_eq!((ev.trades[0].entry_price, ev.trades[0].exit_price), (d("50000"), d("40000")));
+        assert_eq!((b.cash(), b.value()), (d("0.949975"), d("0.949975")));
+    }
+
+    #[test]
+    fn a_bar_through_the_liquidation_price_closes_the_position_there() {
+        let p = "BTC/USDT:USDT";
+        // 10x long 10 at 100: liquidation at 100 × 0.9 ÷ 0.995 = 90.452261306
+        let mut b = perp_broker("10000", "0", "10", "1");
+        let mut ev = BrokerEvents::default();
+        b.submit(order(p, OrderSide::Buy, "10"), Ts::from_secs(86_400)).unwrap();
+        b.on_bar(&perp_bar(p, 1, "100", "101", "91", "95"), &mut ev);
+        assert!(ev.liquidations.is_empty(), "91 is above the liquidation price");
+        b.on_bar(&perp_bar(p, 2, "95", "96", "90", "92"), &mut ev);
+        assert_eq!(ev.liquidations.len(), 1);
+        assert_eq!((ev.liquidations[0].price, ev.liquidations[0].side), (d("90.452261306"), OrderSide::Sell));
+        assert_eq!(b.position(&Instrument::new("test", p).unwrap()), d("0"));
+        assert_eq!(b.cash(), d("9904.52261306"), "10 000 − 95.47738694 lost");
+        // a short gapped through: filled at the open, not at the better liquidation price
+        let mut b = perp_broker("10000", "0.001", "10", "1");
+        let mut ev = BrokerEvents::default();
+        b.submit(order(p, OrderSide::Sell, "1"), Ts::from_secs(86_400)).unwrap();
+        b.on_bar(&perp_bar(p, 1, "100", "101", "99", "100"), &mut ev);
+        b.on_bar(&perp_bar(p, 2, "115", "116", "114", "115"), &mut ev); // liquidation at 110.44…
+        assert_eq!(ev.liquidations[0].price, d("115"));
+        assert_eq!(ev.liquidations[0].commission, d("0.115"));
+        // leverage 1: a long cannot be liquidated, even at a price near zero
+        let mut b = perp_broker("1000", "0", "1", "1");
+        let mut ev = BrokerEvents::default();
+        b.submit(order(p, OrderSide::Buy, "10"), Ts::from_secs(86_400)).unwrap();
+        b.on_bar(&perp_bar(p, 1, "100", "100", "0.000000001", "1"), &mut ev);
+        assert!(ev.liquidations.is_empty());
+    }
+
+    #[test]
+    fn at_leverage_one_a_linear_perpetual_equals_spot() {
+        let prices =
+            [("100", "105", "98", "104"), ("104", "110", "103", "109"), ("109", "109", "90", "92"), ("92", "99", "91", "97"), ("97", "120", "96", "118")];
+        let run = |symbol: &str| {
+            let mut b = perp_broker("1000", "0.001", "1", "1");
+            let mut ev = BrokerEvents::default();
+            let mut out = Vec::new();
+            for (day, (o, h, l, c)) in prices.iter().enumerate() {
+                let bar = perp_bar(symbol, day as i64, o, h, l, c);
+                b.on_bar(&bar, &mut ev);
+                match day {
+                    0 => drop(b.submit(order(symbol, OrderSide::Buy, "6"), bar.close_time())),
+                    1 => drop(b.submit(order(symbol, OrderSide::Buy, "4"), bar.close_time())), // rejected: beyond cash
+                    2 => drop(b.submit(order(symbol, OrderSide::Sell, "2.5"), bar.close_time())),
+                    3 => drop(b.submit(order(symbol, OrderSide::Sell, "3.5"), bar.close_time())),
+                    _ => {}
+                }
+                out.push((b.cash(), b.value()));
+            }
+            let fills: Vec<(Decimal, Decimal, Decimal)> = ev.fills.iter().map(|f| (f.price, f.size, f.commission)).collect();
+            let statuses: Vec<OrderStatus> = ev.orders.iter().map(|o| o.status).collect();
+            let trades: Vec<(Decimal, Decimal, Decimal)> = ev.trades.iter().map(|t| (t.entry_price, t.exit_price, t.pnl)).collect();
+            (out, fills, statuses, trades)
+        };
+        let (spot, perp) = (run("BTC/USDT"), run("BTC/USDT:USDT"));
+        assert!(spot.2.contains(&OrderStatus::Rejected), "{:?}", spot.2);
+        assert_eq!(spot.3.len(), 1);
+        assert_eq!(perp, spot);
+    }
+
+    #[test]
+    fn derivative_settings_are_checked() {
+        let cfg = |l: &str, mm: &str, c: &str| BrokerConfig {
+            derivatives: Derivatives { leverage: d(l), maintenance_margin: d(mm), contract_size: d(c) },
+            ..Default::default()
+        };
+        assert!(Broker::new(cfg("0.5", "0", "1")).is_err());
+        assert!(Broker::new(cfg("10", "0.1", "1")).is_err(), "maintenance at the initial margin");
+        assert!(Broker::new(cfg("10", "0.05", "0")).is_err());
+        assert!(Broker::new(cfg("125", "0.004", "0.001")).is_ok());
     }
 
     #[test]

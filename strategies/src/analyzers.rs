@@ -55,6 +55,12 @@ pub struct Summary {
     pub orders: usize,
     /// Trade statistics.
     pub trades: TradeStats,
+    /// Perpetuals: funding paid over the run (negative: received), exact decimal.
+    #[serde(default)]
+    pub funding_paid: String,
+    /// Perpetuals and futures: positions liquidated.
+    #[serde(default)]
+    pub liquidations: u64,
 }
 
 fn mean(x: &[f64]) -> f64 {
@@ -205,6 +211,8 @@ impl EquityStats {
             max_drawdown_bars: self.max_len,
             orders,
             trades: TradeStats::compute(trades),
+            funding_paid: "0".into(),
+            liquidations: 0,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! fill at the close, and the portfolio value is recorded. The same driver runs inside the
 //! dataflow stage, so file backtests, replays and live paper trading behave identically.
 
-use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, Ts};
+use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, FundingRate, Order, Ts};
 use tickflow_operators::broker::{Broker, BrokerConfig, BrokerEvents};
 
 use crate::analyzers::Summary;
@@ -62,6 +62,9 @@ pub struct Backtest {
     /// what has not been taken yet.
     keep_history: bool,
     orders_seen: usize,
+    /// Funding events (sorted by instrument, then time) applied to open positions as bars
+    /// reach them; input, not state.
+    funding: std::sync::Arc<Vec<FundingRate>>,
 }
 
 /// A running backtest's state, as a checkpoint holds it: the broker (cash, positions, pending
@@ -142,7 +145,36 @@ impl Backtest {
             stats: crate::analyzers::EquityStats::new(cfg.cash),
             keep_history: true,
             orders_seen: 0,
+            funding: Default::default(),
         })
+    }
+
+    /// Applies `events` (funding of perpetuals; any order) to open positions: an event at time
+    /// t is charged to the position held at t (fills at or before t) at the last close at or
+    /// before t (the venue's mark price when the event carries one).
+    pub fn with_funding(mut self, events: std::sync::Arc<Vec<FundingRate>>) -> Self {
+        let sorted = events.windows(2).all(|w| w[0].sort_key() <= w[1].sort_key());
+        self.funding = if sorted {
+            events
+        } else {
+            let mut v = events.as_ref().clone();
+            v.sort_by_key(|f| f.sort_key());
+            std::sync::Arc::new(v)
+        };
+        self
+    }
+
+    /// The funding events of `bar`'s instrument not applied yet: those before the bar opens,
+    /// then those within it (`[open, close)`).
+    fn due_funding(&self, bar: &Bar) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let f = &self.funding;
+        let start = match self.broker.funded_until(&bar.instrument) {
+            Some(after) => f.partition_point(|e| (e.instrument, e.ts) <= (bar.instrument, after)),
+            None => f.partition_point(|e| e.instrument < bar.instrument),
+        };
+        let open = f.partition_point(|e| (e.instrument, e.ts) < (bar.instrument, bar.open_time)).max(start);
+        let close = f.partition_point(|e| (e.instrument, e.ts) < (bar.instrument, bar.close_time())).max(open);
+        (start..open, open..close)
     }
 
     /// A backtest that builds strategies with `factory`: one instance per instrument when the
@@ -160,7 +192,14 @@ impl Backtest {
     /// Feeds one final bar. Bars must arrive in close-time order (per instrument).
     pub fn on_bar(&mut self, bar: &Bar) {
         let mut ev = BrokerEvents::default();
-        self.broker.on_bar(bar, &mut ev);
+        let funding = self.funding.clone();
+        let (before, within) = if funding.is_empty() { (0..0, 0..0) } else { self.due_funding(bar) };
+        // funding between bars: the position and mark before this bar; within it: after the
+        // fills at its open
+        for f in &funding[before] {
+            self.broker.apply_funding(f, &mut ev);
+        }
+        self.broker.on_bar_funded(bar, &funding[within], &mut ev);
         {
             let mut ctx = Ctx { broker: &mut self.broker, bar, sizer: self.sizer, errors: &mut self.out.errors, events: &mut ev };
             match &self.factory {
@@ -259,7 +298,14 @@ impl Backtest {
         if let Some(last) = self.out.equity.last() {
             stats.push(last);
         }
-        stats.summary(self.initial, &self.out.trades, self.orders_total())
+        let mut s = stats.summary(self.initial, &self.out.trades, self.orders_total());
+        self.derivative_totals(&mut s);
+        s
+    }
+
+    fn derivative_totals(&self, s: &mut Summary) {
+        s.funding_paid = self.broker.funding_paid().to_string();
+        s.liquidations = self.broker.liquidations();
     }
 
     /// Events since the previous call (streaming consumers: the dataflow stage, live paper
@@ -330,6 +376,9 @@ impl Backtest {
             self.stats.push(&last);
         }
         self.out.summary = self.stats.summary(self.initial, &self.out.trades, self.orders_total());
+        let mut s = std::mem::take(&mut self.out.summary);
+        self.derivative_totals(&mut s);
+        self.out.summary = s;
         self.out
     }
 

@@ -47,6 +47,7 @@
 //!     params: StrategyParams::parse(["fast=1", "slow=2"]).unwrap(),
 //!     broker: BrokerConfig::default(),
 //!     sizer: Sizer::Fixed(Decimal::from_int(1)),
+//!     funding: Default::default(),
 //! };
 //! let events = timely::example(move |scope| {
 //!     let events = bars.to_stream(scope).container::<Vec<_>>().backtest(Arc::new(vec![run])).unwrap();
@@ -104,6 +105,8 @@ pub struct RunSpec {
     pub broker: BrokerConfig,
     /// Sizer.
     pub sizer: Sizer,
+    /// Funding events of perpetuals, applied to open positions (empty: none).
+    pub funding: std::sync::Arc<Vec<tickflow_model::FundingRate>>,
 }
 
 /// Output of the stage, tagged with the run index. The frequent variant (equity) is small;
@@ -171,7 +174,7 @@ impl StageState {
                 let (name, params) = (r.strategy.clone(), r.params.clone());
                 // validated above; a failure later is reported, never replaced by another strategy
                 let factory: crate::backtest::Factory = Box::new(move || build(&name, &params));
-                owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?.streaming()));
+                owned.push((i as u32, Backtest::with_factory(factory, r.broker, r.sizer)?.with_funding(r.funding.clone()).streaming()));
             }
         }
         Ok(StageState { runs: owned, stash: BTreeMap::new(), last_t: 0 })

@@ -44,6 +44,8 @@ impl PaperJob {
             slippage: st.slippage.as_deref(),
             sizer: &st.sizer,
             cheat_on_close: false,
+            derivatives: Default::default(),
+            funding: Default::default(),
         };
         let runs = sim.runs(&st.name, &st.params)?;
         let timeframe = match &st.timeframe {

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Result};
 use tickflow_model::Decimal;
-use tickflow_operators::broker::{BrokerConfig, Commission, Slippage};
+use tickflow_operators::broker::{BrokerConfig, Commission, Derivatives, Slippage};
 use tickflow_strategies::{expand_sweep, RunSpec, Sizer};
 
 /// Broker and sizer settings as text (from flags or a topology file), validated by [`Self::runs`].
@@ -23,6 +23,10 @@ pub struct SimSettings<'a> {
     pub sizer: &'a str,
     /// Fill market orders at the signal bar's close.
     pub cheat_on_close: bool,
+    /// Perpetuals and futures: leverage, maintenance margin rate, contract size.
+    pub derivatives: Derivatives,
+    /// Funding events applied to open perpetual positions.
+    pub funding: std::sync::Arc<Vec<tickflow_model::FundingRate>>,
 }
 
 fn dec(s: &str, what: &str) -> Result<Decimal> {
@@ -54,9 +58,11 @@ impl SimSettings<'_> {
             },
         };
         let sizer: Sizer = self.sizer.parse()?;
-        let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: self.cheat_on_close };
+        let broker = BrokerConfig { cash, commission, slippage, cheat_on_close: self.cheat_on_close, derivatives: self.derivatives };
+        tickflow_operators::broker::Broker::new(broker).map_err(|e| anyhow!("{e}"))?;
         let grid = expand_sweep(params)?;
-        let runs: Vec<RunSpec> = grid.into_iter().map(|params| RunSpec { strategy: strategy.to_string(), params, broker, sizer }).collect();
+        let runs: Vec<RunSpec> =
+            grid.into_iter().map(|params| RunSpec { strategy: strategy.to_string(), params, broker, sizer, funding: self.funding.clone() }).collect();
         for r in &runs {
             tickflow_strategies::build(&r.strategy, &r.params)?;
         }

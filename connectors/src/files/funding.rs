@@ -35,6 +35,45 @@ pub fn funding_schema() -> SchemaRef {
     ]))
 }
 
+/// Reads a funding file ([`FUNDING_CSV_HEADER`] columns, CSV or Parquet by content), sorted by
+/// (instrument, time). Rows name `file:line` in errors.
+pub fn read_funding(path: &str) -> Result<Vec<FundingRate>, ConnectorError> {
+    let text = if super::parquet::is_parquet(path)? {
+        super::parquet::ParquetText::read_all(path, super::parquet::TsText::Millis)?
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| ConnectorError::io(path, e))?;
+        String::from_utf8(bytes).map_err(|_| super::parquet::not_text(path))?
+    };
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let header = lines.next().map(|(_, h)| h.trim().to_ascii_lowercase()).unwrap_or_default();
+    let names: Vec<&str> = header.split(',').collect();
+    let col = |n: &str| {
+        names
+            .iter()
+            .position(|x| *x == n)
+            .ok_or_else(|| ConnectorError::Header { path: path.into(), message: format!("no {n} column; expected {FUNDING_CSV_HEADER}") })
+    };
+    let (t, ex, sym, rate, mark) = (col("timestamp")?, col("exchange")?, col("symbol")?, col("funding_rate")?, col("mark_price").ok());
+    let mut out = Vec::new();
+    for (ln, line) in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let err = |message: String| ConnectorError::Row { path: path.into(), line: ln as u64 + 1, message };
+        if f.len() < names.len() {
+            return Err(err(format!("expected {} fields, found {}", names.len(), f.len())));
+        }
+        let ts = tickflow_model::Ts::parse_bytes(f[t].as_bytes()).map_err(|e| err(e.to_string()))?;
+        let instrument = tickflow_model::Instrument::new(f[ex], f[sym]).map_err(|e| err(e.to_string()))?;
+        let rate = tickflow_model::Notional::parse_bytes(f[rate].as_bytes()).map_err(|e| err(format!("funding_rate: {e}")))?;
+        let mark_price = match mark.map(|i| f[i].trim()).filter(|m| !m.is_empty()) {
+            Some(m) => Some(tickflow_model::Decimal::parse_bytes(m.as_bytes()).map_err(|e| err(format!("mark_price: {e}")))?),
+            None => None,
+        };
+        out.push(FundingRate { instrument, ts, rate, mark_price });
+    }
+    out.sort_by_key(|f| f.sort_key());
+    Ok(out)
+}
+
 /// Writes funding events; call [`finish`](Self::finish) at the end.
 pub struct FundingWriter {
     name: String,

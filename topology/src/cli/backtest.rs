@@ -66,6 +66,21 @@ pub struct BacktestArgs {
     /// Fill market orders at the signal bar's close (look-ahead; off by default).
     #[arg(long)]
     pub(crate) cheat_on_close: bool,
+    /// Perpetuals and futures (symbols like BTC/USDT:USDT, BTC/USD:BTC): leverage; initial
+    /// margin = notional / leverage.
+    #[arg(long, default_value = "1")]
+    pub(crate) leverage: String,
+    /// Perpetuals and futures: maintenance margin rate (sets the liquidation price).
+    #[arg(long, default_value = "0.005")]
+    pub(crate) maintenance_margin: String,
+    /// Perpetuals and futures: contract size (base units per contract for linear, quote units
+    /// per contract for inverse).
+    #[arg(long, default_value = "1")]
+    pub(crate) contract_size: String,
+    /// Funding-rate file (`fetch funding` output, CSV or Parquet) applied to open perpetual
+    /// positions at each funding time.
+    #[arg(long)]
+    pub(crate) funding: Option<String>,
     /// Rank sweep runs by: sharpe, total_return, sqn, profit_factor or max_drawdown_pct.
     #[arg(long, default_value = "sharpe")]
     pub(crate) rank_by: String,
@@ -121,6 +136,15 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         slippage: a.slippage.as_deref(),
         sizer: &a.sizer,
         cheat_on_close: a.cheat_on_close,
+        derivatives: tickflow_operators::broker::Derivatives {
+            leverage: a.leverage.parse().map_err(|e| anyhow::anyhow!("--leverage: {e}"))?,
+            maintenance_margin: a.maintenance_margin.parse().map_err(|e| anyhow::anyhow!("--maintenance-margin: {e}"))?,
+            contract_size: a.contract_size.parse().map_err(|e| anyhow::anyhow!("--contract-size: {e}"))?,
+        },
+        funding: std::sync::Arc::new(match &a.funding {
+            Some(f) => tickflow_connectors::read_funding(f)?,
+            None => Vec::new(),
+        }),
     };
     let runs = sim.runs(&a.strategy, &a.params)?;
     if !["sharpe", "total_return", "sqn", "profit_factor", "max_drawdown_pct"].contains(&a.rank_by.as_str()) {

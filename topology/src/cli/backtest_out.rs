@@ -66,6 +66,9 @@ pub(crate) fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
         "strategy": spec.strategy,
         "params": spec.params.values(),
         "summary": r.summary,
+        // perpetuals and futures: how margin, liquidation and funding were applied
+        "derivatives": spec.broker.derivatives,
+        "funding_events": spec.funding.len(),
     });
     let text = serde_json::to_string_pretty(&summary)?.replace(": Infinity", ": null");
     std::fs::write(dir.join("summary.json"), text + "\n")?;

@@ -238,27 +238,26 @@ pub(crate) fn parent(a: &BenchAggregateArgs) -> Result<()> {
             }
         };
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join("bench-trades.csv").to_string_lossy().into_owned();
-        let t = Instant::now();
-        // the core trade layout: timestamp,symbol,price,amount,trade_id,side
-        tickflow::cli::write_tape(&path, SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, true)?;
-        let size = std::fs::metadata(&path)?.len();
-        println!("(wrote {:.0} MiB CSV in {:.1} s)", size as f64 / 1048576.0, t.elapsed().as_secs_f64());
-        for w in ["1", "2"] {
-            let m = measure(a, &format!("csv:{path}:{w}"))?;
-            let mbs = size as f64 / 1e6 * m.median / m.trades.max(1.0);
-            println!("{:<34} {:>10.2} M {:>8.0}MB/s {:>18} {:>6.0} MiB", format!("CSV file → bars, {w} worker(s)"), m.median / 1e6, mbs, m.range(), m.rss);
-        }
-        // the same tape as Parquet (every column; Decimal128, Timestamp(ns), Snappy)
-        let pq = dir.join("bench-trades.parquet").to_string_lossy().into_owned();
-        let t = Instant::now();
-        tickflow::cli::write_tape(&pq, SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, false)?;
-        let size = std::fs::metadata(&pq)?.len();
-        println!("(wrote {:.0} MiB Parquet in {:.1} s)", size as f64 / 1048576.0, t.elapsed().as_secs_f64());
-        for w in ["1", "2"] {
-            let m = measure(a, &format!("csv:{pq}:{w}"))?;
-            let mbs = size as f64 / 1e6 * m.median / m.trades.max(1.0);
-            println!("{:<34} {:>10.2} M {:>8.0}MB/s {:>18} {:>6.0} MiB", format!("Parquet file → bars, {w} worker(s)"), m.median / 1e6, mbs, m.range(), m.rss);
+        // the core CSV layout (timestamp,symbol,price,amount,trade_id,side), then the same tape
+        // as Parquet (every column; Decimal128, Timestamp(ns), Snappy)
+        for (format, name, minimal) in [("CSV", "bench-trades.csv", true), ("Parquet", "bench-trades.parquet", false)] {
+            let path = dir.join(name).to_string_lossy().into_owned();
+            let t = Instant::now();
+            tickflow::cli::write_tape(&path, SyntheticConfig { trades: a.trades, symbols: bench_symbols(a.symbols), ..Default::default() }, minimal)?;
+            let size = std::fs::metadata(&path)?.len();
+            println!("(wrote {:.0} MiB {format} in {:.1} s)", size as f64 / 1048576.0, t.elapsed().as_secs_f64());
+            for w in ["1", "2"] {
+                let m = measure(a, &format!("csv:{path}:{w}"))?;
+                let mbs = size as f64 / 1e6 * m.median / m.trades.max(1.0);
+                println!(
+                    "{:<34} {:>10.2} M {:>8.0}MB/s {:>18} {:>6.0} MiB",
+                    format!("{format} file → bars, {w} worker(s)"),
+                    m.median / 1e6,
+                    mbs,
+                    m.range(),
+                    m.rss
+                );
+            }
         }
         if a.dir.is_none() {
             let _ = std::fs::remove_dir_all(&dir);

@@ -87,6 +87,7 @@ pub(crate) fn run(a: &BenchBacktestArgs) -> Result<()> {
                 params: StrategyParams::parse([format!("fast={f}").as_str(), format!("slow={s}").as_str()])?,
                 broker: cfg,
                 sizer,
+                funding: Default::default(),
             })
         })
         .collect::<Result<_>>()?;
