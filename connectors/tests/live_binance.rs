@@ -283,3 +283,57 @@ fn a_peer_that_never_answers_the_handshake_is_retried_not_waited_on() {
     });
     assert!(accepted.load(Ordering::SeqCst) >= 3);
 }
+
+/// #15 item 4: several sessions in one job. Session 0 streams 400 recorded trades; session 1's
+/// venue cannot be reached at first, and when it can, its REST history refuses the gap fill
+/// (HTTP 400) so the session gives up — it is reported and restarted, and session 0's trades
+/// all arrive exactly once, in order, meanwhile.
+#[test]
+fn one_failing_venue_is_restarted_while_the_others_deliver_every_trade_once() {
+    use tickflow_connectors::live::{run_many, VenueNote};
+    let trades = Arc::new(freqtrade_agg_trades());
+    let done = Arc::new(AtomicBool::new(false));
+    let good = config(ws_frames(trades[..400].iter().map(frame).collect(), done.clone()), "http://127.0.0.1:9".into(), Duration::from_secs(30));
+    // the failing venue: its WebSocket answers, its REST refuses every gap fill
+    let refusing = http_stub::serve(|_, s| http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1100,"msg":"Illegal characters found in parameter"}"#));
+    let ws_bad = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("ws://{}", l.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let ws = tungstenite::accept(s);
+                    std::thread::sleep(Duration::from_secs(2));
+                    drop(ws);
+                });
+            }
+        });
+        url
+    };
+    let mut bad = config(ws_bad, refusing, Duration::from_secs(30));
+    bad.resume_after.insert("XRP/ETH".into(), tickflow_connectors::history::After { id: trades[10]["a"].as_u64().unwrap(), ts: tickflow_model::Ts(0) });
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut got, mut failed) = (Vec::new(), Vec::new());
+    let reports = run_many(
+        vec![good, bad],
+        stop,
+        16, // a small channel: sessions block rather than buffer
+        Duration::from_millis(100),
+        |t| {
+            got.push(t.trade_id.unwrap());
+            got.len() < 400
+        },
+        |i, venue, note| {
+            if let VenueNote::Failed(why, _) = note {
+                failed.push((i, venue.to_string(), why));
+            }
+        },
+    );
+    done.store(true, Ordering::SeqCst);
+    let want: Vec<u64> = trades[..400].iter().map(|t| t["a"].as_u64().unwrap()).collect();
+    assert_eq!(got, want, "the working session's trades, each once, in order");
+    assert_eq!(reports.len(), 2);
+    assert!(reports[1].restarts >= 1 && failed.iter().all(|(i, v, _)| *i == 1 && v == "binance"), "{reports:?} {failed:?}");
+    assert!(failed[0].2.contains("400"), "{failed:?}");
+    assert_eq!((reports[0].restarts, reports[0].stats.connects), (0, 1));
+}

@@ -65,6 +65,10 @@ pub struct LiveHealth {
     pub gaps: AtomicU64,
     /// Trades refused by the validation rule set.
     pub rejected: AtomicU64,
+    /// Failed attempts to reach a venue (each retried with backoff).
+    pub connect_failures: AtomicU64,
+    /// Venue sessions restarted after giving up (multi-venue ingest).
+    pub session_restarts: AtomicU64,
     /// `/healthz` fails when no frame arrived for this long (ns; 0: never).
     pub unhealthy_after_ns: AtomicI64,
 }
@@ -95,6 +99,9 @@ impl LiveHealth {
             }
             LiveEvent::Rejected(..) => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            LiveEvent::Down(_) => {
+                self.connect_failures.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -215,6 +222,20 @@ impl Telemetry {
         );
         metric(&mut o, "tickflow_live_backfilled_trades_total", "counter", "Trades recovered from venue REST history.", &one(live.backfilled.load(r) as f64));
         metric(&mut o, "tickflow_live_unfillable_gaps_total", "counter", "Holes the venue's REST history could not fill.", &one(live.gaps.load(r) as f64));
+        metric(
+            &mut o,
+            "tickflow_live_connect_failures_total",
+            "counter",
+            "Failed attempts to reach a venue (retried with backoff).",
+            &one(live.connect_failures.load(r) as f64),
+        );
+        metric(
+            &mut o,
+            "tickflow_live_session_restarts_total",
+            "counter",
+            "Venue sessions restarted after giving up (multi-venue ingest; the others continue).",
+            &one(live.session_restarts.load(r) as f64),
+        );
         metric(
             &mut o,
             "tickflow_live_rejected_trades_total",

@@ -142,3 +142,52 @@ fn ingest_is_not_ready_while_backfilling_and_unhealthy_when_the_feed_goes_quiet(
     let want: Vec<u64> = trades[..700].iter().map(|t| t["a"].as_u64().unwrap()).collect();
     assert_eq!(ids, want, "every trade once, in order");
 }
+
+/// #15 item 4: several venues in one ingest. Binance streams its recorded trades; Bybit's
+/// endpoint refuses connections. Every Binance trade lands in the topic exactly once, keyed
+/// `binance:XRP/ETH`; Bybit is reported (connect failures, retried) and does not hold the job.
+#[test]
+fn a_multi_venue_ingest_keeps_going_when_one_venue_is_down() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("m.trades", 2, 1).unwrap();
+    let trades = Arc::new(payloads());
+    let ids: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).collect();
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", l.local_addr().unwrap()) // closed when `l` drops: connection refused
+    };
+    let (ws, http) = (ws_from(trades.clone(), 0), rest(trades.clone(), 0..0));
+    let out = common::tickflow(&[
+        "ingest",
+        "--feed",
+        "binance:XRP/ETH",
+        "--feed",
+        "bybit:BTC/USDT",
+        "--feed-url",
+        &format!("binance={ws},{http}"),
+        "--feed-url",
+        &format!("bybit={dead}"),
+        "--brokers",
+        &brokers,
+        "--namespace",
+        "m",
+        "--max-trades",
+        "800",
+        "--stale-after",
+        "5s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let recs = read_all(&brokers, "m.trades", 2);
+    let got: Vec<u64> = recs.iter().map(|(_, v, _)| serde_json::from_str::<serde_json::Value>(v).unwrap()["trade_id"].as_u64().unwrap()).collect();
+    assert_eq!(got, ids[..800], "every Binance trade once, in order");
+    assert!(recs.iter().all(|(k, _, _)| k == "binance:XRP/ETH"));
+    assert!(stderr.contains("binance: 1 connections") && stderr.contains("bybit: 0 connections"), "{stderr}");
+    assert!(stderr.contains("ingested 800 trades"), "{stderr}");
+    // a feed needs VENUE:SYMBOLS, and --feed-url a --feed of its venue
+    let bad = common::tickflow(&["ingest", "--feed", "binance", "--brokers", &brokers]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("VENUE:SYMBOL"));
+    let bad = common::tickflow(&["ingest", "--feed", "binance:XRP/ETH", "--feed-url", "okx=ws://x", "--brokers", &brokers]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no --feed for that venue"));
+}

@@ -36,6 +36,9 @@ use crate::http::{HttpClient, RetryPolicy};
 pub use crate::venues::{IdOrder, LiveProtocol, Market};
 use crate::ConnectorError;
 
+mod many;
+pub use many::{run_many, VenueNote, VenueReport};
+
 /// The live protocol of venue `name`.
 pub fn venue(name: &str) -> Option<&'static dyn LiveProtocol> {
     crate::venues::get(name).and_then(|v| v.live())
@@ -457,6 +460,8 @@ pub enum LiveEvent {
     Gap(Gap),
     /// A trade refused by the validation rule set, with the reason (never delivered).
     Rejected(Box<Trade>, String),
+    /// The venue could not be reached (the session retries with backoff).
+    Down(String),
 }
 
 /// [`run`], telling `observe` what happens: backfilling and live phases, frames, recovered
@@ -506,7 +511,8 @@ pub fn run_observed(
             Err(e) => {
                 // the URL may hold an API key: log the configured base only
                 tracing::warn!(venue = %cfg.venue, ws_url = %cfg.ws_url, error = %redact(&e, key), "connect failed");
-                std::thread::sleep(cfg.retry.backoff(failures, &mut rng));
+                observe(LiveEvent::Down(redact(&e, key)));
+                pause(cfg.retry.backoff(failures, &mut rng), stop);
                 failures = failures.saturating_add(1);
                 continue;
             }
@@ -625,9 +631,21 @@ pub fn run_observed(
                 }
             }
         }
-        std::thread::sleep(cfg.retry.backoff(0, &mut rng));
+        pause(cfg.retry.backoff(0, &mut rng), stop);
     }
     Ok(s.stats)
+}
+
+/// Sleeps `d`, waking early when `stop` is set (a stopping job does not wait out a backoff).
+pub(crate) fn pause(d: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + d;
+    while !stop.load(Ordering::SeqCst) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
 }
 
 #[cfg(test)]

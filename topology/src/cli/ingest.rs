@@ -8,6 +8,12 @@
 //! the history cannot cover is logged, counted and recorded on the gaps topic with its bounds
 //! (never hidden). A session that cannot continue (gap fill refused, retries exhausted) exits
 //! non-zero; SIGTERM/SIGINT flush the producer before exit.
+//!
+//! With `--feed VENUE:SYMBOLS` (repeatable) one job ingests several venues: each venue's
+//! session runs on its own thread ([`tickflow_connectors::live::run_many`]) and hands trades
+//! to the producer through a bounded channel; a venue that cannot be reached retries, one whose
+//! session gives up is reported and restarted after its last delivered trades, and the others
+//! never wait for it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,8 +31,18 @@ use crate::cli::stream::{source_help, LiveArgs};
 #[derive(Args)]
 pub struct IngestArgs {
     // the venues come from the registry
-    #[arg(long, help = source_help())]
-    source: String,
+    #[arg(long, help = source_help(), required_unless_present = "feeds", conflicts_with = "feeds")]
+    source: Option<String>,
+    /// Several venues in one job: VENUE:SYMBOL[,SYMBOL…], repeatable (e.g. --feed
+    /// binance:BTC/USDT,ETH/USDT --feed okx:BTC/USDT --feed kraken:BTC/USD).
+    #[arg(long = "feed", conflicts_with_all = ["symbols", "ws_url", "rest_url"])]
+    feeds: Vec<String>,
+    /// With --feed: a venue's own URLs, VENUE=WS_URL[,REST_URL] (repeatable; tests, proxies).
+    #[arg(long = "feed-url", requires = "feeds")]
+    feed_urls: Vec<String>,
+    /// With --feed: the longest wait before restarting a venue session that gave up.
+    #[arg(long, default_value = "1m")]
+    restart_backoff: String,
     #[command(flatten)]
     live: LiveArgs,
     #[command(flatten)]
@@ -52,121 +68,252 @@ pub struct IngestArgs {
     no_resume: bool,
 }
 
+/// The sessions to run: `--source` with the live flags, or one per venue of `--feed`.
+fn configs(a: &IngestArgs) -> Result<Vec<tickflow_connectors::live::LiveConfig>> {
+    if let Some(source) = &a.source {
+        return Ok(vec![a.live.config(source)?]);
+    }
+    let mut venues: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in &a.feeds {
+        let Some((venue, symbols)) = f.split_once(':') else { bail!("--feed {f:?}: use VENUE:SYMBOL[,SYMBOL…], e.g. binance:BTC/USDT") };
+        let list = venues.entry(venue.trim().to_ascii_lowercase()).or_default();
+        for s in symbols.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if !list.iter().any(|x| x == s) {
+                list.push(s.to_string());
+            }
+        }
+    }
+    let mut urls: std::collections::BTreeMap<String, (String, Option<String>)> = Default::default();
+    for u in &a.feed_urls {
+        let Some((venue, rest)) = u.split_once('=') else { bail!("--feed-url {u:?}: use VENUE=WS_URL[,REST_URL]") };
+        let (ws, http) = match rest.split_once(',') {
+            Some((w, h)) => (w.to_string(), Some(h.to_string())),
+            None => (rest.to_string(), None),
+        };
+        if !venues.contains_key(venue) {
+            bail!("--feed-url {venue}: no --feed for that venue");
+        }
+        urls.insert(venue.to_string(), (ws, http));
+    }
+    venues
+        .into_iter()
+        .map(|(venue, symbols)| {
+            let mut s = crate::config::SourceSection::default();
+            a.live.apply(&mut s);
+            s.symbols = symbols;
+            if let Some((ws, http)) = urls.get(&venue) {
+                s.ws_url = Some(ws.clone());
+                s.rest_url = http.clone();
+            }
+            crate::job::live_config(&venue, &s).with_context(|| format!("--feed {venue}"))
+        })
+        .collect()
+}
+
 /// Runs the command.
 pub fn run(a: IngestArgs) -> Result<()> {
-    let mut cfg = a.live.config(&a.source)?;
+    let mut cfgs = configs(&a)?;
     let kcfg = a.brokers.config()?;
     let topics = a.brokers.topics();
     let topic = a.topic.clone().unwrap_or_else(|| topics.name("trades"));
     let gaps_topic = a.gaps_topic.clone().unwrap_or_else(|| topics.name("gaps"));
     let dlq_topic = a.dlq_topic.clone().unwrap_or_else(|| topics.name("dlq"));
-    cfg.max_future = crate::duration::parse_nanos(&a.max_future).context("--max-future")?.max(0);
-    let mut rejected = 0u64;
-    if cfg.symbols.is_empty() {
-        bail!("ingest needs --symbols");
+    let max_future = crate::duration::parse_nanos(&a.max_future).context("--max-future")?.max(0);
+    for cfg in &mut cfgs {
+        cfg.max_future = max_future;
+        if cfg.symbols.is_empty() {
+            bail!("ingest needs --symbols");
+        }
     }
     if !a.no_resume {
-        let wanted: Vec<tickflow_model::Instrument> =
-            cfg.symbols.iter().map(|s| tickflow_model::Instrument::new(&cfg.exchange, s)).collect::<Result<_, _>>().context("--symbols")?;
+        let wanted: Vec<tickflow_model::Instrument> = cfgs
+            .iter()
+            .flat_map(|c| c.symbols.iter().map(|s| tickflow_model::Instrument::new(&c.exchange, s)))
+            .collect::<Result<_, _>>()
+            .context("--symbols")?;
         let last = kafka::last_trades(&kcfg, &topic, &wanted, a.resume_scan).with_context(|| format!("reading the tail of {topic}"))?;
         for (inst, t) in &last {
+            let Some(cfg) = cfgs.iter_mut().find(|c| c.exchange == inst.exchange() && c.symbols.iter().any(|s| s == inst.symbol())) else { continue };
             match t.trade_id {
                 Some(id) => {
-                    tracing::info!(symbol = inst.symbol(), after_id = id, after = %t.ts, "resuming after the topic's last trade");
+                    tracing::info!(exchange = inst.exchange(), symbol = inst.symbol(), after_id = id, after = %t.ts, "resuming after the topic's last trade");
                     cfg.resume_after.insert(inst.symbol().to_string(), After { id, ts: t.ts });
                 }
                 None => tracing::warn!(symbol = inst.symbol(), "the topic's last trade has no id: resuming with live trades only"),
             }
         }
         for i in wanted.iter().filter(|i| !last.contains_key(i)) {
-            tracing::info!(symbol = i.symbol(), "no trade of this symbol in the topic's tail: starting with live trades");
+            tracing::info!(exchange = i.exchange(), symbol = i.symbol(), "no trade of this symbol in the topic's tail: starting with live trades");
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
     crate::shutdown::install();
     let s2 = stop.clone();
-    // SIGTERM/SIGINT: the session stops at its next frame; the producer is flushed below
+    // SIGTERM/SIGINT: the sessions stop at their next frame; the producer is flushed below
     std::thread::spawn(move || {
         while !crate::shutdown::requested() {
             std::thread::sleep(Duration::from_millis(50));
         }
         s2.store(true, Ordering::SeqCst);
     });
-    let mut sink = KafkaSink::new(&kcfg, "tickflow-ingest")?;
-    let (mut n, mut gaps) = (0u64, 0u64);
-    let mut err: Option<anyhow::Error> = None;
-    let mut acked = Instant::now();
-    let max = a.live.max_trades;
-    let mut gap_sink = KafkaSink::new(&kcfg, "tickflow-ingest")?;
-    let mut gap_err: Option<anyhow::Error> = None;
-    // ready (/readyz) once the tail was read, except while a session backfills from REST
-    let mut observe = crate::telemetry::global().live.observer();
+    let publisher = std::cell::RefCell::new(Publisher {
+        sink: KafkaSink::new(&kcfg, "tickflow-ingest")?,
+        side: KafkaSink::new(&kcfg, "tickflow-ingest")?,
+        topic: topic.clone(),
+        gaps_topic: gaps_topic.clone(),
+        dlq_topic: dlq_topic.clone(),
+        n: 0,
+        gaps: 0,
+        rejected: 0,
+        max: a.live.max_trades,
+        acked: Instant::now(),
+        err: None,
+        side_err: None,
+    });
     crate::telemetry::global().set_ready(true);
-    let result = tickflow_connectors::live::run_observed(
-        &cfg,
-        &stop,
-        |t| {
-            if let Err(e) = sink.send_trade(&topic, &t) {
-                err = Some(e.into());
+    let live = &crate::telemetry::global().live;
+    let outcome: Result<String> = if cfgs.len() == 1 {
+        // one venue: a session that gives up ends the job (non-zero; its supervisor restarts it)
+        let mut observe = live.observer();
+        let result = tickflow_connectors::live::run_observed(
+            &cfgs[0],
+            &stop,
+            |t| publisher.borrow_mut().trade(&t),
+            |e| {
+                observe(&e);
+                publisher.borrow_mut().event(e);
+            },
+        );
+        result.context("live session gave up").map(|stats| {
+            format!(
+                "{} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames, {} refused trades",
+                stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames, stats.rejected
+            )
+        })
+    } else {
+        // several venues: each on its own session; one that gives up restarts, the others go on
+        let restart = crate::duration::parse_nanos(&a.restart_backoff).context("--restart-backoff")?.max(1);
+        let mut observers: Vec<_> = cfgs.iter().map(|_| live.observer()).collect();
+        let reports = tickflow_connectors::live::run_many(
+            cfgs,
+            stop.clone(),
+            65_536,
+            Duration::from_nanos(restart as u64),
+            |t| publisher.borrow_mut().trade(&t),
+            |i, venue, note| match note {
+                tickflow_connectors::live::VenueNote::Event(e) => {
+                    observers[i](&e);
+                    publisher.borrow_mut().event(e);
+                }
+                tickflow_connectors::live::VenueNote::Failed(why, retry) => {
+                    live.session_restarts.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("venue {venue} gave up ({why}); restarting in {retry:?}, the other venues continue");
+                }
+            },
+        );
+        Ok(reports
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: {} connections, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} refused trades, {} restarts{}",
+                    r.venue,
+                    r.stats.connects,
+                    r.stats.gap_filled,
+                    r.stats.gaps_unfilled,
+                    r.stats.duplicates,
+                    r.stats.rejected,
+                    r.restarts,
+                    r.last_error.as_deref().map(|e| format!(" (last: {e})")).unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    };
+    let mut p = publisher.into_inner();
+    // whatever happened, what was sent is flushed before exit
+    let flushed = p.sink.flush(Duration::from_secs(30));
+    if let Err(e) = p.side.flush(Duration::from_secs(30)) {
+        p.side_err.get_or_insert(e.into());
+    }
+    eprintln!("ingested {} trades into {topic} ({} unfillable gaps recorded on {gaps_topic}, {} refused trades on {dlq_topic})", p.n, p.gaps, p.rejected);
+    let summary = outcome?;
+    if let Some(e) = p.err.or(p.side_err) {
+        return Err(e.context("writing to the trades topic"));
+    }
+    flushed.context("flushing the trades topic")?;
+    eprintln!("{summary}");
+    Ok(())
+}
+
+/// Where an ingest's sessions deliver: trades to the trades topic (acknowledged at least every
+/// second), holes to the gaps topic, refused trades to the dead-letter topic.
+struct Publisher {
+    sink: KafkaSink,
+    side: KafkaSink,
+    topic: String,
+    gaps_topic: String,
+    dlq_topic: String,
+    n: u64,
+    gaps: u64,
+    rejected: u64,
+    max: Option<u64>,
+    acked: Instant,
+    err: Option<anyhow::Error>,
+    side_err: Option<anyhow::Error>,
+}
+
+impl Publisher {
+    /// Publishes a trade; false to stop (an error, or `--max-trades` reached).
+    fn trade(&mut self, t: &tickflow_model::Trade) -> bool {
+        if let Err(e) = self.sink.send_trade(&self.topic, t) {
+            self.err = Some(e.into());
+            return false;
+        }
+        self.n += 1;
+        if self.acked.elapsed() >= Duration::from_secs(1) {
+            if let Err(e) = self.sink.flush(Duration::from_secs(30)) {
+                self.err = Some(e.into());
                 return false;
             }
-            n += 1;
-            // acknowledged at least every second while trades flow
-            if acked.elapsed() >= Duration::from_secs(1) {
-                if let Err(e) = sink.flush(Duration::from_secs(30)) {
-                    err = Some(e.into());
-                    return false;
-                }
-                acked = Instant::now();
-            }
-            max.is_none_or(|m| n < m)
-        },
-        |e| {
-            observe(&e);
-            if let tickflow_connectors::live::LiveEvent::Rejected(t, why) = &e {
-                // dead-lettered with the reason, never published to the trades topic
-                rejected += 1;
-                let rec = tickflow_model::TradeRecord::from(&**t);
+            self.acked = Instant::now();
+        }
+        self.max.is_none_or(|m| self.n < m)
+    }
+
+    /// Records refused trades and unfillable holes.
+    fn event(&mut self, e: tickflow_connectors::live::LiveEvent) {
+        use tickflow_connectors::live::LiveEvent;
+        match e {
+            LiveEvent::Rejected(t, why) => {
+                // dead-lettered with the reason, never published to the trades topic; not
+                // flushed here (a burst of refusals must not stall the session)
+                self.rejected += 1;
+                let rec = tickflow_model::TradeRecord::from(&*t);
                 let origin = format!("live:{}", t.instrument.exchange());
                 let payload = serde_json::to_vec(&rec).unwrap_or_default();
-                // not flushed here (a burst of refusals must not stall the session): delivered in the
-                // background and flushed before exit
-                if let Err(e) = gap_sink.send(
-                    &dlq_topic,
+                if let Err(e) = self.side.send(
+                    &self.dlq_topic,
                     &rec.key(),
                     &payload,
                     tickflow_model::Ts::now().millis(),
                     kafka::DLQ_SCHEMA,
                     &[("reason", why.as_str()), ("origin", &origin)],
                 ) {
-                    gap_err = Some(e.into());
+                    self.side_err = Some(e.into());
                 }
             }
-            if let tickflow_connectors::live::LiveEvent::Gap(g) = e {
-                gaps += 1;
+            LiveEvent::Gap(g) => {
+                self.gaps += 1;
                 let key = format!("{}:{}", g.instrument.exchange(), g.instrument.symbol());
-                if let Err(e) =
-                    gap_sink.send_json(&gaps_topic, &key, &g, g.after_ts.millis(), "tickflow.gap.v1").and_then(|_| gap_sink.flush(Duration::from_secs(30)))
+                if let Err(e) = self
+                    .side
+                    .send_json(&self.gaps_topic, &key, &g, g.after_ts.millis(), "tickflow.gap.v1")
+                    .and_then(|_| self.side.flush(Duration::from_secs(30)))
                 {
-                    gap_err = Some(e.into());
+                    self.side_err = Some(e.into());
                 }
             }
-        },
-    );
-    // whatever happened, what was sent is flushed before exit
-    let flushed = sink.flush(Duration::from_secs(30));
-    if let Err(e) = gap_sink.flush(Duration::from_secs(30)) {
-        gap_err.get_or_insert(e.into());
+            _ => {}
+        }
     }
-    eprintln!("ingested {n} trades into {topic} ({gaps} unfillable gaps recorded on {gaps_topic}, {rejected} refused trades on {dlq_topic})");
-    let stats = result.context("live session gave up")?;
-    if let Some(e) = err.or(gap_err) {
-        return Err(e.context("writing to the trades topic"));
-    }
-    flushed.context("flushing the trades topic")?;
-    eprintln!(
-        "{} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames, {} refused trades",
-        stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames, stats.rejected
-    );
-    Ok(())
 }
