@@ -288,6 +288,17 @@ fn funding_rows_parse_exactly_and_refuse_what_is_not_a_rate() {
     let body = r#"{"retCode":0,"retMsg":"OK","result":{"category":"linear","list":[{"symbol":"ETHUSDT","fundingRate":"0.0000983434362041","fundingRateTimestamp":"1672041600000"}]},"retExtInfo":{},"time":1672051897447}"#;
     let v = bybit::parse_funding(body, inst).unwrap();
     assert_eq!((v[0].ts, v[0].rate.to_string()), (Ts::from_millis(1_672_041_600_000), "0.0000983434362041".into()));
+    // OKX v5 `GET /api/v5/public/funding-rate-history` (the API documentation's example): the
+    // settled realizedRate, else fundingRate
+    let inst = Instrument::new("okx", "BTC/USD:BTC").unwrap();
+    let body = r#"{"code":"0","msg":"","data":[{"fundingRate":"0.0000746","fundingTime":"1703059200000","instId":"BTC-USD-SWAP","instType":"SWAP","method":"next_period","realizedRate":"0.0000741"},
+                  {"fundingRate":"-0.0000150","fundingTime":"1703030400000","instId":"BTC-USD-SWAP","instType":"SWAP","method":"next_period","realizedRate":""}]}"#;
+    let v = tickflow_connectors::venues::okx::parse_funding(body, inst).unwrap();
+    assert_eq!((v[0].ts, v[0].rate.to_string(), v[1].rate.to_string()), (Ts::from_millis(1_703_059_200_000), "0.0000741".into(), "-0.000015".into()));
+    assert_eq!(tickflow_connectors::venues::okx::swap_id("BTC/USD:BTC"), "BTC-USD-SWAP");
+    let e =
+        tickflow_connectors::venues::okx::parse_funding(r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#, inst).unwrap_err().to_string();
+    assert!(e.contains("51001"), "{e}");
     // errors name the venue and what is wrong
     let e = bybit::parse_funding(r#"{"retCode":10001,"retMsg":"params error","result":{}}"#, inst).unwrap_err().to_string();
     assert!(e.contains("10001") && e.contains("params error"), "{e}");

@@ -1,6 +1,8 @@
 //! `tickflow fetch funding` against a loopback server that answers like Binance USDⓈ-M/COIN-M
 //! (`/fapi`, `/dapi` `fundingRate`, ascending, `limit` ≤ 1000) and Bybit v5
-//! (`/v5/market/funding/history`, newest first, `limit` ≤ 200), with a year of 8-hourly funding
+//! (`/v5/market/funding/history`, newest first, `limit` ≤ 200) and OKX v5
+//! (`/api/v5/public/funding-rate-history`, `before`/`after`, `limit` ≤ 100, the settled
+//! `realizedRate`), with a year of 8-hourly funding
 //! — more than one page everywhere — and refuses what the venues refuse: a market id on the
 //! wrong endpoint, a spot category. The requests carry CCXT's endpoints and market ids
 //! (`connectors/tests/fixtures/ccxt/funding_binance.json`, CCXT's request fixture).
@@ -83,6 +85,23 @@ fn serve() -> (String, Arc<AtomicUsize>) {
             let body = serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": category, "list": list}, "retExtInfo": {}, "time": 1});
             return http_stub::respond_json(s, "200 OK", &body.to_string());
         }
+        if t.starts_with("/api/v5/public/funding-rate-history?") {
+            let inst = t.split("instId=").nth(1).and_then(|c| c.split('&').next()).unwrap_or("");
+            if inst != "BTC-USDT-SWAP" && inst != "BTC-USD-SWAP" {
+                return http_stub::respond_json(s, "200 OK", r#"{"code":"51001","msg":"Instrument ID does not exist","data":[]}"#);
+            }
+            // before: newer than; after: older than (both exclusive); newest first, ≤ 100
+            let (newer, older) = (param(t, "before").unwrap_or(i64::MIN), param(t, "after").unwrap_or(i64::MAX));
+            let limit = param(t, "limit").unwrap_or(100).min(100) as usize;
+            let mut v: Vec<i64> = (0..N).filter(|i| (START + i * EIGHT_H) > newer && (START + i * EIGHT_H) < older).collect();
+            v.reverse();
+            let data: Vec<serde_json::Value> = v
+                .into_iter()
+                .take(limit)
+                .map(|i| serde_json::json!({"fundingRate": "0.0001", "realizedRate": rate(i), "fundingTime": (START + i * EIGHT_H).to_string(), "instId": inst, "instType": "SWAP", "method": "next_period"}))
+                .collect();
+            return http_stub::respond_json(s, "200 OK", &serde_json::json!({"code": "0", "msg": "", "data": data}).to_string());
+        }
         http_stub::respond_json(s, "404 Not Found", "{}");
     });
     (url, hits)
@@ -112,9 +131,14 @@ fn fetch(source: &str, symbol: &str, url: &str, out: &std::path::Path) -> std::p
 fn a_year_of_funding_pages_through_every_venue_and_market_exactly() {
     let (url, hits) = serve();
     let dir = tempfile::tempdir().unwrap();
-    for (source, symbol, mark) in
-        [("binance", "BTC/USDT:USDT", true), ("binance", "BTC/USD:BTC", false), ("bybit", "BTC/USDT:USDT", false), ("bybit", "BTC/USD:BTC", false)]
-    {
+    for (source, symbol, mark) in [
+        ("binance", "BTC/USDT:USDT", true),
+        ("binance", "BTC/USD:BTC", false),
+        ("bybit", "BTC/USDT:USDT", false),
+        ("bybit", "BTC/USD:BTC", false),
+        ("okx", "BTC/USDT:USDT", false),
+        ("okx", "BTC/USD:BTC", false),
+    ] {
         let out = dir.path().join(format!("{source}-{}.csv", symbol.replace(['/', ':'], "_")));
         let before = hits.load(Ordering::SeqCst);
         let o = fetch(source, symbol, &url, &out);
@@ -148,12 +172,9 @@ fn funding_needs_a_perpetual_on_a_venue_that_lists_them() {
     let (url, _) = serve();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.csv");
-    for (source, symbol, says) in [
-        ("binance", "BTC/USDT", "spot"),
-        ("bybit", "BTC/USDT:USDT-251226", "future"),
-        ("kraken", "BTC/USD:BTC", "fetch funding"),
-        ("okx", "BTC/USDT:USDT", "fetch funding"),
-    ] {
+    for (source, symbol, says) in
+        [("binance", "BTC/USDT", "spot"), ("bybit", "BTC/USDT:USDT-251226", "future"), ("kraken", "BTC/USD:BTC", "fetch funding"), ("okx", "BTC/USDT", "spot")]
+    {
         let o = fetch(source, symbol, &url, &out);
         assert!(!o.status.success(), "{source} {symbol}");
         let err = String::from_utf8_lossy(&o.stderr);

@@ -40,6 +40,29 @@ pub fn market_id(symbol: &str) -> String {
     symbol.replace('/', "-").to_ascii_uppercase()
 }
 
+/// CCXT perpetual → OKX swap id: `BTC/USDT:USDT` → `BTC-USDT-SWAP`, `BTC/USD:BTC` →
+/// `BTC-USD-SWAP` (the inverse of [`ccxt_symbol`]).
+pub fn swap_id(symbol: &str) -> String {
+    format!("{}-SWAP", market_id(symbol.split(':').next().unwrap_or(symbol)))
+}
+
+/// Funding history (`GET /api/v5/public/funding-rate-history`), newest first. Recorded (OKX v5
+/// API documentation):
+/// ```json
+/// {"code":"0","msg":"","data":[{"fundingRate":"0.0000746","fundingTime":"1703059200000",
+///  "instId":"BTC-USD-SWAP","instType":"SWAP","method":"next_period","realizedRate":"0.0000746"}]}
+/// ```
+/// The settled rate is `realizedRate` when present (what positions paid), else `fundingRate`.
+pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_model::FundingRate>, ConnectorError> {
+    ok_data(body)?
+        .iter()
+        .map(|r| {
+            let key = if r.get("realizedRate").and_then(|x| x.as_str()).is_some_and(|x| !x.is_empty()) { "realizedRate" } else { "fundingRate" };
+            super::funding_row(VENUE, instrument, r, "fundingTime", key, None)
+        })
+        .collect()
+}
+
 fn ok_data(body: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
     let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, e.to_string()))?;
     match v.get("code").and_then(|c| c.as_str()) {

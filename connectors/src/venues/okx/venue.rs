@@ -42,7 +42,7 @@ impl Venue for Okx {
             ohlcv: Support::Yes,
             stream: Support::Yes,
             verify: Support::No("OKX candles are not compared yet"),
-            funding: Support::No("not implemented yet (OKX funding-rate-history)"),
+            funding: Support::Yes,
         }
     }
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
@@ -53,6 +53,28 @@ impl Venue for Okx {
         let b = req.base(REST_URL);
         let bars = fetch_candles(req.client, &b, req.symbol, req.timeframe, req.since, req.until, on_page)?;
         Ok(CandleSummary { bars, screened: None })
+    }
+    /// Funding of linear (`BTC/USDT:USDT`) and inverse (`BTC/USD:BTC`) swaps.
+    fn market_kinds(&self, op: crate::venues::Operation) -> &'static [tickflow_model::MarketKind] {
+        use tickflow_model::MarketKind;
+        match op {
+            crate::venues::Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            _ => &[MarketKind::Spot],
+        }
+    }
+    /// `GET /api/v5/public/funding-rate-history?instId=BTC-USDT-SWAP&before&after&limit=100`
+    /// (newest first; `after` = older than, `before` = newer than), backward by time.
+    fn funding(
+        &self,
+        req: crate::venues::FundingRequest<'_>,
+        on_page: &mut dyn FnMut(&[tickflow_model::FundingRate]) -> Result<(), ConnectorError>,
+    ) -> Result<u64, ConnectorError> {
+        crate::venues::market_kind("okx", req.symbol)?;
+        let b = req.base(REST_URL);
+        let inst = crate::venues::instrument("okx", "okx", req.symbol)?;
+        let id = super::swap_id(req.symbol);
+        let url = |s: i64, e: i64| format!("{b}/api/v5/public/funding-rate-history?instId={id}&before={}&after={}&limit=100", s - 1, e + 1);
+        crate::history::page_funding_backward(req.client, 100, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
     }
     fn candle_resume(&self) -> CandleResume {
         CandleResume::Refuse("--resume: OKX candles page backward and are written once at the end; fetch the span again")
