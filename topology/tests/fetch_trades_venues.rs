@@ -57,7 +57,14 @@ fn param(target: &str, k: &str) -> Option<i64> {
 fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
     let newest_first = |keep: &dyn Fn(&T) -> bool| -> Vec<T> { tape.iter().rev().filter(|t| keep(t)).take(cap).copied().collect() };
     match venue {
-        "binance" if target.starts_with("/api/v3/aggTrades?symbol=BTCUSDT") => {
+        // spot, USDⓈ-M and COIN-M serve the same rows; each server answers its market only
+        "binance" | "binance-usdm" | "binance-coinm"
+            if target.starts_with(match venue {
+                "binance" => "/api/v3/aggTrades?symbol=BTCUSDT&",
+                "binance-usdm" => "/fapi/v1/aggTrades?symbol=BTCUSDT&",
+                _ => "/dapi/v1/aggTrades?symbol=BTCUSD_PERP&",
+            }) =>
+        {
             let page: Vec<T> = match (param(target, "fromId"), param(target, "startTime"), param(target, "endTime")) {
                 (Some(from), _, _) => tape.iter().filter(|t| t.id as i64 >= from).take(cap).copied().collect(),
                 (None, Some(s), Some(e)) => tape.iter().filter(|t| t.ms >= s && t.ms <= e).take(cap).copied().collect(),
@@ -273,6 +280,58 @@ fn fetch_to_parquet_resumes_and_aggregates_like_csv() {
     let (a, b) = (bars(&csv, "a.csv"), bars(&pq, "b_bars.csv"));
     assert!(a.len() > 1000);
     assert_eq!(a, b);
+}
+
+#[test]
+fn binance_perpetual_trade_history_from_the_futures_endpoints() {
+    for (server, symbol) in [("binance-usdm", "BTC/USDT:USDT"), ("binance-coinm", "BTC/USD:BTC")] {
+        let tape = Arc::new(tape());
+        let (url, _) = serve(server, tape.clone(), 250);
+        let (since, until) = (tape[100].ms, tape[900].ms);
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.csv");
+        let (s, u) = (since.to_string(), until.to_string());
+        let args = [
+            "fetch",
+            "trades",
+            "--source",
+            "binance",
+            "--symbol",
+            symbol,
+            "--since",
+            &s,
+            "--until",
+            &u,
+            "--rest-url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--no-progress",
+        ];
+        let stdout = tickflow_ok(&args);
+        let want: Vec<u64> = tape.iter().filter(|t| t.ms >= since && t.ms < until).map(|t| t.id).collect();
+        assert!(stdout.contains(&format!("fetched {} trades", want.len())), "{symbol}: {stdout}");
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.lines().skip(1).all(|l| l.split(',').nth(2) == Some(symbol)), "{symbol}: labelled as the perpetual");
+        assert_eq!(written(&out).iter().map(|r| r.0).collect::<Vec<_>>(), want, "{symbol}");
+    }
+    // the spot server refuses a perpetual's request path (as Binance's spot API has no such market)
+    let (url, _) = serve("binance", Arc::new(tape()), 250);
+    let o = common::tickflow(&[
+        "fetch",
+        "trades",
+        "--source",
+        "binance",
+        "--symbol",
+        "BTC/USDT:USDT",
+        "--since",
+        "1735689600000",
+        "--rest-url",
+        &url,
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(!o.status.success());
 }
 
 #[test]

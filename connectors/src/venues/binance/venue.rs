@@ -55,14 +55,23 @@ impl Venue for Binance {
             funding: Support::Yes,
         }
     }
+    /// Spot `/api/v3/aggTrades`, USDⓈ-M `/fapi/v1/aggTrades` (`BTC/USDT:USDT` → `BTCUSDT`),
+    /// COIN-M `/dapi/v1/aggTrades` (`BTC/USD:BTC` → `BTCUSD_PERP`): the same rows and paging.
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
-        let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
-        Ok(Box::new(BinanceHistory::new(req.client, &url, &req.symbol, req.since, req.until, req.cursor)?))
+        let (default, path) = match crate::venues::market_kind("binance", &req.symbol)? {
+            MarketKind::Spot => (REST_URL, "/api/v3/aggTrades"),
+            MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/aggTrades"),
+            MarketKind::InversePerpetual => (DAPI_URL, "/dapi/v1/aggTrades"),
+            k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: not served yet", req.symbol))),
+        };
+        let url = req.rest_url.clone().unwrap_or_else(|| default.into());
+        Ok(Box::new(BinanceHistory::new(req.client, &url, path, &req.symbol, req.since, req.until, req.cursor)?))
     }
     /// Spot everywhere; candles also for USDⓈ-M linear perpetuals (`BTC/USDT:USDT`).
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
             Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual],
+            Operation::Trades => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
@@ -143,12 +152,14 @@ impl LiveProtocol for Binance {
     }
 }
 
-/// Binance spot `aggTrades`: the first page by time (`startTime`/`endTime`, one-hour windows
+/// Binance `aggTrades` (spot, USDⓈ-M, COIN-M): the first page by time (`startTime`/`endTime`, one-hour windows
 /// until a trade is found), then forward by id (`fromId`). Cursor: `t<ms>` while searching by
 /// time, `i<next id>` after.
 pub struct BinanceHistory {
     client: HttpClient,
     base: String,
+    /// `/api/v3/aggTrades`, `/fapi/v1/aggTrades` or `/dapi/v1/aggTrades`.
+    path: &'static str,
     market: String,
     instrument: tickflow_model::Instrument,
     cursor: String,
@@ -156,12 +167,23 @@ pub struct BinanceHistory {
 }
 
 impl BinanceHistory {
-    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`.
-    pub fn new(client: HttpClient, base_url: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
+    /// History of `symbol` from `since` (or a saved `cursor`) up to `until`, from `path` at
+    /// `base_url`.
+    pub fn new(
+        client: HttpClient,
+        base_url: &str,
+        path: &'static str,
+        symbol: &str,
+        since: Ts,
+        until: Ts,
+        cursor: Option<String>,
+    ) -> Result<Self, ConnectorError> {
+        let kind = crate::venues::market_kind("binance", symbol)?;
         Ok(BinanceHistory {
             client,
             base: base(base_url).to_string(),
-            market: market_id(symbol),
+            path,
+            market: super::perp_id(symbol, kind),
             instrument: crate::venues::instrument("binance", "binance", symbol)?,
             cursor: cursor.unwrap_or_else(|| format!("t{}", since.millis())),
             until,
@@ -182,9 +204,9 @@ impl TradeHistory for BinanceHistory {
                         return Ok(None);
                     }
                     let end = (ms + HOUR_MS).min(until_ms) - 1;
-                    (format!("{}/api/v3/aggTrades?symbol={}&startTime={ms}&endTime={end}&limit=1000", self.base, self.market), Some(end + 1))
+                    (format!("{}{}?symbol={}&startTime={ms}&endTime={end}&limit=1000", self.base, self.path, self.market), Some(end + 1))
                 }
-                Some(("i", id)) => (format!("{}/api/v3/aggTrades?symbol={}&fromId={id}&limit=1000", self.base, self.market), None),
+                Some(("i", id)) => (format!("{}{}?symbol={}&fromId={id}&limit=1000", self.base, self.path, self.market), None),
                 Some(("d", _)) => return Ok(None),
                 _ => return Err(bad()),
             };
