@@ -209,7 +209,7 @@ impl Qdb {
     fn drop_tables(&self) {
         if let Qdb::Real { conf, prefix } = self {
             let c = tickflow_connectors::questdb::QuestDbConf::parse(conf).unwrap();
-            for t in ["trades", "bars", "orders", "fills", "equity", "late_trades"] {
+            for t in ["trades", "bars", "orders", "fills", "equity", "late_trades", "funding"] {
                 let _ = tickflow_connectors::questdb::exec(&c, &format!("DROP TABLE IF EXISTS {prefix}{t}"), Duration::from_secs(10));
             }
         }

@@ -10,6 +10,8 @@
 mod common;
 #[path = "../../connectors/tests/support/http_stub.rs"]
 mod http_stub;
+#[path = "../../connectors/tests/support/qdb_server.rs"]
+mod qdb_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -214,5 +216,52 @@ fn requests_use_ccxts_endpoints_and_market_ids() {
         let got = seen.lock().unwrap()[0].clone();
         // CCXT sends no time bounds in its fixture; ours add startTime/endTime/limit after them
         assert!(got.starts_with(&format!("{want}&")), "{symbol}: {got} vs CCXT's {want}");
+    }
+}
+
+#[test]
+fn funding_is_stored_in_questdb_once_per_key_across_refetches() {
+    let (url, _) = serve();
+    let server = qdb_server::QdbServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.csv");
+    let (since, until) = ((START + 5 * EIGHT_H).to_string(), (START + (N - 10) * EIGHT_H).to_string());
+    let conf = server.conf("");
+    for _ in 0..2 {
+        tickflow_ok(&[
+            "fetch",
+            "funding",
+            "--source",
+            "binance",
+            "--symbol",
+            "BTC/USDT:USDT",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--rest-url",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+            "--questdb",
+            "--questdb-conf",
+            &conf,
+        ]);
+    }
+    let rows = server.rows("funding");
+    assert_eq!(rows.len() as i64, N - 15, "one row per funding time after two fetches");
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let want: std::collections::BTreeMap<i64, (f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse::<i64>().unwrap() * 1_000_000, (f[3].parse().unwrap(), f[4].parse().unwrap()))
+        })
+        .collect();
+    for r in &rows {
+        let ts = r["ts"].as_i64().unwrap();
+        assert_eq!(r["symbol"], qdb_server::Val::Sym("BTC/USDT:USDT".into()));
+        assert_eq!((r["funding_rate"].as_f64().unwrap(), r["mark_price"].as_f64().unwrap()), want[&ts], "{ts}");
     }
 }

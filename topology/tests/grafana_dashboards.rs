@@ -46,6 +46,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("fills", &["ts", "run", "order_id", "exchange", "symbol", "side", "price", "size", "commission"]),
     ("equity", &["ts", "run", "cash", "value"]),
     ("late_trades", &["ts", "exchange", "symbol", "trade_id", "side", "price", "amount", "ingest_ts", "watermark", "disposition"]),
+    ("funding", &["ts", "exchange", "symbol", "funding_rate", "mark_price"]),
 ];
 
 /// Prometheus metrics (contract) and their own labels; every series also has `job` and `instance`.

@@ -118,7 +118,7 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
     let trades_after_first = server.rows("trades").len();
     assert_eq!(trades_after_first, distinct.len(), "one row per distinct trade");
     let lines_after_first = server.state.lock().unwrap().lines_applied;
-    assert_eq!(server.state.lock().unwrap().execs.len(), 6, "the tables are created once per run, not per sink");
+    assert_eq!(server.state.lock().unwrap().execs.len(), tickflow_connectors::questdb::Table::COUNT, "the tables are created once per run, not per sink");
 
     // a rerun with 2 workers, through 500s and lost answers, changes nothing
     server.inject([Fault::Status(500), Fault::ResetAfter, Fault::ResetBefore, Fault::Status(503), Fault::ResetAfter]);
@@ -129,7 +129,7 @@ fn pipeline_rows_equal_the_file_outputs_across_reruns_workers_and_failures() {
     assert_eq!(qdb_bars(&server), want_bars);
     assert_eq!(qdb_late(&server), want_late);
     assert_eq!(server.rows("trades").len(), trades_after_first);
-    assert_eq!(server.state.lock().unwrap().execs.len(), 12, "2 workers: still once per run");
+    assert_eq!(server.state.lock().unwrap().execs.len(), 2 * tickflow_connectors::questdb::Table::COUNT, "2 workers: still once per run");
 }
 
 #[test]
@@ -179,10 +179,10 @@ fn questdb_init_creates_the_tables_and_prints_the_ddl() {
     assert!(out.contains("paper_bars"), "{out}");
     assert_eq!(
         server.state.lock().unwrap().tables.keys().cloned().collect::<Vec<_>>(),
-        ["paper_bars", "paper_equity", "paper_fills", "paper_late_trades", "paper_orders", "paper_trades"]
+        ["paper_bars", "paper_equity", "paper_fills", "paper_funding", "paper_late_trades", "paper_orders", "paper_trades"]
     );
     let ddl = tickflow_ok(&["questdb", "init", "--print"]);
-    assert_eq!(ddl.lines().count(), 6);
+    assert_eq!(ddl.lines().count(), 7);
     for l in ddl.lines() {
         qdb_server::parse_create(l.trim_end_matches(';')).unwrap();
     }
@@ -224,7 +224,7 @@ fn real_questdb_pipeline_twice_equals_the_file_output() {
     assert_eq!(sum_trades, want.values().map(|v| v.5).sum::<i64>());
     let revised = q(&format!("SELECT count() FROM {prefix}bars WHERE revision > 0"))["dataset"][0][0].as_i64().unwrap();
     assert_eq!(revised, want.values().filter(|v| v.6 > 0).count() as i64);
-    for t in ["trades", "bars", "orders", "fills", "equity", "late_trades"] {
+    for t in ["trades", "bars", "orders", "fills", "equity", "late_trades", "funding"] {
         q(&format!("DROP TABLE IF EXISTS {prefix}{t}"));
     }
 }

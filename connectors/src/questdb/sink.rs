@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use questdb::ingress::{Buffer, Sender};
 use questdb::ErrorCode;
-use tickflow_model::{Bar, Fill, LateTrade, Order, Trade};
+use tickflow_model::{Bar, Fill, FundingRate, LateTrade, Order, Trade};
 
 use super::conf::QuestDbConf;
 use super::tables::{self, Table};
@@ -75,7 +75,7 @@ impl LatencyHistogram {
 #[derive(Debug, Default)]
 pub struct QuestDbStats {
     /// Rows acknowledged by QuestDB, per [`Table::index`].
-    pub rows: [AtomicU64; 6],
+    pub rows: [AtomicU64; Table::COUNT],
     /// Successful flushes.
     pub flushes: AtomicU64,
     /// Failed flush attempts (each retry counts).
@@ -123,6 +123,7 @@ enum Row {
     Order(String, Order),
     Fill(String, Fill),
     Equity(String, i64, f64, f64),
+    Funding(FundingRate),
 }
 
 impl Row {
@@ -134,9 +135,10 @@ impl Row {
             Row::Order(..) => Table::Orders,
             Row::Fill(..) => Table::Fills,
             Row::Equity(..) => Table::Equity,
+            Row::Funding(_) => Table::Funding,
         }
     }
-    fn write(&self, b: &mut Buffer, names: &[String; 6]) -> questdb::Result<()> {
+    fn write(&self, b: &mut Buffer, names: &[String; Table::COUNT]) -> questdb::Result<()> {
         let n = &names[self.table().index()];
         match self {
             Row::Trade(t) => tables::trade_row(b, n, t),
@@ -145,6 +147,7 @@ impl Row {
             Row::Order(run, o) => tables::order_row(b, n, run, o),
             Row::Fill(run, f) => tables::fill_row(b, n, run, f),
             Row::Equity(run, ts, cash, value) => tables::equity_row(b, n, run, *ts, *cash, *value),
+            Row::Funding(f) => tables::funding_row(b, n, f),
         }
     }
 }
@@ -155,7 +158,7 @@ pub struct QuestDbSink {
     buf: Buffer,
     /// The rows in `buf`, in order.
     rows: Vec<Row>,
-    names: [String; 6],
+    names: [String; Table::COUNT],
     policy: FlushPolicy,
     last_flush: Instant,
     stats: Arc<QuestDbStats>,
@@ -235,6 +238,11 @@ impl QuestDbSink {
     /// Buffers an equity point (`ts` epoch ns).
     pub fn equity(&mut self, run: &str, ts: i64, cash: f64, value: f64) -> Result<(), ConnectorError> {
         self.row(Row::Equity(run.to_string(), ts, cash, value))
+    }
+
+    /// Buffers a funding event.
+    pub fn funding(&mut self, f: &FundingRate) -> Result<(), ConnectorError> {
+        self.row(Row::Funding(*f))
     }
 
     /// The frontier advanced: flush if the interval has passed.

@@ -7,7 +7,7 @@
 //! the exact decimal; the exact values travel in Kafka records and files).
 
 use questdb::ingress::{Buffer, TimestampNanos};
-use tickflow_model::{Bar, Fill, LateDisposition, LateTrade, Order, OrderKind, OrderSide, OrderStatus, Side, Trade};
+use tickflow_model::{Bar, Fill, FundingRate, LateDisposition, LateTrade, Order, OrderKind, OrderSide, OrderStatus, Side, Trade};
 
 /// A table tickflow writes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -24,11 +24,15 @@ pub enum Table {
     Equity,
     /// Late trades with their watermark and disposition.
     LateTrades,
+    /// Funding events of perpetuals.
+    Funding,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 6] = [Table::Trades, Table::Bars, Table::Orders, Table::Fills, Table::Equity, Table::LateTrades];
+    pub const ALL: [Table; Table::COUNT] = [Table::Trades, Table::Bars, Table::Orders, Table::Fills, Table::Equity, Table::LateTrades, Table::Funding];
+    /// How many tables there are.
+    pub const COUNT: usize = 7;
 
     /// Base name (before the prefix).
     pub fn base_name(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Table {
             Table::Fills => "fills",
             Table::Equity => "equity",
             Table::LateTrades => "late_trades",
+            Table::Funding => "funding",
         }
     }
 
@@ -79,6 +84,7 @@ impl Table {
                 "ts",
                 "ts, exchange, symbol, trade_id, side, price, amount",
             ),
+            Table::Funding => ("ts TIMESTAMP, exchange SYMBOL, symbol SYMBOL, funding_rate DOUBLE, mark_price DOUBLE", "ts", "ts, exchange, symbol"),
         }
     }
 
@@ -161,6 +167,17 @@ pub fn bar_row(buf: &mut Buffer, table: &str, b: &Bar) -> R {
         .column_i64_opt("last_trade_id", id(b.last_trade_id))?
         .column_i64("revision", i64::from(b.revision))?
         .at(TimestampNanos::new(b.open_time.0))
+}
+
+/// Appends one `funding` row (a refetch rewrites the same key).
+pub fn funding_row(buf: &mut Buffer, table: &str, f: &FundingRate) -> R {
+    let b =
+        buf.table(table)?.symbol("exchange", f.instrument.exchange())?.symbol("symbol", f.instrument.symbol())?.column_f64("funding_rate", f.rate.to_f64())?;
+    let b = match f.mark_price {
+        Some(m) => b.column_f64("mark_price", m.to_f64())?,
+        None => b,
+    };
+    b.at(TimestampNanos::new(f.ts.0))
 }
 
 /// Appends one `late_trades` row.

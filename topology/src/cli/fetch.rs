@@ -69,6 +69,10 @@ pub struct FetchFundingArgs {
     /// Override the REST base URL.
     #[arg(long)]
     rest_url: Option<String>,
+    /// Also write to QuestDB's `funding` table (DEDUP on time, exchange, symbol: a refetch
+    /// rewrites the same rows).
+    #[command(flatten)]
+    questdb: crate::cli::questdb::QuestDbArgs,
 }
 
 /// Flags of `fetch ohlcv`.
@@ -163,8 +167,21 @@ fn funding(a: FetchFundingArgs) -> Result<()> {
     let mut writer = tickflow_connectors::FundingWriter::create(&a.out)?;
     let mut client = client(venue);
     let req = tickflow_connectors::venues::FundingRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, since, until };
-    let n = venue.funding(req, &mut |page| writer.write_all(page))?;
+    let mut store = match a.questdb.target()? {
+        Some(t) => Some(tickflow_connectors::questdb::QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?),
+        None => None,
+    };
+    let n = venue.funding(req, &mut |page| {
+        writer.write_all(page)?;
+        if let Some(q) = store.as_mut() {
+            page.iter().try_for_each(|f| q.funding(f))?;
+        }
+        Ok(())
+    })?;
     writer.finish()?;
+    if let Some(q) = store.as_mut() {
+        q.flush()?;
+    }
     println!(
         "fetched {n} funding rates of {} from {} into {} ({} requests, {} rate-limited)",
         a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited
