@@ -188,7 +188,7 @@ fn bybit_and_okx_recordings_parse() {
     assert_eq!(t[0].trade_id, Some(bybit::trade_id("a905d5c3-1ed0-4f37-83e4-9c73a2fe2f01")), "UUID ids get a stable hash");
     assert_eq!(bybit::trade_id("2100000000007764263"), 2_100_000_000_007_764_263);
     let inst = Instrument::new("bybit", "BTC/USDT:USDT").unwrap();
-    let k = bybit::parse_klines(&read("rest-samples/bybit/nautilus_http_get_klines_linear.json"), inst, "1m".parse().unwrap(), FAR).unwrap();
+    let k = bybit::parse_klines(&read("rest-samples/bybit/nautilus_http_get_klines_linear.json"), inst, "1m".parse().unwrap(), FAR, true).unwrap();
     assert_eq!((k.len(), k[0].close.to_string(), k[0].quote_volume.to_string()), (1, "27455".into(), "3390000".into()));
     let w = bybit::parse_ws(&read("ws-samples/bybit/nautilus_ws_public_trade.json"), "bybit", Ts(0)).unwrap();
     assert_eq!((w.len(), w[0].instrument.symbol(), w[0].side), (1, "BTC/USDT:USDT", Side::Buy));

@@ -364,11 +364,12 @@ fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     let text = std::fs::read_to_string(&out).unwrap();
     let bar = text.lines().nth(1).unwrap();
     assert!(bar.contains("BTC/USDT:USDT") && bar.contains("27450") && bar.contains("27455") && bar.contains("123.45"), "{text}");
-    // Binance's native client serves no inverse perpetual: refused, nothing requested
+    // Binance's native client serves no traded candles of inverse perpetuals (their volume
+    // counts contracts; mark and index candles only): refused, nothing requested
     categories.lock().unwrap().clear();
     let o = common::tickflow(&common::fetch_ohlcv("binance", "BTC/USD:BTC", "1m", &since, &until, &url, &out));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("inverse perpetual") && err.contains("spot"), "{err}");
+    assert!(!o.status.success() && err.contains("inverse perpetual") && err.contains("no trade candles"), "{err}");
     assert!(categories.lock().unwrap().is_empty());
 }
 
@@ -407,4 +408,83 @@ fn binance_linear_perpetual_candles_match_ccxt() {
         assert_eq!((b.open, b.high, b.low, b.close, b.volume), (dec(&w[1]), dec(&w[2]), dec(&w[3]), dec(&w[4]), dec(&w[5])));
     }
     assert!(std::fs::read_to_string(&out).unwrap().contains("BTC/USDT:USDT"));
+}
+
+/// Mark and index candles of perpetuals: Binance `/fapi|dapi/v1/markPriceKlines` (`symbol`) and
+/// `indexPriceKlines` (`pair`), Bybit `mark-price-kline`/`index-price-kline` (payload shapes of
+/// the venues' documentation: Binance's 12-field rows with volume "0", Bybit's
+/// `[start, open, high, low, close]`). The server answers only the right path and market id.
+#[test]
+fn mark_and_index_candles_come_from_their_own_endpoints() {
+    const T0: i64 = 1_700_000_000_000 / 60_000 * 60_000;
+    let url = http_stub::serve(|req, s| {
+        let t = req.target.as_str();
+        let q = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
+        // the price of minute m: mark = 100 + m, index = 200 + m
+        let rows = |base: i64| -> Vec<(i64, i64)> {
+            let (start, end) = (q("startTime").or(q("start")).unwrap_or(T0), q("endTime").or(q("end")).unwrap_or(T0 + 600_000));
+            (0..10).map(|m| (T0 + m * 60_000, base + m)).filter(|(ts, _)| *ts >= start && *ts <= end).collect()
+        };
+        let binance = |base: i64| {
+            let v: Vec<serde_json::Value> = rows(base)
+                .iter()
+                .map(|(ts, p)| {
+                    serde_json::json!([ts, format!("{p}.5"), format!("{}", p + 1), format!("{p}"), format!("{p}.25"), "0", ts + 59_999, "0", 60, "0", "0", "0"])
+                })
+                .collect();
+            serde_json::Value::Array(v).to_string()
+        };
+        let bybit = |base: i64| {
+            let list: Vec<serde_json::Value> = rows(base)
+                .iter()
+                .rev()
+                .map(|(ts, p)| serde_json::json!([ts.to_string(), format!("{p}.5"), format!("{}", p + 1), format!("{p}"), format!("{p}.25")]))
+                .collect();
+            serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": list}, "retExtInfo": {}, "time": 1}).to_string()
+        };
+        let body = if t.starts_with("/fapi/v1/markPriceKlines?symbol=BTCUSDT&") || t.starts_with("/dapi/v1/markPriceKlines?symbol=BTCUSD_PERP&") {
+            binance(100)
+        } else if t.starts_with("/fapi/v1/indexPriceKlines?pair=BTCUSDT&") || t.starts_with("/dapi/v1/indexPriceKlines?pair=BTCUSD&") {
+            binance(200)
+        } else if t.starts_with("/v5/market/mark-price-kline?category=linear&symbol=BTCUSDT&") {
+            bybit(100)
+        } else if t.starts_with("/v5/market/index-price-kline?category=inverse&symbol=BTCUSD&") {
+            bybit(200)
+        } else {
+            return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
+        };
+        http_stub::respond_json(s, "200 OK", &body);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (since, until) = (T0.to_string(), (T0 + 600_000).to_string());
+    for (source, symbol, price, base) in [
+        ("binance", "BTC/USDT:USDT", "mark", 100),
+        ("binance", "BTC/USDT:USDT", "index", 200),
+        ("binance", "BTC/USD:BTC", "mark", 100),
+        ("binance", "BTC/USD:BTC", "index", 200),
+        ("bybit", "BTC/USDT:USDT", "mark", 100),
+        ("bybit", "BTC/USD:BTC", "index", 200),
+    ] {
+        let out = dir.path().join(format!("{source}-{price}.csv"));
+        let mut args = common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out);
+        args.extend(["--price", price]);
+        let stdout = tickflow_ok(&args);
+        assert!(stdout.contains("fetched 10 1m candles"), "{source} {symbol} {price}: {stdout}");
+        let bars = common::read_bars(&out);
+        for (m, b) in bars.iter().enumerate() {
+            let p = base + m as i64;
+            let got = (b.open_time, b.open.to_string(), b.high.to_string(), b.low.to_string(), b.close.to_string());
+            assert_eq!(got, (T0 + m as i64 * 60_000, format!("{p}.5"), format!("{}", p + 1), format!("{p}"), format!("{p}.25")), "{source} {symbol} {price}");
+            assert!(b.volume.is_zero() && b.trades == 0);
+        }
+    }
+    for (source, symbol, price, says) in
+        [("binance", "BTC/USDT", "mark", "spot"), ("kraken", "BTC/USD", "mark", "no mark candles"), ("bybit", "BTC/USDT", "index", "spot")]
+    {
+        let out = dir.path().join("x.csv");
+        let mut args = common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out);
+        args.extend(["--price", price]);
+        let err = String::from_utf8_lossy(&common::tickflow(&args).stderr).to_string();
+        assert!(err.contains(says), "{source} {symbol} {price}: {err}");
+    }
 }

@@ -117,6 +117,41 @@ pub struct HistoryRequest {
     pub api_key: Option<Secret>,
 }
 
+/// Which price a candle follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CandlePrice {
+    /// Traded prices (with volume and trade counts).
+    #[default]
+    Trade,
+    /// A perpetual's mark price (no volume).
+    Mark,
+    /// The index price a perpetual tracks (no volume).
+    Index,
+}
+
+impl CandlePrice {
+    /// `trade`, `mark`, `index`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CandlePrice::Trade => "trade",
+            CandlePrice::Mark => "mark",
+            CandlePrice::Index => "index",
+        }
+    }
+}
+
+impl std::str::FromStr for CandlePrice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "trade" => Ok(CandlePrice::Trade),
+            "mark" => Ok(CandlePrice::Mark),
+            "index" => Ok(CandlePrice::Index),
+            _ => Err(format!("{s:?}: use trade, mark or index")),
+        }
+    }
+}
+
 /// A REST candle history request.
 pub struct CandleRequest<'a> {
     /// The client (with the venue's budget).
@@ -135,6 +170,8 @@ pub struct CandleRequest<'a> {
     pub market: Option<&'a str>,
     /// API key (aggregators); sent as a header, never logged.
     pub api_key: Option<&'a Secret>,
+    /// Traded, mark or index prices ([`Venue::candle_prices`] says which a venue serves).
+    pub price: CandlePrice,
 }
 
 impl CandleRequest<'_> {
@@ -297,6 +334,11 @@ pub trait Venue: Send + Sync {
     fn funding(&self, req: FundingRequest<'_>, on_page: &mut dyn FnMut(&[FundingRate]) -> Result<(), ConnectorError>) -> Result<u64, ConnectorError> {
         let _ = (req, on_page);
         Err(unsupported(self.id(), &self.capabilities(), Operation::Funding))
+    }
+    /// The candle prices it serves (traded prices unless a venue says more); perpetuals'
+    /// mark and index candles are checked before any request.
+    fn candle_prices(&self) -> &'static [CandlePrice] {
+        &[CandlePrice::Trade]
     }
     /// How `fetch ohlcv --resume` works for this venue.
     fn candle_resume(&self) -> CandleResume {

@@ -20,8 +20,8 @@ pub mod okx;
 mod registry;
 
 pub use api::{
-    CandleRequest, CandleResume, CandleSummary, Capabilities, FundingRequest, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened, Support,
-    Venue,
+    CandlePrice, CandleRequest, CandleResume, CandleSummary, Capabilities, FundingRequest, HistoryRequest, IdOrder, LiveProtocol, Market, Operation, Screened,
+    Support, Venue,
 };
 pub use registry::{capability_table, for_markets, for_operation, get, ids, source_help, REGISTRY};
 

@@ -94,6 +94,10 @@ fn markets_cell(v: &dyn Venue) -> String {
     for op in funding {
         cell.push_str(&format!("; {}: {}", op.command(), names(v.market_kinds(op))));
     }
+    if v.candle_prices().len() > 1 {
+        let prices: Vec<&str> = v.candle_prices().iter().map(|p| p.name()).collect();
+        cell.push_str(&format!("; candles of {} prices (`--price`)", prices.join(", ")));
+    }
     cell
 }
 
@@ -170,6 +174,7 @@ mod tests {
                 until: Ts::now(),
                 market: None,
                 api_key: None,
+                price: Default::default(),
             };
             let candles = v.candles(req, &mut |_| Ok(()));
             assert_eq!(caps.ohlcv.offered(), !candles.as_ref().err().is_some_and(refused), "{}: ohlcv", v.id());

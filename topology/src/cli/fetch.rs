@@ -93,6 +93,10 @@ pub struct FetchOhlcvArgs {
     /// Candle length, e.g. 1m, 1h, 1d.
     #[arg(long, default_value = "1m")]
     timeframe: String,
+    /// Which price: trade, or a perpetual's mark or index price (candles without volume; keep
+    /// them in their own file).
+    #[arg(long, default_value = "trade")]
+    price: String,
     #[command(flatten)]
     span: SpanArgs,
     /// Output bar file: CSV, or JSON lines (.jsonl) or Parquet (.parquet) by extension.
@@ -197,6 +201,11 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         return Err(ccxt_unavailable(id));
     }
     let venue = venues::for_markets(&a.source, Operation::Ohlcv, &[&a.symbol])?;
+    let price: venues::CandlePrice = a.price.parse().map_err(|e: String| anyhow::anyhow!("--price {e}"))?;
+    if !venue.candle_prices().contains(&price) {
+        let have: Vec<&str> = venue.candle_prices().iter().map(|p| p.name()).collect();
+        bail!("--source {}: no {} candles (it serves {})", a.source, price.name(), have.join(", "));
+    }
     let tf: tickflow_model::Timeframe = a.timeframe.parse()?;
     let (since, until) = a.span.resolve()?;
     // --resume: continue after the last bar already written (the file keeps its rows)
@@ -230,6 +239,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         until,
         market: a.market.as_deref(),
         api_key: key.as_ref(),
+        price,
     };
     let summary = venue.candles(req, &mut on_page)?;
     writer.finish()?;

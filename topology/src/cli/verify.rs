@@ -62,8 +62,17 @@ pub fn run(a: VerifyArgs) -> Result<()> {
     let minute = Timeframe::from_secs(60)?;
     let mut client = client();
     let mut candles = Vec::new();
-    let req =
-        CandleRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, timeframe: minute, since, until, market: None, api_key: None };
+    let req = CandleRequest {
+        client: &mut client,
+        rest_url: a.rest_url.as_deref(),
+        symbol: &a.symbol,
+        timeframe: minute,
+        since,
+        until,
+        market: None,
+        api_key: None,
+        price: Default::default(),
+    };
     venue.candles(req, &mut |bars| {
         candles.extend_from_slice(bars);
         Ok(())

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tickflow_model::{Bar, FundingRate, MarketKind, Trade, Ts};
+use tickflow_model::{Bar, Decimal, FundingRate, MarketKind, Notional, Trade, Ts};
 
 use super::{market_id, parse_agg_trades, parse_klines, parse_ws};
 use crate::history::{base, finish, page_candles_forward, After, Fill, TradeHistory};
@@ -70,7 +70,7 @@ impl Venue for Binance {
     /// Spot everywhere; candles also for USDⓈ-M linear perpetuals (`BTC/USDT:USDT`).
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
-            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual],
+            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             Operation::Trades => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
@@ -78,18 +78,39 @@ impl Venue for Binance {
     }
     /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000` (spot) or
     /// `/fapi/v1/klines` on the USDⓈ-M base (linear perpetuals; same row layout, volume in the
-    /// base asset), forward by time. `--rest-url` replaces either base.
+    /// base asset), forward by time; mark and index candles from `/fapi|dapi/v1/markPriceKlines`
+    /// (`symbol`) and `indexPriceKlines` (`pair`; the same row layout, volume 0). COIN-M traded
+    /// candles are not served yet (their volume counts contracts). `--rest-url` replaces the base.
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
-        let (default, path) = match crate::venues::market_kind("binance", req.symbol)? {
-            MarketKind::Spot => (REST_URL, "/api/v3/klines"),
-            MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/klines"),
-            k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: not served yet", req.symbol))),
+        use crate::venues::CandlePrice;
+        let kind = crate::venues::market_kind("binance", req.symbol)?;
+        let (default, path, key) = match (kind, req.price) {
+            (MarketKind::Spot, CandlePrice::Trade) => (REST_URL, "/api/v3/klines", "symbol"),
+            (MarketKind::LinearPerpetual, CandlePrice::Trade) => (FAPI_URL, "/fapi/v1/klines", "symbol"),
+            (MarketKind::LinearPerpetual, CandlePrice::Mark) => (FAPI_URL, "/fapi/v1/markPriceKlines", "symbol"),
+            (MarketKind::LinearPerpetual, CandlePrice::Index) => (FAPI_URL, "/fapi/v1/indexPriceKlines", "pair"),
+            (MarketKind::InversePerpetual, CandlePrice::Mark) => (DAPI_URL, "/dapi/v1/markPriceKlines", "symbol"),
+            (MarketKind::InversePerpetual, CandlePrice::Index) => (DAPI_URL, "/dapi/v1/indexPriceKlines", "pair"),
+            (k, p) => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: no {} candles served", req.symbol, p.name()))),
         };
         let (b, tf) = (req.base(default), req.timeframe);
         let inst = crate::venues::instrument("binance", "binance", req.symbol)?;
-        let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
-        let url = |s: i64, e: i64| format!("{b}{path}?symbol={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
-        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
+        // index klines take the pair (`BTCUSDT`, COIN-M `BTCUSD`), the others the contract
+        let id = if key == "pair" { market_id(req.symbol) } else { super::perp_id(req.symbol, kind) };
+        let (now, ms) = (Ts::now(), |t: i64| t / 1_000_000);
+        let url = |s: i64, e: i64| format!("{b}{path}?{key}={id}&interval={tf}&startTime={}&endTime={}&limit=1000", ms(s), ms(e) - 1);
+        // mark and index rows carry "ignore" fields where traded rows have volume and counts
+        let traded = req.price == CandlePrice::Trade;
+        let parse = |body: &str| {
+            let mut v = parse_klines(body, inst, tf, now)?;
+            if !traded {
+                for b in &mut v {
+                    *b = Bar::from_candle(b.instrument, b.timeframe, b.open_time, [b.open, b.high, b.low, b.close], Decimal::ZERO, Notional::ZERO);
+                }
+            }
+            Ok(v)
+        };
+        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, parse, on_page)?;
         Ok(CandleSummary { bars, screened: None })
     }
     /// `GET /fapi/v1/fundingRate?symbol&startTime&endTime&limit=1000` on the USDⓈ-M base
@@ -107,6 +128,11 @@ impl Venue for Binance {
         let (id, end) = (super::perp_id(req.symbol, kind), req.until.millis() - 1);
         let url = |start: i64| format!("{b}{path}?symbol={id}&startTime={start}&endTime={end}&limit=1000");
         crate::history::page_funding_forward(req.client, 1000, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
+    }
+    /// Traded prices (spot, USDⓈ-M), and mark and index prices of USDⓈ-M and COIN-M perpetuals.
+    fn candle_prices(&self) -> &'static [crate::venues::CandlePrice] {
+        use crate::venues::CandlePrice;
+        &[CandlePrice::Trade, CandlePrice::Mark, CandlePrice::Index]
     }
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)

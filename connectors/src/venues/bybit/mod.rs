@@ -111,20 +111,26 @@ pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>
 
 /// Parses a REST kline body (newest first) into bars sorted by open time; klines not closed at
 /// `now` are left out.
-pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts) -> Result<Vec<Bar>, ConnectorError> {
+/// With `traded` false: mark or index candles, `[start, open, high, low, close]` (no volume).
+pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts, traded: bool) -> Result<Vec<Bar>, ConnectorError> {
     let r = ok_result(body)?;
     let list = r.get("list").and_then(|l| l.as_array()).ok_or_else(|| payload_err(VENUE, "no list"))?;
     let mut out = Vec::new();
+    let fields = if traded { 7 } else { 5 };
     for row in list {
         let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
-        if a.len() < 7 {
-            return Err(payload_err(VENUE, "kline with fewer than 7 fields"));
+        if a.len() < fields {
+            return Err(payload_err(VENUE, format!("kline with fewer than {fields} fields")));
         }
         let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad kline time"))?)?;
         if Ts(open_time.0.saturating_add(timeframe.nanos())) > now {
             continue;
         }
         let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
+        if !traded {
+            out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, Decimal::ZERO, Notional::ZERO));
+            continue;
+        }
         let quote = a[6].parse::<Notional>().map_err(|e| payload_err(VENUE, format!("turnover: {e}")))?;
         out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, dec(a[5], "volume")?, quote));
     }

@@ -73,10 +73,18 @@ impl Venue for Bybit {
             MarketKind::InversePerpetual => "inverse",
             k => return Err(crate::venues::payload_err("bybit", format!("{} is a {k} market: not served yet", req.symbol))),
         };
+        use crate::venues::CandlePrice;
+        let path = match (req.price, category) {
+            (CandlePrice::Trade, _) => "kline",
+            (_, "spot") => return Err(crate::venues::payload_err("bybit", format!("{} is a spot market: no {} candles", req.symbol, req.price.name()))),
+            (CandlePrice::Mark, _) => "mark-price-kline",
+            (CandlePrice::Index, _) => "index-price-kline",
+        };
         let (id, now, ms) = (market_id(req.symbol), Ts::now(), |t: i64| t / 1_000_000);
         let url =
-            |s: i64, e: i64| format!("{b}/v5/market/kline?category={category}&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
-        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now), on_page)?;
+            |s: i64, e: i64| format!("{b}/v5/market/{path}?category={category}&symbol={id}&interval={interval}&start={}&end={}&limit=1000", ms(s), ms(e) - 1);
+        let traded = req.price == CandlePrice::Trade;
+        let bars = page_candles_forward(req.client, tf, 1000, req.since, req.until, url, |body| parse_klines(body, inst, tf, now, traded), on_page)?;
         Ok(CandleSummary { bars, screened: None })
     }
     /// `GET /v5/market/funding/history?category=<linear|inverse>&symbol&startTime&endTime&limit=200`
@@ -92,6 +100,12 @@ impl Venue for Bybit {
         let id = market_id(req.symbol);
         let url = |s: i64, e: i64| format!("{b}/v5/market/funding/history?category={category}&symbol={id}&startTime={s}&endTime={e}&limit=200");
         crate::history::page_funding_backward(req.client, 200, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
+    }
+    /// Traded prices, and perpetuals' mark and index prices (`mark-price-kline`,
+    /// `index-price-kline`: `[start, open, high, low, close]`, no volume).
+    fn candle_prices(&self) -> &'static [crate::venues::CandlePrice] {
+        use crate::venues::CandlePrice;
+        &[CandlePrice::Trade, CandlePrice::Mark, CandlePrice::Index]
     }
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)
