@@ -201,8 +201,9 @@ mod tests {
         let e = for_markets("binance", Operation::Stream, &["BTC/USDT:USDT"]).err().unwrap().to_string();
         assert!(e.contains("linear perpetual") && e.contains("serves spot"), "{e}");
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT:USDT"]).is_ok());
-        let e = for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC"]).err().unwrap().to_string();
-        assert!(e.contains("inverse perpetual"), "{e}");
+        assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC"]).is_ok(), "mark and index candles of COIN-M");
+        let e = for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC-251226"]).err().unwrap().to_string();
+        assert!(e.contains("inverse future"), "{e}");
         assert!(for_markets("bybit", Operation::Ohlcv, &["BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT"]).is_ok());
         let e = for_markets("bybit", Operation::Stream, &["BTC/USDT", "BTC/USDT:USDT"]).err().unwrap().to_string();
         assert!(e.contains("stream BTC/USDT:USDT"), "{e}");
