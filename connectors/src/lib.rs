@@ -24,6 +24,7 @@ pub use files::bar_csv::{parse_bars, read_bars};
 pub use files::bar_out::{BarWriter, LateWriter, OutFormat, BAR_CSV_HEADER, LATE_CSV_HEADER};
 pub use files::funding::{funding_schema, read_funding, FundingWriter, FUNDING_CSV_HEADER};
 pub use files::parquet::{bar_schema, is_parquet, trade_schema, wants_parquet, TradeParquetWriter};
+pub use files::table::{Cell, ColType, TableFormat, TableWriter};
 pub use files::trade_csv::{
     convert_trades, TradeCsvOptions, TradeCsvReader, TradeCsvWriter, TradeWriter, DEFAULT_MAX_INSTRUMENTS, DEFAULT_MAX_LINE, TRADE_CSV_HEADER,
     TRADE_CSV_MINIMAL_HEADER,

@@ -117,3 +117,43 @@ fn nautilus_binance_parquet_aggregates_to_the_oracles_bar() {
     let Some(want) = oracle(&["nautilus", s(&src)]) else { return };
     assert_eq!(ours, want.trim());
 }
+
+#[test]
+fn backtest_tables_as_parquet_hold_the_csv_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
+    let run = |format: &str| {
+        let out = dir.path().join(format);
+        let args = [
+            "backtest",
+            "--bars",
+            s(&bars),
+            "--strategy",
+            "sma_cross",
+            "--param",
+            "fast=5..15:5",
+            "--param",
+            "slow=30",
+            "--commission",
+            "0.001",
+            "--format",
+            format,
+            "--out-dir",
+            s(&out),
+        ];
+        tickflow_ok(&args);
+        out
+    };
+    let (csv, pq) = (run("csv"), run("parquet"));
+    let names = ["orders", "fills", "trades", "equity", "leaderboard", "leaderboard_live", "fill_totals"];
+    for n in names {
+        assert!(csv.join(format!("{n}.csv")).exists() && !pq.join(format!("{n}.csv")).exists(), "{n}");
+        let head = std::fs::read(pq.join(format!("{n}.parquet"))).unwrap();
+        assert_eq!(&head[..4], b"PAR1", "{n}");
+    }
+    assert_eq!(std::fs::read(csv.join("summary.json")).unwrap(), std::fs::read(pq.join("summary.json")).unwrap());
+    let mut args = vec!["tables", s(&csv), s(&pq)];
+    args.extend(names);
+    let Some(out) = oracle(&args) else { return };
+    assert!(out.contains("checked 7 tables"), "{out}");
+}

@@ -6,6 +6,8 @@ Modes:
   user TRADES.csv OUT.parquet
       polars writes the tape as a user's file would hold it: float prices and amounts, a
       Datetime(ns, UTC) `time` column, a categorical `pair`, Int64 ids (zstd, polars' default).
+  tables CSV_DIR PARQUET_DIR NAME...
+      a backtest's tables written as Parquet (--format parquet) hold the CSV tables' values.
   nautilus FILE.parquet
       the 1-minute bar of Nautilus's Binance trades, computed here (floats through their
       shortest text, rounded at the ninth decimal), printed as tickflow's bar CSV fields.
@@ -101,5 +103,36 @@ def nautilus(path):
     print(",".join(f"{f:f}" if isinstance(f, Decimal) else str(f) for f in fields))
 
 
+def tables(csv_dir, pq_dir, *names):
+    """A backtest's tables as Parquet hold the CSV tables' values, typed."""
+    import os
+
+    total = 0
+    for name in names:
+        rows = list(csv.DictReader(open(os.path.join(csv_dir, name + ".csv"))))
+        t = pq.read_table(os.path.join(pq_dir, name + ".parquet"))
+        assert t.num_rows == len(rows), (name, t.num_rows, len(rows))
+        assert t.column_names == list(rows[0].keys()) if rows else True, (name, t.column_names)
+        for c in t.column_names:
+            typ = t.schema.field(c).type
+            got = ints(t, c) if pa.types.is_timestamp(typ) else t.column(c).to_pylist()
+            for i, r in enumerate(rows):
+                want = r[c]
+                if want == "":
+                    assert got[i] is None, (name, c, i, got[i])
+                elif pa.types.is_timestamp(typ):
+                    assert typ.tz == "UTC" and got[i] == int(want) * 1_000_000, (name, c, i, got[i], want)
+                elif pa.types.is_decimal(typ):
+                    assert got[i] == Decimal(want), (name, c, i, got[i], want)
+                elif pa.types.is_integer(typ):
+                    assert got[i] == int(want), (name, c, i)
+                elif pa.types.is_floating(typ):
+                    assert (got[i] != got[i] and want == "NaN") or got[i] == float(want), (name, c, i, got[i], want)
+                else:
+                    assert got[i] == want, (name, c, i, got[i], want)
+        total += len(rows)
+    print(f"checked {len(names)} tables {total} rows")
+
+
 if __name__ == "__main__":
-    {"check": check, "user": user, "nautilus": nautilus}[sys.argv[1]](*sys.argv[2:])
+    {"check": check, "user": user, "nautilus": nautilus, "tables": tables}[sys.argv[1]](*sys.argv[2:])

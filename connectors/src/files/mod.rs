@@ -5,4 +5,5 @@ pub mod bar_out;
 mod fast_row;
 pub mod funding;
 pub mod parquet;
+pub mod table;
 pub mod trade_csv;

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -11,7 +10,8 @@ use std::sync::Arc;
 use crate::job::InputSpec;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
-use tickflow_model::{Bar, ClosedTrade, Fill, Order, Ts};
+use tickflow_connectors::{Cell, ColType, TableFormat, TableWriter};
+use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, Order, Ts};
 use tickflow_operators::{OrderedSink, PipelineMetrics, TradeFeed};
 use tickflow_strategies::{BacktestEvent, BacktestStage, EquityPoint, LiveViews, RunSpec, Summary};
 
@@ -87,6 +87,10 @@ pub struct BacktestArgs {
     /// Output directory.
     #[arg(long, default_value = "tickflow-backtest")]
     pub(crate) out_dir: String,
+    /// Format of the output tables (orders, fills, trades, equity, leaderboards): csv or
+    /// parquet (exact Decimal128, Timestamp(ns, UTC); summary.json stays JSON).
+    #[arg(long, default_value = "csv")]
+    pub(crate) format: String,
     /// Symbol for Backtrader/Yahoo bar files (default from the file name).
     #[arg(long)]
     pub(crate) symbol: Option<String>,
@@ -307,6 +311,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         return Ok(());
     }
     if !detailed {
+        let format = table_format(&a)?;
         // re-run the winner alone (same bars, same code) for its orders, fills, trades, equity
         report_sweep(&a, &runs, &results, &views)?;
         let best = best_run(&results, &a.rank_by).ok_or_else(|| anyhow!("no run produced a summary"))?;
@@ -316,7 +321,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         let dir = a.out_dir.clone();
         run(BacktestArgs { params, ..a })?;
         // the sweep's views, not the single re-run's
-        return write_views(Path::new(&dir), &views);
+        return write_views(Path::new(&dir), &views, format);
     }
     report(&a, &runs, results, views, start.elapsed())
 }
@@ -351,33 +356,51 @@ fn report_sweep(a: &BacktestArgs, runs: &[RunSpec], results: &BTreeMap<u32, RunO
     }
     ranked.sort_by(|x, y| metric(&y.1, &a.rank_by).partial_cmp(&metric(&x.1, &a.rank_by)).unwrap_or(std::cmp::Ordering::Equal).then(x.0.cmp(&y.0)));
     let keys: Vec<String> = runs[0].params.values().keys().cloned().collect();
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard.csv"))?);
-    writeln!(w, "rank,{},final_value,total_return,sharpe,sortino,max_drawdown_pct,trades,win_rate,profit_factor,sqn", keys.join(","))?;
+    let format = table_format(a)?;
+    let mut cols: Vec<(&str, ColType)> = vec![("rank", ColType::Int)];
+    cols.extend(keys.iter().map(|k| (k.as_str(), ColType::Str)));
+    cols.extend([
+        ("final_value", ColType::Dec),
+        ("total_return", ColType::Float),
+        ("sharpe", ColType::Float),
+        ("sortino", ColType::Float),
+        ("max_drawdown_pct", ColType::Float),
+        ("trades", ColType::Int),
+        ("win_rate", ColType::Float),
+        ("profit_factor", ColType::Float),
+        ("sqn", ColType::Float),
+    ]);
+    let path = dir.join(format!("leaderboard.{}", format.extension()));
+    let mut w = TableWriter::create(&path.to_string_lossy(), format, &cols)?;
     println!("{:<5} {:<28} {:>18} {:>10} {:>8}", "rank", "params", "final value", "sharpe", "trades");
     for (rank, (id, s)) in ranked.iter().enumerate() {
         let p: Vec<String> = keys.iter().map(|k| runs[*id as usize].params.values().get(k).map(|v| v.to_string()).unwrap_or_default()).collect();
-        writeln!(
-            w,
-            "{},{},{},{},{},{},{},{},{},{},{}",
-            rank + 1,
-            p.join(","),
-            s.final_value,
-            s.total_return,
-            s.sharpe,
-            s.sortino,
-            s.max_drawdown_pct,
-            s.trades.count,
-            s.trades.win_rate,
-            s.trades.profit_factor,
-            s.trades.sqn
-        )?;
+        let mut row = vec![Cell::Int(rank as i64 + 1)];
+        row.extend(p.iter().map(|v| Cell::Str(v.clone())));
+        row.extend([
+            s.final_value.parse::<Decimal>().map(Cell::Dec).unwrap_or(Cell::Null),
+            Cell::Float(s.total_return),
+            Cell::Float(s.sharpe),
+            Cell::Float(s.sortino),
+            Cell::Float(s.max_drawdown_pct),
+            Cell::Int(s.trades.count as i64),
+            Cell::Float(s.trades.win_rate),
+            Cell::Float(s.trades.profit_factor),
+            Cell::Float(s.trades.sqn),
+        ]);
+        w.row(&row)?;
         if rank < 10 {
             let shown: Vec<String> = keys.iter().zip(&p).map(|(k, v)| format!("{k}={v}")).collect();
             println!("{:<5} {:<28} {:>18} {:>10.3} {:>8}", rank + 1, shown.join(" "), s.final_value, s.sharpe, s.trades.count);
         }
     }
-    w.flush()?;
-    write_views(dir, views)
+    w.finish()?;
+    write_views(dir, views, format)
+}
+
+/// `--format`.
+fn table_format(a: &BacktestArgs) -> Result<TableFormat> {
+    a.format.parse().map_err(|e: String| anyhow!("--format {e}"))
 }
 
 fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration) -> Result<()> {
@@ -392,14 +415,15 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     });
     let dir = Path::new(&a.out_dir);
     let (best_id, best) = ranked[0];
-    write_run(dir, best, &runs[best_id as usize])?;
+    let format = table_format(a)?;
+    write_run(dir, best, &runs[best_id as usize], format)?;
     if a.publish {
         publish_run(a, best, &runs[best_id as usize])?;
     }
     if let Some(t) = a.questdb.target()? {
         store_run(&t, best, &runs[best_id as usize])?;
     }
-    write_views(dir, &views)?;
+    write_views(dir, &views, format)?;
     let s = best.summary.clone().unwrap_or_default();
     let params: Vec<String> = runs[best_id as usize].params.values().iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("strategy           {} {}", a.strategy, params.join(" "));
@@ -421,6 +445,7 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     println!("sqn                {:>16.3}", s.trades.sqn);
     println!("orders             {:>16}", s.orders);
     println!("elapsed            {:>14.3} s", elapsed.as_secs_f64());
-    println!("written to         {}/ (orders.csv fills.csv trades.csv equity.csv summary.json leaderboard_live.csv fill_totals.csv)", a.out_dir);
+    let x = format.extension();
+    println!("written to         {}/ (orders.{x} fills.{x} trades.{x} equity.{x} summary.json leaderboard_live.{x} fill_totals.{x})", a.out_dir);
     Ok(())
 }

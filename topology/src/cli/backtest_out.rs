@@ -1,67 +1,113 @@
 //! What `backtest` writes: a run's orders, fills, round trips, equity and summary files, the
 //! differential views of a sweep, and the reported run's records to QuestDB and Kafka.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Result;
-use tickflow_model::{Decimal, OrderKind, Ts};
+use tickflow_connectors::{Cell, ColType, TableFormat, TableWriter};
+use tickflow_model::{Decimal, OrderKind};
 use tickflow_strategies::RunSpec;
 
 use super::backtest::{BacktestArgs, RunOut, Views};
 
-fn ms(t: Ts) -> i64 {
-    t.millis()
+/// A table of the run's output directory in the chosen format (`<name>.csv` or `.parquet`).
+fn table(dir: &Path, name: &str, format: TableFormat, cols: &[(&str, ColType)]) -> Result<TableWriter> {
+    let path = dir.join(format!("{name}.{}", format.extension()));
+    Ok(TableWriter::create(&path.to_string_lossy(), format, cols)?)
 }
 
-pub(crate) fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec) -> Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("orders.csv"))?);
-    writeln!(w, "id,symbol,created,updated,side,type,size,price,stop_price,status")?;
+fn dec_or_null(d: Option<Decimal>) -> Cell {
+    d.map(Cell::Dec).unwrap_or(Cell::Null)
+}
+
+pub(crate) fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec, format: TableFormat) -> Result<()> {
+    use ColType::{Dec, Int, Str, TimeMs};
+    let cols = [
+        ("id", Int),
+        ("symbol", Str),
+        ("created", TimeMs),
+        ("updated", TimeMs),
+        ("side", Str),
+        ("type", Str),
+        ("size", Dec),
+        ("price", Dec),
+        ("stop_price", Dec),
+        ("status", Str),
+    ];
+    let mut w = table(dir, "orders", format, &cols)?;
     let mut orders = r.orders.clone();
     orders.sort_by_key(|o| o.id);
     for o in &orders {
         let (ty, price, stop) = match o.kind {
-            OrderKind::Market => ("market", String::new(), String::new()),
-            OrderKind::Limit { price } => ("limit", price.to_string(), String::new()),
-            OrderKind::Stop { price } => ("stop", String::new(), price.to_string()),
-            OrderKind::StopLimit { stop, limit } => ("stop_limit", limit.to_string(), stop.to_string()),
-            OrderKind::StopTrail { .. } => ("stop_trail", String::new(), String::new()),
+            OrderKind::Market => ("market", None, None),
+            OrderKind::Limit { price } => ("limit", Some(price), None),
+            OrderKind::Stop { price } => ("stop", None, Some(price)),
+            OrderKind::StopLimit { stop, limit } => ("stop_limit", Some(limit), Some(stop)),
+            OrderKind::StopTrail { .. } => ("stop_trail", None, None),
         };
         let status = serde_json::to_value(o.status)?.as_str().unwrap_or("").to_string();
-        writeln!(w, "{},{},{},{},{},{ty},{},{price},{stop},{status}", o.id, o.instrument.symbol(), ms(o.created), ms(o.updated), o.side.as_str(), o.size)?;
+        w.row(&[
+            Cell::Int(o.id as i64),
+            Cell::Str(o.instrument.symbol().into()),
+            Cell::Time(o.created),
+            Cell::Time(o.updated),
+            Cell::Str(o.side.as_str().into()),
+            Cell::Str(ty.into()),
+            Cell::Dec(o.size),
+            dec_or_null(price),
+            dec_or_null(stop),
+            Cell::Str(status),
+        ])?;
     }
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("fills.csv"))?);
-    writeln!(w, "order_id,time,symbol,side,price,size,commission")?;
+    w.finish()?;
+    let cols = [("order_id", Int), ("time", TimeMs), ("symbol", Str), ("side", Str), ("price", Dec), ("size", Dec), ("commission", Dec)];
+    let mut w = table(dir, "fills", format, &cols)?;
     for f in &r.fills {
-        writeln!(w, "{},{},{},{},{},{},{}", f.order_id, ms(f.ts), f.instrument.symbol(), f.side.as_str(), f.price, f.size, f.commission)?;
+        w.row(&[
+            Cell::Int(f.order_id as i64),
+            Cell::Time(f.ts),
+            Cell::Str(f.instrument.symbol().into()),
+            Cell::Str(f.side.as_str().into()),
+            Cell::Dec(f.price),
+            Cell::Dec(f.size),
+            Cell::Dec(f.commission),
+        ])?;
     }
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("trades.csv"))?);
-    writeln!(w, "symbol,entry_time,exit_time,side,size,entry_price,exit_price,pnl,commission,net_pnl")?;
+    w.finish()?;
+    let cols = [
+        ("symbol", Str),
+        ("entry_time", TimeMs),
+        ("exit_time", TimeMs),
+        ("side", Str),
+        ("size", Dec),
+        ("entry_price", Dec),
+        ("exit_price", Dec),
+        ("pnl", Dec),
+        ("commission", Dec),
+        ("net_pnl", Dec),
+    ];
+    let mut w = table(dir, "trades", format, &cols)?;
     for t in &r.trades {
         let side = if t.side == tickflow_model::OrderSide::Buy { "long" } else { "short" };
-        writeln!(
-            w,
-            "{},{},{},{side},{},{},{},{},{},{}",
-            t.instrument.symbol(),
-            ms(t.entry_time),
-            ms(t.exit_time),
-            t.size,
-            t.entry_price,
-            t.exit_price,
-            t.pnl,
-            t.commission,
-            t.net_pnl()
-        )?;
+        w.row(&[
+            Cell::Str(t.instrument.symbol().into()),
+            Cell::Time(t.entry_time),
+            Cell::Time(t.exit_time),
+            Cell::Str(side.into()),
+            Cell::Dec(t.size),
+            Cell::Dec(t.entry_price),
+            Cell::Dec(t.exit_price),
+            Cell::Dec(t.pnl),
+            Cell::Dec(t.commission),
+            Cell::Dec(t.net_pnl()),
+        ])?;
     }
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("equity.csv"))?);
-    writeln!(w, "time,cash,value")?;
+    w.finish()?;
+    let mut w = table(dir, "equity", format, &[("time", TimeMs), ("cash", Dec), ("value", Dec)])?;
     for e in &r.equity {
-        writeln!(w, "{},{},{}", ms(e.ts), e.cash, e.value)?;
+        w.row(&[Cell::Time(e.ts), Cell::Dec(e.cash), Cell::Dec(e.value)])?;
     }
-    w.flush()?;
+    w.finish()?;
     let summary = serde_json::json!({
         "strategy": spec.strategy,
         "params": spec.params.values(),
@@ -124,22 +170,22 @@ pub(crate) fn publish_run(a: &BacktestArgs, r: &RunOut, spec: &RunSpec) -> Resul
     Ok(())
 }
 
-pub(crate) fn write_views(dir: &Path, views: &Views) -> Result<()> {
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("leaderboard_live.csv"))?);
-    writeln!(w, "rank,run,value")?;
+pub(crate) fn write_views(dir: &Path, views: &Views, format: TableFormat) -> Result<()> {
+    use ColType::{Dec, Int, Str};
+    let micros = |v: i64| Cell::Dec(Decimal::from_mantissa(v as i128 * tickflow_strategies::MICROS));
+    let mut w = table(dir, "leaderboard_live", format, &[("rank", Int), ("run", Int), ("value", Dec)])?;
     for ((rank, run, v), n) in &views.leaderboard {
         if *n > 0 {
-            writeln!(w, "{rank},{run},{}", Decimal::from_mantissa(*v as i128 * tickflow_strategies::MICROS))?;
+            w.row(&[Cell::Int(*rank as i64), Cell::Int(*run as i64), micros(*v as i64)])?;
         }
     }
-    w.flush()?;
-    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("fill_totals.csv"))?);
-    writeln!(w, "run,symbol,fills,notional")?;
+    w.finish()?;
+    let mut w = table(dir, "fill_totals", format, &[("run", Int), ("symbol", Str), ("fills", Int), ("notional", Dec)])?;
     for ((run, inst), (n, notional)) in &views.fills {
         if *n != 0 {
-            writeln!(w, "{run},{},{n},{}", inst.symbol(), Decimal::from_mantissa(*notional as i128 * tickflow_strategies::MICROS))?;
+            w.row(&[Cell::Int(*run as i64), Cell::Str(inst.symbol().into()), Cell::Int(*n as i64), micros(*notional as i64)])?;
         }
     }
-    w.flush()?;
+    w.finish()?;
     Ok(())
 }

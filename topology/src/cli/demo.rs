@@ -121,6 +121,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         maintenance_margin: "0.005".into(),
         contract_size: "1".into(),
         funding: None,
+        format: "csv".into(),
         rank_by: "sharpe".into(),
         out_dir,
         symbol: None,
