@@ -176,7 +176,7 @@ pub(crate) fn write_views(dir: &Path, views: &Views, format: TableFormat) -> Res
     let mut w = table(dir, "leaderboard_live", format, &[("rank", Int), ("run", Int), ("value", Dec)])?;
     for ((rank, run, v), n) in &views.leaderboard {
         if *n > 0 {
-            w.row(&[Cell::Int(*rank as i64), Cell::Int(*run as i64), micros(*v as i64)])?;
+            w.row(&[Cell::Int(*rank as i64), Cell::Int(*run as i64), micros(*v)])?;
         }
     }
     w.finish()?;
