@@ -568,7 +568,14 @@ pub fn run_observed(
                             continue;
                         }
                     };
-                    for t in trades {
+                    for mut t in trades {
+                        // a venue's parser names the pair (`BTCUSDT` → `BTC/USDT`); a session
+                        // subscribed to the pair's perpetual labels the trade as it
+                        if !by_symbol.contains_key(t.instrument.symbol()) {
+                            if let Some(m) = market_of_pair(&markets, t.instrument.symbol()) {
+                                t.instrument = m.instrument;
+                            }
+                        }
                         // refused before it can open a "hole" or move the last id
                         if !s.admit(&t) {
                             report_rejected(&mut s, &mut observe);
@@ -634,6 +641,16 @@ pub fn run_observed(
         pause(cfg.retry.backoff(0, &mut rng), stop);
     }
     Ok(s.stats)
+}
+
+/// The one subscribed market trading the pair `symbol` (`BTC/USDT` → `BTC/USDT:USDT`), if
+/// exactly one does.
+fn market_of_pair<'a>(markets: &'a [Market], symbol: &str) -> Option<&'a Market> {
+    let mut it = markets.iter().filter(|m| m.symbol.split(':').next() == Some(symbol));
+    match (it.next(), it.next()) {
+        (Some(m), None) => Some(m),
+        _ => None,
+    }
 }
 
 /// Sleeps `d`, waking early when `stop` is set (a stopping job does not wait out a backoff).

@@ -198,8 +198,9 @@ mod tests {
     #[test]
     fn market_kinds_come_from_the_symbol_and_are_checked() {
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT"]).is_ok());
-        let e = for_markets("binance", Operation::Stream, &["BTC/USDT:USDT"]).err().unwrap().to_string();
-        assert!(e.contains("linear perpetual") && e.contains("serves spot"), "{e}");
+        assert!(for_markets("binance", Operation::Stream, &["BTC/USDT:USDT"]).is_ok(), "USDⓈ-M perpetuals stream from fstream");
+        let e = for_markets("binance", Operation::Stream, &["BTC/USD:BTC"]).err().unwrap().to_string();
+        assert!(e.contains("inverse perpetual") && e.contains("serves spot"), "{e}");
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT:USDT"]).is_ok());
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC"]).is_ok(), "mark and index candles of COIN-M");
         let e = for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC-251226"]).err().unwrap().to_string();

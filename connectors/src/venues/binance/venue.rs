@@ -1,4 +1,5 @@
-//! Binance as a [`Venue`]: `aggTrades` history, klines, the `aggTrade` stream.
+//! Binance as a [`Venue`]: `aggTrades` history, klines, the `aggTrade` stream (spot and
+//! USDⓈ-M perpetuals).
 
 use std::time::Duration;
 
@@ -20,6 +21,14 @@ pub const FAPI_URL: &str = "https://fapi.binance.com";
 pub const DAPI_URL: &str = "https://dapi.binance.com";
 /// WebSocket base.
 pub const WS_URL: &str = "wss://stream.binance.com:9443";
+/// USDⓈ-M futures WebSocket base (linear perpetuals).
+pub const FSTREAM_URL: &str = "wss://fstream.binance.com";
+
+/// Whether a session's markets are USDⓈ-M perpetuals (they stream from `fstream` and fill
+/// from `/fapi`); a session holds one kind.
+fn usdm(markets: &[Market]) -> bool {
+    markets.first().is_some_and(|m| MarketKind::of(&m.symbol) == Ok(MarketKind::LinearPerpetual))
+}
 
 /// Binance: spot, and USDⓈ-M perpetual candles.
 pub struct Binance;
@@ -72,6 +81,7 @@ impl Venue for Binance {
         match op {
             Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             Operation::Trades => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            Operation::Stream => &[MarketKind::Spot, MarketKind::LinearPerpetual],
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
@@ -147,7 +157,10 @@ impl LiveProtocol for Binance {
     fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         market_id(symbol)
     }
+    /// Spot: `wss://stream.binance.com:9443/stream?streams=btcusdt@aggTrade/…`; USDⓈ-M
+    /// perpetuals: the same on `wss://fstream.binance.com` (unless `--ws-url` names a base).
     fn url(&self, ws_base: &str, markets: &[Market], _key: Option<&str>) -> String {
+        let ws_base = if usdm(markets) && ws_base == WS_URL { FSTREAM_URL } else { ws_base };
         let streams: Vec<String> = markets.iter().map(|m| format!("{}@aggTrade", m.id.to_ascii_lowercase())).collect();
         format!("{}/stream?streams={}", base(ws_base), streams.join("/"))
     }
@@ -163,8 +176,13 @@ impl LiveProtocol for Binance {
     fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
         let mut out = Vec::new();
         let mut next = after.id + 1;
+        let (rest_base, path) = match usdm(std::slice::from_ref(m)) {
+            true if rest_base == REST_URL => (FAPI_URL, "/fapi/v1/aggTrades"),
+            true => (rest_base, "/fapi/v1/aggTrades"),
+            false => (rest_base, "/api/v3/aggTrades"),
+        };
         loop {
-            let url = format!("{}/api/v3/aggTrades?symbol={}&fromId={next}&limit=1000", base(rest_base), m.id);
+            let url = format!("{}{path}?symbol={}&fromId={next}&limit=1000", base(rest_base), m.id);
             let page = parse_agg_trades(&rest.get(&url)?, m.instrument, ingest)?;
             let n = page.len();
             if let Some(last) = page.iter().filter_map(|t| t.trade_id).max() {
