@@ -86,6 +86,8 @@ enum V {
     Coinbase,
     Kraken,
     Bybit,
+    /// Bybit's linear perpetual (`BTC/USDT:USDT`): the same stream layout, `category=linear`.
+    BybitLinear,
     Okx,
     CryptoCompare,
     Bitstamp,
@@ -96,7 +98,7 @@ impl V {
         match self {
             V::Coinbase => "coinbase",
             V::Kraken => "kraken",
-            V::Bybit => "bybit",
+            V::Bybit | V::BybitLinear => "bybit",
             V::Okx => "okx",
             V::CryptoCompare => "cryptocompare",
             V::Bitstamp => "bitstamp",
@@ -106,6 +108,7 @@ impl V {
         match self {
             V::Coinbase | V::Kraken | V::CryptoCompare | V::Bitstamp => "BTC/USD",
             V::Bybit | V::Okx => "BTC/USDT",
+            V::BybitLinear => "BTC/USDT:USDT",
         }
     }
     /// The subscription the client must send.
@@ -113,7 +116,7 @@ impl V {
         match self {
             V::Coinbase => r#""channels":["matches"]"#,
             V::Kraken => r#""channel":"trade""#,
-            V::Bybit => r#""publicTrade.BTCUSDT""#,
+            V::Bybit | V::BybitLinear => r#""publicTrade.BTCUSDT""#,
             V::Okx => r#""instId":"BTC-USDT""#,
             V::CryptoCompare => r#""subs":["0~Coinbase~BTC~USD"]"#,
             V::Bitstamp => r#"{"event":"bts:subscribe","data":{"channel":"live_trades_btcusd"}}"#,
@@ -152,7 +155,7 @@ impl V {
                     .collect();
                 m.to_string()
             }
-            V::Bybit => {
+            V::Bybit | V::BybitLinear => {
                 let mut m: Value =
                     serde_json::from_str(&std::fs::read_to_string(data().join("ws-samples/bybit/nautilus_ws_public_trade.json")).unwrap()).unwrap();
                 let template = m["data"][0].clone();
@@ -266,8 +269,9 @@ impl V {
                     .collect();
                 Some(json!({"error": [], "result": {"XXBTZUSD": rows, "last": last}}).to_string())
             }
-            V::Bybit => {
-                if !target.starts_with("/v5/market/recent-trade?category=spot&symbol=BTCUSDT") {
+            V::Bybit | V::BybitLinear => {
+                let category = if self == V::Bybit { "spot" } else { "linear" };
+                if !target.starts_with(&format!("/v5/market/recent-trade?category={category}&symbol=BTCUSDT")) {
                     return None;
                 }
                 let list: Vec<Value> = newest_first(None, 60)
@@ -462,7 +466,7 @@ fn check_exactly_once(v: V) {
     for (t, w) in got.iter().zip(trades.iter()) {
         assert_eq!((t.price.to_string(), t.amount.to_string()), (trim(&w.price), trim(&w.size)), "{v:?}");
         assert_eq!(t.side, if w.taker_buy { Side::Buy } else { Side::Sell }, "{v:?}");
-        let want_ts = if matches!(v, V::Bybit | V::Okx) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
+        let want_ts = if matches!(v, V::Bybit | V::BybitLinear | V::Okx) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
         // Bitstamp's REST transactions carry whole seconds: gap-filled trades have those
         let from_rest = v == V::Bitstamp && t.ts == Ts::from_secs(w.ts_us / 1_000_000);
         assert!(t.ts == want_ts || from_rest, "{v:?} trade {}: {:?} vs {want_ts:?}", w.id, t.ts);
@@ -492,6 +496,14 @@ fn kraken_v2_trades_reconnect_and_gap_fill_exactly_once() {
 #[test]
 fn bybit_public_trades_reconnect_and_gap_fill_exactly_once() {
     check_exactly_once(V::Bybit);
+}
+
+/// #15: Bybit's linear perpetual streams on the same layout (`publicTrade.BTCUSDT`), is labelled
+/// `BTC/USDT:USDT`, and fills holes from `recent-trade?category=linear` (the server answers no
+/// other category).
+#[test]
+fn bybit_linear_perpetual_trades_reconnect_and_gap_fill_exactly_once() {
+    check_exactly_once(V::BybitLinear);
 }
 
 #[test]

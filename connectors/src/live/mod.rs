@@ -401,7 +401,11 @@ impl Session<'_> {
                 resumed_ts: first.map_or_else(Ts::now, |t| t.ts),
             });
         }
-        for t in fill.trades {
+        for mut t in fill.trades {
+            // the venue's REST may name the pair: the trades are the filled market's
+            if t.instrument != m.instrument && t.instrument.symbol() == m.symbol.split(':').next().unwrap_or(&m.symbol) {
+                t.instrument = m.instrument;
+            }
             let before = self.stats.duplicates;
             if !self.deliver(t, emit) {
                 return Ok(false);

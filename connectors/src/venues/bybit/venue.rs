@@ -1,4 +1,5 @@
-//! Bybit v5 as a [`Venue`]: klines and the spot `publicTrade` stream (no REST trade history).
+//! Bybit v5 as a [`Venue`]: klines, funding and the `publicTrade` stream of spot pairs and
+//! linear/inverse perpetuals (no REST trade history).
 
 use std::time::Duration;
 
@@ -14,6 +15,15 @@ use crate::ConnectorError;
 pub const REST_URL: &str = "https://api.bybit.com";
 /// WebSocket base (spot).
 pub const WS_URL: &str = "wss://stream.bybit.com/v5/public/spot";
+
+/// The v5 category of a session's markets (`spot`, `linear`, `inverse`); a session holds one.
+fn category(markets: &[Market]) -> &'static str {
+    match markets.first().map(|m| MarketKind::of(&m.symbol)) {
+        Some(Ok(MarketKind::LinearPerpetual)) => "linear",
+        Some(Ok(MarketKind::InversePerpetual)) => "inverse",
+        _ => "spot",
+    }
+}
 
 /// Bybit v5 spot.
 pub struct Bybit;
@@ -52,6 +62,7 @@ impl Venue for Bybit {
         match op {
             Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            Operation::Stream => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
     }
@@ -121,6 +132,14 @@ impl LiveProtocol for Bybit {
     fn market_id(&self, symbol: &str, _exchange: &str) -> String {
         market_id(symbol)
     }
+    /// `wss://stream.bybit.com/v5/public/<spot|linear|inverse>` by the markets' category (unless
+    /// `--ws-url` names another base).
+    fn url(&self, ws_base: &str, markets: &[Market], _key: Option<&str>) -> String {
+        match category(markets) {
+            c if ws_base == WS_URL && c != "spot" => format!("wss://stream.bybit.com/v5/public/{c}"),
+            _ => ws_base.to_string(),
+        }
+    }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
         let args: Vec<String> = markets.iter().map(|m| format!("publicTrade.{}", m.id)).collect();
         vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
@@ -135,7 +154,7 @@ impl LiveProtocol for Bybit {
         IdOrder::Unordered
     }
     fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
-        let url = format!("{}/v5/market/recent-trade?category=spot&symbol={}&limit=60", base(rest_base), m.id);
+        let url = format!("{}/v5/market/recent-trade?category={}&symbol={}&limit=60", base(rest_base), category(std::slice::from_ref(m)), m.id);
         let mut page = parse_trades(&rest.get(&url)?, m.instrument.exchange(), ingest)?;
         // the window reaches back far enough when it is not full or starts at or before the last
         // delivered trade (REST may also lag behind the stream)
