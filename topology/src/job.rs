@@ -455,6 +455,12 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
     }
     let symbols: Vec<&str> = s.symbols.iter().map(String::as_str).collect();
     let live = venues::for_markets(venue, Operation::Stream, &symbols)?.live().context("no live protocol")?;
+    // a session streams one endpoint: spot and each perpetual kind have their own
+    let kinds: std::collections::BTreeSet<tickflow_model::MarketKind> = symbols.iter().map(|s| tickflow_model::MarketKind::of(s)).collect::<Result<_, _>>()?;
+    if kinds.len() > 1 {
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        bail!("--symbols mixes {} markets; a live session streams one market kind (use one --feed per kind, or one job each)", names.join(" and "));
+    }
     let mut cfg = tickflow_connectors::live::LiveConfig::for_venue(venue, s.symbols.clone())?;
     if let Some(default) = live.default_exchange() {
         cfg.exchange = s.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();

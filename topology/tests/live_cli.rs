@@ -83,3 +83,13 @@ fn a_live_session_that_cannot_fill_its_gap_fails_the_run() {
     assert!(!o.status.success(), "a live run with an unfillable gap must not exit 0: {err}");
     assert!(err.contains("404"), "the reason is reported: {err}");
 }
+
+/// #15: a live session streams one market kind (spot and each perpetual kind have their own
+/// endpoint); mixing them is a clear error before any connection, and `ingest --feed` splits
+/// them into one session each.
+#[test]
+fn a_session_streams_one_market_kind() {
+    let o = common::tickflow(&["stream", "--source", "bybit", "--symbols", "BTC/USDT,BTC/USDT:USDT", "--ws-url", "ws://127.0.0.1:9", "--max-trades", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("mixes spot and linear perpetual markets"), "{err}");
+}

@@ -206,8 +206,9 @@ mod tests {
         let e = for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC-251226"]).err().unwrap().to_string();
         assert!(e.contains("inverse future"), "{e}");
         assert!(for_markets("bybit", Operation::Ohlcv, &["BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT"]).is_ok());
-        let e = for_markets("bybit", Operation::Stream, &["BTC/USDT", "BTC/USDT:USDT"]).err().unwrap().to_string();
-        assert!(e.contains("stream BTC/USDT:USDT"), "{e}");
+        assert!(for_markets("bybit", Operation::Stream, &["BTC/USDT:USDT", "BTC/USD:BTC"]).is_ok());
+        let e = for_markets("bybit", Operation::Stream, &["BTC/USDT", "BTC/USDT:USDT-251226"]).err().unwrap().to_string();
+        assert!(e.contains("stream BTC/USDT:USDT-251226") && e.contains("linear future"), "{e}");
         let e = for_markets("okx", Operation::Trades, &["BTC/USDT:USDT-251226-100000-C"]).err().unwrap().to_string();
         assert!(e.contains("options"), "{e}");
     }

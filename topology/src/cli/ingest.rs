@@ -73,11 +73,15 @@ fn configs(a: &IngestArgs) -> Result<Vec<tickflow_connectors::live::LiveConfig>>
     if let Some(source) = &a.source {
         return Ok(vec![a.live.config(source)?]);
     }
-    let mut venues: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    // one session per venue and market kind (spot and perpetuals stream from different endpoints)
+    type Groups = std::collections::BTreeMap<tickflow_model::MarketKind, Vec<String>>;
+    let mut venues: std::collections::BTreeMap<String, Groups> = Default::default();
     for f in &a.feeds {
         let Some((venue, symbols)) = f.split_once(':') else { bail!("--feed {f:?}: use VENUE:SYMBOL[,SYMBOL…], e.g. binance:BTC/USDT") };
-        let list = venues.entry(venue.trim().to_ascii_lowercase()).or_default();
+        let groups = venues.entry(venue.trim().to_ascii_lowercase()).or_default();
         for s in symbols.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let kind = tickflow_model::MarketKind::of(s).with_context(|| format!("--feed {f:?}"))?;
+            let list = groups.entry(kind).or_default();
             if !list.iter().any(|x| x == s) {
                 list.push(s.to_string());
             }
@@ -95,9 +99,9 @@ fn configs(a: &IngestArgs) -> Result<Vec<tickflow_connectors::live::LiveConfig>>
         }
         urls.insert(venue.to_string(), (ws, http));
     }
-    venues
-        .into_iter()
-        .map(|(venue, symbols)| {
+    let mut cfgs = Vec::new();
+    for (venue, groups) in venues {
+        for symbols in groups.into_values() {
             let mut s = crate::config::SourceSection::default();
             a.live.apply(&mut s);
             s.symbols = symbols;
@@ -105,9 +109,10 @@ fn configs(a: &IngestArgs) -> Result<Vec<tickflow_connectors::live::LiveConfig>>
                 s.ws_url = Some(ws.clone());
                 s.rest_url = http.clone();
             }
-            crate::job::live_config(&venue, &s).with_context(|| format!("--feed {venue}"))
-        })
-        .collect()
+            cfgs.push(crate::job::live_config(&venue, &s).with_context(|| format!("--feed {venue}"))?);
+        }
+    }
+    Ok(cfgs)
 }
 
 /// Runs the command.
