@@ -46,6 +46,8 @@ pub const FILL_SCHEMA: &str = "tickflow.fill.v1";
 pub const EQUITY_SCHEMA: &str = "tickflow.equity.v1";
 /// Schema header value of dead-letter records.
 pub const DLQ_SCHEMA: &str = "tickflow.dlq.v1";
+/// Schema id of funding records ([`tickflow_model::FundingRecord`]).
+pub const FUNDING_SCHEMA: &str = "tickflow.funding.v1";
 
 /// Largest original record copied into a dead letter (below the 1 MiB default
 /// `message.max.bytes` of Kafka and Redpanda); a larger one is referenced by its `origin` header
@@ -219,6 +221,12 @@ impl KafkaSink {
     pub fn send_trade(&mut self, topic: &str, t: &Trade) -> Result<(), ConnectorError> {
         let r = TradeRecord::from(t);
         self.send_json(topic, &r.key(), &r, t.ts.millis(), TRADE_SCHEMA)
+    }
+
+    /// Sends a funding event to `topic` (key `exchange:symbol:ts`, timestamp = funding time).
+    pub fn send_funding(&mut self, topic: &str, f: &tickflow_model::FundingRate) -> Result<(), ConnectorError> {
+        let r = tickflow_model::FundingRecord::from(f);
+        self.send_json(topic, &r.key(), &r, f.ts.millis(), FUNDING_SCHEMA)
     }
 
     /// Waits until everything sent is acknowledged; an error if any delivery failed.

@@ -85,6 +85,58 @@ impl TradeRecord {
     }
 }
 
+/// A funding event on the wire (`funding` topic; key `exchange:symbol:ts`, so a compacted topic
+/// keeps one record per funding time and a refetch rewrites it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FundingRecord {
+    /// Schema version.
+    pub v: u32,
+    /// Exchange id.
+    pub exchange: String,
+    /// CCXT symbol of the perpetual.
+    pub symbol: String,
+    /// Funding time, ns.
+    pub ts: i64,
+    /// The rate (exact, up to 18 decimals; positive: longs pay shorts).
+    pub funding_rate: Notional,
+    /// The venue's mark price, when it publishes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark_price: Option<Decimal>,
+}
+
+impl From<&crate::FundingRate> for FundingRecord {
+    fn from(f: &crate::FundingRate) -> Self {
+        FundingRecord {
+            v: RECORD_VERSION,
+            exchange: f.instrument.exchange().to_string(),
+            symbol: f.instrument.symbol().to_string(),
+            ts: f.ts.0,
+            funding_rate: f.rate,
+            mark_price: f.mark_price,
+        }
+    }
+}
+
+impl FundingRecord {
+    /// The record key: `exchange:symbol:ts`.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}", self.exchange, self.symbol, self.ts)
+    }
+    /// The funding event.
+    pub fn to_funding(&self) -> Result<crate::FundingRate, ModelError> {
+        if self.v != RECORD_VERSION {
+            return Err(ModelError::Record(format!("funding record version {} (this build reads {RECORD_VERSION})", self.v)));
+        }
+        Ok(crate::FundingRate {
+            instrument: Instrument::new(&self.exchange, &self.symbol)?,
+            ts: Ts(self.ts),
+            rate: self.funding_rate,
+            mark_price: self.mark_price,
+        })
+    }
+}
+
 /// A bar on the wire (`bars` topic; key `exchange:symbol:timeframe:open_time`, so a compacted
 /// topic keeps each bar's latest revision).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +367,16 @@ mod tests {
             ("fill.v1.json", serde_json::to_value(RunRecord::new("r", fill)).unwrap()),
             ("equity.v1.json", serde_json::to_value(equity).unwrap()),
             ("late.v1.json", serde_json::to_value(late).unwrap()),
+            (
+                "funding.v1.json",
+                serde_json::to_value(FundingRecord::from(&crate::FundingRate {
+                    instrument: Instrument::new("binance", "BTC/USDT:USDT").unwrap(),
+                    ts: Ts(1),
+                    rate: Notional::parse_bytes(b"0.0000983434362041").unwrap(),
+                    mark_price: Some(t.price),
+                }))
+                .unwrap(),
+            ),
         ] {
             let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
             let props: std::collections::BTreeSet<&str> = schema["properties"].as_object().unwrap().keys().map(|k| k.as_str()).collect();

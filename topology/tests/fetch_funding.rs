@@ -265,3 +265,52 @@ fn funding_is_stored_in_questdb_once_per_key_across_refetches() {
         assert_eq!((r["funding_rate"].as_f64().unwrap(), r["mark_price"].as_f64().unwrap()), want[&ts], "{ts}");
     }
 }
+
+#[test]
+fn funding_is_published_keyed_by_perpetual_and_time() {
+    let (url, _) = serve();
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("f.funding", 2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.csv");
+    let (since, until) = ((START + 5 * EIGHT_H).to_string(), (START + (N - 10) * EIGHT_H).to_string());
+    tickflow_ok(&[
+        "fetch",
+        "funding",
+        "--source",
+        "okx",
+        "--symbol",
+        "BTC/USD:BTC",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--rest-url",
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--publish",
+        "--brokers",
+        &brokers,
+        "--namespace",
+        "f",
+    ]);
+    let recs = common::read_all(&brokers, "f.funding", 2);
+    assert_eq!(recs.len() as i64, N - 15);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let mut got: Vec<(i64, String)> = recs
+        .iter()
+        .map(|(k, v, h)| {
+            let r: tickflow_model::FundingRecord = serde_json::from_str(v).unwrap();
+            assert_eq!(k, &r.key());
+            assert!(h.iter().any(|(n, v)| n == "schema" && v == "tickflow.funding.v1"), "{h:?}");
+            let f = r.to_funding().unwrap();
+            assert_eq!(f.instrument.key(), "okx:BTC/USD:BTC");
+            (f.ts.millis(), f.rate.to_string())
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(i64, String)> = csv.lines().skip(1).map(|l| l.split(',').collect::<Vec<_>>()).map(|f| (f[0].parse().unwrap(), f[3].to_string())).collect();
+    assert_eq!(got, want, "the topic holds the file's events");
+}

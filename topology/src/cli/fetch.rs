@@ -73,6 +73,11 @@ pub struct FetchFundingArgs {
     /// rewrites the same rows).
     #[command(flatten)]
     questdb: crate::cli::questdb::QuestDbArgs,
+    /// Also publish to `<namespace>.funding` (key `exchange:symbol:ts`; record `tickflow.funding.v1`).
+    #[arg(long)]
+    publish: bool,
+    #[command(flatten)]
+    kafka: crate::cli::kafka::BrokerArgs,
 }
 
 /// Flags of `fetch ohlcv`.
@@ -175,16 +180,24 @@ fn funding(a: FetchFundingArgs) -> Result<()> {
         Some(t) => Some(tickflow_connectors::questdb::QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?),
         None => None,
     };
+    let topic = a.kafka.topics().name("funding");
+    let mut publish = if a.publish { Some(tickflow_connectors::kafka::KafkaSink::new(&a.kafka.config()?, "tickflow-fetch")?) } else { None };
     let n = venue.funding(req, &mut |page| {
         writer.write_all(page)?;
         if let Some(q) = store.as_mut() {
             page.iter().try_for_each(|f| q.funding(f))?;
+        }
+        if let Some(k) = publish.as_mut() {
+            page.iter().try_for_each(|f| k.send_funding(&topic, f))?;
         }
         Ok(())
     })?;
     writer.finish()?;
     if let Some(q) = store.as_mut() {
         q.flush()?;
+    }
+    if let Some(k) = publish.as_mut() {
+        k.flush(Duration::from_secs(30))?;
     }
     println!(
         "fetched {n} funding rates of {} from {} into {} ({} requests, {} rate-limited)",

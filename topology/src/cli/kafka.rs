@@ -79,6 +79,8 @@ pub fn topics(cmd: TopicsCmd) -> Result<()> {
                 ("equity", false, a.partitions),
                 ("dlq", false, a.partitions),
                 ("gaps", false, 1),
+                // one record per perpetual and funding time
+                ("funding", true, a.partitions),
                 // one partition: a job's checkpoints are read back whole on restore
                 ("checkpoints", true, 1),
             ];
