@@ -109,6 +109,25 @@ impl Contract {
             _ => Contract::Spot,
         }
     }
+
+    /// The value of `size` at `price` for contracts of size `c`: spot size × price; linear
+    /// size × c × price (quote); inverse size × c ÷ price (base). `None` on overflow.
+    fn value(self, c: Decimal, size: Decimal, price: Decimal) -> Option<Decimal> {
+        match self {
+            Contract::Spot => size.checked_mul(price),
+            Contract::Linear => size.checked_mul(c)?.checked_mul(price),
+            Contract::Inverse => size.checked_mul(c)?.checked_div(price),
+        }
+    }
+
+    /// The average price of `size` bought for `value` ([`Contract::value`] inverted).
+    fn price(self, c: Decimal, size: Decimal, value: Decimal) -> Option<Decimal> {
+        match self {
+            Contract::Spot => value.checked_div(size),
+            Contract::Linear => value.checked_div(size.checked_mul(c)?),
+            Contract::Inverse => size.checked_mul(c)?.checked_div(value),
+        }
+    }
 }
 
 /// A funding payment applied to an open position.
@@ -276,14 +295,7 @@ impl Broker {
     /// The value of `size` (≥ 0) at `price`: spot size × price; linear size × contract ×
     /// price (quote); inverse size × contract ÷ price (base). Saturates instead of overflowing.
     fn notional(&self, contract: Contract, size: Decimal, price: Decimal) -> Decimal {
-        let big = Decimal::from_mantissa(i128::MAX / 4);
-        let c = self.cfg.derivatives.contract_size;
-        match contract {
-            Contract::Spot => size.checked_mul(price),
-            Contract::Linear => size.checked_mul(c).and_then(|x| x.checked_mul(price)),
-            Contract::Inverse => size.checked_mul(c).and_then(|x| x.checked_div(price)),
-        }
-        .unwrap_or(big)
+        contract.value(self.cfg.derivatives.contract_size, size, price).unwrap_or(Decimal::from_mantissa(i128::MAX / 4))
     }
 
     /// Unrealized PnL of a derivative position at `price`.
@@ -763,20 +775,12 @@ impl Broker {
             st.commission = Decimal::ZERO;
         }
         st.commission += commission;
-        // the average price of `size` bought for `value` (derivatives: per contract size)
-        let avg = |contract: Contract, size: Decimal, value: Decimal| -> Option<Decimal> {
-            match contract {
-                Contract::Spot => value.checked_div(size),
-                Contract::Linear => value.checked_div(size.checked_mul(c)?),
-                Contract::Inverse => size.checked_mul(c)?.checked_div(value),
-            }
-        };
         let same_dir = old.is_zero() || (old.is_negative() == signed.is_negative());
         if same_dir {
             // extend: the cost basis grows by exactly what was paid
             st.cost += value;
             let total = old.abs() + o.size;
-            st.avg_price = avg(contract, total, st.cost).unwrap_or(price);
+            st.avg_price = contract.price(c, total, st.cost).unwrap_or(price);
             st.entry_value += value;
             st.entry_size += o.size;
             if contract != Contract::Spot {
@@ -790,7 +794,7 @@ impl Broker {
             let share =
                 |x: Decimal| if closing == old.abs() { x } else { x.checked_mul(closing).and_then(|x| x.checked_div(old.abs())).unwrap_or(Decimal::ZERO) };
             let released = share(st.cost);
-            let proceeds = if closing == o.size { value } else { avg_value(contract, c, closing, price) };
+            let proceeds = if closing == o.size { value } else { contract.value(c, closing, price).unwrap_or(Decimal::ZERO) };
             // linear and spot longs gain as the value grows; inverse longs as it shrinks
             let gain = proceeds - released;
             let pnl = match (contract, old.is_negative()) {
@@ -817,8 +821,8 @@ impl Broker {
                 size: st.max_abs.max(old.abs()),
                 entry_time: st.entry_time.unwrap_or(ts),
                 exit_time: ts,
-                entry_price: avg(contract, st.entry_size, st.entry_value).unwrap_or(st.avg_price),
-                exit_price: avg(contract, st.exit_size, st.exit_value).unwrap_or(price),
+                entry_price: contract.price(c, st.entry_size, st.entry_value).unwrap_or(st.avg_price),
+                exit_price: contract.price(c, st.exit_size, st.exit_value).unwrap_or(price),
                 pnl: st.pnl,
                 commission: st.commission,
             };
@@ -828,7 +832,7 @@ impl Broker {
                 let rest = new.abs();
                 st.entry_time = Some(ts);
                 st.avg_price = price;
-                st.cost = avg_value(contract, c, rest, price);
+                st.cost = contract.value(c, rest, price).unwrap_or(Decimal::ZERO);
                 st.entry_value = st.cost;
                 st.entry_size = rest;
                 if contract != Contract::Spot {
@@ -854,16 +858,6 @@ impl Broker {
             ev.orders.push(o);
         }
     }
-}
-
-/// The value of `size` at `price` for a contract of size `c` (see `Broker::notional`).
-fn avg_value(contract: Contract, c: Decimal, size: Decimal, price: Decimal) -> Decimal {
-    match contract {
-        Contract::Spot => size.checked_mul(price),
-        Contract::Linear => size.checked_mul(c).and_then(|x| x.checked_mul(price)),
-        Contract::Inverse => size.checked_mul(c).and_then(|x| x.checked_div(price)),
-    }
-    .unwrap_or(Decimal::ZERO)
 }
 
 #[cfg(test)]
