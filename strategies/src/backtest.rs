@@ -192,14 +192,14 @@ impl Backtest {
     /// Feeds one final bar. Bars must arrive in close-time order (per instrument).
     pub fn on_bar(&mut self, bar: &Bar) {
         let mut ev = BrokerEvents::default();
-        let funding = self.funding.clone();
-        let (before, within) = if funding.is_empty() { (0..0, 0..0) } else { self.due_funding(bar) };
+        let (before, within) = if self.funding.is_empty() { (0..0, 0..0) } else { self.due_funding(bar) };
         // funding between bars: the position and mark before this bar; within it: after the
-        // fills at its open
+        // fills at its open (disjoint field borrows: no per-bar clone of the schedule)
+        let (funding, broker) = (&self.funding, &mut self.broker);
         for f in &funding[before] {
-            self.broker.apply_funding(f, &mut ev);
+            broker.apply_funding(f, &mut ev);
         }
-        self.broker.on_bar_funded(bar, &funding[within], &mut ev);
+        broker.on_bar_funded(bar, &funding[within], &mut ev);
         {
             let mut ctx = Ctx { broker: &mut self.broker, bar, sizer: self.sizer, errors: &mut self.out.errors, events: &mut ev };
             match &self.factory {
