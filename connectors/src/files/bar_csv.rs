@@ -27,12 +27,7 @@ use crate::ConnectorError;
 /// Reads every bar of `path` (CSV, or Parquet with the same columns, told by its magic bytes),
 /// sorted by (instrument, timeframe, open time).
 pub fn read_bars(path: &str, exchange: &str, symbol: &str) -> Result<Vec<Bar>, ConnectorError> {
-    let text = if super::parquet::is_parquet(path)? {
-        super::parquet::ParquetText::read_all(path, super::parquet::TsText::Millis)?
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| ConnectorError::Io { path: path.into(), source: e })?;
-        String::from_utf8(bytes).map_err(|_| super::parquet::not_text(path))?
-    };
+    let text = super::parquet::read_text(path)?;
     parse_bars(path, &text, exchange, symbol)
 }
 

@@ -38,12 +38,7 @@ pub fn funding_schema() -> SchemaRef {
 /// Reads a funding file ([`FUNDING_CSV_HEADER`] columns, CSV or Parquet by content), sorted by
 /// (instrument, time). Rows name `file:line` in errors.
 pub fn read_funding(path: &str) -> Result<Vec<FundingRate>, ConnectorError> {
-    let text = if super::parquet::is_parquet(path)? {
-        super::parquet::ParquetText::read_all(path, super::parquet::TsText::Millis)?
-    } else {
-        let bytes = std::fs::read(path).map_err(|e| ConnectorError::io(path, e))?;
-        String::from_utf8(bytes).map_err(|_| super::parquet::not_text(path))?
-    };
+    let text = super::parquet::read_text(path)?;
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
     let header = lines.next().map(|(_, h)| h.trim().to_ascii_lowercase()).unwrap_or_default();
     let names: Vec<&str> = header.split(',').collect();

@@ -157,6 +157,16 @@ impl ParquetText {
     }
 }
 
+/// The whole of a small table file as CSV text: a Parquet file rendered (timestamps as epoch
+/// ms when whole), a text file as is; anything else is [`not_text`].
+pub(crate) fn read_text(path: &str) -> Result<String, ConnectorError> {
+    if is_parquet(path)? {
+        return ParquetText::read_all(path, TsText::Millis);
+    }
+    let bytes = std::fs::read(path).map_err(|e| ConnectorError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|_| not_text(path))
+}
+
 impl Read for ParquetText {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
