@@ -403,7 +403,7 @@ impl Session<'_> {
         }
         for mut t in fill.trades {
             // the venue's REST may name the pair: the trades are the filled market's
-            if t.instrument != m.instrument && t.instrument.symbol() == m.symbol.split(':').next().unwrap_or(&m.symbol) {
+            if t.instrument != m.instrument && t.instrument.symbol() == pair(&m.symbol) {
                 t.instrument = m.instrument;
             }
             let before = self.stats.duplicates;
@@ -506,7 +506,9 @@ pub fn run_observed(
         }
     }
     let keepalive = v.keepalive();
-    let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after));
+    // reads wake at least every STOP_POLL, so a stop is seen within it even on a quiet feed
+    // (staleness is judged by the time since the last frame, not by one read's timeout)
+    let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after)).min(STOP_POLL);
     let mut rng = cfg.retry.seed | 1;
     let mut failures = 0u32;
     while !stop.load(Ordering::SeqCst) {
@@ -647,15 +649,23 @@ pub fn run_observed(
     Ok(s.stats)
 }
 
+/// The pair a CCXT symbol trades: `BTC/USDT:USDT` → `BTC/USDT` (a spot symbol is its own pair).
+fn pair(symbol: &str) -> &str {
+    symbol.split(':').next().unwrap_or(symbol)
+}
+
 /// The one subscribed market trading the pair `symbol` (`BTC/USDT` → `BTC/USDT:USDT`), if
 /// exactly one does.
 fn market_of_pair<'a>(markets: &'a [Market], symbol: &str) -> Option<&'a Market> {
-    let mut it = markets.iter().filter(|m| m.symbol.split(':').next() == Some(symbol));
+    let mut it = markets.iter().filter(|m| pair(&m.symbol) == symbol);
     match (it.next(), it.next()) {
         (Some(m), None) => Some(m),
         _ => None,
     }
 }
+
+/// The longest a session waits in one WebSocket read before it looks at its stop flag.
+const STOP_POLL: Duration = Duration::from_millis(250);
 
 /// Sleeps `d`, waking early when `stop` is set (a stopping job does not wait out a backoff).
 pub(crate) fn pause(d: Duration, stop: &AtomicBool) {

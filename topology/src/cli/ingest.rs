@@ -154,7 +154,7 @@ pub fn run(a: IngestArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     crate::shutdown::install();
     let s2 = stop.clone();
-    // SIGTERM/SIGINT: the sessions stop at their next frame; the producer is flushed below
+    // SIGTERM/SIGINT: the sessions stop within a quarter second; the producer is flushed below
     std::thread::spawn(move || {
         while !crate::shutdown::requested() {
             std::thread::sleep(Duration::from_millis(50));
