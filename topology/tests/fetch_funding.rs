@@ -110,23 +110,21 @@ fn serve() -> (String, Arc<AtomicUsize>) {
 }
 
 fn fetch(source: &str, symbol: &str, url: &str, out: &std::path::Path) -> std::process::Output {
+    fetch_with(source, symbol, url, out, &[])
+}
+
+/// `fetch funding` over the span the tests use (funding times 5 .. N − 10), with `extra` flags.
+fn fetch_with(source: &str, symbol: &str, url: &str, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let (since, until) = ((START + 5 * EIGHT_H).to_string(), (START + (N - 10) * EIGHT_H).to_string());
-    tickflow(&[
-        "fetch",
-        "funding",
-        "--source",
-        source,
-        "--symbol",
-        symbol,
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--rest-url",
-        url,
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    let args =
+        ["fetch", "funding", "--source", source, "--symbol", symbol, "--since", &since, "--until", &until, "--rest-url", url, "--out", out.to_str().unwrap()];
+    tickflow(&[&args[..], extra].concat())
+}
+
+/// [`fetch_with`], which must succeed.
+fn fetch_ok(source: &str, symbol: &str, url: &str, out: &std::path::Path, extra: &[&str]) {
+    let o = fetch_with(source, symbol, url, out, extra);
+    assert!(o.status.success(), "{source} {symbol}: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
@@ -225,28 +223,9 @@ fn funding_is_stored_in_questdb_once_per_key_across_refetches() {
     let server = qdb_server::QdbServer::start();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.csv");
-    let (since, until) = ((START + 5 * EIGHT_H).to_string(), (START + (N - 10) * EIGHT_H).to_string());
     let conf = server.conf("");
     for _ in 0..2 {
-        tickflow_ok(&[
-            "fetch",
-            "funding",
-            "--source",
-            "binance",
-            "--symbol",
-            "BTC/USDT:USDT",
-            "--since",
-            &since,
-            "--until",
-            &until,
-            "--rest-url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--questdb",
-            "--questdb-conf",
-            &conf,
-        ]);
+        fetch_ok("binance", "BTC/USDT:USDT", &url, &out, &["--questdb", "--questdb-conf", &conf]);
     }
     let rows = server.rows("funding");
     assert_eq!(rows.len() as i64, N - 15, "one row per funding time after two fetches");
@@ -274,28 +253,7 @@ fn funding_is_published_keyed_by_perpetual_and_time() {
     cluster.create_topic("f.funding", 2, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("f.csv");
-    let (since, until) = ((START + 5 * EIGHT_H).to_string(), (START + (N - 10) * EIGHT_H).to_string());
-    tickflow_ok(&[
-        "fetch",
-        "funding",
-        "--source",
-        "okx",
-        "--symbol",
-        "BTC/USD:BTC",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-        "--publish",
-        "--brokers",
-        &brokers,
-        "--namespace",
-        "f",
-    ]);
+    fetch_ok("okx", "BTC/USD:BTC", &url, &out, &["--publish", "--brokers", &brokers, "--namespace", "f"]);
     let recs = common::read_all(&brokers, "f.funding", 2);
     assert_eq!(recs.len() as i64, N - 15);
     let csv = std::fs::read_to_string(&out).unwrap();
