@@ -190,6 +190,27 @@ fn written(path: &std::path::Path) -> Vec<(u64, i64, String)> {
         .collect()
 }
 
+/// `fetch trades` of `symbol` from `source` over `[since, until)` into `out`.
+fn trades_args<'a>(source: &'a str, symbol: &'a str, since: &'a str, until: &'a str, url: &'a str, out: &'a std::path::Path) -> Vec<&'a str> {
+    vec![
+        "fetch",
+        "trades",
+        "--source",
+        source,
+        "--symbol",
+        symbol,
+        "--since",
+        since,
+        "--until",
+        until,
+        "--rest-url",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        "--no-progress",
+    ]
+}
+
 fn fetch_resumes_and_writes_every_trade_once(venue: &'static str, cap: usize) {
     fetch_resumes_with(venue, cap, &[]);
 }
@@ -212,23 +233,7 @@ fn fetch_into(venue: &'static str, cap: usize, extra: &[&str], out: &std::path::
     let csv = if parquet { out.with_extension("back.csv") } else { out.to_path_buf() };
     let staged = std::path::PathBuf::from(format!("{}.part.csv", out.display()));
     let (s, u) = (since.to_string(), until.to_string());
-    let mut args = vec![
-        "fetch",
-        "trades",
-        "--source",
-        venue,
-        "--symbol",
-        symbol,
-        "--since",
-        &s,
-        "--until",
-        &u,
-        "--rest-url",
-        &url,
-        "--out",
-        out.to_str().unwrap(),
-        "--no-progress",
-    ];
+    let mut args = trades_args(venue, symbol, &s, &u, &url, out);
     args.extend_from_slice(extra);
     let mut first = args.clone();
     first.extend(["--max-pages", "2"]);
@@ -291,24 +296,7 @@ fn binance_perpetual_trade_history_from_the_futures_endpoints() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.csv");
         let (s, u) = (since.to_string(), until.to_string());
-        let args = [
-            "fetch",
-            "trades",
-            "--source",
-            "binance",
-            "--symbol",
-            symbol,
-            "--since",
-            &s,
-            "--until",
-            &u,
-            "--rest-url",
-            &url,
-            "--out",
-            out.to_str().unwrap(),
-            "--no-progress",
-        ];
-        let stdout = tickflow_ok(&args);
+        let stdout = tickflow_ok(&trades_args("binance", symbol, &s, &u, &url, &out));
         let want: Vec<u64> = tape.iter().filter(|t| t.ms >= since && t.ms < until).map(|t| t.id).collect();
         assert!(stdout.contains(&format!("fetched {} trades", want.len())), "{symbol}: {stdout}");
         let text = std::fs::read_to_string(&out).unwrap();
