@@ -338,40 +338,51 @@ fn one_failing_venue_is_restarted_while_the_others_deliver_every_trade_once() {
     assert_eq!((reports[0].restarts, reports[0].stats.connects), (0, 1));
 }
 
-/// #15: a USDⓈ-M perpetual streams from `fstream` with the spot layout; its trades are labelled
-/// as the perpetual (not the spot pair the frames name), and a hole is filled from `/fapi`.
+/// #15: futures markets stream from their own base with the spot layout — USDⓈ-M perpetuals
+/// and quarterlies from `fstream`, COIN-M from `dstream` — labelled with the unified symbol (a
+/// USDⓈ-M perpetual's frames name the spot pair; the others their contract), and a hole is filled
+/// from `/fapi` or `/dapi` with the contract id (the server answers no other path or id).
 #[test]
-fn a_usdm_perpetual_streams_labelled_as_the_perpetual_and_fills_from_fapi() {
+fn futures_stream_labelled_by_their_market_and_fill_from_their_api() {
     use tickflow_connectors::venues::{binance::Binance, LiveProtocol, Market};
-    let trades = Arc::new(freqtrade_agg_trades()[..300].to_vec());
-    // the frames name BTCUSDT; trades 100..150 are missing from the stream (a hole)
-    let frames: Vec<String> = trades
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !(100..150).contains(i))
-        .map(|(_, t)| frame(t).replace("xrpeth@aggTrade", "btcusdt@aggTrade").replace("\"XRPETH\"", "\"BTCUSDT\""))
-        .collect();
-    let done = Arc::new(AtomicBool::new(false));
-    let fapi_hits = Arc::new(AtomicUsize::new(0));
-    let (t2, h2) = (trades.clone(), fapi_hits.clone());
-    let rest = http_stub::serve(move |req, s| {
-        // only the futures path and market id: the spot path is the wrong market
-        if !req.target.starts_with("/fapi/v1/aggTrades?symbol=BTCUSDT&") {
-            return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
-        }
-        h2.fetch_add(1, Ordering::SeqCst);
-        let from = req.param("fromId").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        let page: Vec<&serde_json::Value> = t2.iter().filter(|t| t["a"].as_u64().unwrap() >= from).take(1000).collect();
-        http_stub::respond_json(s, "200 OK", &serde_json::to_string(&page).unwrap());
-    });
-    let cfg = LiveConfig { symbols: vec!["BTC/USDT:USDT".into()], ..config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5)) };
-    let last = trades.last().unwrap()["a"].as_u64().unwrap();
-    let (stats, got, _) = run_to(&cfg, last, &done);
-    let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).collect();
-    assert_eq!(got.iter().map(|t| t.trade_id.unwrap()).collect::<Vec<_>>(), want, "every trade once, the hole filled");
-    assert!(got.iter().all(|t| t.instrument.symbol() == "BTC/USDT:USDT"), "labelled as the perpetual");
-    assert!(fapi_hits.load(Ordering::SeqCst) >= 1 && stats.gap_filled >= 50, "the hole came from /fapi: {stats:?}");
-    // the default base of a perpetual session is fstream
-    let m = Market { symbol: "BTC/USDT:USDT".into(), id: "BTCUSDT".into(), instrument: got[0].instrument };
-    assert_eq!(Binance.url("wss://stream.binance.com:9443", &[m], None), "wss://fstream.binance.com/stream?streams=btcusdt@aggTrade");
+    for (symbol, id, rest_path, ws) in [
+        ("BTC/USDT:USDT", "BTCUSDT", "/fapi/v1/aggTrades", "wss://fstream.binance.com"),
+        ("BTC/USD:BTC", "BTCUSD_PERP", "/dapi/v1/aggTrades", "wss://dstream.binance.com"),
+        ("BTC/USDT:USDT-251226", "BTCUSDT_251226", "/fapi/v1/aggTrades", "wss://fstream.binance.com"),
+        ("BTC/USD:BTC-251226", "BTCUSD_251226", "/dapi/v1/aggTrades", "wss://dstream.binance.com"),
+    ] {
+        let trades = Arc::new(freqtrade_agg_trades()[..300].to_vec());
+        let stream = format!("{}@aggTrade", id.to_ascii_lowercase());
+        // the frames name the venue's id; trades 100..150 are missing from the stream (a hole)
+        let frames: Vec<String> = trades
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(100..150).contains(i))
+            .map(|(_, t)| frame(t).replace("xrpeth@aggTrade", &stream).replace("\"XRPETH\"", &format!("\"{id}\"")))
+            .collect();
+        let done = Arc::new(AtomicBool::new(false));
+        let api_hits = Arc::new(AtomicUsize::new(0));
+        let (t2, h2, want_target) = (trades.clone(), api_hits.clone(), format!("{rest_path}?symbol={id}&"));
+        let rest = http_stub::serve(move |req, s| {
+            // only the market's own path and contract id
+            if !req.target.starts_with(&want_target) {
+                return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
+            }
+            h2.fetch_add(1, Ordering::SeqCst);
+            let from = req.param("fromId").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            let page: Vec<&serde_json::Value> = t2.iter().filter(|t| t["a"].as_u64().unwrap() >= from).take(1000).collect();
+            http_stub::respond_json(s, "200 OK", &serde_json::to_string(&page).unwrap());
+        });
+        let cfg = LiveConfig { symbols: vec![symbol.into()], ..config(ws_frames(frames, done.clone()), rest, Duration::from_secs(5)) };
+        let last = trades.last().unwrap()["a"].as_u64().unwrap();
+        let (stats, got, _) = run_to(&cfg, last, &done);
+        let want: Vec<u64> = trades.iter().map(|t| t["a"].as_u64().unwrap()).collect();
+        assert_eq!(got.iter().map(|t| t.trade_id.unwrap()).collect::<Vec<_>>(), want, "{symbol}: every trade once, the hole filled");
+        assert!(got.iter().all(|t| t.instrument.symbol() == symbol), "{symbol}: labelled by its market");
+        assert!(api_hits.load(Ordering::SeqCst) >= 1 && stats.gap_filled >= 50, "{symbol}: the hole came from {rest_path}: {stats:?}");
+        // the default base of the session is the market's stream host, with the contract id
+        assert_eq!(LiveProtocol::market_id(&Binance, symbol, "binance"), id);
+        let m = Market { symbol: symbol.into(), id: id.into(), instrument: got[0].instrument };
+        assert_eq!(Binance.url("wss://stream.binance.com:9443", &[m], None), format!("{ws}/stream?streams={stream}"), "{symbol}");
+    }
 }

@@ -89,6 +89,10 @@ enum V {
     /// Bybit's linear perpetual (`BTC/USDT:USDT`): the same stream layout, `category=linear`.
     BybitLinear,
     Okx,
+    /// OKX's linear swap (`BTC/USDT:USDT`, instrument `BTC-USDT-SWAP`).
+    OkxSwap,
+    /// OKX's inverse quarterly (`BTC/USD:BTC-251226`, instrument `BTC-USD-251226`).
+    OkxFuture,
     CryptoCompare,
     Bitstamp,
 }
@@ -99,7 +103,7 @@ impl V {
             V::Coinbase => "coinbase",
             V::Kraken => "kraken",
             V::Bybit | V::BybitLinear => "bybit",
-            V::Okx => "okx",
+            V::Okx | V::OkxSwap | V::OkxFuture => "okx",
             V::CryptoCompare => "cryptocompare",
             V::Bitstamp => "bitstamp",
         }
@@ -108,7 +112,16 @@ impl V {
         match self {
             V::Coinbase | V::Kraken | V::CryptoCompare | V::Bitstamp => "BTC/USD",
             V::Bybit | V::Okx => "BTC/USDT",
-            V::BybitLinear => "BTC/USDT:USDT",
+            V::BybitLinear | V::OkxSwap => "BTC/USDT:USDT",
+            V::OkxFuture => "BTC/USD:BTC-251226",
+        }
+    }
+    /// OKX's instrument id of the market.
+    fn okx_inst(self) -> &'static str {
+        match self {
+            V::OkxSwap => "BTC-USDT-SWAP",
+            V::OkxFuture => "BTC-USD-251226",
+            _ => "BTC-USDT",
         }
     }
     /// The subscription the client must send.
@@ -118,6 +131,8 @@ impl V {
             V::Kraken => r#""channel":"trade""#,
             V::Bybit | V::BybitLinear => r#""publicTrade.BTCUSDT""#,
             V::Okx => r#""instId":"BTC-USDT""#,
+            V::OkxSwap => r#""instId":"BTC-USDT-SWAP""#,
+            V::OkxFuture => r#""instId":"BTC-USD-251226""#,
             V::CryptoCompare => r#""subs":["0~Coinbase~BTC~USD"]"#,
             V::Bitstamp => r#"{"event":"bts:subscribe","data":{"channel":"live_trades_btcusd"}}"#,
         }
@@ -175,9 +190,11 @@ impl V {
                     .collect();
                 m.to_string()
             }
-            V::Okx => {
+            V::Okx | V::OkxSwap | V::OkxFuture => {
                 let mut m = recorded_frame("ws-samples/okx/cryptofeed_OKX.ws.1.0", r#"{"arg":{"channel":"trades","instId":"BTC-USDT"},"data""#);
-                let template = m["data"][0].clone();
+                m["arg"]["instId"] = self.okx_inst().into();
+                let mut template = m["data"][0].clone();
+                template["instId"] = self.okx_inst().into();
                 m["data"] = ts
                     .iter()
                     .map(|t| {
@@ -283,10 +300,11 @@ impl V {
                     .collect();
                 Some(json!({"retCode": 0, "retMsg": "OK", "result": {"category": "spot", "list": list}}).to_string())
             }
-            V::Okx => {
-                let before = if target.starts_with("/api/v5/market/trades?instId=BTC-USDT") {
+            V::Okx | V::OkxSwap | V::OkxFuture => {
+                let inst = self.okx_inst();
+                let before = if target.starts_with(&format!("/api/v5/market/trades?instId={inst}&")) {
                     None
-                } else if target.starts_with("/api/v5/market/history-trades?instId=BTC-USDT") {
+                } else if target.starts_with(&format!("/api/v5/market/history-trades?instId={inst}&")) {
                     Some(q("after")?.parse().ok()?)
                 } else {
                     return None;
@@ -294,7 +312,7 @@ impl V {
                 let data: Vec<Value> = newest_first(before, PAGE)
                     .iter()
                     .map(|t| {
-                        json!({"instId": "BTC-USDT", "tradeId": t.id.to_string(), "px": t.price, "sz": t.size, "side": if t.taker_buy { "buy" } else { "sell" },
+                        json!({"instId": inst, "tradeId": t.id.to_string(), "px": t.price, "sz": t.size, "side": if t.taker_buy { "buy" } else { "sell" },
                                "ts": (t.ts_us / 1000).to_string()})
                     })
                     .collect();
@@ -466,7 +484,8 @@ fn check_exactly_once(v: V) {
     for (t, w) in got.iter().zip(trades.iter()) {
         assert_eq!((t.price.to_string(), t.amount.to_string()), (trim(&w.price), trim(&w.size)), "{v:?}");
         assert_eq!(t.side, if w.taker_buy { Side::Buy } else { Side::Sell }, "{v:?}");
-        let want_ts = if matches!(v, V::Bybit | V::BybitLinear | V::Okx) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
+        let want_ts =
+            if matches!(v, V::Bybit | V::BybitLinear | V::Okx | V::OkxSwap | V::OkxFuture) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
         // Bitstamp's REST transactions carry whole seconds: gap-filled trades have those
         let from_rest = v == V::Bitstamp && t.ts == Ts::from_secs(w.ts_us / 1_000_000);
         assert!(t.ts == want_ts || from_rest, "{v:?} trade {}: {:?} vs {want_ts:?}", w.id, t.ts);
@@ -509,6 +528,15 @@ fn bybit_linear_perpetual_trades_reconnect_and_gap_fill_exactly_once() {
 #[test]
 fn okx_trades_reconnect_and_gap_fill_exactly_once() {
     check_exactly_once(V::Okx);
+}
+
+/// #15: OKX swaps and futures stream on the same `trades` channel by their instrument ids
+/// (`BTC-USDT-SWAP`, `BTC-USD-251226`), are labelled with the unified symbol, and fill holes
+/// from `trades`/`history-trades` of that instrument (the server answers no other id).
+#[test]
+fn okx_swap_and_future_trades_reconnect_and_gap_fill_exactly_once() {
+    check_exactly_once(V::OkxSwap);
+    check_exactly_once(V::OkxFuture);
 }
 
 #[test]

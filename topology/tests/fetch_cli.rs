@@ -364,12 +364,11 @@ fn a_perpetual_symbol_requests_the_perpetual_market_or_is_refused() {
     let text = std::fs::read_to_string(&out).unwrap();
     let bar = text.lines().nth(1).unwrap();
     assert!(bar.contains("BTC/USDT:USDT") && bar.contains("27450") && bar.contains("27455") && bar.contains("123.45"), "{text}");
-    // Binance's native client serves no traded candles of inverse perpetuals (their volume
-    // counts contracts; mark and index candles only): refused, nothing requested
+    // Kraken's spot client serves no inverse perpetual: refused, nothing requested
     categories.lock().unwrap().clear();
-    let o = common::tickflow(&common::fetch_ohlcv("binance", "BTC/USD:BTC", "1m", &since, &until, &url, &out));
+    let o = common::tickflow(&common::fetch_ohlcv("kraken", "BTC/USD:BTC", "1m", &since, &until, &url, &out));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("inverse perpetual") && err.contains("no trade candles"), "{err}");
+    assert!(!o.status.success() && err.contains("inverse perpetual"), "{err}");
     assert!(categories.lock().unwrap().is_empty());
 }
 
@@ -487,4 +486,135 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
         let err = String::from_utf8_lossy(&common::tickflow(&args).stderr).to_string();
         assert!(err.contains(says), "{source} {symbol} {price}: {err}");
     }
+}
+
+/// #15: traded candles of every futures market come from the market's own endpoint and id, and
+/// volume is read as CCXT reads it: Binance USDⓈ-M quarterlies on `/fapi/v1/klines`
+/// (`BTCUSDT_251226`, volume = column 5), COIN-M perpetuals and quarterlies on `/dapi/v1/klines`
+/// (`BTCUSD_PERP`, `BTCUSD_251226`; column 5 counts contracts, volume = the base column 7), OKX
+/// swaps and futures (`BTC-USDT-SWAP`, `BTC-USD-251226`; volume = `volCcy`, not the contracts in
+/// `vol`), Bybit dated futures (`category=linear&symbol=BTCUSDT-26DEC25`,
+/// `category=inverse&symbol=BTCUSDZ25`). Row shapes are the venues' documented ones; the server
+/// answers only the right path and id, with each venue's own error otherwise.
+#[test]
+fn futures_candles_come_from_each_market_s_endpoint() {
+    const T0: i64 = 1_700_000_000_000 / 60_000 * 60_000;
+    let wrong = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = wrong.clone();
+    let url = http_stub::serve(move |req, s| {
+        let t = req.target.as_str();
+        let q = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
+        // minute m: open 100 + m; Binance columns 5 = 7 + m (contracts on COIN-M), 7 = 0.5 (base
+        // on COIN-M, quote elsewhere), 9 = 3, 10 = 0.25; OKX vol = 9 (contracts), volCcy = 0.75
+        let minutes = |lo: i64, hi: i64| (0..10).map(|m| (m, T0 + m * 60_000)).filter(move |(_, ts)| *ts >= lo && *ts <= hi);
+        let binance = || {
+            let (lo, hi) = (q("startTime").unwrap_or(T0), q("endTime").unwrap_or(i64::MAX));
+            let v: Vec<serde_json::Value> = minutes(lo, hi)
+                .map(|(m, ts)| {
+                    serde_json::json!([
+                        ts,
+                        format!("{}", 100 + m),
+                        format!("{}", 101 + m),
+                        format!("{}", 99 + m),
+                        format!("{}", 100 + m),
+                        format!("{}", 7 + m),
+                        ts + 59_999,
+                        "0.5",
+                        60,
+                        "3",
+                        "0.25",
+                        "0"
+                    ])
+                })
+                .collect();
+            serde_json::Value::Array(v).to_string()
+        };
+        let okx = || {
+            let after = q("after").unwrap_or(i64::MAX);
+            let v: Vec<serde_json::Value> = minutes(0, after - 1)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(|(m, ts)| {
+                    serde_json::json!([
+                        ts.to_string(),
+                        format!("{}", 100 + m),
+                        format!("{}", 101 + m),
+                        format!("{}", 99 + m),
+                        format!("{}", 100 + m),
+                        "9",
+                        "0.75",
+                        "75",
+                        "1"
+                    ])
+                })
+                .collect();
+            serde_json::json!({"code": "0", "msg": "", "data": v}).to_string()
+        };
+        let bybit = |category: &str| {
+            let (lo, hi) = (q("start").unwrap_or(T0), q("end").unwrap_or(i64::MAX));
+            let list: Vec<serde_json::Value> = minutes(lo, hi)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .map(|(m, ts)| {
+                    serde_json::json!([
+                        ts.to_string(),
+                        format!("{}", 100 + m),
+                        format!("{}", 101 + m),
+                        format!("{}", 99 + m),
+                        format!("{}", 100 + m),
+                        "0.5",
+                        "50"
+                    ])
+                })
+                .collect();
+            serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": category, "list": list}, "retExtInfo": {}, "time": 1}).to_string()
+        };
+        let body = if t.starts_with("/fapi/v1/klines?symbol=BTCUSDT_251226&")
+            || t.starts_with("/dapi/v1/klines?symbol=BTCUSD_PERP&")
+            || t.starts_with("/dapi/v1/klines?symbol=BTCUSD_251226&")
+        {
+            binance()
+        } else if t.starts_with("/api/v5/market/history-candles?instId=BTC-USDT-SWAP&")
+            || t.starts_with("/api/v5/market/history-candles?instId=BTC-USD-251226&")
+        {
+            okx()
+        } else if t.starts_with("/v5/market/kline?category=linear&symbol=BTCUSDT-26DEC25&") {
+            bybit("linear")
+        } else if t.starts_with("/v5/market/kline?category=inverse&symbol=BTCUSDZ25&") {
+            bybit("inverse")
+        } else {
+            seen.lock().unwrap().push(t.to_string());
+            return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
+        };
+        http_stub::respond_json(s, "200 OK", &body);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (since, until) = (T0.to_string(), (T0 + 600_000).to_string());
+    for (source, symbol, volume) in [
+        ("binance", "BTC/USDT:USDT-251226", "7+m"),
+        ("binance", "BTC/USD:BTC", "0.5"),
+        ("binance", "BTC/USD:BTC-251226", "0.5"),
+        ("okx", "BTC/USDT:USDT", "0.75"),
+        ("okx", "BTC/USD:BTC-251226", "0.75"),
+        ("bybit", "BTC/USDT:USDT-251226", "0.5"),
+        ("bybit", "BTC/USD:BTC-251226", "0.5"),
+    ] {
+        let out = dir.path().join(format!("{source}-{}.csv", symbol.replace(['/', ':'], "_")));
+        let stdout = tickflow_ok(&common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out));
+        assert!(stdout.contains("fetched 10 1m candles"), "{source} {symbol}: {stdout}");
+        let bars = common::read_bars(&out);
+        assert_eq!(bars.len(), 10, "{source} {symbol}");
+        for (m, b) in bars.iter().enumerate() {
+            let m = m as i64;
+            assert_eq!(
+                (b.symbol.as_str(), b.open_time, b.open.to_string(), b.high.to_string()),
+                (symbol, T0 + m * 60_000, format!("{}", 100 + m), format!("{}", 101 + m))
+            );
+            let want = if volume == "7+m" { format!("{}", 7 + m) } else { volume.to_string() };
+            assert_eq!(b.volume.to_string(), want, "{source} {symbol}: volume column");
+        }
+    }
+    assert!(wrong.lock().unwrap().is_empty(), "requests for another market: {:?}", wrong.lock().unwrap());
 }

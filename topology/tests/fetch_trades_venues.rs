@@ -57,11 +57,14 @@ fn param(target: &str, k: &str) -> Option<i64> {
 fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
     let newest_first = |keep: &dyn Fn(&T) -> bool| -> Vec<T> { tape.iter().rev().filter(|t| keep(t)).take(cap).copied().collect() };
     match venue {
-        // spot, USDⓈ-M and COIN-M serve the same rows; each server answers its market only
-        "binance" | "binance-usdm" | "binance-coinm"
+        // spot, USDⓈ-M and COIN-M (perpetuals and quarterlies) serve the same rows; each server
+        // answers its market only
+        "binance" | "binance-usdm" | "binance-coinm" | "binance-usdm-future" | "binance-coinm-future"
             if target.starts_with(match venue {
                 "binance" => "/api/v3/aggTrades?symbol=BTCUSDT&",
                 "binance-usdm" => "/fapi/v1/aggTrades?symbol=BTCUSDT&",
+                "binance-usdm-future" => "/fapi/v1/aggTrades?symbol=BTCUSDT_251226&",
+                "binance-coinm-future" => "/dapi/v1/aggTrades?symbol=BTCUSD_251226&",
                 _ => "/dapi/v1/aggTrades?symbol=BTCUSD_PERP&",
             }) =>
         {
@@ -90,7 +93,7 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
                     .collect(),
             )
         }
-        "okx" if target.starts_with("/api/v5/market/history-trades?instId=BTC-USDT") => {
+        "okx" | "okx-swap" | "okx-future" if target.starts_with(&format!("/api/v5/market/history-trades?instId={}&", okx_inst(venue))) => {
             let after = param(target, "after")?;
             let page = match param(target, "type") {
                 Some(2) => newest_first(&|t: &T| t.ms < after),
@@ -99,7 +102,7 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
             let data: Vec<Value> = page
                 .iter()
                 .map(|t| {
-                    json!({"instId": "BTC-USDT", "tradeId": t.id.to_string(), "px": price(t), "sz": qty(t), "side": if t.taker_buy { "buy" } else { "sell" },
+                    json!({"instId": okx_inst(venue), "tradeId": t.id.to_string(), "px": price(t), "sz": qty(t), "side": if t.taker_buy { "buy" } else { "sell" },
                            "ts": t.ms.to_string()})
                 })
                 .collect();
@@ -155,6 +158,15 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
             Some(json!({"code": "0", "msg": "", "data": rows}))
         }
         _ => None,
+    }
+}
+
+/// The OKX instrument a stub server answers for.
+fn okx_inst(server: &str) -> &'static str {
+    match server {
+        "okx-swap" => "BTC-USDT-SWAP",
+        "okx-future" => "BTC-USD-251226",
+        _ => "BTC-USDT",
     }
 }
 
@@ -287,16 +299,27 @@ fn fetch_to_parquet_resumes_and_aggregates_like_csv() {
     assert_eq!(a, b);
 }
 
+/// #15: every futures market's trade history comes from its own endpoint and id (Binance USDⓈ-M
+/// and COIN-M perpetuals and quarterlies, OKX swaps and futures); each server answers only its
+/// market, as the venues do, and the trades carry the unified symbol. Sizes stay in the venue's
+/// contracts (as CCXT's `amount`).
 #[test]
-fn binance_perpetual_trade_history_from_the_futures_endpoints() {
-    for (server, symbol) in [("binance-usdm", "BTC/USDT:USDT"), ("binance-coinm", "BTC/USD:BTC")] {
+fn futures_trade_history_from_each_market_s_endpoint() {
+    for (server, source, symbol) in [
+        ("binance-usdm", "binance", "BTC/USDT:USDT"),
+        ("binance-coinm", "binance", "BTC/USD:BTC"),
+        ("binance-usdm-future", "binance", "BTC/USDT:USDT-251226"),
+        ("binance-coinm-future", "binance", "BTC/USD:BTC-251226"),
+        ("okx-swap", "okx", "BTC/USDT:USDT"),
+        ("okx-future", "okx", "BTC/USD:BTC-251226"),
+    ] {
         let tape = Arc::new(tape());
         let (url, _) = serve(server, tape.clone(), 250);
         let (since, until) = (tape[100].ms, tape[900].ms);
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.csv");
         let (s, u) = (since.to_string(), until.to_string());
-        let stdout = tickflow_ok(&trades_args("binance", symbol, &s, &u, &url, &out));
+        let stdout = tickflow_ok(&trades_args(source, symbol, &s, &u, &url, &out));
         let want: Vec<u64> = tape.iter().filter(|t| t.ms >= since && t.ms < until).map(|t| t.id).collect();
         assert!(stdout.contains(&format!("fetched {} trades", want.len())), "{symbol}: {stdout}");
         let text = std::fs::read_to_string(&out).unwrap();

@@ -36,3 +36,32 @@ fn the_synopsis_lists_no_venues_by_hand() {
         }
     }
 }
+
+/// #15: the README's market-id table is what the venue code sends: every backticked id in a
+/// venue's column equals that venue's `market_id` of the row's symbol (and the live protocol's).
+#[test]
+fn the_market_id_table_is_what_the_venues_send() {
+    let text = readme();
+    let (begin, end) = ("<!-- market-ids:begin -->\n", "<!-- market-ids:end -->");
+    let start = text.find(begin).expect("README.md: <!-- market-ids:begin --> marker") + begin.len();
+    let table = &text[start..text[start..].find(end).expect("the end marker") + start];
+    let mut rows = table.lines();
+    let header: Vec<&str> = rows.next().unwrap().split('|').map(str::trim).collect();
+    let tick = |cell: &str| cell.split('`').nth(1).map(str::to_string);
+    let mut checked = 0;
+    for row in rows.skip(1) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let symbol = tick(cells[2]).expect("a symbol");
+        for (col, cell) in cells.iter().enumerate().skip(3).filter(|(_, c)| **c != "—" && !c.is_empty()) {
+            let venue_id = tick(header[col]).expect("a venue column");
+            let venue = tickflow_connectors::venues::get(&venue_id).unwrap_or_else(|| panic!("{venue_id} is registered"));
+            let id = tick(cell).unwrap();
+            assert_eq!(venue.market_id(&symbol), id, "{venue_id} {symbol}");
+            if let Some(live) = venue.live() {
+                assert_eq!(live.market_id(&symbol, &venue_id), id, "{venue_id} {symbol} (live)");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16, "every cell of the table");
+}

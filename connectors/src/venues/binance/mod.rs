@@ -31,11 +31,26 @@ pub fn market_id(symbol: &str) -> String {
     symbol.split(':').next().unwrap_or(symbol).replace('/', "").to_ascii_uppercase()
 }
 
-/// The futures market id of a perpetual: `BTC/USDT:USDT` → `BTCUSDT` (USDⓈ-M),
-/// `BTC/USD:BTC` → `BTCUSD_PERP` (COIN-M).
+/// The contract id of a market of `kind`: spot and USDⓈ-M perpetuals by the pair
+/// (`BTC/USDT:USDT` → `BTCUSDT`), COIN-M perpetuals `BTC/USD:BTC` → `BTCUSD_PERP`, quarterly
+/// futures (USDⓈ-M and COIN-M) `BTC/USDT:USDT-251226` → `BTCUSDT_251226`.
+///
+/// ```
+/// use tickflow_connectors::venues::binance::{ccxt_symbol, perp_id};
+/// use tickflow_model::MarketKind;
+/// for s in ["BTC/USDT:USDT", "BTC/USD:BTC", "BTC/USDT:USDT-251226", "ETH/USD:ETH-250627"] {
+///     let id = perp_id(s, MarketKind::of(s).unwrap());
+///     // USDⓈ-M perpetuals are named like the spot pair: a session labels them
+///     let back = if id.contains('_') { s.to_string() } else { s.split(':').next().unwrap().to_string() };
+///     assert_eq!(ccxt_symbol(&id), Some(back), "{s} → {id}");
+/// }
+/// ```
 pub fn perp_id(symbol: &str, kind: tickflow_model::MarketKind) -> String {
-    match kind {
-        tickflow_model::MarketKind::InversePerpetual => format!("{}_PERP", market_id(symbol)),
+    use tickflow_model::MarketKind;
+    let expiry = symbol.split_once(':').and_then(|(_, s)| s.split_once('-')).map(|(_, e)| e);
+    match (kind, expiry) {
+        (MarketKind::InversePerpetual, _) => format!("{}_PERP", market_id(symbol)),
+        (MarketKind::LinearFuture | MarketKind::InverseFuture, Some(e)) => format!("{}_{e}", market_id(symbol)),
         _ => market_id(symbol),
     }
 }
@@ -51,9 +66,20 @@ pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_
     rows.iter().map(|r| super::funding_row(VENUE, instrument, r, "fundingTime", "fundingRate", Some("markPrice"))).collect()
 }
 
-/// `BTCUSDT` → `BTC/USDT` (by known quote assets).
+/// `BTCUSDT` → `BTC/USDT` (by known quote assets); COIN-M `BTCUSD_PERP` → `BTC/USD:BTC`;
+/// quarterly futures `BTCUSDT_251226` → `BTC/USDT:USDT-251226`, `BTCUSD_251226` →
+/// `BTC/USD:BTC-251226` (COIN-M contracts are quoted in USD and settled in the base).
 pub fn ccxt_symbol(id: &str) -> Option<String> {
-    split_concatenated(id, QUOTES)
+    let (pair_id, suffix) = id.split_once('_').map_or((id, None), |(p, s)| (p, Some(s)));
+    let pair = split_concatenated(pair_id, QUOTES)?;
+    let Some(suffix) = suffix else { return Some(pair) };
+    let (base, quote) = pair.split_once('/')?;
+    let settle = if quote == "USD" { base } else { quote };
+    match suffix {
+        "PERP" => Some(format!("{pair}:{settle}")),
+        e if e.len() == 6 && e.bytes().all(|b| b.is_ascii_digit()) => Some(format!("{pair}:{settle}-{e}")),
+        _ => None,
+    }
 }
 
 /// An aggregate trade (REST `aggTrades` and the WebSocket `aggTrade` event).
@@ -128,6 +154,18 @@ pub fn parse_trades(body: &str, instrument: Instrument, ingest: Ts) -> Result<Ve
 
 /// Parses a REST `klines` body; klines not closed at `now` are left out.
 pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts) -> Result<Vec<Bar>, ConnectorError> {
+    klines(body, instrument, timeframe, now, false)
+}
+
+/// Parses a COIN-M `/dapi/v1/klines` body (inverse perpetuals and futures): `[open_ms, "o", "h",
+/// "l", "c", "volume" (contracts), close_ms, "base_volume", trades, "taker_buy_volume",
+/// "taker_buy_base_volume", "0"]`. Volume is the base amount (index 7, as CCXT reads inverse
+/// klines); the quote (USD) volume is not in the row (contracts × contract size), so it is 0.
+pub fn parse_coinm_klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts) -> Result<Vec<Bar>, ConnectorError> {
+    klines(body, instrument, timeframe, now, true)
+}
+
+fn klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts, coinm: bool) -> Result<Vec<Bar>, ConnectorError> {
     let rows: Vec<Vec<serde_json::Value>> = serde_json::from_str(body).map_err(|e| payload_err(VENUE, format!("klines: {e}")))?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -144,8 +182,10 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
         if super::ms(VENUE, close_ms)? >= now {
             continue; // still forming
         }
-        let volume = dec(5)?;
-        let buy = dec(9)?;
+        let (volume, buy) = if coinm { (dec(7)?, dec(10)?) } else { (dec(5)?, dec(9)?) };
+        if buy > volume {
+            return Err(payload_err(VENUE, "kline taker buy volume exceeds its volume"));
+        }
         out.push(Bar {
             instrument,
             timeframe,
@@ -155,7 +195,11 @@ pub fn parse_klines(body: &str, instrument: Instrument, timeframe: Timeframe, no
             low: dec(3)?,
             close: dec(4)?,
             volume,
-            quote_volume: serde_json::from_value::<Notional>(r[7].clone()).map_err(|e| payload_err(VENUE, format!("kline quote volume: {e}")))?,
+            quote_volume: if coinm {
+                Notional::ZERO
+            } else {
+                serde_json::from_value::<Notional>(r[7].clone()).map_err(|e| payload_err(VENUE, format!("kline quote volume: {e}")))?
+            },
             trades: int(8)? as u64,
             buy_volume: buy,
             sell_volume: volume - buy,

@@ -24,10 +24,47 @@ pub const WS_URL: &str = "wss://stream.binance.com:9443";
 /// USDⓈ-M futures WebSocket base (linear perpetuals).
 pub const FSTREAM_URL: &str = "wss://fstream.binance.com";
 
-/// Whether a session's markets are USDⓈ-M perpetuals (they stream from `fstream` and fill
-/// from `/fapi`); a session holds one kind.
-fn usdm(markets: &[Market]) -> bool {
-    markets.first().is_some_and(|m| MarketKind::of(&m.symbol) == Ok(MarketKind::LinearPerpetual))
+/// COIN-M futures WebSocket base (inverse perpetuals and futures).
+pub const DSTREAM_URL: &str = "wss://dstream.binance.com";
+
+/// Which Binance API serves a market kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    /// `api.binance.com`, `/api/v3`.
+    Spot,
+    /// USDⓈ-M futures: `fapi.binance.com`, `/fapi/v1` (linear perpetuals and quarterlies).
+    UsdM,
+    /// COIN-M futures: `dapi.binance.com`, `/dapi/v1` (inverse perpetuals and quarterlies).
+    CoinM,
+}
+
+impl Api {
+    fn of(kind: MarketKind) -> Api {
+        match kind {
+            MarketKind::Spot => Api::Spot,
+            MarketKind::LinearPerpetual | MarketKind::LinearFuture => Api::UsdM,
+            MarketKind::InversePerpetual | MarketKind::InverseFuture => Api::CoinM,
+        }
+    }
+    /// The API of a session's markets (a session holds one kind).
+    fn of_session(markets: &[Market]) -> Api {
+        markets.first().and_then(|m| MarketKind::of(&m.symbol).ok()).map_or(Api::Spot, Api::of)
+    }
+    /// Default REST base and path prefix.
+    fn rest(self) -> (&'static str, &'static str) {
+        match self {
+            Api::Spot => (REST_URL, "/api/v3"),
+            Api::UsdM => (FAPI_URL, "/fapi/v1"),
+            Api::CoinM => (DAPI_URL, "/dapi/v1"),
+        }
+    }
+    fn ws(self) -> &'static str {
+        match self {
+            Api::Spot => WS_URL,
+            Api::UsdM => FSTREAM_URL,
+            Api::CoinM => DSTREAM_URL,
+        }
+    }
 }
 
 /// Binance: spot, and USDⓈ-M perpetual candles.
@@ -53,7 +90,7 @@ impl Venue for Binance {
         })
     }
     fn market_id(&self, symbol: &str) -> String {
-        market_id(symbol)
+        MarketKind::of(symbol).map_or_else(|_| market_id(symbol), |k| super::perp_id(symbol, k))
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -64,45 +101,48 @@ impl Venue for Binance {
             funding: Support::Yes,
         }
     }
-    /// Spot `/api/v3/aggTrades`, USDⓈ-M `/fapi/v1/aggTrades` (`BTC/USDT:USDT` → `BTCUSDT`),
-    /// COIN-M `/dapi/v1/aggTrades` (`BTC/USD:BTC` → `BTCUSD_PERP`): the same rows and paging.
+    /// Spot `/api/v3/aggTrades`, USDⓈ-M `/fapi/v1/aggTrades` (`BTC/USDT:USDT` → `BTCUSDT`,
+    /// `BTC/USDT:USDT-251226` → `BTCUSDT_251226`), COIN-M `/dapi/v1/aggTrades` (`BTC/USD:BTC` →
+    /// `BTCUSD_PERP`): the same rows and paging. Futures sizes (`q`) count contracts, as CCXT's
+    /// `amount` does (COIN-M: 100 USD for BTC, 10 USD for the others; USDⓈ-M: the base).
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
-        let (default, path) = match crate::venues::market_kind("binance", &req.symbol)? {
-            MarketKind::Spot => (REST_URL, "/api/v3/aggTrades"),
-            MarketKind::LinearPerpetual => (FAPI_URL, "/fapi/v1/aggTrades"),
-            MarketKind::InversePerpetual => (DAPI_URL, "/dapi/v1/aggTrades"),
-            k => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: not served yet", req.symbol))),
+        let (default, prefix) = Api::of(crate::venues::market_kind("binance", &req.symbol)?).rest();
+        let path = match prefix {
+            "/api/v3" => "/api/v3/aggTrades",
+            "/fapi/v1" => "/fapi/v1/aggTrades",
+            _ => "/dapi/v1/aggTrades",
         };
         let url = req.rest_url.clone().unwrap_or_else(|| default.into());
         Ok(Box::new(BinanceHistory::new(req.client, &url, path, &req.symbol, req.since, req.until, req.cursor)?))
     }
-    /// Spot everywhere; candles also for USDⓈ-M linear perpetuals (`BTC/USDT:USDT`).
+    /// Every kind: spot, USDⓈ-M and COIN-M perpetuals and quarterly futures; funding of the
+    /// perpetuals.
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
-            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
-            Operation::Trades => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
-            Operation::Stream => &[MarketKind::Spot, MarketKind::LinearPerpetual],
+            Operation::Ohlcv | Operation::Trades | Operation::Stream => &MarketKind::ALL,
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
-            _ => &[MarketKind::Spot],
+            Operation::Verify => &[MarketKind::Spot],
         }
     }
-    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000` (spot) or
-    /// `/fapi/v1/klines` on the USDⓈ-M base (linear perpetuals; same row layout, volume in the
-    /// base asset), forward by time; mark and index candles from `/fapi|dapi/v1/markPriceKlines`
-    /// (`symbol`) and `indexPriceKlines` (`pair`; the same row layout, volume 0). COIN-M traded
-    /// candles are not served yet (their volume counts contracts). `--rest-url` replaces the base.
+    /// `GET /api/v3/klines?symbol&interval&startTime&endTime&limit=1000` (spot),
+    /// `/fapi/v1/klines` on the USDⓈ-M base (linear perpetuals and futures; same row layout,
+    /// volume in the base asset) or `/dapi/v1/klines` on the COIN-M base (inverse; volume from
+    /// the row's base-asset column, as CCXT, quote volume 0), forward by time; mark and index
+    /// candles of the futures markets from `/fapi|dapi/v1/markPriceKlines` (`symbol`) and
+    /// `indexPriceKlines` (`pair`; the same row layout, volume 0). `--rest-url` replaces the base.
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
         use crate::venues::CandlePrice;
         let kind = crate::venues::market_kind("binance", req.symbol)?;
-        let (default, path, key) = match (kind, req.price) {
-            (MarketKind::Spot, CandlePrice::Trade) => (REST_URL, "/api/v3/klines", "symbol"),
-            (MarketKind::LinearPerpetual, CandlePrice::Trade) => (FAPI_URL, "/fapi/v1/klines", "symbol"),
-            (MarketKind::LinearPerpetual, CandlePrice::Mark) => (FAPI_URL, "/fapi/v1/markPriceKlines", "symbol"),
-            (MarketKind::LinearPerpetual, CandlePrice::Index) => (FAPI_URL, "/fapi/v1/indexPriceKlines", "pair"),
-            (MarketKind::InversePerpetual, CandlePrice::Mark) => (DAPI_URL, "/dapi/v1/markPriceKlines", "symbol"),
-            (MarketKind::InversePerpetual, CandlePrice::Index) => (DAPI_URL, "/dapi/v1/indexPriceKlines", "pair"),
-            (k, p) => return Err(crate::venues::payload_err("binance", format!("{} is a {k} market: no {} candles served", req.symbol, p.name()))),
+        let api = Api::of(kind);
+        let (default, prefix) = api.rest();
+        let (path, key) = match (api, req.price) {
+            (_, CandlePrice::Trade) => ("klines", "symbol"),
+            (Api::Spot, p) => return Err(crate::venues::payload_err("binance", format!("{} is a spot market: no {} candles served", req.symbol, p.name()))),
+            (_, CandlePrice::Mark) => ("markPriceKlines", "symbol"),
+            (_, CandlePrice::Index) => ("indexPriceKlines", "pair"),
         };
+        let path = format!("{prefix}/{path}");
+        let coinm_traded = api == Api::CoinM && req.price == CandlePrice::Trade;
         let (b, tf) = (req.base(default), req.timeframe);
         let inst = crate::venues::instrument("binance", "binance", req.symbol)?;
         // index klines take the pair (`BTCUSDT`, COIN-M `BTCUSD`), the others the contract
@@ -112,7 +152,7 @@ impl Venue for Binance {
         // mark and index rows carry "ignore" fields where traded rows have volume and counts
         let traded = req.price == CandlePrice::Trade;
         let parse = |body: &str| {
-            let mut v = parse_klines(body, inst, tf, now)?;
+            let mut v = if coinm_traded { super::parse_coinm_klines(body, inst, tf, now)? } else { parse_klines(body, inst, tf, now)? };
             if !traded {
                 for b in &mut v {
                     *b = Bar::from_candle(b.instrument, b.timeframe, b.open_time, [b.open, b.high, b.low, b.close], Decimal::ZERO, Notional::ZERO);
@@ -155,12 +195,13 @@ impl LiveProtocol for Binance {
         (WS_URL, REST_URL)
     }
     fn market_id(&self, symbol: &str, _exchange: &str) -> String {
-        market_id(symbol)
+        MarketKind::of(symbol).map_or_else(|_| market_id(symbol), |k| super::perp_id(symbol, k))
     }
     /// Spot: `wss://stream.binance.com:9443/stream?streams=btcusdt@aggTrade/…`; USDⓈ-M
-    /// perpetuals: the same on `wss://fstream.binance.com` (unless `--ws-url` names a base).
+    /// perpetuals and futures: the same on `wss://fstream.binance.com`, COIN-M on
+    /// `wss://dstream.binance.com` (`btcusd_perp@aggTrade`), unless `--ws-url` names a base.
     fn url(&self, ws_base: &str, markets: &[Market], _key: Option<&str>) -> String {
-        let ws_base = if usdm(markets) && ws_base == WS_URL { FSTREAM_URL } else { ws_base };
+        let ws_base = if ws_base == WS_URL { Api::of_session(markets).ws() } else { ws_base };
         let streams: Vec<String> = markets.iter().map(|m| format!("{}@aggTrade", m.id.to_ascii_lowercase())).collect();
         format!("{}/stream?streams={}", base(ws_base), streams.join("/"))
     }
@@ -176,11 +217,9 @@ impl LiveProtocol for Binance {
     fn fill(&self, rest: &mut HttpClient, rest_base: &str, m: &Market, after: After, ingest: Ts) -> Result<Fill, ConnectorError> {
         let mut out = Vec::new();
         let mut next = after.id + 1;
-        let (rest_base, path) = match usdm(std::slice::from_ref(m)) {
-            true if rest_base == REST_URL => (FAPI_URL, "/fapi/v1/aggTrades"),
-            true => (rest_base, "/fapi/v1/aggTrades"),
-            false => (rest_base, "/api/v3/aggTrades"),
-        };
+        let (default, prefix) = Api::of_session(std::slice::from_ref(m)).rest();
+        let rest_base = if rest_base == REST_URL { default } else { rest_base };
+        let path = format!("{prefix}/aggTrades");
         loop {
             let url = format!("{}{path}?symbol={}&fromId={next}&limit=1000", base(rest_base), m.id);
             let page = parse_agg_trades(&rest.get(&url)?, m.instrument, ingest)?;

@@ -23,8 +23,53 @@ pub use venue::{Bybit, REST_URL, WS_URL};
 const VENUE: &str = "bybit";
 const QUOTES: &[&str] = &["USDT", "USDC", "USDE", "BTC", "ETH", "EUR", "BRL", "USD", "DAI"];
 
-/// `BTCUSDT` → `BTC/USDT` (linear contracts settle in the quote: `BTC/USDT:USDT` when `linear`).
+const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+/// Futures month codes of inverse quarterlies (`BTCUSDZ25`: December 2025).
+const MONTH_CODES: &[u8; 12] = b"FGHJKMNQUVXZ";
+
+/// The day of the last Friday of a month (Bybit's inverse quarterlies expire then).
+fn last_friday(year: i32, month: u32) -> Option<u32> {
+    use tickflow_model::{days_from_civil, days_in_month};
+    if !(1..=12).contains(&month) {
+        return None;
+    }
+    let last = days_in_month(year as i64, month);
+    // day 0 (1970-01-01) was a Thursday: weekday index with Monday = 0
+    let weekday = (days_from_civil(year as i64, month, last) + 3).rem_euclid(7) as u32;
+    Some(last - (weekday + 7 - 4) % 7) // Friday = 4
+}
+
+/// A dated futures id → CCXT symbol: linear `BTCUSDT-26DEC25` → `BTC/USDT:USDT-251226`, USDC
+/// `BTC-26DEC25` → `BTC/USDC:USDC-251226`, inverse `BTCUSDZ25` → `BTC/USD:BTC-251226` (the last
+/// Friday of the month).
+fn future_symbol(id: &str) -> Option<String> {
+    if let Some((pair, date)) = id.rsplit_once('-') {
+        // DDMMMYY
+        let (day, mon, yy) = (date.get(..date.len().checked_sub(5)?)?, date.get(date.len() - 5..date.len() - 2)?, date.get(date.len() - 2..)?);
+        let m = MONTHS.iter().position(|x| *x == mon)? + 1;
+        let (day, _): (u32, u32) = (day.parse().ok()?, yy.parse().ok()?);
+        let pair =
+            if pair.contains(|c: char| c.is_ascii_lowercase()) { return None } else { split_concatenated(pair, QUOTES).unwrap_or(format!("{pair}/USDC")) };
+        let quote = pair.split('/').nth(1)?.to_string();
+        return Some(format!("{pair}:{quote}-{yy}{m:02}{day:02}"));
+    }
+    let (head, yy) = id.split_at_checked(id.len().checked_sub(2)?)?;
+    let yy: i32 = yy.parse().ok()?;
+    let (pair, code) = head.split_at_checked(head.len().checked_sub(1)?)?;
+    let m = MONTH_CODES.iter().position(|c| *c == code.as_bytes()[0])? as u32 + 1;
+    let pair = split_concatenated(pair, &["USD"])?;
+    let base = pair.split('/').next()?.to_string();
+    let day = last_friday(2000 + yy, m)?;
+    Some(format!("{pair}:{base}-{yy:02}{m:02}{day:02}"))
+}
+
+/// `BTCUSDT` → `BTC/USDT` (linear contracts settle in the quote: `BTC/USDT:USDT` when `linear`);
+/// dated futures by their own ids (`BTCUSDT-26DEC25`, `BTC-26DEC25`, `BTCUSDZ25`).
 pub fn ccxt_symbol(id: &str, category: &str) -> Option<String> {
+    // the v5 `publicTrade` topic names no category: dated ids are told by their form
+    if id.contains('-') || id.ends_with(|c: char| c.is_ascii_digit()) {
+        return future_symbol(id);
+    }
     let s = split_concatenated(id, QUOTES)?;
     Some(match category {
         "linear" => {
@@ -39,9 +84,38 @@ pub fn ccxt_symbol(id: &str, category: &str) -> Option<String> {
     })
 }
 
-/// `BTC/USDT[:USDT]` → `BTCUSDT`.
+/// `BTC/USDT[:USDT]` → `BTCUSDT`; dated futures: linear USDT `BTC/USDT:USDT-251226` →
+/// `BTCUSDT-26DEC25`, USDC `BTC/USDC:USDC-251226` → `BTC-26DEC25`, inverse `BTC/USD:BTC-251226`
+/// → `BTCUSDZ25` (month code and year).
+///
+/// ```
+/// use tickflow_connectors::venues::bybit::{ccxt_symbol, market_id};
+/// for (s, id, category) in [
+///     ("BTC/USDT", "BTCUSDT", "spot"),
+///     ("BTC/USDT:USDT", "BTCUSDT", "linear"),
+///     ("BTC/USD:BTC", "BTCUSD", "inverse"),
+///     ("BTC/USDT:USDT-251226", "BTCUSDT-26DEC25", "linear"),
+///     ("ETH/USDC:USDC-250328", "ETH-28MAR25", "linear"),
+///     ("BTC/USD:BTC-251226", "BTCUSDZ25", "inverse"),
+///     ("ETH/USD:ETH-250627", "ETHUSDM25", "inverse"),
+/// ] {
+///     assert_eq!(market_id(s), id);
+///     assert_eq!(ccxt_symbol(id, category).as_deref(), Some(s), "{id}");
+/// }
+/// ```
 pub fn market_id(symbol: &str) -> String {
-    symbol.split(':').next().unwrap_or(symbol).replace('/', "").to_ascii_uppercase()
+    let (pair, settle) = symbol.split_once(':').map_or((symbol, None), |(p, s)| (p, Some(s)));
+    let plain = pair.replace('/', "").to_ascii_uppercase();
+    let Some((settle, expiry)) = settle.and_then(|s| s.split_once('-')) else { return plain };
+    let (base, quote) = pair.split_once('/').unwrap_or((pair, ""));
+    let (yy, mm, dd) = (expiry.get(..2).unwrap_or(""), expiry.get(2..4).and_then(|m| m.parse::<usize>().ok()).unwrap_or(0), expiry.get(4..).unwrap_or(""));
+    if settle.eq_ignore_ascii_case(base) {
+        let code = mm.checked_sub(1).and_then(|i| MONTH_CODES.get(i)).map_or('?', |c| *c as char);
+        return format!("{plain}{code}{yy}");
+    }
+    let month = mm.checked_sub(1).and_then(|i| MONTHS.get(i)).copied().unwrap_or("???");
+    let head = if quote.eq_ignore_ascii_case("USDC") { base.to_ascii_uppercase() } else { plain };
+    format!("{head}-{dd}{month}{yy}")
 }
 
 /// A venue trade id: numeric ids as is, others (UUIDs) as a stable 64-bit hash.
@@ -51,7 +125,9 @@ pub fn trade_id(text: &str) -> u64 {
 
 fn ok_result(body: &str) -> Result<serde_json::Value, ConnectorError> {
     let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, e.to_string()))?;
-    match v.get("retCode").and_then(|c| c.as_i64()) {
+    // a number on the wire; CCXT's recorded responses carry it as a string
+    let code = v.get("retCode").and_then(|c| c.as_i64().or_else(|| c.as_str().and_then(|t| t.parse().ok())));
+    match code {
         Some(0) => {}
         Some(c) => return Err(payload_err(VENUE, format!("retCode {c}: {}", v.get("retMsg").and_then(|m| m.as_str()).unwrap_or("")))),
         None => return Err(payload_err(VENUE, "no retCode")),

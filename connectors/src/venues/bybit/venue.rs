@@ -19,9 +19,18 @@ pub const WS_URL: &str = "wss://stream.bybit.com/v5/public/spot";
 /// The v5 category of a session's markets (`spot`, `linear`, `inverse`); a session holds one.
 fn category(markets: &[Market]) -> &'static str {
     match markets.first().map(|m| MarketKind::of(&m.symbol)) {
-        Some(Ok(MarketKind::LinearPerpetual)) => "linear",
-        Some(Ok(MarketKind::InversePerpetual)) => "inverse",
+        Some(Ok(k)) => category_of(k),
         _ => "spot",
+    }
+}
+
+/// The v5 category serving a market kind: perpetuals and dated futures share `linear` (USDT and
+/// USDC settled) and `inverse` (coin settled).
+fn category_of(kind: MarketKind) -> &'static str {
+    match kind {
+        MarketKind::Spot => "spot",
+        MarketKind::LinearPerpetual | MarketKind::LinearFuture => "linear",
+        MarketKind::InversePerpetual | MarketKind::InverseFuture => "inverse",
     }
 }
 
@@ -56,13 +65,13 @@ impl Venue for Bybit {
             funding: Support::Yes,
         }
     }
-    /// Candles of spot pairs and of linear (`BTC/USDT:USDT`) and inverse (`BTC/USD:BTC`)
-    /// perpetuals; the live stream and dated futures are spot-only for now.
+    /// Candles and live trades of spot pairs, linear (`BTC/USDT:USDT`, `BTC/USDT:USDT-251226`)
+    /// and inverse (`BTC/USD:BTC`, `BTC/USD:BTC-251226`) perpetuals and futures; funding of the
+    /// perpetuals.
     fn market_kinds(&self, op: Operation) -> &'static [MarketKind] {
         match op {
-            Operation::Ohlcv => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            Operation::Ohlcv | Operation::Stream => &MarketKind::ALL,
             Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
-            Operation::Stream => &[MarketKind::Spot, MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
             _ => &[MarketKind::Spot],
         }
     }
@@ -78,12 +87,7 @@ impl Venue for Bybit {
         };
         let b = req.base(REST_URL);
         let inst = crate::venues::instrument("bybit", "bybit", req.symbol)?;
-        let category = match crate::venues::market_kind("bybit", req.symbol)? {
-            MarketKind::Spot => "spot",
-            MarketKind::LinearPerpetual => "linear",
-            MarketKind::InversePerpetual => "inverse",
-            k => return Err(crate::venues::payload_err("bybit", format!("{} is a {k} market: not served yet", req.symbol))),
-        };
+        let category = category_of(crate::venues::market_kind("bybit", req.symbol)?);
         use crate::venues::CandlePrice;
         let path = match (req.price, category) {
             (CandlePrice::Trade, _) => "kline",

@@ -11,6 +11,12 @@
 //! "instId":"BTC-USD"},"data":[{"instId":"BTC-USD","tradeId":"130639474","px":"42219.9",
 //! "sz":"0.12060306","side":"buy","ts":"1630048897897"}]}`.
 //!
+//! Every market kind uses the same endpoints with its own instrument id ([`market_id`]). For swaps
+//! and futures OKX counts trade sizes (`sz`) in **contracts**, which tickflow keeps, as CCXT's
+//! `amount` does (multiply by the contract value `ctVal`, e.g. 0.01 BTC for `BTC-USDT-SWAP`, 100
+//! USD for `BTC-USD-SWAP`); candle volume is `volCcy`, in the base currency, as CCXT reads it
+//! (the spot candle's `vol`).
+//!
 //! Instrument ids: spot `BTC-USDT` → `BTC/USDT`; swaps `BTC-USDT-SWAP` → `BTC/USDT:USDT`,
 //! `UNI-USD-SWAP` → `UNI/USD:UNI`; futures `BTC-USD-220527` → `BTC/USD:BTC-220527`.
 
@@ -35,15 +41,24 @@ pub fn ccxt_symbol(inst_id: &str) -> Option<String> {
     }
 }
 
-/// CCXT spot symbol → OKX instrument id (`BTC/USDT` → `BTC-USDT`).
+/// CCXT symbol → OKX instrument id, for every market kind: spot `BTC/USDT` → `BTC-USDT`, swaps
+/// `BTC/USDT:USDT` → `BTC-USDT-SWAP` and `BTC/USD:BTC` → `BTC-USD-SWAP`, futures
+/// `BTC/USDT:USDT-251226` → `BTC-USDT-251226` (the inverse of [`ccxt_symbol`]).
+///
+/// ```
+/// use tickflow_connectors::venues::okx::{ccxt_symbol, market_id};
+/// for s in ["BTC/USDT", "BTC/USDT:USDT", "BTC/USD:BTC", "BTC/USDT:USDT-251226", "BTC/USD:BTC-220527"] {
+///     assert_eq!(ccxt_symbol(&market_id(s)).as_deref(), Some(s));
+/// }
+/// ```
 pub fn market_id(symbol: &str) -> String {
-    symbol.replace('/', "-").to_ascii_uppercase()
-}
-
-/// CCXT perpetual → OKX swap id: `BTC/USDT:USDT` → `BTC-USDT-SWAP`, `BTC/USD:BTC` →
-/// `BTC-USD-SWAP` (the inverse of [`ccxt_symbol`]).
-pub fn swap_id(symbol: &str) -> String {
-    format!("{}-SWAP", market_id(symbol.split(':').next().unwrap_or(symbol)))
+    let (pair, settle) = symbol.split_once(':').map_or((symbol, None), |(p, s)| (p, Some(s)));
+    let pair = pair.replace('/', "-").to_ascii_uppercase();
+    match settle.map(|s| s.split_once('-')) {
+        None => pair,
+        Some(None) => format!("{pair}-SWAP"),
+        Some(Some((_, expiry))) => format!("{pair}-{expiry}"),
+    }
 }
 
 /// Funding history (`GET /api/v5/public/funding-rate-history`), newest first. Recorded (OKX v5
@@ -105,9 +120,11 @@ pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>
     ok_data(body)?.iter().map(|t| trade(t, exchange, ingest)).collect()
 }
 
-/// Parses a REST candles body (newest first) into confirmed bars sorted by open time.
+/// Parses a REST candles body (newest first) into confirmed bars sorted by open time. Volume:
+/// `vol` for spot, `volCcy` (base currency, not contracts) for swaps and futures.
 pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -> Result<Vec<Bar>, ConnectorError> {
     let mut out = Vec::new();
+    let spot = tickflow_model::MarketKind::of(instrument.symbol()) == Ok(tickflow_model::MarketKind::Spot);
     for row in ok_data(body)? {
         let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
         if a.len() < 6 {
@@ -119,7 +136,9 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -
         let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?)?;
         let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
         let quote = a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO);
-        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, dec(a[5], "vol")?, quote));
+        // swaps and futures count `vol` in contracts; `volCcy` is the base amount (as CCXT)
+        let volume = if spot { dec(a[5], "vol")? } else { dec(a.get(6).ok_or_else(|| payload_err(VENUE, "candle without volCcy"))?, "volCcy")? };
+        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote));
     }
     out.sort_by_key(|b| b.open_time);
     Ok(out)

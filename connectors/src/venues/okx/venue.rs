@@ -54,12 +54,16 @@ impl Venue for Okx {
         let bars = fetch_candles(req.client, &b, req.symbol, req.timeframe, req.since, req.until, on_page)?;
         Ok(CandleSummary { bars, screened: None })
     }
-    /// Funding of linear (`BTC/USDT:USDT`) and inverse (`BTC/USD:BTC`) swaps.
+    /// Every kind (spot, `SWAP`, `FUTURES`) for trades, candles and streams, through the same
+    /// endpoints with the kind's instrument id; funding of linear (`BTC/USDT:USDT`) and inverse
+    /// (`BTC/USD:BTC`) swaps.
     fn market_kinds(&self, op: crate::venues::Operation) -> &'static [tickflow_model::MarketKind] {
+        use crate::venues::Operation;
         use tickflow_model::MarketKind;
         match op {
-            crate::venues::Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
-            _ => &[MarketKind::Spot],
+            Operation::Funding => &[MarketKind::LinearPerpetual, MarketKind::InversePerpetual],
+            Operation::Trades | Operation::Ohlcv | Operation::Stream => &MarketKind::ALL,
+            Operation::Verify => &[MarketKind::Spot],
         }
     }
     /// `GET /api/v5/public/funding-rate-history?instId=BTC-USDT-SWAP&before&after&limit=100`
@@ -72,7 +76,7 @@ impl Venue for Okx {
         crate::venues::market_kind("okx", req.symbol)?;
         let b = req.base(REST_URL);
         let inst = crate::venues::instrument("okx", "okx", req.symbol)?;
-        let id = super::swap_id(req.symbol);
+        let id = market_id(req.symbol);
         let url = |s: i64, e: i64| format!("{b}/api/v5/public/funding-rate-history?instId={id}&before={}&after={}&limit=100", s - 1, e + 1);
         crate::history::page_funding_backward(req.client, 100, req.since, req.until, url, |body| super::parse_funding(body, inst), on_page)
     }
