@@ -6,7 +6,7 @@
 //! dataflow stage, so file backtests, replays and live paper trading behave identically.
 
 use tickflow_model::{Bar, ClosedTrade, Decimal, Fill, FundingRate, Order, Ts};
-use tickflow_operators::broker::{Broker, BrokerConfig, BrokerEvents};
+use tickflow_operators::broker::{Broker, BrokerConfig, BrokerEvents, FundingPayment};
 
 use crate::analyzers::Summary;
 use crate::{Ctx, Sizer, Strategy, StrategyError};
@@ -36,6 +36,8 @@ pub struct BacktestResult {
     pub trades: Vec<ClosedTrade>,
     /// Value after every bar.
     pub equity: Vec<EquityPoint>,
+    /// Funding payments of perpetual positions, in the order applied.
+    pub funding: Vec<FundingPayment>,
     /// Refused order requests (e.g. zero size), with reasons.
     pub errors: Vec<String>,
     /// Analyzer results.
@@ -56,6 +58,8 @@ pub struct Backtest {
     last_ts: Option<Ts>,
     /// How much of `out` has been handed out by `take_new`.
     cursor: (usize, usize, usize, usize),
+    /// How much of `out.funding` has been handed out by `take_new`.
+    funding_cursor: usize,
     /// Analyzer state, folded as equity points become final.
     stats: crate::analyzers::EquityStats,
     /// Keep the whole history in the result (the direct driver); streaming runs keep only
@@ -84,6 +88,11 @@ pub struct BacktestState {
     cursor: (usize, usize, usize, usize),
     stats: Blob,
     orders_seen: usize,
+    /// Funding payments not handed out yet (absent in states written before funding existed).
+    #[serde(default)]
+    funding: Vec<FundingPayment>,
+    #[serde(default)]
+    funding_cursor: usize,
 }
 
 /// Bytes in a state that JSON could not carry exactly (floats that may be NaN or infinite):
@@ -127,6 +136,8 @@ pub struct NewEvents {
     pub trades: Vec<ClosedTrade>,
     /// Equity points.
     pub equity: Vec<EquityPoint>,
+    /// Funding payments.
+    pub funding: Vec<FundingPayment>,
 }
 
 impl Backtest {
@@ -142,6 +153,7 @@ impl Backtest {
             out: BacktestResult::default(),
             last_ts: None,
             cursor: (0, 0, 0, 0),
+            funding_cursor: 0,
             stats: crate::analyzers::EquityStats::new(cfg.cash),
             keep_history: true,
             orders_seen: 0,
@@ -245,6 +257,7 @@ impl Backtest {
         self.out.orders.extend(ev.orders);
         self.out.fills.extend(ev.fills);
         self.out.trades.extend(ev.trades);
+        self.out.funding.extend(ev.funding);
     }
 
     /// The state a checkpoint holds (see [`BacktestState`]).
@@ -262,6 +275,8 @@ impl Backtest {
             cursor: self.cursor,
             stats: Blob::of(&self.stats)?,
             orders_seen: self.orders_seen,
+            funding: self.out.funding.clone(),
+            funding_cursor: self.funding_cursor,
         })
     }
 
@@ -288,6 +303,8 @@ impl Backtest {
         self.cursor = st.cursor;
         self.stats = st.stats.read()?;
         self.orders_seen = st.orders_seen;
+        self.out.funding = st.funding;
+        self.funding_cursor = st.funding_cursor;
         Ok(())
     }
 
@@ -319,8 +336,10 @@ impl Backtest {
             fills: self.out.fills[f..].to_vec(),
             trades: self.out.trades[t..].to_vec(),
             equity: self.out.equity[e..e_end].to_vec(),
+            funding: self.out.funding[self.funding_cursor..].to_vec(),
         };
         self.cursor = (self.out.orders.len(), self.out.fills.len(), self.out.trades.len(), e_end);
+        self.funding_cursor = self.out.funding.len();
         if !self.keep_history {
             // streaming: forget what was handed out (trades stay: the trade analyzers need them)
             let n = self.out.orders.len();
@@ -328,7 +347,9 @@ impl Backtest {
             self.out.orders.clear();
             self.out.fills.clear();
             self.out.equity.drain(..e_end);
+            self.out.funding.clear();
             self.cursor = (0, 0, self.out.trades.len(), 0);
+            self.funding_cursor = 0;
         }
         ev
     }
@@ -365,6 +386,7 @@ impl Backtest {
             fills: self.out.fills[f..].to_vec(),
             trades: self.out.trades[t..].to_vec(),
             equity: self.out.equity[e..].to_vec(),
+            funding: self.out.funding[self.funding_cursor..].to_vec(),
         };
         let r = self.finish_summary();
         (rest, r.summary)

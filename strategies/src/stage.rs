@@ -121,6 +121,8 @@ pub enum BacktestEvent {
     Trade(u32, Box<ClosedTrade>),
     /// Portfolio value after a bar.
     Equity(u32, EquityPoint),
+    /// A funding payment of a perpetual position.
+    Funding(u32, Box<tickflow_operators::broker::FundingPayment>),
     /// The run's analyzers, after the last bar.
     Summary(u32, Box<Summary>),
 }
@@ -136,6 +138,7 @@ impl BacktestEvent {
             | BacktestEvent::Fill(r, _)
             | BacktestEvent::Trade(r, _)
             | BacktestEvent::Equity(r, _)
+            | BacktestEvent::Funding(r, _)
             | BacktestEvent::Summary(r, _) => *r,
         }
     }
@@ -302,12 +305,13 @@ impl<'scope> BacktestStage<'scope> for StreamVec<'scope, u64, Bar> {
     }
 }
 
-/// A run's new events in output order: orders, fills, round trips, equity.
+/// A run's new events in output order: orders, fills, round trips, funding payments, equity.
 fn events(r: u32, ev: crate::NewEvents) -> impl Iterator<Item = BacktestEvent> {
     let orders = ev.orders.into_iter().map(move |o| BacktestEvent::Order(r, Box::new(o)));
     let fills = ev.fills.into_iter().map(move |f| BacktestEvent::Fill(r, Box::new(f)));
     let trades = ev.trades.into_iter().map(move |x| BacktestEvent::Trade(r, Box::new(x)));
-    orders.chain(fills).chain(trades).chain(ev.equity.into_iter().map(move |e| BacktestEvent::Equity(r, e)))
+    let funding = ev.funding.into_iter().map(move |x| BacktestEvent::Funding(r, Box::new(x)));
+    orders.chain(fills).chain(trades).chain(funding).chain(ev.equity.into_iter().map(move |e| BacktestEvent::Equity(r, e)))
 }
 
 /// Most parameter sets one sweep may expand to (checked before the product is built).

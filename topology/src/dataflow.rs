@@ -226,7 +226,7 @@ fn paper(bars: StreamVec<'_, u64, Bar>, pj: &PaperJob, job: &Job, producer: Opti
                 BacktestEvent::Order(_, o) => q.order(run, o),
                 BacktestEvent::Fill(_, f) => q.fill(run, f),
                 BacktestEvent::Equity(_, p) => q.equity(run, p.ts.0, p.cash.to_f64(), p.value.to_f64()),
-                BacktestEvent::Summary(..) | BacktestEvent::Trade(..) => Ok(()),
+                BacktestEvent::Summary(..) | BacktestEvent::Trade(..) | BacktestEvent::Funding(..) => Ok(()),
             }
         };
         local(events.clone(), QuestDbTable::open("orders, fills, equity", t, rows)?, set);
@@ -244,7 +244,7 @@ fn paper(bars: StreamVec<'_, u64, Bar>, pj: &PaperJob, job: &Job, producer: Opti
                     let rec = EquityRecord { v: RECORD_VERSION, run: run.to_string(), ts: p.ts.0, cash: p.cash, value: p.value };
                     k.send_json(&topics[2], run, &rec, p.ts.millis(), EQUITY_SCHEMA)
                 }
-                BacktestEvent::Summary(..) | BacktestEvent::Trade(..) => Ok(()),
+                BacktestEvent::Summary(..) | BacktestEvent::Trade(..) | BacktestEvent::Funding(..) => Ok(()),
             }
         };
         local(events, KafkaTopic::new("orders, fills, equity", p, KAFKA_INTERVAL, send), set);

@@ -91,6 +91,7 @@ fn funding_is_charged_on_the_position_held_at_each_funding_time() {
         .collect();
     let mut paid = Decimal::ZERO;
     let mut charged = 0;
+    let mut want_rows = vec!["time,symbol,position,mark,rate,payment".to_string()];
     for (ts, rate) in &events {
         let pos: Decimal = fills.iter().filter(|(t, _)| t <= ts).fold(Decimal::ZERO, |a, (_, s)| a + *s);
         let Some((_, mark)) = closes.range(..=*ts).next_back() else { continue };
@@ -98,8 +99,14 @@ fn funding_is_charged_on_the_position_held_at_each_funding_time() {
             continue;
         }
         charged += 1;
-        paid += pos.checked_mul(*mark).unwrap().checked_mul_rate(*rate).unwrap();
+        let payment = pos.checked_mul(*mark).unwrap().checked_mul_rate(*rate).unwrap();
+        paid += payment;
+        want_rows.push(format!("{ts},{symbol},{pos},{mark},{rate},{payment}"));
     }
+    // funding.csv: one row per payment, as the oracle computes it
+    let written = std::fs::read_to_string(dir.path().join("funded/funding.csv")).unwrap();
+    assert_eq!(written.lines().collect::<Vec<_>>(), want_rows);
+    assert!(!dir.path().join("plain/funding.csv").exists(), "no funding file without --funding");
     assert!(charged > 300, "{charged} payments");
     assert_eq!(dec(&funded["summary"]["funding_paid"]), paid);
     assert_eq!(dec(&funded["summary"]["final_value"]), dec(&plain["summary"]["final_value"]) - paid);

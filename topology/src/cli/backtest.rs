@@ -127,6 +127,7 @@ pub(crate) struct RunOut {
     pub(crate) fills: Vec<Fill>,
     pub(crate) trades: Vec<ClosedTrade>,
     pub(crate) equity: Vec<EquityPoint>,
+    pub(crate) funding: Vec<tickflow_operators::broker::FundingPayment>,
     pub(crate) summary: Option<Summary>,
 }
 
@@ -281,6 +282,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                             BacktestEvent::Fill(_, f) => r.fills.push(*f),
                             BacktestEvent::Trade(_, t) => r.trades.push(*t),
                             BacktestEvent::Equity(_, p) => r.equity.push(p),
+                            BacktestEvent::Funding(_, f) => r.funding.push(*f),
                         }
                     }
                 },

@@ -108,6 +108,25 @@ pub(crate) fn write_run(dir: &Path, r: &RunOut, spec: &RunSpec, format: TableFor
         w.row(&[Cell::Time(e.ts), Cell::Dec(e.cash), Cell::Dec(e.value)])?;
     }
     w.finish()?;
+    if !spec.funding.is_empty() {
+        // one row per payment: the position held at the funding time, the mark and rate used,
+        // and what the account paid (negative: received), in the settle currency
+        // (the rate as text: exact to its 18 decimals)
+        let cols = [("time", TimeMs), ("symbol", Str), ("position", Dec), ("mark", Dec), ("rate", Str), ("payment", Dec)];
+        let mut w = table(dir, "funding", format, &cols)?;
+        for f in &r.funding {
+            let row = [
+                Cell::Time(f.ts),
+                Cell::Str(f.instrument.symbol().into()),
+                Cell::Dec(f.position),
+                Cell::Dec(f.mark),
+                Cell::Str(f.rate.to_string()),
+                Cell::Dec(f.payment),
+            ];
+            w.row(&row)?;
+        }
+        w.finish()?;
+    }
     let summary = serde_json::json!({
         "strategy": spec.strategy,
         "params": spec.params.values(),
