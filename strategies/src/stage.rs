@@ -56,7 +56,7 @@
 //!             BacktestEvent::Fill(r, f) => Some(format!("run {r} fill {:?} {} @ {}", f.side, f.size, f.price)),
 //!             BacktestEvent::Equity(r, p) => Some(format!("run {r} equity {}", p.value)),
 //!             BacktestEvent::Summary(r, s) => Some(format!("run {r} summary {} after {} trade(s)", s.final_value, s.trades.count)),
-//!             BacktestEvent::Order(..) | BacktestEvent::Trade(..) => None,
+//!             BacktestEvent::Order(..) | BacktestEvent::Trade(..) | BacktestEvent::Funding(..) => None,
 //!         })
 //!         .capture()
 //! });

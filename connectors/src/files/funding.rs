@@ -145,6 +145,15 @@ impl FundingWriter {
         Ok(())
     }
 
+    /// Pushes CSV rows to the file (a live stream's rows are readable as they settle); Parquet
+    /// rows reach the file in row groups and at [`finish`](Self::finish).
+    pub fn flush(&mut self) -> Result<(), ConnectorError> {
+        match &mut self.out {
+            Sink::Csv(w) => w.flush().map_err(|e| ConnectorError::io(&self.name, e)),
+            Sink::Parquet(_) => Ok(()),
+        }
+    }
+
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.rows

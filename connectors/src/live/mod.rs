@@ -36,6 +36,7 @@ use crate::http::{HttpClient, RetryPolicy};
 pub use crate::venues::{IdOrder, LiveProtocol, Market};
 use crate::ConnectorError;
 
+pub mod funding;
 mod many;
 pub use many::{run_many, VenueNote, VenueReport};
 

@@ -348,4 +348,8 @@ pub trait Venue: Send + Sync {
     fn live(&self) -> Option<&dyn LiveProtocol> {
         None
     }
+    /// The live funding protocol of its perpetuals (`stream --funding`), if it streams rates.
+    fn funding_stream(&self) -> Option<&dyn crate::live::funding::FundingStream> {
+        None
+    }
 }

@@ -93,6 +93,9 @@ fn markets_cell(v: &dyn Venue) -> String {
     }
     for op in funding {
         cell.push_str(&format!("; {}: {}", op.command(), names(v.market_kinds(op))));
+        if v.funding_stream().is_some() {
+            cell.push_str(" (also live: `stream --funding`)");
+        }
     }
     if v.candle_prices().len() > 1 {
         let prices: Vec<&str> = v.candle_prices().iter().map(|p| p.name()).collect();
@@ -199,16 +202,17 @@ mod tests {
     fn market_kinds_come_from_the_symbol_and_are_checked() {
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT"]).is_ok());
         assert!(for_markets("binance", Operation::Stream, &["BTC/USDT:USDT"]).is_ok(), "USDⓈ-M perpetuals stream from fstream");
-        let e = for_markets("binance", Operation::Stream, &["BTC/USD:BTC"]).err().unwrap().to_string();
+        assert!(for_markets("binance", Operation::Stream, &["BTC/USD:BTC"]).is_ok(), "COIN-M perpetuals stream from dstream");
+        let e = for_markets("coinbase", Operation::Stream, &["BTC/USD:BTC"]).err().unwrap().to_string();
         assert!(e.contains("inverse perpetual") && e.contains("serves spot"), "{e}");
         assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USDT:USDT"]).is_ok());
-        assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC"]).is_ok(), "mark and index candles of COIN-M");
-        let e = for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC-251226"]).err().unwrap().to_string();
-        assert!(e.contains("inverse future"), "{e}");
+        assert!(for_markets("binance", Operation::Ohlcv, &["BTC/USD:BTC", "BTC/USD:BTC-251226"]).is_ok(), "COIN-M candles");
+        let e = for_markets("kraken", Operation::Ohlcv, &["BTC/USD", "BTC/USD:BTC-251226"]).err().unwrap().to_string();
+        assert!(e.contains("BTC/USD:BTC-251226") && e.contains("inverse future"), "{e}");
         assert!(for_markets("bybit", Operation::Ohlcv, &["BTC/USDT:USDT", "BTC/USD:BTC", "ETH/USDT"]).is_ok());
-        assert!(for_markets("bybit", Operation::Stream, &["BTC/USDT:USDT", "BTC/USD:BTC"]).is_ok());
-        let e = for_markets("bybit", Operation::Stream, &["BTC/USDT", "BTC/USDT:USDT-251226"]).err().unwrap().to_string();
-        assert!(e.contains("stream BTC/USDT:USDT-251226") && e.contains("linear future"), "{e}");
+        assert!(for_markets("bybit", Operation::Stream, &["BTC/USDT:USDT", "BTC/USD:BTC", "BTC/USDT:USDT-251226"]).is_ok());
+        let e = for_markets("bybit", Operation::Funding, &["BTC/USDT:USDT-251226"]).err().unwrap().to_string();
+        assert!(e.contains("linear future"), "{e}");
         let e = for_markets("okx", Operation::Trades, &["BTC/USDT:USDT-251226-100000-C"]).err().unwrap().to_string();
         assert!(e.contains("options"), "{e}");
     }

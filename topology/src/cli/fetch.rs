@@ -69,15 +69,8 @@ pub struct FetchFundingArgs {
     /// Override the REST base URL.
     #[arg(long)]
     rest_url: Option<String>,
-    /// Also write to QuestDB's `funding` table (DEDUP on time, exchange, symbol: a refetch
-    /// rewrites the same rows).
     #[command(flatten)]
-    questdb: crate::cli::questdb::QuestDbArgs,
-    /// Also publish to `<namespace>.funding` (key `exchange:symbol:ts`; record `tickflow.funding.v1`).
-    #[arg(long)]
-    publish: bool,
-    #[command(flatten)]
-    kafka: crate::cli::kafka::BrokerArgs,
+    stores: crate::cli::funding_out::FundingStoreArgs,
 }
 
 /// Flags of `fetch ohlcv`.
@@ -173,32 +166,11 @@ pub fn run(cmd: FetchCmd) -> Result<()> {
 fn funding(a: FetchFundingArgs) -> Result<()> {
     let venue = venues::for_markets(&a.source, Operation::Funding, &[&a.symbol])?;
     let (since, until) = a.span.resolve()?;
-    let mut writer = tickflow_connectors::FundingWriter::create(&a.out)?;
+    let mut sinks = crate::cli::funding_out::FundingSinks::open(&a.out, &a.stores, "tickflow-fetch")?;
     let mut client = client(venue);
     let req = tickflow_connectors::venues::FundingRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, since, until };
-    let mut store = match a.questdb.target()? {
-        Some(t) => Some(tickflow_connectors::questdb::QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?),
-        None => None,
-    };
-    let topic = a.kafka.topics().name("funding");
-    let mut publish = if a.publish { Some(tickflow_connectors::kafka::KafkaSink::new(&a.kafka.config()?, "tickflow-fetch")?) } else { None };
-    let n = venue.funding(req, &mut |page| {
-        writer.write_all(page)?;
-        if let Some(q) = store.as_mut() {
-            page.iter().try_for_each(|f| q.funding(f))?;
-        }
-        if let Some(k) = publish.as_mut() {
-            page.iter().try_for_each(|f| k.send_funding(&topic, f))?;
-        }
-        Ok(())
-    })?;
-    writer.finish()?;
-    if let Some(q) = store.as_mut() {
-        q.flush()?;
-    }
-    if let Some(k) = publish.as_mut() {
-        k.flush(Duration::from_secs(30))?;
-    }
+    let n = venue.funding(req, &mut |page| sinks.write(page))?;
+    sinks.finish()?;
     println!(
         "fetched {n} funding rates of {} from {} into {} ({} requests, {} rate-limited)",
         a.symbol, a.source, a.out, client.stats.requests, client.stats.rate_limited

@@ -7,6 +7,7 @@ mod backtest_out;
 pub mod demo;
 pub mod fetch;
 pub mod flags;
+pub mod funding_out;
 pub mod indicator;
 pub mod ingest;
 pub mod kafka;

@@ -74,8 +74,16 @@ pub struct StreamArgs {
     /// stops), or - for CSV on stdout.
     #[arg(short = 'o', long, default_value = "-")]
     out: String,
+    /// Stream the perpetuals' funding instead of trades: each settled funding event (the last
+    /// rate streamed before its funding time, with the mark price) as a `fetch funding` row
+    /// (CSV, or Parquet for .parquet; needs --out). --max-trades then counts events.
+    #[arg(long)]
+    funding: bool,
     #[command(flatten)]
     live: LiveArgs,
+    /// With --funding: the stores besides the file.
+    #[command(flatten)]
+    stores: crate::cli::funding_out::FundingStoreArgs,
 }
 
 /// The `--source` help of the live commands (`stream`, `aggregate --source`).
@@ -85,6 +93,13 @@ pub fn source_help() -> String {
 
 /// Runs the command.
 pub fn run(a: StreamArgs) -> Result<()> {
+    if a.funding {
+        return run_funding(&a);
+    }
+    anyhow::ensure!(
+        !a.stores.publish && !a.stores.questdb.questdb,
+        "--questdb/--publish go with --funding (live trades to Kafka and QuestDB: `tickflow ingest`)"
+    );
     let cfg = a.live.config(&a.source)?;
     let mut w = if a.out == "-" {
         let out: Box<dyn std::io::Write> = Box::new(std::io::stdout().lock());
@@ -110,6 +125,66 @@ pub fn run(a: StreamArgs) -> Result<()> {
     eprintln!(
         "streamed {n} trades ({} connections, {} stale, {} gap-filled, {} unfilled gaps, {} duplicates dropped, {} bad frames, {} refused trades)",
         stats.connects, stats.stale, stats.gap_filled, stats.gaps_unfilled, stats.duplicates, stats.bad_frames, stats.rejected
+    );
+    Ok(())
+}
+
+/// `stream --funding`: settled funding events of perpetuals from the venue's funding stream
+/// ([`tickflow_connectors::live::funding`]), written as they settle, until a signal or
+/// `--max-trades` events.
+fn run_funding(a: &StreamArgs) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tickflow_connectors::live::funding;
+    let symbols: Vec<String> = a.live.symbols.as_deref().unwrap_or("").split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    anyhow::ensure!(!symbols.is_empty(), "--funding needs --symbols (perpetuals, e.g. BTC/USDT:USDT)");
+    anyhow::ensure!(a.out != "-", "--funding writes a funding file: give --out FILE");
+    let refs: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let venue = venues::for_markets(&a.source, Operation::Funding, &refs)?;
+    let fs = venue.funding_stream().ok_or_else(|| anyhow::anyhow!("{} streams no funding rates (`fetch funding` reads their history)", a.source))?;
+    let kinds: std::collections::BTreeSet<tickflow_model::MarketKind> = refs.iter().filter_map(|s| tickflow_model::MarketKind::of(s).ok()).collect();
+    anyhow::ensure!(kinds.len() == 1, "one market kind per funding stream (linear or inverse perpetuals): run one stream per kind");
+    let markets = symbols
+        .iter()
+        .map(|s| Ok(venues::Market { symbol: s.clone(), id: venue.market_id(s), instrument: tickflow_model::Instrument::new(&a.source, s)? }))
+        .collect::<Result<Vec<_>>>()?;
+    let stale = match &a.live.stale_after {
+        Some(s) => std::time::Duration::from_nanos(crate::duration::parse_nanos(s)?.max(0) as u64),
+        None => std::time::Duration::from_secs(30),
+    };
+    let mut w = crate::cli::funding_out::FundingSinks::open(&a.out, &a.stores, "tickflow-stream")?;
+    crate::shutdown::install();
+    let (stop, done) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (mut n, mut err) = (0u64, None);
+    let stats = std::thread::scope(|scope| {
+        // a signal stops the session; its rows are then flushed and a Parquet file finished
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if crate::shutdown::requested() {
+                    stop.store(true, Ordering::SeqCst);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        });
+        let r = funding::run(fs, a.live.ws_url.as_deref(), &markets, &stop, stale, 10, |f| {
+            if let Err(e) = w.write(&[f]).and_then(|_| w.flush()) {
+                err = Some(e);
+                return false;
+            }
+            n += 1;
+            a.live.max_trades.is_none_or(|m| n < m)
+        });
+        done.store(true, Ordering::SeqCst);
+        r
+    });
+    let finished = w.finish();
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    let stats = stats?;
+    finished?;
+    eprintln!(
+        "streamed {n} funding events ({} connections, {} stale, {} updates, {} bad frames)",
+        stats.connects, stats.stale, stats.updates, stats.bad_frames
     );
     Ok(())
 }

@@ -66,6 +66,37 @@ pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_
     rows.iter().map(|r| super::funding_row(VENUE, instrument, r, "fundingTime", "fundingRate", Some("markPrice"))).collect()
 }
 
+/// Parses a `markPriceUpdate` frame (`<symbol>@markPrice@1s` on USDⓈ-M `fstream` and COIN-M
+/// `dstream`, combined-stream wrapped or not) into a funding update of the subscribed market.
+/// Documented payload (Binance USDⓈ-M WebSocket market streams, "Mark Price Stream"):
+/// ```json
+/// {"e":"markPriceUpdate","E":1562305380000,"s":"BTCUSDT","p":"11794.15000000","i":"11784.62659091",
+///  "P":"11784.25641265","r":"0.00038167","T":1562306400000}
+/// ```
+/// `r` is the rate to be settled at `T` (the next funding time), `p` the mark price; other events
+/// yield nothing, an unsubscribed market is an error.
+pub fn parse_mark_price(msg: &str, markets: &[crate::venues::Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+    use crate::live::funding::{market_by_id, ms_field, price_field, rate_field, FundingUpdate};
+    let mut v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    let probe = match v.get_mut("data") {
+        Some(d) => d.take(),
+        None => v,
+    };
+    if probe.get("e").and_then(|e| e.as_str()) != Some("markPriceUpdate") {
+        return Ok(Vec::new());
+    }
+    let id = probe.get("s").and_then(|s| s.as_str()).ok_or_else(|| payload_err(VENUE, "markPriceUpdate without s"))?;
+    let m =
+        market_by_id(markets, id).ok_or_else(|| payload_err(VENUE, format!("mark price of unsubscribed market {}", tickflow_model::clip(id.as_bytes()))))?;
+    Ok(vec![FundingUpdate {
+        instrument: m.instrument,
+        event_ts: ms_field(&probe, "E", VENUE)?.ok_or_else(|| payload_err(VENUE, "markPriceUpdate without E"))?,
+        next_funding: ms_field(&probe, "T", VENUE)?,
+        rate: rate_field(&probe, "r", VENUE)?,
+        mark: price_field(&probe, "p", VENUE)?,
+    }])
+}
+
 /// `BTCUSDT` → `BTC/USDT` (by known quote assets); COIN-M `BTCUSD_PERP` → `BTC/USD:BTC`;
 /// quarterly futures `BTCUSDT_251226` → `BTC/USDT:USDT-251226`, `BTCUSD_251226` →
 /// `BTC/USD:BTC-251226` (COIN-M contracts are quoted in USD and settled in the base).

@@ -187,6 +187,27 @@ impl Venue for Binance {
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)
     }
+    fn funding_stream(&self) -> Option<&dyn crate::live::funding::FundingStream> {
+        Some(self)
+    }
+}
+
+/// `<id>@markPrice@1s` on `fstream` (USDⓈ-M) or `dstream` (COIN-M): the rate to be settled at the
+/// next funding time and the mark price, every second.
+impl crate::live::funding::FundingStream for Binance {
+    fn default_url(&self, markets: &[Market]) -> &'static str {
+        Api::of_session(markets).ws()
+    }
+    fn url(&self, ws_base: &str, markets: &[Market]) -> String {
+        let streams: Vec<String> = markets.iter().map(|m| format!("{}@markPrice@1s", m.id.to_ascii_lowercase())).collect();
+        format!("{}/stream?streams={}", base(ws_base), streams.join("/"))
+    }
+    fn subscribe(&self, _: &[Market]) -> Vec<String> {
+        Vec::new()
+    }
+    fn parse(&self, text: &str, markets: &[Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+        super::parse_mark_price(text, markets)
+    }
 }
 
 /// Spot `aggTrade` stream (contiguous aggregate ids per symbol); gap-fill by `aggTrades?fromId=`.

@@ -84,6 +84,32 @@ pub fn ccxt_symbol(id: &str, category: &str) -> Option<String> {
     })
 }
 
+/// Parses a `tickers.<symbol>` frame of a perpetual (`/v5/public/linear|inverse`) into a funding
+/// update; snapshots carry every field, deltas only what changed. Documented payload (Bybit v5
+/// WebSocket "Ticker", linear):
+/// ```json
+/// {"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","lastPrice":"17216.00",
+///  "markPrice":"17217.33","indexPrice":"17227.36","nextFundingTime":"1673280000000",
+///  "fundingRate":"-0.000212"},"cs":24987956059,"ts":1673272861686}
+/// ```
+pub fn parse_ticker(msg: &str, markets: &[crate::venues::Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+    use crate::live::funding::{market_by_id, ms_field, price_field, rate_field, FundingUpdate};
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    if !v.get("topic").and_then(|t| t.as_str()).is_some_and(|t| t.starts_with("tickers.")) {
+        return Ok(Vec::new());
+    }
+    let d = v.get("data").ok_or_else(|| payload_err(VENUE, "ticker without data"))?;
+    let id = s(d, "symbol")?;
+    let m = market_by_id(markets, id).ok_or_else(|| payload_err(VENUE, format!("ticker of unsubscribed market {}", tickflow_model::clip(id.as_bytes()))))?;
+    Ok(vec![FundingUpdate {
+        instrument: m.instrument,
+        event_ts: ms_field(&v, "ts", VENUE)?.ok_or_else(|| payload_err(VENUE, "ticker without ts"))?,
+        next_funding: ms_field(d, "nextFundingTime", VENUE)?,
+        rate: rate_field(d, "fundingRate", VENUE)?,
+        mark: price_field(d, "markPrice", VENUE)?,
+    }])
+}
+
 /// `BTC/USDT[:USDT]` → `BTCUSDT`; dated futures: linear USDT `BTC/USDT:USDT-251226` →
 /// `BTCUSDT-26DEC25`, USDC `BTC/USDC:USDC-251226` → `BTC-26DEC25`, inverse `BTC/USD:BTC-251226`
 /// → `BTCUSDZ25` (month code and year).

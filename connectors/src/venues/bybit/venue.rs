@@ -125,6 +125,30 @@ impl Venue for Bybit {
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)
     }
+    fn funding_stream(&self) -> Option<&dyn crate::live::funding::FundingStream> {
+        Some(self)
+    }
+}
+
+/// `tickers.<id>` on `/v5/public/linear|inverse`: the next funding time, its current rate and the
+/// mark price.
+impl crate::live::funding::FundingStream for Bybit {
+    fn default_url(&self, markets: &[Market]) -> &'static str {
+        match category(markets) {
+            "inverse" => "wss://stream.bybit.com/v5/public/inverse",
+            _ => "wss://stream.bybit.com/v5/public/linear",
+        }
+    }
+    fn subscribe(&self, markets: &[Market]) -> Vec<String> {
+        let args: Vec<String> = markets.iter().map(|m| format!("tickers.{}", m.id)).collect();
+        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+    }
+    fn keepalive(&self) -> Option<(&'static str, Duration)> {
+        Some((r#"{"op":"ping"}"#, Duration::from_secs(20)))
+    }
+    fn parse(&self, text: &str, markets: &[Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+        super::parse_ticker(text, markets)
+    }
 }
 
 /// Spot `publicTrade` (ids are not ordered across trades); REST keeps only the most recent

@@ -78,6 +78,40 @@ pub fn parse_funding(body: &str, instrument: Instrument) -> Result<Vec<tickflow_
         .collect()
 }
 
+/// Parses a `funding-rate` channel push into funding updates (no mark price: OKX streams it on
+/// `mark-price`). Documented payload (OKX v5 WebSocket "Funding rate channel"):
+/// ```json
+/// {"arg":{"channel":"funding-rate","instId":"BTC-USD-SWAP"},"data":[{"fundingRate":"0.0001875391284828",
+///  "fundingTime":"1700726400000","instId":"BTC-USD-SWAP","instType":"SWAP","method":"current_period",
+///  "nextFundingRate":"","nextFundingTime":"1700755200000","ts":"1700724675402"}]}
+/// ```
+/// `fundingRate` is the rate to be settled at `fundingTime` (the next settlement).
+pub fn parse_funding_push(msg: &str, markets: &[crate::venues::Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+    use crate::live::funding::{market_by_id, ms_field, rate_field, FundingUpdate};
+    if msg == "pong" {
+        return Ok(Vec::new());
+    }
+    let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;
+    if v.get("arg").and_then(|a| a.get("channel")).and_then(|c| c.as_str()) != Some("funding-rate") || v.get("event").is_some() {
+        return Ok(Vec::new());
+    }
+    let data = v.get("data").and_then(|d| d.as_array()).ok_or_else(|| payload_err(VENUE, "funding-rate push without data"))?;
+    data.iter()
+        .map(|d| {
+            let id = s(d, "instId")?;
+            let m = market_by_id(markets, id)
+                .ok_or_else(|| payload_err(VENUE, format!("funding of unsubscribed instrument {}", tickflow_model::clip(id.as_bytes()))))?;
+            Ok(FundingUpdate {
+                instrument: m.instrument,
+                event_ts: ms_field(d, "ts", VENUE)?.ok_or_else(|| payload_err(VENUE, "funding-rate push without ts"))?,
+                next_funding: ms_field(d, "fundingTime", VENUE)?,
+                rate: rate_field(d, "fundingRate", VENUE)?,
+                mark: None,
+            })
+        })
+        .collect()
+}
+
 fn ok_data(body: &str) -> Result<Vec<serde_json::Value>, ConnectorError> {
     let v: serde_json::Value = serde_json::from_str(body).map_err(|e| payload_err(VENUE, e.to_string()))?;
     match v.get("code").and_then(|c| c.as_str()) {

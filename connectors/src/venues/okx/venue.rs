@@ -86,6 +86,26 @@ impl Venue for Okx {
     fn live(&self) -> Option<&dyn LiveProtocol> {
         Some(self)
     }
+    fn funding_stream(&self) -> Option<&dyn crate::live::funding::FundingStream> {
+        Some(self)
+    }
+}
+
+/// The `funding-rate` channel of swaps (`BTC-USDT-SWAP`).
+impl crate::live::funding::FundingStream for Okx {
+    fn default_url(&self, _: &[Market]) -> &'static str {
+        WS_URL
+    }
+    fn subscribe(&self, markets: &[Market]) -> Vec<String> {
+        let args: Vec<serde_json::Value> = markets.iter().map(|m| serde_json::json!({"channel": "funding-rate", "instId": m.id})).collect();
+        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+    }
+    fn keepalive(&self) -> Option<(&'static str, Duration)> {
+        Some(("ping", Duration::from_secs(25)))
+    }
+    fn parse(&self, text: &str, markets: &[Market]) -> Result<Vec<crate::live::funding::FundingUpdate>, ConnectorError> {
+        super::parse_funding_push(text, markets)
+    }
 }
 
 /// Public `trades` (increasing ids per instrument); REST pages backward.
