@@ -53,7 +53,8 @@ pub struct RateBudget {
 }
 
 impl RateBudget {
-    fn weight(&self, url: &str) -> u32 {
+    /// The weight a request to `url` counts (capped at the limit).
+    pub fn weight(&self, url: &str) -> u32 {
         self.weights.iter().find(|(p, _)| url.contains(p)).map_or(1, |(_, w)| *w).min(self.limit)
     }
 }

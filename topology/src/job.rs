@@ -461,6 +461,12 @@ pub fn live_config(venue: &str, s: &crate::config::SourceSection) -> Result<tick
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         bail!("--symbols mixes {} markets; a live session streams one market kind (use one --feed per kind, or one job each)", names.join(" and "));
     }
+    if let Some(kind) = kinds.first() {
+        let cap = live.max_markets(*kind);
+        if symbols.len() > cap {
+            bail!("{venue} streams at most {cap} {kind} markets per connection ({} given): `tickflow ingest --feed` splits them into sessions", symbols.len());
+        }
+    }
     let mut cfg = tickflow_connectors::live::LiveConfig::for_venue(venue, s.symbols.clone())?;
     if let Some(default) = live.default_exchange() {
         cfg.exchange = s.market.clone().unwrap_or_else(|| default.into()).to_ascii_lowercase();

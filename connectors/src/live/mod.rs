@@ -433,9 +433,11 @@ fn report_rejected(s: &mut Session<'_>, observe: &mut impl FnMut(LiveEvent)) {
     s.rejected.drain(..).for_each(|(t, why)| observe(LiveEvent::Rejected(Box::new(t), why)));
 }
 
-/// The gap-fill client: the venue's budget, and its API key as a header when there is one.
+/// The gap-fill client: the budget of the API serving the session's markets (one kind per
+/// session), and its API key as a header when there is one.
 fn rest_client(cfg: &LiveConfig) -> HttpClient {
-    let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::venues::get(&cfg.venue).and_then(|v| v.budget()));
+    let first = cfg.symbols.first().map_or("", String::as_str);
+    let c = HttpClient::new(cfg.retry.clone(), Duration::from_secs(10)).with_budget(crate::venues::get(&cfg.venue).and_then(|v| v.budget_for(first)));
     match &cfg.api_key {
         Some(k) => c.with_header("authorization", &format!("Apikey {}", k.expose())),
         None => c,

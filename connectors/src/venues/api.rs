@@ -278,6 +278,13 @@ pub trait LiveProtocol: Send + Sync {
     }
     /// Frames sent right after connecting.
     fn subscribe(&self, markets: &[Market]) -> Vec<String>;
+    /// The most markets one connection may carry for a market kind (the venue's per-connection
+    /// stream cap); a session holds at most this many (`ingest --feed` splits bigger groups into
+    /// several sessions, `stream` refuses them).
+    fn max_markets(&self, kind: MarketKind) -> usize {
+        let _ = kind;
+        usize::MAX
+    }
     /// An application keep-alive frame and how often to send it.
     fn keepalive(&self) -> Option<(&'static str, Duration)> {
         None
@@ -307,6 +314,12 @@ pub trait Venue: Send + Sync {
     /// The venue's published request budget for public endpoints.
     fn budget(&self) -> Option<RateBudget> {
         None
+    }
+    /// The budget of the API serving `symbol`'s market, where a venue's market kinds are served
+    /// by APIs with their own limits (Binance's futures APIs); [`budget`](Self::budget) otherwise.
+    fn budget_for(&self, symbol: &str) -> Option<RateBudget> {
+        let _ = symbol;
+        self.budget()
     }
     /// The venue's REST market id for a CCXT symbol (`BTC/USDT` → `BTCUSDT`).
     fn market_id(&self, symbol: &str) -> String;

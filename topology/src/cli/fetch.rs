@@ -149,9 +149,9 @@ fn source_help(op: Operation) -> String {
     format!("{}; or ccxt:EXCHANGE_ID (builds with --features ccxt)", venues::source_help(op))
 }
 
-/// A REST client with `venue`'s request budget.
-fn client(venue: &dyn Venue) -> HttpClient {
-    HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(venue.budget())
+/// A REST client with the request budget of the API serving `symbol` at `venue`.
+fn client(venue: &dyn Venue, symbol: &str) -> HttpClient {
+    HttpClient::new(RetryPolicy::default(), Duration::from_secs(30)).with_budget(venue.budget_for(symbol))
 }
 
 /// Runs `fetch`.
@@ -167,7 +167,7 @@ fn funding(a: FetchFundingArgs) -> Result<()> {
     let venue = venues::for_markets(&a.source, Operation::Funding, &[&a.symbol])?;
     let (since, until) = a.span.resolve()?;
     let mut sinks = crate::cli::funding_out::FundingSinks::open(&a.out, &a.stores, "tickflow-fetch")?;
-    let mut client = client(venue);
+    let mut client = client(venue, &a.symbol);
     let req = tickflow_connectors::venues::FundingRequest { client: &mut client, rest_url: a.rest_url.as_deref(), symbol: &a.symbol, since, until };
     let n = venue.funding(req, &mut |page| sinks.write(page))?;
     sinks.finish()?;
@@ -207,7 +207,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     };
     let mut writer = if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? };
     let key = api_key(a.api_key_file.as_deref())?.map(Secret::new);
-    let mut client = client(venue);
+    let mut client = client(venue, &a.symbol);
     let pb = span_progress(since, until, a.no_progress);
     let mut on_page = |bars: &[tickflow_model::Bar]| {
         if let Some(b) = bars.last() {
@@ -313,7 +313,7 @@ fn trades(a: FetchTradesArgs) -> Result<()> {
     let ck_path = format!("{}.checkpoint", a.out);
     let resume = Checkpoint::load(&ck_path)?;
     let mut history = venue.trade_history(HistoryRequest {
-        client: client(venue),
+        client: client(venue, &a.symbol),
         rest_url: a.rest_url.clone(),
         symbol: a.symbol.clone(),
         since,

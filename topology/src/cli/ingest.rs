@@ -101,7 +101,13 @@ fn configs(a: &IngestArgs) -> Result<Vec<tickflow_connectors::live::LiveConfig>>
     }
     let mut cfgs = Vec::new();
     for (venue, groups) in venues {
-        for symbols in groups.into_values() {
+        // a group beyond the venue's per-connection cap becomes several sessions
+        let live = tickflow_connectors::venues::get(&venue).and_then(|v| v.live());
+        let sessions = groups.into_iter().flat_map(|(kind, symbols)| {
+            let cap = live.map_or(usize::MAX, |l| l.max_markets(kind)).max(1);
+            symbols.chunks(cap).map(<[String]>::to_vec).collect::<Vec<_>>()
+        });
+        for symbols in sessions {
             let mut s = crate::config::SourceSection::default();
             a.live.apply(&mut s);
             s.symbols = symbols;
@@ -320,5 +326,42 @@ impl Publisher {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::IngestArgs,
+    }
+
+    fn configs(argv: &[&str]) -> anyhow::Result<Vec<tickflow_connectors::live::LiveConfig>> {
+        let cli = Cli::try_parse_from(std::iter::once("ingest").chain(argv.iter().copied())).unwrap();
+        super::configs(&cli.args)
+    }
+
+    /// #15: a venue's symbols become one session per market kind, and a kind with more markets
+    /// than the venue's per-connection cap (Binance futures: 200 streams) several sessions of at
+    /// most the cap, in the order given; `stream` refuses such a group with the way out.
+    #[test]
+    fn feeds_split_by_market_kind_and_connection_cap() {
+        let perps: Vec<String> = (0..450).map(|i| format!("C{i}/USDT:USDT")).collect();
+        let feed = format!("binance:BTC/USDT,{}", perps.join(","));
+        let cfgs = configs(&["--feed", &feed, "--feed", "okx:BTC/USDT:USDT,BTC/USD:BTC"]).unwrap();
+        let sizes: Vec<(String, usize)> = cfgs.iter().map(|c| (c.venue.clone(), c.symbols.len())).collect();
+        let want: Vec<(String, usize)> =
+            [("binance", 1), ("binance", 200), ("binance", 200), ("binance", 50), ("okx", 1), ("okx", 1)].iter().map(|(v, n)| (v.to_string(), *n)).collect();
+        assert_eq!(sizes, want);
+        let streamed: Vec<String> = cfgs[1..4].iter().flat_map(|c| c.symbols.clone()).collect();
+        assert_eq!(streamed, perps, "every perpetual once, in order");
+        let mut s = crate::config::SourceSection { symbols: perps[..201].to_vec(), ..Default::default() };
+        let e = crate::job::live_config("binance", &s).unwrap_err().to_string();
+        assert!(e.contains("at most 200") && e.contains("--feed"), "{e}");
+        s.symbols.truncate(200);
+        assert!(crate::job::live_config("binance", &s).is_ok());
     }
 }

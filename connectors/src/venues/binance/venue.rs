@@ -89,6 +89,19 @@ impl Venue for Binance {
             used_header: Some(("x-mbx-used-weight-1m", 6000, Duration::from_secs(60))),
         })
     }
+    /// USDⓈ-M and COIN-M futures: 2400 weight per minute per IP (kept to 90%), `aggTrades` 20,
+    /// klines of 1000 rows (traded, mark, index) 5; the used weight comes back in the same header.
+    fn budget_for(&self, symbol: &str) -> Option<RateBudget> {
+        match MarketKind::of(symbol).map(Api::of) {
+            Ok(Api::UsdM | Api::CoinM) => Some(RateBudget {
+                limit: 2160,
+                window: Duration::from_millis(60_000),
+                weights: vec![("/aggTrades", 20), ("Klines?", 5), ("/klines", 5)],
+                used_header: Some(("x-mbx-used-weight-1m", 2400, Duration::from_secs(60))),
+            }),
+            _ => self.budget(),
+        }
+    }
     fn market_id(&self, symbol: &str) -> String {
         MarketKind::of(symbol).map_or_else(|_| market_id(symbol), |k| super::perp_id(symbol, k))
     }
@@ -229,6 +242,14 @@ impl LiveProtocol for Binance {
     fn subscribe(&self, _: &[Market]) -> Vec<String> {
         Vec::new()
     }
+    /// 1024 streams per connection on spot, 200 on the futures hosts (Binance's WebSocket
+    /// limits).
+    fn max_markets(&self, kind: MarketKind) -> usize {
+        match Api::of(kind) {
+            Api::Spot => 1024,
+            Api::UsdM | Api::CoinM => 200,
+        }
+    }
     fn parse(&self, text: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
         Ok(parse_ws(text, exchange, ingest)?.into_iter().collect())
     }
@@ -332,5 +353,32 @@ impl TradeHistory for BinanceHistory {
     }
     fn cursor(&self) -> String {
         self.cursor.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each market kind is budgeted by the API serving it: spot by the spot weights (6000 per
+    /// minute), the futures APIs by theirs (2400 per minute; `aggTrades` 20, 1000-row klines 5).
+    #[test]
+    fn each_api_has_its_own_request_budget() {
+        let spot = Binance.budget_for("BTC/USDT").unwrap();
+        assert_eq!((spot.limit, spot.weight("https://api.binance.com/api/v3/aggTrades?symbol=BTCUSDT&fromId=1&limit=1000")), (5400, 4));
+        for symbol in ["BTC/USDT:USDT", "BTC/USD:BTC", "BTC/USDT:USDT-251226", "BTC/USD:BTC-251226"] {
+            let b = Binance.budget_for(symbol).unwrap();
+            assert_eq!((b.limit, b.used_header.map(|h| h.1)), (2160, Some(2400)), "{symbol}");
+            for (path, w) in [
+                ("/fapi/v1/aggTrades?symbol=BTCUSDT&fromId=1&limit=1000", 20),
+                ("/dapi/v1/aggTrades?symbol=BTCUSD_PERP&fromId=1&limit=1000", 20),
+                ("/fapi/v1/klines?symbol=BTCUSDT&interval=1m&limit=1000", 5),
+                ("/dapi/v1/markPriceKlines?symbol=BTCUSD_PERP&interval=1m&limit=1000", 5),
+                ("/fapi/v1/indexPriceKlines?pair=BTCUSDT&interval=1m&limit=1000", 5),
+                ("/fapi/v1/fundingRate?symbol=BTCUSDT&limit=1000", 1),
+            ] {
+                assert_eq!(b.weight(path), w, "{symbol} {path}");
+            }
+        }
     }
 }

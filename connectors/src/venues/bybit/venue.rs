@@ -24,6 +24,13 @@ fn category(markets: &[Market]) -> &'static str {
     }
 }
 
+/// `subscribe` requests of at most 10 topics each (Bybit's cap on a spot request's `args`;
+/// applied to every category alike).
+fn subscribe_frames(topics: impl Iterator<Item = String>) -> Vec<String> {
+    let topics: Vec<String> = topics.collect();
+    topics.chunks(10).map(|c| serde_json::json!({"op": "subscribe", "args": c}).to_string()).collect()
+}
+
 /// The v5 category serving a market kind: perpetuals and dated futures share `linear` (USDT and
 /// USDC settled) and `inverse` (coin settled).
 fn category_of(kind: MarketKind) -> &'static str {
@@ -140,8 +147,7 @@ impl crate::live::funding::FundingStream for Bybit {
         }
     }
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
-        let args: Vec<String> = markets.iter().map(|m| format!("tickers.{}", m.id)).collect();
-        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+        subscribe_frames(markets.iter().map(|m| format!("tickers.{}", m.id)))
     }
     fn keepalive(&self) -> Option<(&'static str, Duration)> {
         Some((r#"{"op":"ping"}"#, Duration::from_secs(20)))
@@ -168,9 +174,9 @@ impl LiveProtocol for Bybit {
             _ => ws_base.to_string(),
         }
     }
+    /// One `subscribe` request per 10 topics (Bybit caps a spot request's `args` at 10).
     fn subscribe(&self, markets: &[Market]) -> Vec<String> {
-        let args: Vec<String> = markets.iter().map(|m| format!("publicTrade.{}", m.id)).collect();
-        vec![serde_json::json!({"op": "subscribe", "args": args}).to_string()]
+        subscribe_frames(markets.iter().map(|m| format!("publicTrade.{}", m.id)))
     }
     fn keepalive(&self) -> Option<(&'static str, Duration)> {
         Some((r#"{"op":"ping"}"#, Duration::from_secs(20)))
@@ -190,5 +196,34 @@ impl LiveProtocol for Bybit {
         page.retain(|t| t.ts >= after.ts);
         page.sort_by_key(|t| t.ts);
         Ok(Fill { trades: page, complete })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bybit caps a spot `subscribe` request at 10 topics: 25 markets take three requests, each
+    /// topic once, in order.
+    #[test]
+    fn subscriptions_go_ten_topics_per_request() {
+        let markets: Vec<Market> = (0..25)
+            .map(|i| {
+                let symbol = format!("C{i}/USDT");
+                Market { id: market_id(&symbol), instrument: tickflow_model::Instrument::new("bybit", &symbol).unwrap(), symbol }
+            })
+            .collect();
+        let frames = LiveProtocol::subscribe(&Bybit, &markets);
+        let args: Vec<Vec<String>> = frames
+            .iter()
+            .map(|f| {
+                let v: serde_json::Value = serde_json::from_str(f).unwrap();
+                assert_eq!(v["op"], "subscribe");
+                v["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect()
+            })
+            .collect();
+        assert_eq!(args.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        let want: Vec<String> = (0..25).map(|i| format!("publicTrade.C{i}USDT")).collect();
+        assert_eq!(args.concat(), want);
     }
 }

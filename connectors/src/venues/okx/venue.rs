@@ -30,8 +30,8 @@ impl Venue for Okx {
         REST_URL
     }
     fn budget(&self) -> Option<RateBudget> {
-        // history-trades: 20 requests per 2 s
-        Some(RateBudget { limit: 18, window: Duration::from_millis(2_000), weights: vec![], used_header: None })
+        // history-trades and history-candles: 20 requests per 2 s; funding-rate-history: 10 per 2 s
+        Some(RateBudget { limit: 18, window: Duration::from_millis(2_000), weights: vec![("/funding-rate-history", 2)], used_header: None })
     }
     fn market_id(&self, symbol: &str) -> String {
         market_id(symbol)
