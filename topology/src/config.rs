@@ -357,6 +357,19 @@ pub struct StrategySection {
     /// Orders, fills and equity to `<namespace>.orders/.fills/.equity`.
     #[serde(default)]
     pub publish: bool,
+    /// Perpetuals and futures: leverage (initial margin = notional ÷ leverage) [default: 1].
+    #[serde(default)]
+    pub leverage: Option<String>,
+    /// Perpetuals and futures: maintenance margin rate for isolated liquidation [default: 0].
+    #[serde(default)]
+    pub maintenance_margin: Option<String>,
+    /// Perpetuals and futures: contract size (base units, linear; quote units, inverse) [default: 1].
+    #[serde(default)]
+    pub contract_size: Option<String>,
+    /// Funding-rate file (`fetch funding` or `stream --funding` output) applied to open
+    /// perpetual positions at each funding time the bars pass.
+    #[serde(default)]
+    pub funding: Option<String>,
 }
 
 impl StrategySection {
@@ -372,6 +385,10 @@ impl StrategySection {
             sizer: default_sizer(),
             events_file: None,
             publish: false,
+            leverage: None,
+            maintenance_margin: None,
+            contract_size: None,
+            funding: None,
         }
     }
 }

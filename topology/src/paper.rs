@@ -44,8 +44,8 @@ impl PaperJob {
             slippage: st.slippage.as_deref(),
             sizer: &st.sizer,
             cheat_on_close: false,
-            derivatives: Default::default(),
-            funding: Default::default(),
+            derivatives: crate::sim::derivatives(st.leverage.as_deref(), st.maintenance_margin.as_deref(), st.contract_size.as_deref())?,
+            funding: crate::sim::funding(st.funding.as_deref())?,
         };
         let runs = sim.runs(&st.name, &st.params)?;
         let timeframe = match &st.timeframe {

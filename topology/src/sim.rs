@@ -29,6 +29,27 @@ pub struct SimSettings<'a> {
     pub funding: std::sync::Arc<Vec<tickflow_model::FundingRate>>,
 }
 
+/// The derivatives settings from their flag texts (each `None`: the default).
+pub fn derivatives(leverage: Option<&str>, maintenance_margin: Option<&str>, contract_size: Option<&str>) -> Result<Derivatives> {
+    let d = Derivatives::default();
+    let parse = |v: Option<&str>, flag: &str, default: tickflow_model::Decimal| -> Result<tickflow_model::Decimal> {
+        v.map_or(Ok(default), |t| t.parse().map_err(|e| anyhow::anyhow!("{flag} {t:?}: {e}")))
+    };
+    Ok(Derivatives {
+        leverage: parse(leverage, "--leverage", d.leverage)?,
+        maintenance_margin: parse(maintenance_margin, "--maintenance-margin", d.maintenance_margin)?,
+        contract_size: parse(contract_size, "--contract-size", d.contract_size)?,
+    })
+}
+
+/// The funding events of `file` (none without one).
+pub fn funding(file: Option<&str>) -> Result<std::sync::Arc<Vec<tickflow_model::FundingRate>>> {
+    Ok(std::sync::Arc::new(match file {
+        Some(f) => tickflow_connectors::read_funding(f).map_err(|e| anyhow::anyhow!("--funding {f}: {e}"))?,
+        None => Vec::new(),
+    }))
+}
+
 fn dec(s: &str, what: &str) -> Result<Decimal> {
     s.parse::<Decimal>().map_err(|e| anyhow!("--{what}: {e}"))
 }

@@ -93,6 +93,10 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             sizer: "fixed:2".into(),
             events_file: s("ev.jsonl"),
             publish: true,
+            leverage: s("3"),
+            maintenance_margin: s("0.005"),
+            contract_size: s("0.01"),
+            funding: s("funding.csv"),
         }),
         run: RunSection {
             progress: false,

@@ -141,15 +141,8 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         slippage: a.slippage.as_deref(),
         sizer: &a.sizer,
         cheat_on_close: a.cheat_on_close,
-        derivatives: tickflow_operators::broker::Derivatives {
-            leverage: a.leverage.parse().map_err(|e| anyhow::anyhow!("--leverage: {e}"))?,
-            maintenance_margin: a.maintenance_margin.parse().map_err(|e| anyhow::anyhow!("--maintenance-margin: {e}"))?,
-            contract_size: a.contract_size.parse().map_err(|e| anyhow::anyhow!("--contract-size: {e}"))?,
-        },
-        funding: std::sync::Arc::new(match &a.funding {
-            Some(f) => tickflow_connectors::read_funding(f)?,
-            None => Vec::new(),
-        }),
+        derivatives: crate::sim::derivatives(Some(&a.leverage), Some(&a.maintenance_margin), Some(&a.contract_size))?,
+        funding: crate::sim::funding(a.funding.as_deref())?,
     };
     let runs = sim.runs(&a.strategy, &a.params)?;
     if !["sharpe", "total_return", "sqn", "profit_factor", "max_drawdown_pct"].contains(&a.rank_by.as_str()) {

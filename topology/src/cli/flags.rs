@@ -173,6 +173,19 @@ pub struct JobFlags {
     /// Publish orders, fills and equity to `<namespace>.orders`, `.fills`, `.equity`.
     #[arg(long)]
     pub publish: bool,
+    /// Perpetuals and futures (BTC/USDT:USDT, BTC/USD:BTC): leverage [default: 1].
+    #[arg(long)]
+    pub leverage: Option<String>,
+    /// Perpetuals and futures: maintenance margin rate (isolated liquidation) [default: 0].
+    #[arg(long)]
+    pub maintenance_margin: Option<String>,
+    /// Perpetuals and futures: contract size [default: 1].
+    #[arg(long)]
+    pub contract_size: Option<String>,
+    /// Funding-rate file (`fetch funding`/`stream --funding` output) applied to open perpetual
+    /// positions at each funding time the bars pass.
+    #[arg(long)]
+    pub funding: Option<String>,
 
     /// Worker threads per process [default: 1].
     #[arg(short = 'w', long = "workers")]
@@ -282,7 +295,20 @@ impl JobFlags {
         }
         let strategy_flags = !self.params.is_empty()
             || self.publish
-            || [&self.strategy_timeframe, &self.cash, &self.commission, &self.slippage, &self.sizer, &self.events_out].iter().any(|v| v.is_some());
+            || [
+                &self.strategy_timeframe,
+                &self.cash,
+                &self.commission,
+                &self.slippage,
+                &self.sizer,
+                &self.events_out,
+                &self.leverage,
+                &self.maintenance_margin,
+                &self.contract_size,
+                &self.funding,
+            ]
+            .iter()
+            .any(|v| v.is_some());
         match &mut cfg.strategy {
             Some(st) => {
                 if !self.params.is_empty() {
@@ -294,10 +320,17 @@ impl JobFlags {
                 set_opt(&mut st.slippage, &self.slippage);
                 set(&mut st.sizer, &self.sizer);
                 set_opt(&mut st.events_file, &self.events_out);
+                set_opt(&mut st.leverage, &self.leverage);
+                set_opt(&mut st.maintenance_margin, &self.maintenance_margin);
+                set_opt(&mut st.contract_size, &self.contract_size);
+                set_opt(&mut st.funding, &self.funding);
                 st.publish |= self.publish;
             }
             None if strategy_flags => {
-                bail!("--param, --strategy-timeframe, --cash, --commission, --slippage, --sizer, --events-out and --publish need --strategy")
+                bail!(
+                    "--param, --strategy-timeframe, --cash, --commission, --slippage, --sizer, --events-out, --publish, --leverage, \
+                     --maintenance-margin, --contract-size and --funding need --strategy"
+                )
             }
             None => {}
         }

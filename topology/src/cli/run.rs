@@ -165,7 +165,15 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
         for p in &st.params {
             a.extend(["--param".to_string(), p.clone()]);
         }
-        for (flag, v) in [("--strategy-timeframe", &st.timeframe), ("--slippage", &st.slippage), ("--events-out", &st.events_file)] {
+        for (flag, v) in [
+            ("--strategy-timeframe", &st.timeframe),
+            ("--slippage", &st.slippage),
+            ("--events-out", &st.events_file),
+            ("--leverage", &st.leverage),
+            ("--maintenance-margin", &st.maintenance_margin),
+            ("--contract-size", &st.contract_size),
+            ("--funding", &st.funding),
+        ] {
             if let Some(v) = v {
                 a.extend([flag.to_string(), v.clone()]);
             }
