@@ -386,3 +386,52 @@ fn futures_stream_labelled_by_their_market_and_fill_from_their_api() {
         assert_eq!(Binance.url("wss://stream.binance.com:9443", &[m], None), format!("{ws}/stream?streams={stream}"), "{symbol}");
     }
 }
+
+/// #15 item 4: sessions are tasks on one tokio runtime, not a thread each. Forty sessions (each
+/// its own connection, 50 recorded trades) deliver every trade once, each session's in order,
+/// while the runtime has at most one thread per core.
+#[test]
+fn forty_sessions_share_a_few_runtime_threads_and_deliver_every_trade_once() {
+    use tickflow_connectors::live::run_many;
+    const N: usize = 40;
+    let trades = Arc::new(freqtrade_agg_trades());
+    let done = Arc::new(AtomicBool::new(false));
+    let cfgs: Vec<LiveConfig> = (0..N)
+        .map(|k| {
+            config(ws_frames(trades[k * 50..(k + 1) * 50].iter().map(frame).collect(), done.clone()), "http://127.0.0.1:9".into(), Duration::from_secs(30))
+        })
+        .collect();
+    let venue_threads = || {
+        std::fs::read_dir("/proc/self/task")
+            .map(|d| d.flatten().filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with("tickflow-venue"))).count())
+            .unwrap_or(0)
+    };
+    let (mut got, mut seen_threads) = (Vec::new(), 0);
+    let reports = run_many(
+        cfgs,
+        Arc::new(AtomicBool::new(false)),
+        64,
+        Duration::from_secs(1),
+        |t| {
+            got.push(t.trade_id.unwrap());
+            if got.len() == N * 25 {
+                seen_threads = venue_threads();
+            }
+            got.len() < N * 50
+        },
+        |_, _, _| {},
+    );
+    done.store(true, Ordering::SeqCst);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert!((1..=cores).contains(&seen_threads), "{seen_threads} runtime threads for {N} sessions on {cores} cores");
+    assert_eq!(reports.len(), N);
+    let mut all = got.clone();
+    all.sort_unstable();
+    let want: Vec<u64> = trades[..N * 50].iter().map(|t| t["a"].as_u64().unwrap()).collect();
+    assert_eq!(all, want, "every trade once");
+    // each session's trades in its order
+    for k in 0..N {
+        let ids: Vec<u64> = got.iter().copied().filter(|id| want[k * 50..(k + 1) * 50].contains(id)).collect();
+        assert_eq!(ids, want[k * 50..(k + 1) * 50], "session {k}");
+    }
+}

@@ -11,7 +11,13 @@
 //! | cryptocompare | streamer `/v2?api_key=` | `{"action":"SubAdd","subs":["0~Coinbase~BTC~USD"]}` | server heartbeats | unordered | CoinDesk Data API `spot/v1/historical/trades?after_ts=` |
 //! | okx | `/ws/v5/public` | `{"op":"subscribe","args":[{"channel":"trades"}]}` | `ping` every 25 s | increasing | `trades` then `history-trades?after=` backward |
 //!
-//! - One connection for all symbols; subscription frames are sent after every connect.
+//! - **Runtime**: a session is async (tokio, tokio-tungstenite): [`run_observed`] runs one on
+//!   its own thread's runtime, [`run_many`] many as tasks on one multi-threaded runtime; either
+//!   way trades reach the caller's thread through a bounded channel (back-pressure). The
+//!   session's core (ids, duplicates, holes, validation) is synchronous; REST gap fills block
+//!   (in `block_in_place` on a shared runtime).
+//! - One connection for all symbols (up to the venue's per-connection cap,
+//!   [`LiveProtocol::max_markets`]); subscription frames are sent after every connect.
 //! - **Keep-alive**: protocol pings are answered (tungstenite queues the pong; it is flushed on
 //!   the next read); venues that want application pings get them on their schedule.
 //! - **Stale feed**: no frame within `stale_after` → reconnect.
@@ -29,7 +35,6 @@ use std::time::{Duration, Instant};
 
 use tickflow_model::{Instrument, Trade, Ts};
 use tungstenite::stream::MaybeTlsStream;
-use tungstenite::Message;
 
 pub use crate::history::{After, Fill};
 use crate::http::{HttpClient, RetryPolicy};
@@ -474,12 +479,150 @@ pub enum LiveEvent {
 /// [`run`], telling `observe` what happens: backfilling and live phases, frames, recovered
 /// trades, and every hole the venue's REST history could not fill (an ingest records them on
 /// its gaps topic).
+///
+/// The session runs on a tokio runtime of its own thread (async WebSocket I/O); its trades and
+/// events reach `emit` and `observe` on the calling thread, in order, through a bounded channel
+/// ([`SESSION_CHANNEL`] messages): a slow consumer holds the session back, nothing piles up.
 pub fn run_observed(
     cfg: &LiveConfig,
     stop: &AtomicBool,
     mut emit: impl FnMut(Trade) -> bool,
     mut observe: impl FnMut(LiveEvent),
 ) -> Result<LiveStats, ConnectorError> {
+    let done = AtomicBool::new(false);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(SESSION_CHANNEL);
+    std::thread::scope(|scope| {
+        let session = std::thread::Builder::new()
+            .name(format!("live-{}", cfg.venue))
+            .spawn_scoped(scope, || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| ConnectorError::io("tokio runtime", e))?;
+                let mut out = Outlet::new(tx, 0, cfg.resume_after.clone());
+                rt.block_on(session(cfg, Halt { stop, done: Some(&done) }, &mut out))
+            })
+            .map_err(|e| ConnectorError::io("live session thread", e))?;
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                Msg::Trade(t) => {
+                    if !emit(t) {
+                        done.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                }
+                Msg::Note(_, VenueNote::Event(e)) => observe(e),
+                Msg::Note(..) => {}
+            }
+        }
+        // the session sees `done` or a closed channel and returns
+        drop(rx);
+        session.join().unwrap_or_else(|_| Err(ConnectorError::Panicked { what: format!("live session {}", cfg.venue) }))
+    })
+}
+
+/// Messages a session sends its consumer per [`run_observed`] (bounded: back-pressure).
+pub const SESSION_CHANNEL: usize = 4_096;
+
+/// A session's output: trades and notes, tagged with the session's index.
+pub(crate) enum Msg {
+    Trade(Trade),
+    Note(usize, VenueNote),
+}
+
+/// When a session stops: the caller's flag, or its consumer being done.
+#[derive(Clone, Copy)]
+pub(crate) struct Halt<'a> {
+    pub(crate) stop: &'a AtomicBool,
+    pub(crate) done: Option<&'a AtomicBool>,
+}
+
+impl Halt<'_> {
+    fn is_set(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.done.is_some_and(|d| d.load(Ordering::SeqCst))
+    }
+}
+
+/// Where a session sends its trades and events; remembers the last trade sent of each symbol
+/// (a restarted session resumes after it).
+pub(crate) struct Outlet {
+    tx: tokio::sync::mpsc::Sender<Msg>,
+    index: usize,
+    pub(crate) last: BTreeMap<String, After>,
+}
+
+impl Outlet {
+    pub(crate) fn new(tx: tokio::sync::mpsc::Sender<Msg>, index: usize, last: BTreeMap<String, After>) -> Self {
+        Outlet { tx, index, last }
+    }
+    /// Sends what the session produced, in order, waiting for room; false when the consumer is
+    /// gone.
+    async fn flush(&mut self, pending: &mut Vec<Out>) -> bool {
+        for o in pending.drain(..) {
+            let msg = match o {
+                Out::Trade(t) => {
+                    if let Some(id) = t.trade_id {
+                        self.last.insert(t.instrument.symbol().to_string(), After { id, ts: t.ts });
+                    }
+                    Msg::Trade(t)
+                }
+                Out::Event(e) => Msg::Note(self.index, VenueNote::Event(e)),
+            };
+            if self.tx.send(msg).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+    /// Sends a supervisor's note.
+    pub(crate) async fn note(&mut self, n: VenueNote) {
+        let _ = self.tx.send(Msg::Note(self.index, n)).await;
+    }
+}
+
+/// What a session produced and has not sent yet (the session's synchronous core fills it; the
+/// async loop sends it).
+enum Out {
+    Trade(Trade),
+    Event(LiveEvent),
+}
+
+/// Runs `f`, which blocks (a REST gap fill): on a multi-threaded runtime its worker hands its
+/// other sessions over first.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the WebSocket, name resolution, TCP, TLS and WebSocket handshakes bounded by
+/// `timeout` together: a peer that accepts TCP and never answers is a failed attempt (retried
+/// with backoff), not a hang.
+async fn connect(url: &str, timeout: Duration) -> Result<Ws, String> {
+    match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(url)).await {
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no connection and handshake within {timeout:?}")),
+    }
+}
+
+/// Sleeps `d`, waking early when the session is halted.
+async fn pause_until(d: Duration, halt: Halt<'_>) {
+    let end = tokio::time::Instant::now() + d;
+    while !halt.is_set() {
+        let left = end.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left.min(Duration::from_millis(50))).await;
+    }
+}
+
+/// One live session (see the module documentation): connect, subscribe, gap-fill, stream,
+/// reconnect, until halted or the consumer is gone.
+pub(crate) async fn session(cfg: &LiveConfig, halt: Halt<'_>, out: &mut Outlet) -> Result<LiveStats, ConnectorError> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
     let v = venue(&cfg.venue).ok_or_else(|| unknown_venue(&cfg.venue))?;
     let markets: Vec<Market> = cfg
         .symbols
@@ -503,7 +646,7 @@ pub fn run_observed(
         gaps: Vec::new(),
         rejected: Vec::new(),
     };
-    for (symbol, after) in &cfg.resume_after {
+    for (symbol, after) in &out.last {
         if let Some(m) = markets.iter().find(|m| &m.symbol == symbol) {
             s.seen.entry(m.symbol.clone()).or_default().last = Some(*after);
         }
@@ -514,66 +657,86 @@ pub fn run_observed(
     let tick = keepalive.map_or(cfg.stale_after, |(_, every)| every.min(cfg.stale_after)).min(STOP_POLL);
     let mut rng = cfg.retry.seed | 1;
     let mut failures = 0u32;
-    while !stop.load(Ordering::SeqCst) {
-        let mut ws = match connect_ws(url.as_str(), cfg.connect_timeout) {
+    let mut pending: Vec<Out> = Vec::new();
+    // what the synchronous core produces goes to `pending`, then out in order
+    macro_rules! send {
+        () => {
+            if !out.flush(&mut pending).await {
+                return Ok(s.stats);
+            }
+        };
+    }
+    while !halt.is_set() {
+        let mut ws = match connect(url.as_str(), cfg.connect_timeout).await {
             Ok(c) => c,
             Err(e) => {
                 // the URL may hold an API key: log the configured base only
                 tracing::warn!(venue = %cfg.venue, ws_url = %cfg.ws_url, error = %redact(&e, key), "connect failed");
-                observe(LiveEvent::Down(redact(&e, key)));
-                pause(cfg.retry.backoff(failures, &mut rng), stop);
+                pending.push(Out::Event(LiveEvent::Down(redact(&e, key))));
+                send!();
+                pause_until(cfg.retry.backoff(failures, &mut rng), halt).await;
                 failures = failures.saturating_add(1);
                 continue;
             }
         };
         failures = 0;
         s.stats.connects += 1;
-        set_timeout(ws.get_ref(), tick);
         let mut ok = true;
         for frame in v.subscribe(&markets) {
-            ok &= ws.send(Message::Text(frame)).is_ok();
+            ok &= ws.send(WsMessage::Text(frame)).await.is_ok();
         }
         if !ok {
             continue;
         }
         // gap-fill whatever happened while we were away
-        observe(LiveEvent::Backfilling);
+        pending.push(Out::Event(LiveEvent::Backfilling));
         for m in &markets {
-            let before = s.stats.gap_filled;
-            let go = s.fill(m, &mut emit)?;
-            report(&mut s, before, &mut observe);
-            if !go {
-                return Ok(s.stats);
-            }
+            fill(&mut s, m, &mut pending)?;
+            send!();
         }
-        observe(LiveEvent::Live);
+        pending.push(Out::Event(LiveEvent::Live));
+        send!();
         let mut last_frame = Instant::now();
         let mut last_ping = Instant::now();
         loop {
-            if stop.load(Ordering::SeqCst) {
+            if halt.is_set() {
                 return Ok(s.stats);
             }
             if let Some((frame, every)) = keepalive {
                 if last_ping.elapsed() >= every {
                     last_ping = Instant::now();
-                    if ws.send(Message::Text(frame.into())).is_err() {
+                    if ws.send(WsMessage::Text(frame.into())).await.is_err() {
                         break;
                     }
                 }
             }
-            match ws.read() {
-                Ok(Message::Text(text)) => {
+            let read = match tokio::time::timeout(tick, ws.next()).await {
+                Err(_) => {
+                    if last_frame.elapsed() >= cfg.stale_after {
+                        s.stats.stale += 1;
+                        tracing::warn!(venue = %cfg.venue, "feed stale: reconnecting");
+                        break;
+                    }
+                    continue;
+                }
+                Ok(None) => break,
+                Ok(Some(r)) => r,
+            };
+            match read {
+                Ok(WsMessage::Text(text)) => {
                     last_frame = Instant::now();
-                    observe(LiveEvent::Frame);
+                    pending.push(Out::Event(LiveEvent::Frame));
                     let trades = match v.parse(&text, &cfg.exchange, Ts::now()) {
                         Ok(t) if t.is_empty() && v.wants_reconnect(&text) => {
                             tracing::info!(venue = %cfg.venue, "the venue asks for a reconnect");
+                            send!();
                             break;
                         }
                         Ok(t) => t,
                         Err(e) => {
                             s.stats.bad_frames += 1;
                             tracing::warn!(venue = %cfg.venue, error = %e, "bad frame skipped");
+                            send!();
                             continue;
                         }
                     };
@@ -587,7 +750,7 @@ pub fn run_observed(
                         }
                         // refused before it can open a "hole" or move the last id
                         if !s.admit(&t) {
-                            report_rejected(&mut s, &mut observe);
+                            report_rejected(&mut s, &mut |e| pending.push(Out::Event(e)));
                             continue;
                         }
                         let symbol = t.instrument.symbol().to_string();
@@ -596,22 +759,17 @@ pub fn run_observed(
                             if let (Some(l), Some(id), Some(m)) = (last, t.trade_id, by_symbol.get(&symbol)) {
                                 if id > l.saturating_add(1) {
                                     // a hole: filled before this trade is delivered
-                                    let before = s.stats.gap_filled;
-                                    let go = s.fill(m, &mut emit)?;
-                                    report(&mut s, before, &mut observe);
-                                    if !go {
-                                        return Ok(s.stats);
-                                    }
+                                    fill(&mut s, m, &mut pending)?;
                                     let after = s.seen.get(&symbol).and_then(|x| Some((x.last?, x.covered()?)));
                                     if let Some((n, _)) = after.filter(|(_, c)| c.saturating_add(1) < id) {
                                         s.stats.gaps_unfilled += 1;
-                                        observe(LiveEvent::Gap(Gap {
+                                        pending.push(Out::Event(LiveEvent::Gap(Gap {
                                             instrument: m.instrument,
                                             after_id: n.id,
                                             after_ts: n.ts,
                                             resumed_id: Some(id),
                                             resumed_ts: t.ts,
-                                        }));
+                                        })));
                                         tracing::warn!(
                                             venue = %cfg.venue,
                                             symbol,
@@ -623,23 +781,16 @@ pub fn run_observed(
                                 }
                             }
                         }
-                        if !s.deliver_admitted(t, &mut emit) {
-                            return Ok(s.stats);
-                        }
+                        s.deliver_admitted(t, &mut |t| push_trade(&mut pending, t));
                     }
+                    send!();
                 }
-                Ok(Message::Close(_)) => break,
+                Ok(WsMessage::Close(_)) => break,
                 Ok(_) => {
                     // pings/pongs: tungstenite answers pings
                     last_frame = Instant::now();
-                    observe(LiveEvent::Frame);
-                }
-                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    if last_frame.elapsed() >= cfg.stale_after {
-                        s.stats.stale += 1;
-                        tracing::warn!(venue = %cfg.venue, "feed stale: reconnecting");
-                        break;
-                    }
+                    pending.push(Out::Event(LiveEvent::Frame));
+                    send!();
                 }
                 Err(e) => {
                     tracing::warn!(venue = %cfg.venue, error = %e, "connection lost: reconnecting");
@@ -647,9 +798,30 @@ pub fn run_observed(
                 }
             }
         }
-        pause(cfg.retry.backoff(0, &mut rng), stop);
+        pause_until(cfg.retry.backoff(0, &mut rng), halt).await;
     }
     Ok(s.stats)
+}
+
+/// Gap-fills `m` (blocking REST) and queues what it found: the holes it could not fill and the
+/// refused trades first (a hole's record precedes the trades after it, so a consumer that stops
+/// early still has it), then the recovered trades.
+fn fill(s: &mut Session<'_>, m: &Market, pending: &mut Vec<Out>) -> Result<(), ConnectorError> {
+    if s.seen.get(&m.symbol).and_then(|x| x.last).is_none() {
+        return Ok(()); // nothing delivered yet: nothing to fill (and no blocking section)
+    }
+    let before = s.stats.gap_filled;
+    let mut filled = Vec::new();
+    blocking(|| s.fill(m, &mut |t| push_trade(&mut filled, t)))?;
+    report(s, before, &mut |e| pending.push(Out::Event(e)));
+    pending.append(&mut filled);
+    Ok(())
+}
+
+/// Queues a trade for sending (the core's `emit`: always goes on; the send says when to stop).
+fn push_trade(pending: &mut Vec<Out>, t: Trade) -> bool {
+    pending.push(Out::Trade(t));
+    true
 }
 
 /// The pair a CCXT symbol trades: `BTC/USDT:USDT` → `BTC/USDT` (a spot symbol is its own pair).
