@@ -410,9 +410,11 @@ fn binance_linear_perpetual_candles_match_ccxt() {
 }
 
 /// Mark and index candles of perpetuals: Binance `/fapi|dapi/v1/markPriceKlines` (`symbol`) and
-/// `indexPriceKlines` (`pair`), Bybit `mark-price-kline`/`index-price-kline` (payload shapes of
-/// the venues' documentation: Binance's 12-field rows with volume "0", Bybit's
-/// `[start, open, high, low, close]`). The server answers only the right path and market id.
+/// `indexPriceKlines` (`pair`), Bybit `mark-price-kline`/`index-price-kline`, OKX
+/// `history-mark-price-candles` (the swap's `instId`) and `history-index-candles` (the index,
+/// `BTC-USD`) (payload shapes of the venues' documentation: Binance's 12-field rows with volume
+/// "0", Bybit's `[start, open, high, low, close]`, OKX's `[ts, o, h, l, c, confirm]`). The server
+/// answers only the right path and market id.
 #[test]
 fn mark_and_index_candles_come_from_their_own_endpoints() {
     const T0: i64 = 1_700_000_000_000 / 60_000 * 60_000;
@@ -441,6 +443,17 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
                 .collect();
             serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": list}, "retExtInfo": {}, "time": 1}).to_string()
         };
+        // OKX: [ts, o, h, l, c, confirm], newest first, older than `after`
+        let okx = |base: i64| {
+            let after = q("after").unwrap_or(i64::MAX);
+            let data: Vec<serde_json::Value> = (0..10)
+                .rev()
+                .map(|m| (T0 + m * 60_000, base + m))
+                .filter(|(ts, _)| *ts < after)
+                .map(|(ts, p)| serde_json::json!([ts.to_string(), format!("{p}.5"), format!("{}", p + 1), format!("{p}"), format!("{p}.25"), "1"]))
+                .collect();
+            serde_json::json!({"code": "0", "msg": "", "data": data}).to_string()
+        };
         let body = if t.starts_with("/fapi/v1/markPriceKlines?symbol=BTCUSDT&") || t.starts_with("/dapi/v1/markPriceKlines?symbol=BTCUSD_PERP&") {
             binance(100)
         } else if t.starts_with("/fapi/v1/indexPriceKlines?pair=BTCUSDT&") || t.starts_with("/dapi/v1/indexPriceKlines?pair=BTCUSD&") {
@@ -449,6 +462,10 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
             bybit(100)
         } else if t.starts_with("/v5/market/index-price-kline?category=inverse&symbol=BTCUSD&") {
             bybit(200)
+        } else if t.starts_with("/api/v5/market/history-mark-price-candles?instId=BTC-USDT-SWAP&") {
+            okx(100)
+        } else if t.starts_with("/api/v5/market/history-index-candles?instId=BTC-USD&") {
+            okx(200)
         } else {
             return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
         };
@@ -463,6 +480,8 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
         ("binance", "BTC/USD:BTC", "index", 200),
         ("bybit", "BTC/USDT:USDT", "mark", 100),
         ("bybit", "BTC/USD:BTC", "index", 200),
+        ("okx", "BTC/USDT:USDT", "mark", 100),
+        ("okx", "BTC/USD:BTC-251226", "index", 200),
     ] {
         let out = dir.path().join(format!("{source}-{price}.csv"));
         let mut args = common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out);

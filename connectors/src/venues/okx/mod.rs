@@ -178,6 +178,27 @@ pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -
     Ok(out)
 }
 
+/// Parses a mark-price or index candles body (`history-mark-price-candles`,
+/// `history-index-candles`; newest first): `["ts","o","h","l","c","confirm"]` (OKX v5
+/// documentation), no volume. Forming candles (`confirm = "0"`) are left out.
+pub fn parse_price_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -> Result<Vec<Bar>, ConnectorError> {
+    let mut out = Vec::new();
+    for row in ok_data(body)? {
+        let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        if a.len() < 5 {
+            return Err(payload_err(VENUE, "price candle with fewer than 5 fields"));
+        }
+        if a.get(5) == Some(&"0") {
+            continue; // still forming
+        }
+        let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?)?;
+        let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
+        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, Decimal::ZERO, Notional::ZERO));
+    }
+    out.sort_by_key(|b| b.open_time);
+    Ok(out)
+}
+
 /// Parses a WebSocket frame: the trades of a `trades` channel push, empty for anything else.
 pub fn parse_ws(msg: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>, ConnectorError> {
     let v: serde_json::Value = serde_json::from_str(msg).map_err(|e| payload_err(VENUE, format!("ws: {e}")))?;

@@ -49,10 +49,29 @@ impl Venue for Okx {
         let url = req.rest_url.clone().unwrap_or_else(|| REST_URL.into());
         Ok(Box::new(OkxHistory::new(req.client, &url, &req.symbol, req.since, req.until, req.cursor)))
     }
+    /// Traded candles of every kind (`history-candles`); a swap's or future's mark-price candles
+    /// (`history-mark-price-candles`, its `instId`) and index candles (`history-index-candles`,
+    /// the index `BTC-USDT`).
     fn candles(&self, req: CandleRequest<'_>, on_page: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>) -> Result<CandleSummary, ConnectorError> {
+        use crate::venues::CandlePrice;
         let b = req.base(REST_URL);
-        let bars = fetch_candles(req.client, &b, req.symbol, req.timeframe, req.since, req.until, on_page)?;
+        let kind = crate::venues::market_kind("okx", req.symbol)?;
+        let (path, id) = match (req.price, kind) {
+            (CandlePrice::Trade, _) => ("history-candles", market_id(req.symbol)),
+            (p, tickflow_model::MarketKind::Spot) => {
+                return Err(crate::venues::payload_err("okx", format!("{} is a spot market: no {} candles", req.symbol, p.name())))
+            }
+            (CandlePrice::Mark, _) => ("history-mark-price-candles", market_id(req.symbol)),
+            (CandlePrice::Index, _) => ("history-index-candles", market_id(req.symbol.split(':').next().unwrap_or(req.symbol))),
+        };
+        let candles = Candles { path, id, traded: req.price == CandlePrice::Trade };
+        let bars = fetch_candles_of(req.client, &b, &candles, req.symbol, req.timeframe, req.since, req.until, on_page)?;
         Ok(CandleSummary { bars, screened: None })
+    }
+    /// Traded prices, and swaps' and futures' mark and index prices.
+    fn candle_prices(&self) -> &'static [crate::venues::CandlePrice] {
+        use crate::venues::CandlePrice;
+        &[CandlePrice::Trade, CandlePrice::Mark, CandlePrice::Index]
     }
     /// Every kind (spot, `SWAP`, `FUTURES`) for trades, candles and streams, through the same
     /// endpoints with the kind's instrument id; funding of linear (`BTC/USDT:USDT`) and inverse
@@ -238,15 +257,38 @@ pub fn fetch_candles(
     until: Ts,
     on_bars: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>,
 ) -> Result<u64, ConnectorError> {
+    let candles = Candles { path: "history-candles", id: market_id(symbol), traded: true };
+    fetch_candles_of(client, base_url, &candles, symbol, timeframe, since, until, on_bars)
+}
+
+/// Which candles: the endpoint, the `instId` and whether rows carry volume.
+struct Candles {
+    path: &'static str,
+    id: String,
+    traded: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fetch_candles_of(
+    client: &mut HttpClient,
+    base_url: &str,
+    c: &Candles,
+    symbol: &str,
+    timeframe: Timeframe,
+    since: Ts,
+    until: Ts,
+    on_bars: &mut dyn FnMut(&[Bar]) -> Result<(), ConnectorError>,
+) -> Result<u64, ConnectorError> {
     let inst = crate::venues::instrument("okx", "okx", symbol)?;
     let bar = bar(timeframe)?;
     let base = base(base_url);
-    let id = market_id(symbol);
+    let (path, id) = (c.path, &c.id);
     let mut bars = std::collections::BTreeMap::new();
     let mut after = until.millis();
     loop {
-        let url = format!("{base}/api/v5/market/history-candles?instId={id}&bar={bar}&after={after}&limit=100");
-        let page = parse_candles(&client.get(&url)?, inst, timeframe)?;
+        let url = format!("{base}/api/v5/market/{path}?instId={id}&bar={bar}&after={after}&limit=100");
+        let body = client.get(&url)?;
+        let page = if c.traded { parse_candles(&body, inst, timeframe)? } else { super::parse_price_candles(&body, inst, timeframe)? };
         // the earliest row of the raw page moves the cursor, confirmed or not
         let Some(oldest) = page.first().map(|b| b.open_time.millis()) else { break };
         for b in page {
