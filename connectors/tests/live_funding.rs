@@ -2,6 +2,8 @@
 //! documentation) parses to the subscribed market's update; the session settles one event per
 //! funding time — the last rate and mark streamed before it — across a dropped connection.
 
+mod common;
+
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -35,11 +37,13 @@ fn each_venue_s_funding_frame_parses_to_the_subscribed_market() {
     assert!(binance::parse_mark_price(&frame.replace("11794.15000000", "-1"), &m).unwrap_err().to_string().contains("positive"));
     assert!(binance::parse_mark_price(&frame.replace("0.00038167", "0.0003x"), &m).is_err());
 
-    // Bybit v5 "Ticker": a snapshot, then a delta carrying only the mark price
+    // Bybit v5 "Ticker": the recorded linear snapshot (nautilus `ws_ticker_linear.json`), then a
+    // delta carrying only the mark price
     let m = [market("bybit", "BTC/USDT:USDT", "BTCUSDT")];
-    let snap = r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","tickDirection":"PlusTick","price24hPcnt":"0.017103","lastPrice":"17216.00","prevPrice24h":"16926.50","highPrice24h":"17281.50","lowPrice24h":"16915.00","prevPrice1h":"17238.00","markPrice":"17217.33","indexPrice":"17227.36","openInterest":"68744.761","openInterestValue":"1183601235.91","turnover24h":"1570383121.943499","volume24h":"91705.276","nextFundingTime":"1673280000000","fundingRate":"-0.000212","bid1Price":"17215.50","bid1Size":"84.489","ask1Price":"17216.00","ask1Size":"83.020"},"cs":24987956059,"ts":1673272861686}"#;
-    let u = bybit::parse_ticker(snap, &m).unwrap();
-    assert_eq!((u[0].next_funding, u[0].rate), (Some(Ts::from_millis(1_673_280_000_000)), Some(rate("-0.000212"))));
+    let snap = std::fs::read_to_string(common::data().join("ws-samples/bybit/nautilus_ws_ticker_linear.json")).unwrap();
+    let u = bybit::parse_ticker(&snap, &m).unwrap();
+    assert_eq!((u[0].event_ts, u[0].next_funding), (Ts::from_millis(1_673_272_861_686), Some(Ts::from_millis(1_673_280_000_000))));
+    assert_eq!((u[0].rate, u[0].mark.map(|p| p.to_string())), (Some(rate("-0.000212")), Some("17217.33".to_string())));
     let delta = r#"{"topic":"tickers.BTCUSDT","type":"delta","data":{"symbol":"BTCUSDT","markPrice":"17218.00"},"cs":24987956060,"ts":1673272862686}"#;
     let d = bybit::parse_ticker(delta, &m).unwrap();
     assert_eq!((d[0].next_funding, d[0].rate, d[0].mark.map(|p| p.to_string())), (None, None, Some("17218".to_string())));
