@@ -548,46 +548,21 @@ fn futures_candles_come_from_each_market_s_endpoint() {
                 .collect();
             serde_json::Value::Array(v).to_string()
         };
+        // `[ts, o, h, l, c, tail…]` as strings, newest-first pages (OKX, Bybit)
+        let row = |m: i64, ts: i64, tail: &[&str]| {
+            let mut r = vec![ts.to_string(), format!("{}", 100 + m), format!("{}", 101 + m), format!("{}", 99 + m), format!("{}", 100 + m)];
+            r.extend(tail.iter().map(|t| t.to_string()));
+            serde_json::json!(r)
+        };
         let okx = || {
             let after = q("after").unwrap_or(i64::MAX);
-            let v: Vec<serde_json::Value> = minutes(0, after - 1)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .map(|(m, ts)| {
-                    serde_json::json!([
-                        ts.to_string(),
-                        format!("{}", 100 + m),
-                        format!("{}", 101 + m),
-                        format!("{}", 99 + m),
-                        format!("{}", 100 + m),
-                        "9",
-                        "0.75",
-                        "75",
-                        "1"
-                    ])
-                })
-                .collect();
+            let v: Vec<serde_json::Value> =
+                minutes(0, after - 1).collect::<Vec<_>>().into_iter().rev().map(|(m, ts)| row(m, ts, &["9", "0.75", "75", "1"])).collect();
             serde_json::json!({"code": "0", "msg": "", "data": v}).to_string()
         };
         let bybit = |category: &str| {
             let (lo, hi) = (q("start").unwrap_or(T0), q("end").unwrap_or(i64::MAX));
-            let list: Vec<serde_json::Value> = minutes(lo, hi)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .map(|(m, ts)| {
-                    serde_json::json!([
-                        ts.to_string(),
-                        format!("{}", 100 + m),
-                        format!("{}", 101 + m),
-                        format!("{}", 99 + m),
-                        format!("{}", 100 + m),
-                        "0.5",
-                        "50"
-                    ])
-                })
-                .collect();
+            let list: Vec<serde_json::Value> = minutes(lo, hi).collect::<Vec<_>>().into_iter().rev().map(|(m, ts)| row(m, ts, &["0.5", "50"])).collect();
             serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": category, "list": list}, "retExtInfo": {}, "time": 1}).to_string()
         };
         let body = if t.starts_with("/fapi/v1/klines?symbol=BTCUSDT_251226&")

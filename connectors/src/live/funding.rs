@@ -233,32 +233,28 @@ pub fn market_by_id<'a>(markets: &'a [Market], id: &str) -> Option<&'a Market> {
     markets.iter().find(|m| m.id.eq_ignore_ascii_case(id))
 }
 
+/// A field's text: a string as is, a number as written; `""`, `null` and absent: none.
+fn text_field(v: &serde_json::Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) if s.is_empty() => None,
+        x => Some(x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string())),
+    }
+}
+
 /// A field as an exact rate (`""` and absent: none).
 pub fn rate_field(v: &serde_json::Value, key: &str, venue: &str) -> Result<Option<Notional>, ConnectorError> {
-    match v.get(key) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
-        Some(x) => {
-            let text = x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string());
-            Notional::parse_bytes(text.as_bytes()).map(Some).map_err(|e| crate::venues::payload_err(venue, format!("{key}: {e}")))
-        }
-    }
+    text_field(v, key).map(|t| Notional::parse_bytes(t.as_bytes()).map_err(|e| crate::venues::payload_err(venue, format!("{key}: {e}")))).transpose()
 }
 
 /// A field as a positive price (`""` and absent: none).
 pub fn price_field(v: &serde_json::Value, key: &str, venue: &str) -> Result<Option<Decimal>, ConnectorError> {
-    match v.get(key) {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::String(s)) if s.is_empty() => Ok(None),
-        Some(x) => {
-            let text = x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string());
-            let d: Decimal = text.parse().map_err(|e| crate::venues::payload_err(venue, format!("{key}: {e}")))?;
-            if d <= Decimal::ZERO {
-                return Err(crate::venues::payload_err(venue, format!("{key} {d} is not a positive price")));
-            }
-            Ok(Some(d))
-        }
+    let Some(text) = text_field(v, key) else { return Ok(None) };
+    let d: Decimal = text.parse().map_err(|e| crate::venues::payload_err(venue, format!("{key}: {e}")))?;
+    if d <= Decimal::ZERO {
+        return Err(crate::venues::payload_err(venue, format!("{key} {d} is not a positive price")));
     }
+    Ok(Some(d))
 }
 
 /// A field as epoch milliseconds (number or numeric string; `""` and absent: none).

@@ -157,43 +157,42 @@ pub fn parse_trades(body: &str, exchange: &str, ingest: Ts) -> Result<Vec<Trade>
 /// Parses a REST candles body (newest first) into confirmed bars sorted by open time. Volume:
 /// `vol` for spot, `volCcy` (base currency, not contracts) for swaps and futures.
 pub fn parse_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -> Result<Vec<Bar>, ConnectorError> {
-    let mut out = Vec::new();
     let spot = tickflow_model::MarketKind::of(instrument.symbol()) == Ok(tickflow_model::MarketKind::Spot);
-    for row in ok_data(body)? {
-        let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
-        if a.len() < 6 {
-            return Err(payload_err(VENUE, "candle with fewer than 6 fields"));
-        }
-        if a.get(8) == Some(&"0") {
-            continue; // still forming
-        }
-        let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?)?;
-        let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
+    confirmed_rows(body, 6, 8, |a, open_time, ohlc| {
         let quote = a.get(7).and_then(|q| q.parse::<Notional>().ok()).unwrap_or(Notional::ZERO);
         // swaps and futures count `vol` in contracts; `volCcy` is the base amount (as CCXT)
         let volume = if spot { dec(a[5], "vol")? } else { dec(a.get(6).ok_or_else(|| payload_err(VENUE, "candle without volCcy"))?, "volCcy")? };
-        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote));
-    }
-    out.sort_by_key(|b| b.open_time);
-    Ok(out)
+        Ok(Bar::from_candle(instrument, timeframe, open_time, ohlc, volume, quote))
+    })
 }
 
 /// Parses a mark-price or index candles body (`history-mark-price-candles`,
 /// `history-index-candles`; newest first): `["ts","o","h","l","c","confirm"]` (OKX v5
 /// documentation), no volume. Forming candles (`confirm = "0"`) are left out.
 pub fn parse_price_candles(body: &str, instrument: Instrument, timeframe: Timeframe) -> Result<Vec<Bar>, ConnectorError> {
+    confirmed_rows(body, 5, 5, |_, open_time, ohlc| Ok(Bar::from_candle(instrument, timeframe, open_time, ohlc, Decimal::ZERO, Notional::ZERO)))
+}
+
+/// The rows of a candles body (`[ts, o, h, l, c, …]`, at least `min` fields) whose field
+/// `confirm` is not `"0"` (still forming), made bars by `bar`, sorted by open time.
+fn confirmed_rows(
+    body: &str,
+    min: usize,
+    confirm: usize,
+    mut bar: impl FnMut(&[&str], Ts, [Decimal; 4]) -> Result<Bar, ConnectorError>,
+) -> Result<Vec<Bar>, ConnectorError> {
     let mut out = Vec::new();
     for row in ok_data(body)? {
         let a: Vec<&str> = row.as_array().map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
-        if a.len() < 5 {
-            return Err(payload_err(VENUE, "price candle with fewer than 5 fields"));
+        if a.len() < min {
+            return Err(payload_err(VENUE, format!("candle with fewer than {min} fields")));
         }
-        if a.get(5) == Some(&"0") {
+        if a.get(confirm) == Some(&"0") {
             continue; // still forming
         }
         let open_time = super::ms(VENUE, a[0].parse().map_err(|_| payload_err(VENUE, "bad candle time"))?)?;
         let ohlc = [dec(a[1], "open")?, dec(a[2], "high")?, dec(a[3], "low")?, dec(a[4], "close")?];
-        out.push(Bar::from_candle(instrument, timeframe, open_time, ohlc, Decimal::ZERO, Notional::ZERO));
+        out.push(bar(&a, open_time, ohlc)?);
     }
     out.sort_by_key(|b| b.open_time);
     Ok(out)
