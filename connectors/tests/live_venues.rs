@@ -95,6 +95,8 @@ enum V {
     OkxFuture,
     CryptoCompare,
     Bitstamp,
+    /// Kraken Futures' linear perpetual (`PF_XBTUSD`).
+    KrakenFutures,
 }
 
 impl V {
@@ -106,6 +108,7 @@ impl V {
             V::Okx | V::OkxSwap | V::OkxFuture => "okx",
             V::CryptoCompare => "cryptocompare",
             V::Bitstamp => "bitstamp",
+            V::KrakenFutures => "krakenfutures",
         }
     }
     fn symbol(self) -> &'static str {
@@ -114,6 +117,7 @@ impl V {
             V::Bybit | V::Okx => "BTC/USDT",
             V::BybitLinear | V::OkxSwap => "BTC/USDT:USDT",
             V::OkxFuture => "BTC/USD:BTC-251226",
+            V::KrakenFutures => "BTC/USD:USD",
         }
     }
     /// OKX's instrument id of the market.
@@ -135,6 +139,7 @@ impl V {
             V::OkxFuture => r#""instId":"BTC-USD-251226""#,
             V::CryptoCompare => r#""subs":["0~Coinbase~BTC~USD"]"#,
             V::Bitstamp => r#"{"event":"bts:subscribe","data":{"channel":"live_trades_btcusd"}}"#,
+            V::KrakenFutures => r#""product_ids":["PF_XBTUSD"]"#,
         }
     }
     /// One WebSocket frame carrying `ts` (the recorded frame with its trade fields replaced).
@@ -216,6 +221,13 @@ impl V {
                        "TS": t.ts_us / 1_000_000, "TSNS": (t.ts_us % 1_000_000) * 1000, "Q": num(&t.size), "P": num(&t.price), "RTS": t.ts_us / 1_000_000})
                 .to_string()
             }
+            V::KrakenFutures => {
+                // the documented v1 `trade` message
+                let t = &ts[0];
+                json!({"feed": "trade", "product_id": "PF_XBTUSD", "uid": t.id.to_string(), "side": if t.taker_buy { "buy" } else { "sell" }, "type": "fill",
+                       "seq": t.id, "time": t.ts_us / 1000, "qty": num(&t.size), "price": num(&t.price)})
+                .to_string()
+            }
             V::Bitstamp => {
                 let t = &ts[0];
                 let mut m = recorded_frame("ws-samples/bitstamp/cryptofeed_BITSTAMP.ws.1.0", r#""event":"trade""#);
@@ -236,7 +248,7 @@ impl V {
     /// Trades per frame.
     fn per_frame(self) -> usize {
         match self {
-            V::Coinbase | V::CryptoCompare | V::Bitstamp => 1,
+            V::Coinbase | V::CryptoCompare | V::Bitstamp | V::KrakenFutures => 1,
             _ => 3,
         }
     }
@@ -333,6 +345,23 @@ impl V {
                     })
                     .collect();
                 Some(json!({"Data": rows, "Err": {}}).to_string())
+            }
+            V::KrakenFutures => {
+                // the documented market executions, ascending from `since` (ms)
+                if !target.starts_with("/api/history/v3/market/PF_XBTUSD/executions?") {
+                    return None;
+                }
+                let since: i64 = q("since")?.parse().ok()?;
+                let elements: Vec<Value> = happened
+                    .iter()
+                    .filter(|t| t.ts_us / 1000 >= since)
+                    .map(|t| {
+                        let ex = json!({"uid": t.id.to_string(), "timestamp": (t.ts_us / 1000).to_string(), "quantity": t.size, "price": t.price,
+                                        "takerOrder": {"direction": if t.taker_buy { "Buy" } else { "Sell" }}});
+                        json!({"uid": "e", "timestamp": (t.ts_us / 1000).to_string(), "event": {"Execution": {"execution": ex}}})
+                    })
+                    .collect();
+                Some(json!({"len": elements.len().to_string(), "elements": elements}).to_string())
             }
             V::Bitstamp => {
                 // the documented transactions shape: newest first, seconds, strings; the window
@@ -484,8 +513,11 @@ fn check_exactly_once(v: V) {
     for (t, w) in got.iter().zip(trades.iter()) {
         assert_eq!((t.price.to_string(), t.amount.to_string()), (trim(&w.price), trim(&w.size)), "{v:?}");
         assert_eq!(t.side, if w.taker_buy { Side::Buy } else { Side::Sell }, "{v:?}");
-        let want_ts =
-            if matches!(v, V::Bybit | V::BybitLinear | V::Okx | V::OkxSwap | V::OkxFuture) { Ts::from_millis(w.ts_us / 1000) } else { Ts(w.ts_us * 1000) };
+        let want_ts = if matches!(v, V::Bybit | V::BybitLinear | V::Okx | V::OkxSwap | V::OkxFuture | V::KrakenFutures) {
+            Ts::from_millis(w.ts_us / 1000)
+        } else {
+            Ts(w.ts_us * 1000)
+        };
         // Bitstamp's REST transactions carry whole seconds: gap-filled trades have those
         let from_rest = v == V::Bitstamp && t.ts == Ts::from_secs(w.ts_us / 1_000_000);
         assert!(t.ts == want_ts || from_rest, "{v:?} trade {}: {:?} vs {want_ts:?}", w.id, t.ts);
@@ -537,6 +569,12 @@ fn okx_trades_reconnect_and_gap_fill_exactly_once() {
 fn okx_swap_and_future_trades_reconnect_and_gap_fill_exactly_once() {
     check_exactly_once(V::OkxSwap);
     check_exactly_once(V::OkxFuture);
+}
+
+/// Kraken Futures' v1 `trade` feed (UUID ids: unordered), gap fills from the market executions.
+#[test]
+fn krakenfutures_trades_reconnect_and_gap_fill_exactly_once() {
+    check_exactly_once(V::KrakenFutures);
 }
 
 #[test]

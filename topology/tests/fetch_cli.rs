@@ -443,6 +443,16 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
                 .collect();
             serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": "linear", "list": list}, "retExtInfo": {}, "time": 1}).to_string()
         };
+        // Kraken Futures charts: from/to epoch seconds; mark and spot (index) rows carry volume 0
+        let kraken_futures = |base: i64| {
+            let (lo, hi) = (q("from").map_or(T0, |s| s * 1000), q("to").map_or(i64::MAX, |s| s * 1000 + 999));
+            let candles: Vec<serde_json::Value> = (0..10)
+                .map(|m| (T0 + m * 60_000, base + m))
+                .filter(|(ts, _)| *ts >= lo && *ts <= hi)
+                .map(|(ts, p)| serde_json::json!({"time": ts, "open": format!("{p}.5"), "high": format!("{}", p + 1), "low": format!("{p}"), "close": format!("{p}.25"), "volume": 0}))
+                .collect();
+            serde_json::json!({"candles": candles, "more_candles": false}).to_string()
+        };
         // OKX: [ts, o, h, l, c, confirm], newest first, older than `after`
         let okx = |base: i64| {
             let after = q("after").unwrap_or(i64::MAX);
@@ -464,6 +474,10 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
             bybit(200)
         } else if t.starts_with("/api/v5/market/history-mark-price-candles?instId=BTC-USDT-SWAP&") {
             okx(100)
+        } else if t.starts_with("/api/charts/v1/mark/PI_XBTUSD/1m?") {
+            kraken_futures(100)
+        } else if t.starts_with("/api/charts/v1/spot/PF_XBTUSD/1m?") {
+            kraken_futures(200)
         } else if t.starts_with("/api/v5/market/history-index-candles?instId=BTC-USD&") {
             okx(200)
         } else {
@@ -482,6 +496,8 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
         ("bybit", "BTC/USD:BTC", "index", 200),
         ("okx", "BTC/USDT:USDT", "mark", 100),
         ("okx", "BTC/USD:BTC-251226", "index", 200),
+        ("krakenfutures", "BTC/USD:BTC", "mark", 100),
+        ("krakenfutures", "BTC/USD:USD", "index", 200),
     ] {
         let out = dir.path().join(format!("{source}-{price}.csv"));
         let mut args = common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out);
@@ -565,6 +581,17 @@ fn futures_candles_come_from_each_market_s_endpoint() {
             let list: Vec<serde_json::Value> = minutes(lo, hi).collect::<Vec<_>>().into_iter().rev().map(|(m, ts)| row(m, ts, &["0.5", "50"])).collect();
             serde_json::json!({"retCode": 0, "retMsg": "OK", "result": {"category": category, "list": list}, "retExtInfo": {}, "time": 1}).to_string()
         };
+        // Kraken Futures charts: from/to in epoch seconds, time in ms
+        let kraken_futures = |volume: &str| {
+            let (lo, hi) = (q("from").map_or(T0, |s| s * 1000), q("to").map_or(i64::MAX, |s| s * 1000 + 999));
+            let candles: Vec<serde_json::Value> = minutes(lo, hi)
+                .map(|(m, ts)| {
+                    serde_json::json!({"time": ts, "open": format!("{}", 100 + m), "high": format!("{}", 101 + m), "low": format!("{}", 99 + m),
+                                       "close": format!("{}", 100 + m), "volume": serde_json::from_str::<serde_json::Value>(volume).unwrap()})
+                })
+                .collect();
+            serde_json::json!({"candles": candles, "more_candles": false}).to_string()
+        };
         let body = if t.starts_with("/fapi/v1/klines?symbol=BTCUSDT_251226&")
             || t.starts_with("/dapi/v1/klines?symbol=BTCUSD_PERP&")
             || t.starts_with("/dapi/v1/klines?symbol=BTCUSD_251226&")
@@ -578,6 +605,10 @@ fn futures_candles_come_from_each_market_s_endpoint() {
             bybit("linear")
         } else if t.starts_with("/v5/market/kline?category=inverse&symbol=BTCUSDZ25&") {
             bybit("inverse")
+        } else if t.starts_with("/api/charts/v1/trade/PF_XBTUSD/1m?") {
+            kraken_futures("0.5")
+        } else if t.starts_with("/api/charts/v1/trade/FI_XBTUSD_251226/1m?") {
+            kraken_futures("\"0.5\"")
         } else {
             seen.lock().unwrap().push(t.to_string());
             return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
@@ -594,6 +625,8 @@ fn futures_candles_come_from_each_market_s_endpoint() {
         ("okx", "BTC/USD:BTC-251226", "0.75"),
         ("bybit", "BTC/USDT:USDT-251226", "0.5"),
         ("bybit", "BTC/USD:BTC-251226", "0.5"),
+        ("krakenfutures", "BTC/USD:USD", "0.5"),
+        ("krakenfutures", "BTC/USD:BTC-251226", "0.5"),
     ] {
         let out = dir.path().join(format!("{source}-{}.csv", symbol.replace(['/', ':'], "_")));
         let stdout = tickflow_ok(&common::fetch_ohlcv(source, symbol, "1m", &since, &until, &url, &out));

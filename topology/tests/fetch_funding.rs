@@ -104,6 +104,20 @@ fn serve() -> (String, Arc<AtomicUsize>) {
                 .collect();
             return http_stub::respond_json(s, "200 OK", &serde_json::json!({"code": "0", "msg": "", "data": data}).to_string());
         }
+        if t.starts_with("/derivatives/api/v4/historicalfundingrates?") {
+            // Kraken Futures: the whole history, ascending, ISO times; 400 for a non-perpetual
+            let sym = t.split("symbol=").nth(1).and_then(|c| c.split('&').next()).unwrap_or("");
+            if sym != "PF_XBTUSD" && sym != "PI_XBTUSD" {
+                return http_stub::respond_json(s, "400 Bad Request", r#"{"result":"error","error":"Invalid symbol"}"#);
+            }
+            let rates: Vec<serde_json::Value> = (0..N)
+                .map(|i| {
+                    let ts = tickflow_model::Ts::from_millis(START + i * EIGHT_H).to_rfc3339();
+                    serde_json::json!({"timestamp": ts, "fundingRate": 1.33, "relativeFundingRate": rate(i)})
+                })
+                .collect();
+            return http_stub::respond_json(s, "200 OK", &serde_json::json!({"result": "success", "rates": rates}).to_string());
+        }
         http_stub::respond_json(s, "404 Not Found", "{}");
     });
     (url, hits)
@@ -131,19 +145,22 @@ fn fetch_ok(source: &str, symbol: &str, url: &str, out: &std::path::Path, extra:
 fn a_year_of_funding_pages_through_every_venue_and_market_exactly() {
     let (url, hits) = serve();
     let dir = tempfile::tempdir().unwrap();
-    for (source, symbol, mark) in [
-        ("binance", "BTC/USDT:USDT", true),
-        ("binance", "BTC/USD:BTC", false),
-        ("bybit", "BTC/USDT:USDT", false),
-        ("bybit", "BTC/USD:BTC", false),
-        ("okx", "BTC/USDT:USDT", false),
-        ("okx", "BTC/USD:BTC", false),
+    // (venue, symbol, mark price in the rows, requests at least)
+    for (source, symbol, mark, pages) in [
+        ("binance", "BTC/USDT:USDT", true, 2),
+        ("binance", "BTC/USD:BTC", false, 2),
+        ("bybit", "BTC/USDT:USDT", false, 2),
+        ("bybit", "BTC/USD:BTC", false, 2),
+        ("okx", "BTC/USDT:USDT", false, 2),
+        ("okx", "BTC/USD:BTC", false, 2),
+        ("krakenfutures", "BTC/USD:USD", false, 1),
+        ("krakenfutures", "BTC/USD:BTC", false, 1),
     ] {
         let out = dir.path().join(format!("{source}-{}.csv", symbol.replace(['/', ':'], "_")));
         let before = hits.load(Ordering::SeqCst);
         let o = fetch(source, symbol, &url, &out);
         assert!(o.status.success(), "{source} {symbol}: {}", String::from_utf8_lossy(&o.stderr));
-        assert!(hits.load(Ordering::SeqCst) - before >= 2, "{source} {symbol}: more than one page");
+        assert!(hits.load(Ordering::SeqCst) - before >= pages, "{source} {symbol}: pages");
         let text = std::fs::read_to_string(&out).unwrap();
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(rows[0], "timestamp,exchange,symbol,funding_rate,mark_price");

@@ -108,6 +108,27 @@ fn answer(venue: &str, target: &str, tape: &[T], cap: usize) -> Option<Value> {
                 .collect();
             Some(json!({"code": "0", "msg": "", "data": data}))
         }
+        "krakenfutures" if target.starts_with("/api/history/v3/market/PF_XBTUSD/executions?") => {
+            // the documented market-executions shape, ascending; the continuation token is
+            // opaque to the client (here: the index of the next execution)
+            let (since, before) = (param(target, "since")?, param(target, "before").unwrap_or(i64::MAX));
+            let from = target.split("continuation_token=tok").nth(1).and_then(|s| s.split('&').next()).and_then(|s| s.parse::<usize>().ok()).unwrap_or(0);
+            let span: Vec<T> = tape.iter().filter(|t| t.ms >= since && t.ms < before).copied().collect();
+            let page = &span[from.min(span.len())..(from + cap).min(span.len())];
+            let elements: Vec<Value> = page
+                .iter()
+                .map(|t| {
+                    let ex = json!({"uid": t.id.to_string(), "timestamp": t.ms.to_string(), "quantity": qty(t), "price": price(t), "markPrice": price(t),
+                                    "limitFilled": false, "takerOrder": {"uid": "o", "tradeable": "PF_XBTUSD", "direction": if t.taker_buy { "Buy" } else { "Sell" }}});
+                    json!({"uid": format!("e{}", t.id), "timestamp": t.ms.to_string(), "event": {"Execution": {"execution": ex, "takerReducedQuantity": ""}}})
+                })
+                .collect();
+            let mut body = json!({"len": elements.len().to_string(), "elements": elements});
+            if from + cap < span.len() {
+                body["continuationToken"] = format!("tok{}", from + cap).into();
+            }
+            Some(body)
+        }
         "coindesk" if target.starts_with("/spot/v1/historical/trades?market=kraken&instrument=BTC-USDT") => {
             // documented shape; after_ts in seconds, continued strictly after last_ccseq
             let after = param(target, "after_ts")?;
@@ -239,7 +260,11 @@ fn fetch_into(venue: &'static str, cap: usize, extra: &[&str], out: &std::path::
     let (url, hits) = serve(venue, tape.clone(), cap);
     let (since, until) = (tape[100].ms, tape[2800].ms);
     let want: Vec<&T> = tape.iter().filter(|t| t.ms >= since && t.ms < until).collect();
-    let symbol = if venue == "coinbase" { "BTC/USD" } else { "BTC/USDT" };
+    let symbol = match venue {
+        "coinbase" => "BTC/USD",
+        "krakenfutures" => "BTC/USD:USD",
+        _ => "BTC/USDT",
+    };
     let parquet = out.extension().is_some_and(|e| e == "parquet");
     // what the rows are read back from: the CSV itself, or the Parquet file converted
     let csv = if parquet { out.with_extension("back.csv") } else { out.to_path_buf() };
@@ -271,6 +296,13 @@ fn fetch_into(venue: &'static str, cap: usize, extra: &[&str], out: &std::path::
         assert_eq!(row.2, if t.taker_buy { "buy" } else { "sell" }, "{venue}: taker side");
     }
     assert!(hits.load(Ordering::SeqCst) > 3, "{venue}: paged through a 429");
+}
+
+/// Kraken Futures' market executions, paged by continuation token through a 429, interrupted
+/// and resumed from the saved token.
+#[test]
+fn krakenfutures_executions_history() {
+    fetch_resumes_and_writes_every_trade_once("krakenfutures", 250);
 }
 
 #[test]

@@ -63,5 +63,5 @@ fn the_market_id_table_is_what_the_venues_send() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16, "every cell of the table");
+    assert_eq!(checked, 20, "every cell of the table");
 }

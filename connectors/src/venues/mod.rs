@@ -16,6 +16,7 @@ pub mod bybit;
 pub mod coinbase;
 pub mod cryptocompare;
 pub mod kraken;
+pub mod krakenfutures;
 pub mod okx;
 mod registry;
 

@@ -12,6 +12,7 @@ pub static REGISTRY: &[&dyn Venue] = &[
     &binance::Binance,
     &coinbase::Coinbase,
     &kraken::Kraken,
+    &krakenfutures::KrakenFutures,
     &bybit::Bybit,
     &okx::Okx,
     &cryptocompare::CryptoCompare,
