@@ -48,6 +48,8 @@ pub const EQUITY_SCHEMA: &str = "tickflow.equity.v1";
 pub const DLQ_SCHEMA: &str = "tickflow.dlq.v1";
 /// Schema id of funding records ([`tickflow_model::FundingRecord`]).
 pub const FUNDING_SCHEMA: &str = "tickflow.funding.v1";
+/// Schema id of mark/index price candles ([`tickflow_model::PriceCandleRecord`]).
+pub const PRICE_CANDLE_SCHEMA: &str = "tickflow.price_candle.v1";
 
 /// Largest original record copied into a dead letter (below the 1 MiB default
 /// `message.max.bytes` of Kafka and Redpanda); a larger one is referenced by its `origin` header
@@ -221,6 +223,13 @@ impl KafkaSink {
     pub fn send_trade(&mut self, topic: &str, t: &Trade) -> Result<(), ConnectorError> {
         let r = TradeRecord::from(t);
         self.send_json(topic, &r.key(), &r, t.ts.millis(), TRADE_SCHEMA)
+    }
+
+    /// Sends a mark- or index-price candle (`price`: `mark`, `index`) to `topic` (key
+    /// `exchange:symbol:timeframe:price:open_time`, timestamp = open time).
+    pub fn send_price_candle(&mut self, topic: &str, bar: &tickflow_model::Bar, price: &str) -> Result<(), ConnectorError> {
+        let r = tickflow_model::PriceCandleRecord::new(bar, price);
+        self.send_json(topic, &r.key(), &r, bar.open_time.millis(), PRICE_CANDLE_SCHEMA)
     }
 
     /// Sends a funding event to `topic` (key `exchange:symbol:ts`, timestamp = funding time).

@@ -26,6 +26,6 @@ pub use funding::FundingRate;
 pub use instrument::{fnv1a64, Instrument, Side, SmallStr, EXCHANGE_MAX, SYMBOL_MAX};
 pub use market::MarketKind;
 pub use order::{ClosedTrade, Fill, Order, OrderKind, OrderSide, OrderStatus};
-pub use record::{BarRecord, EquityRecord, FundingRecord, LateRecord, RunRecord, TradeRecord, RECORD_VERSION};
+pub use record::{BarRecord, EquityRecord, FundingRecord, LateRecord, PriceCandleRecord, RunRecord, TradeRecord, RECORD_VERSION};
 pub use time::{civil_from_days, days_from_civil, days_in_month, parse_timeframes, Timeframe, Ts, NANOS_PER_MICRO, NANOS_PER_MILLI, NANOS_PER_SEC};
 pub use trade::{Trade, TradeBatch, TradeKey, TradeRows};

@@ -137,6 +137,56 @@ impl FundingRecord {
     }
 }
 
+/// A perpetual's mark- or index-price candle on the wire (`price_candles` topic; key
+/// `exchange:symbol:timeframe:price:open_time`, so a compacted topic keeps one record per candle
+/// and a refetch rewrites it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceCandleRecord {
+    /// Schema version.
+    pub v: u32,
+    /// Exchange id.
+    pub exchange: String,
+    /// CCXT symbol of the contract.
+    pub symbol: String,
+    /// Candle length (`1m`, `1h`, …).
+    pub timeframe: String,
+    /// Which price: `mark` or `index`.
+    pub price: String,
+    /// Open time, ns.
+    pub open_time: i64,
+    /// Open.
+    pub open: Decimal,
+    /// High.
+    pub high: Decimal,
+    /// Low.
+    pub low: Decimal,
+    /// Close.
+    pub close: Decimal,
+}
+
+impl PriceCandleRecord {
+    /// The record of `bar`'s prices, which follow `price` (`mark`, `index`).
+    pub fn new(bar: &crate::Bar, price: &str) -> Self {
+        PriceCandleRecord {
+            v: RECORD_VERSION,
+            exchange: bar.instrument.exchange().to_string(),
+            symbol: bar.instrument.symbol().to_string(),
+            timeframe: bar.timeframe.to_string(),
+            price: price.to_string(),
+            open_time: bar.open_time.0,
+            open: bar.open,
+            high: bar.high,
+            low: bar.low,
+            close: bar.close,
+        }
+    }
+    /// The record key: `exchange:symbol:timeframe:price:open_time`.
+    pub fn key(&self) -> String {
+        format!("{}:{}:{}:{}:{}", self.exchange, self.symbol, self.timeframe, self.price, self.open_time)
+    }
+}
+
 /// A bar on the wire (`bars` topic; key `exchange:symbol:timeframe:open_time`, so a compacted
 /// topic keeps each bar's latest revision).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +427,7 @@ mod tests {
                 }))
                 .unwrap(),
             ),
+            ("price_candle.v1.json", serde_json::to_value(PriceCandleRecord::new(&b, "mark")).unwrap()),
         ] {
             let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
             let props: std::collections::BTreeSet<&str> = schema["properties"].as_object().unwrap().keys().map(|k| k.as_str()).collect();

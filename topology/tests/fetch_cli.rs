@@ -5,6 +5,8 @@
 mod common;
 #[path = "../../connectors/tests/support/http_stub.rs"]
 mod http_stub;
+#[path = "../../connectors/tests/support/qdb_server.rs"]
+mod qdb_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -409,16 +411,14 @@ fn binance_linear_perpetual_candles_match_ccxt() {
     assert!(std::fs::read_to_string(&out).unwrap().contains("BTC/USDT:USDT"));
 }
 
-/// Mark and index candles of perpetuals: Binance `/fapi|dapi/v1/markPriceKlines` (`symbol`) and
-/// `indexPriceKlines` (`pair`), Bybit `mark-price-kline`/`index-price-kline`, OKX
-/// `history-mark-price-candles` (the swap's `instId`) and `history-index-candles` (the index,
-/// `BTC-USD`) (payload shapes of the venues' documentation: Binance's 12-field rows with volume
-/// "0", Bybit's `[start, open, high, low, close]`, OKX's `[ts, o, h, l, c, confirm]`). The server
-/// answers only the right path and market id.
-#[test]
-fn mark_and_index_candles_come_from_their_own_endpoints() {
-    const T0: i64 = 1_700_000_000_000 / 60_000 * 60_000;
-    let url = http_stub::serve(|req, s| {
+/// The first minute of the mark/index price servers' ten candles.
+const T0: i64 = 1_700_000_000_000 / 60_000 * 60_000;
+
+/// Serves mark and index candles like each venue, for the right path and market id only (see
+/// `mark_and_index_candles_come_from_their_own_endpoints`): minute m's mark is 100 + m, its index
+/// 200 + m.
+fn price_server() -> String {
+    http_stub::serve(|req, s| {
         let t = req.target.as_str();
         let q = |k: &str| req.param(k).and_then(|v| v.parse::<i64>().ok());
         // the price of minute m: mark = 100 + m, index = 200 + m
@@ -484,7 +484,18 @@ fn mark_and_index_candles_come_from_their_own_endpoints() {
             return http_stub::respond_json(s, "400 Bad Request", r#"{"code":-1121,"msg":"Invalid symbol."}"#);
         };
         http_stub::respond_json(s, "200 OK", &body);
-    });
+    })
+}
+
+/// Mark and index candles of perpetuals: Binance `/fapi|dapi/v1/markPriceKlines` (`symbol`) and
+/// `indexPriceKlines` (`pair`), Bybit `mark-price-kline`/`index-price-kline`, OKX
+/// `history-mark-price-candles` (the swap's `instId`) and `history-index-candles` (the index,
+/// `BTC-USD`) (payload shapes of the venues' documentation: Binance's 12-field rows with volume
+/// "0", Bybit's `[start, open, high, low, close]`, OKX's `[ts, o, h, l, c, confirm]`). The server
+/// answers only the right path and market id.
+#[test]
+fn mark_and_index_candles_come_from_their_own_endpoints() {
+    let url = price_server();
     let dir = tempfile::tempdir().unwrap();
     let (since, until) = (T0.to_string(), (T0 + 600_000).to_string());
     for (source, symbol, price, base) in [
@@ -644,4 +655,66 @@ fn futures_candles_come_from_each_market_s_endpoint() {
         }
     }
     assert!(wrong.lock().unwrap().is_empty(), "requests for another market: {:?}", wrong.lock().unwrap());
+}
+
+/// #15: mark and index candles are stored like bars — QuestDB's `price_candles` table (DEDUP on
+/// open time, exchange, symbol, timeframe, price) and the compacted `price_candles` topic (key
+/// `exchange:symbol:timeframe:price:open_time`) — and a refetch rewrites the same keys. Traded
+/// candles are refused there (bars reach QuestDB and Kafka from `aggregate`/`run`).
+#[test]
+fn mark_and_index_candles_are_stored_once_per_key() {
+    let url = price_server();
+    let server = qdb_server::QdbServer::start();
+    let conf = server.conf("");
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("p.price_candles", 2, 1).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.csv");
+    let (since, until) = (T0.to_string(), (T0 + 600_000).to_string());
+    let stores = ["--questdb", "--questdb-conf", &conf, "--publish", "--brokers", &brokers, "--namespace", "p"];
+    for _ in 0..2 {
+        for price in ["mark", "index"] {
+            let mut args = common::fetch_ohlcv("binance", "BTC/USDT:USDT", "1m", &since, &until, &url, &out);
+            args.extend(["--price", price]);
+            args.extend(stores);
+            tickflow_ok(&args);
+        }
+    }
+    // QuestDB: one row per candle and price, the venue's values
+    let mut rows: Vec<(i64, String, f64)> = server
+        .rows("price_candles")
+        .iter()
+        .map(|r| {
+            assert_eq!((&r["symbol"], &r["timeframe"]), (&qdb_server::Val::Sym("BTC/USDT:USDT".into()), &qdb_server::Val::Sym("1m".into())));
+            let price = match &r["price"] {
+                qdb_server::Val::Sym(p) => p.clone(),
+                v => panic!("price {v:?}"),
+            };
+            (r["open_time"].as_i64().unwrap() / 1_000_000, price, r["close"].as_f64().unwrap())
+        })
+        .collect();
+    rows.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let mut want: Vec<(i64, String, f64)> = (0..10i64)
+        .flat_map(|m| [(T0 + m * 60_000, "index".to_string(), 200.25 + m as f64), (T0 + m * 60_000, "mark".to_string(), 100.25 + m as f64)])
+        .collect();
+    want.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    assert_eq!(rows, want);
+    // Kafka: every fetch published (compaction keeps the last per key); 20 distinct keys
+    let recs = common::read_all(&brokers, "p.price_candles", 2);
+    assert_eq!(recs.len(), 40);
+    let keys: std::collections::BTreeSet<&str> = recs.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(keys.len(), 20);
+    for (key, value, headers) in &recs {
+        let v: serde_json::Value = serde_json::from_str(value).unwrap();
+        let (price, open_time) = (v["price"].as_str().unwrap(), v["open_time"].as_i64().unwrap());
+        assert_eq!(key, &format!("binance:BTC/USDT:USDT:1m:{price}:{open_time}"));
+        let m = (open_time / 1_000_000 - T0) / 60_000;
+        let base = if price == "mark" { 100 } else { 200 };
+        assert_eq!(v["close"], format!("{}.25", base + m), "{value}");
+        assert!(headers.iter().any(|(k, v)| k == "schema" && v == "tickflow.price_candle.v1"), "{headers:?}");
+    }
+    let args = common::fetch_ohlcv("binance", "BTC/USDT:USDT", "1m", &since, &until, &url, &out);
+    let err = common::tickflow_fails(&[&args[..], &["--questdb", "--questdb-conf", &conf]].concat());
+    assert!(err.contains("mark and index"), "{err}");
 }

@@ -47,6 +47,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("equity", &["ts", "run", "cash", "value"]),
     ("late_trades", &["ts", "exchange", "symbol", "trade_id", "side", "price", "amount", "ingest_ts", "watermark", "disposition"]),
     ("funding", &["ts", "exchange", "symbol", "funding_rate", "mark_price"]),
+    ("price_candles", &["open_time", "exchange", "symbol", "timeframe", "price", "open", "high", "low", "close"]),
 ];
 
 /// Prometheus metrics (contract) and their own labels; every series also has `job` and `instance`.

@@ -124,6 +124,7 @@ enum Row {
     Fill(String, Fill),
     Equity(String, i64, f64, f64),
     Funding(FundingRate),
+    PriceCandle(Bar, &'static str),
 }
 
 impl Row {
@@ -136,6 +137,7 @@ impl Row {
             Row::Fill(..) => Table::Fills,
             Row::Equity(..) => Table::Equity,
             Row::Funding(_) => Table::Funding,
+            Row::PriceCandle(..) => Table::PriceCandles,
         }
     }
     fn write(&self, b: &mut Buffer, names: &[String; Table::COUNT]) -> questdb::Result<()> {
@@ -148,6 +150,7 @@ impl Row {
             Row::Fill(run, f) => tables::fill_row(b, n, run, f),
             Row::Equity(run, ts, cash, value) => tables::equity_row(b, n, run, *ts, *cash, *value),
             Row::Funding(f) => tables::funding_row(b, n, f),
+            Row::PriceCandle(bar, price) => tables::price_candle_row(b, n, bar, price),
         }
     }
 }
@@ -243,6 +246,11 @@ impl QuestDbSink {
     /// Buffers a funding event.
     pub fn funding(&mut self, f: &FundingRate) -> Result<(), ConnectorError> {
         self.row(Row::Funding(*f))
+    }
+
+    /// Queues a mark- or index-price candle (`price`: `mark`, `index`).
+    pub fn price_candle(&mut self, bar: &Bar, price: &'static str) -> Result<(), ConnectorError> {
+        self.row(Row::PriceCandle(*bar, price))
     }
 
     /// The frontier advanced: flush if the interval has passed.

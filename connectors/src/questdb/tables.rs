@@ -26,13 +26,16 @@ pub enum Table {
     LateTrades,
     /// Funding events of perpetuals.
     Funding,
+    /// Mark- and index-price candles of perpetuals and futures.
+    PriceCandles,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; Table::COUNT] = [Table::Trades, Table::Bars, Table::Orders, Table::Fills, Table::Equity, Table::LateTrades, Table::Funding];
+    pub const ALL: [Table; Table::COUNT] =
+        [Table::Trades, Table::Bars, Table::Orders, Table::Fills, Table::Equity, Table::LateTrades, Table::Funding, Table::PriceCandles];
     /// How many tables there are.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Base name (before the prefix).
     pub fn base_name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Table {
             Table::Equity => "equity",
             Table::LateTrades => "late_trades",
             Table::Funding => "funding",
+            Table::PriceCandles => "price_candles",
         }
     }
 
@@ -85,6 +89,11 @@ impl Table {
                 "ts, exchange, symbol, trade_id, side, price, amount",
             ),
             Table::Funding => ("ts TIMESTAMP, exchange SYMBOL, symbol SYMBOL, funding_rate DOUBLE, mark_price DOUBLE", "ts", "ts, exchange, symbol"),
+            Table::PriceCandles => (
+                "open_time TIMESTAMP, exchange SYMBOL, symbol SYMBOL, timeframe SYMBOL, price SYMBOL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE",
+                "open_time",
+                "open_time, exchange, symbol, timeframe, price",
+            ),
         }
     }
 
@@ -166,6 +175,21 @@ pub fn bar_row(buf: &mut Buffer, table: &str, b: &Bar) -> R {
         .column_i64_opt("first_trade_id", id(b.first_trade_id))?
         .column_i64_opt("last_trade_id", id(b.last_trade_id))?
         .column_i64("revision", i64::from(b.revision))?
+        .at(TimestampNanos::new(b.open_time.0))
+}
+
+/// Appends one `price_candles` row (`price`: `mark`, `index`; a refetch rewrites the same key).
+pub fn price_candle_row(buf: &mut Buffer, table: &str, b: &Bar, price: &str) -> R {
+    let tf = b.timeframe.to_string();
+    buf.table(table)?
+        .symbol("exchange", b.instrument.exchange())?
+        .symbol("symbol", b.instrument.symbol())?
+        .symbol("timeframe", tf.as_str())?
+        .symbol("price", price)?
+        .column_f64("open", b.open.to_f64())?
+        .column_f64("high", b.high.to_f64())?
+        .column_f64("low", b.low.to_f64())?
+        .column_f64("close", b.close.to_f64())?
         .at(TimestampNanos::new(b.open_time.0))
 }
 

@@ -110,6 +110,12 @@ pub struct FetchOhlcvArgs {
     /// Hide the progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// With --price mark|index: also write QuestDB's `price_candles` table (DEDUP on open time,
+    /// exchange, symbol, timeframe, price) and/or publish to `<namespace>.price_candles` (key
+    /// `exchange:symbol:timeframe:price:open_time`; record `tickflow.price_candle.v1`). Traded
+    /// bars reach QuestDB and Kafka from `aggregate`/`run`.
+    #[command(flatten)]
+    stores: crate::cli::funding_out::FundingStoreArgs,
 }
 
 /// Flags of `fetch trades`.
@@ -205,6 +211,11 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
         Some(last) => since.max(tickflow_model::Ts(last.0 + tf.nanos())),
         None => since,
     };
+    let stored = a.stores.questdb.questdb || a.stores.publish;
+    if stored && price == venues::CandlePrice::Trade {
+        bail!("--questdb/--publish store mark and index candles (--price mark|index); traded bars reach QuestDB and Kafka from `aggregate`/`run`");
+    }
+    let mut stores = if stored { Some(crate::cli::funding_out::PriceCandleStores::open(&a.stores, "tickflow-fetch")?) } else { None };
     let mut writer = if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? };
     let key = api_key(a.api_key_file.as_deref())?.map(Secret::new);
     let mut client = client(venue, &a.symbol);
@@ -212,6 +223,9 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     let mut on_page = |bars: &[tickflow_model::Bar]| {
         if let Some(b) = bars.last() {
             pb.set_position(((b.open_time.0 - since.0).max(0) / 1_000_000_000) as u64);
+        }
+        if let Some(s) = stores.as_mut() {
+            s.write(bars, price.name())?;
         }
         writer.write_all(bars)
     };
@@ -228,6 +242,9 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     };
     let summary = venue.candles(req, &mut on_page)?;
     writer.finish()?;
+    if let Some(s) = stores.as_mut() {
+        s.flush()?;
+    }
     pb.finish_and_clear();
     let (n, stats) = (summary.bars, client.stats);
     match summary.screened {

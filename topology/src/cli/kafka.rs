@@ -81,6 +81,8 @@ pub fn topics(cmd: TopicsCmd) -> Result<()> {
                 ("gaps", false, 1),
                 // one record per perpetual and funding time
                 ("funding", true, a.partitions),
+                // one record per mark/index candle
+                ("price_candles", true, a.partitions),
                 // one partition: a job's checkpoints are read back whole on restore
                 ("checkpoints", true, 1),
             ];
