@@ -6,11 +6,13 @@
 //! partition per symbol; the timer starts after generation) with 1 and 2 workers, and CSV file →
 //! bars, where memory stays flat. Each configuration runs in its own child process so peak RSS is
 //! per configuration. `backtest` measures the event-driven backtest and a sweep; `kafka` the
-//! client's raw rates next to topic → bars end to end.
+//! client's raw rates next to topic → bars end to end; `live` the live session engine (tokio
+//! sessions) from loopback WebSocket venues to the consumer.
 
 mod aggregate;
 mod backtest;
 mod kafka;
+mod live;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -36,6 +38,8 @@ enum BenchCmd {
     Backtest(backtest::BenchBacktestArgs),
     /// Kafka: raw produce/consume rate of the client next to topic → bars end to end.
     Kafka(kafka::BenchKafkaArgs),
+    /// Live sessions: trades/s from loopback WebSocket venues through the session engine.
+    Live(live::BenchLiveArgs),
 }
 
 /// Peak resident memory of this process, MiB.
@@ -56,6 +60,7 @@ fn main() {
         },
         BenchCmd::Backtest(b) => backtest::run(&b),
         BenchCmd::Kafka(k) => kafka::run(&k),
+        BenchCmd::Live(l) => live::run(&l),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
