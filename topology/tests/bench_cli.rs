@@ -38,6 +38,20 @@ fn bench_aggregate_runs_every_configuration_and_reports_each() {
     assert!(one["bars"].as_u64().unwrap() > 0);
 }
 
+/// `bench live` on a small tape: every configuration reports a rate (the bench itself fails when
+/// a trade is missing) and the runtime's threads.
+#[test]
+fn bench_live_runs_every_session_count() {
+    let out = bench_ok(&["live", "--trades", "4000", "--sessions", "1,4", "--repeat", "1"]);
+    for sessions in ["1", "4"] {
+        let row = out.lines().find(|l| l.starts_with(&format!("| {sessions} |"))).unwrap_or_else(|| panic!("no row for {sessions} sessions:\n{out}"));
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let rate: f64 = cells[2].trim_end_matches(" M").parse().unwrap_or_else(|_| panic!("{row}"));
+        let threads: usize = cells[3].parse().unwrap();
+        assert!(rate > 0.0 && (1..=4).contains(&threads), "{row}");
+    }
+}
+
 #[test]
 fn the_shipped_binary_has_no_bench_command() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickflow")).args(["bench", "aggregate"]).output().unwrap();
