@@ -87,7 +87,8 @@ fn tables_are_created_as_wal_day_partitioned_with_upsert_keys() {
     let server = QdbServer::start();
     let _ = connect(&server, "", FlushPolicy::default());
     let s = server.state.lock().unwrap();
-    assert_eq!(s.tables.keys().cloned().collect::<Vec<_>>(), ["bars", "equity", "fills", "funding", "late_trades", "orders", "trades"]);
+    assert_eq!(s.tables.keys().cloned().collect::<Vec<_>>(), ["bars", "equity", "fills", "funding", "late_trades", "orders", "price_candles", "trades"]);
+    assert_eq!(s.tables["price_candles"].keys, ["open_time", "exchange", "symbol", "timeframe", "price"]);
     let bars = &s.tables["bars"];
     assert_eq!((bars.designated.as_str(), bars.partition.as_str(), bars.wal), ("open_time", "DAY", true));
     assert_eq!(bars.keys, ["open_time", "exchange", "symbol", "timeframe"]);

@@ -179,10 +179,10 @@ fn questdb_init_creates_the_tables_and_prints_the_ddl() {
     assert!(out.contains("paper_bars"), "{out}");
     assert_eq!(
         server.state.lock().unwrap().tables.keys().cloned().collect::<Vec<_>>(),
-        ["paper_bars", "paper_equity", "paper_fills", "paper_funding", "paper_late_trades", "paper_orders", "paper_trades"]
+        ["paper_bars", "paper_equity", "paper_fills", "paper_funding", "paper_late_trades", "paper_orders", "paper_price_candles", "paper_trades"]
     );
     let ddl = tickflow_ok(&["questdb", "init", "--print"]);
-    assert_eq!(ddl.lines().count(), 7);
+    assert_eq!(ddl.lines().count(), 8);
     for l in ddl.lines() {
         qdb_server::parse_create(l.trim_end_matches(';')).unwrap();
     }
