@@ -90,6 +90,13 @@ pub enum ParamProblem {
         /// The value given.
         got: f64,
     },
+    /// A `source` that is neither a price line nor `NAME(k=v;…)[.line]`.
+    BadSource {
+        /// The value as given.
+        value: String,
+    },
+    /// The indicator reads several price lines (high, low, close): it takes no `source`.
+    NoSource,
     /// The indicator takes no parameter of that name (a typo).
     Unknown {
         /// The parameters it takes.
@@ -171,6 +178,13 @@ impl fmt::Display for ParamMessage<'_> {
         match self.problem {
             ParamProblem::NotKeyValue => write!(f, "parameter {k:?} is not k=v"),
             ParamProblem::NotANumber { value } => write!(f, "parameter {k}: {value:?} is not a number"),
+            ParamProblem::BadSource { value } => write!(
+                f,
+                "parameter {k}: {value:?} is not a source (close, open, high, low, volume, hl2, hlc3, ohlc4, or INDICATOR(k=v;…)[.line], e.g. rsi(period=14))"
+            ),
+            ParamProblem::NoSource => {
+                write!(f, "parameter {k}: indicator {} reads high, low and close itself (it takes no source)", self.indicator.unwrap_or("?"))
+            }
             ParamProblem::NotFinite => write!(f, "parameter {k}: must be finite"),
             ParamProblem::NotAnInteger { min, max, got } => write!(f, "parameter {k} must be an integer between {min} and {max}, got {got}"),
             ParamProblem::NotPositive { got } => write!(f, "parameter {k} must be positive, got {got}"),

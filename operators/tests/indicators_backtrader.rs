@@ -83,8 +83,74 @@ fn every_indicator_matches_backtrader() {
     assert!(checked_values > 4000, "{checked_values}");
 }
 
+/// Input lines and composition (`source=`) against Backtrader's `Highest(data.high)`,
+/// `SMA(SMA(data, 30), 30)`, `SMA(RSI(data, 14), 10)`, `EMA((high + low) / 2, 20)`,
+/// `WMA((high + low + close) / 3, 10)`, `RSI((open + high + low + close) / 4, 14)`,
+/// `SMA(volume, 5)` and `EMA(MACDHisto(data).signal, 5)`: every bar, warm-up included.
+#[test]
+fn sources_and_compositions_match_backtrader() {
+    let bars = bars();
+    let (dates, want) = reference();
+    let cases: [(&str, &str, &[&str]); 9] = [
+        ("highest_of_high", "highest", &["period=14", "source=high"]),
+        ("lowest_of_low", "lowest", &["period=14", "source=low"]),
+        ("sma_of_sma", "sma", &["period=30", "source=sma(period=30)"]),
+        ("sma_of_rsi", "sma", &["period=10", "source=rsi(period=14)"]),
+        ("ema_of_hl2", "ema", &["period=20", "source=hl2"]),
+        ("wma_of_hlc3", "wma", &["period=10", "source=hlc3"]),
+        ("rsi_of_ohlc4", "rsi", &["period=14", "source=ohlc4"]),
+        ("sma_of_volume", "sma", &["period=5", "source=volume"]),
+        ("ema_of_macd_signal", "ema", &["period=5", "source=macd(period_me1=12;period_me2=26;period_signal=9).signal"]),
+    ];
+    let mut checked = 0;
+    for (case, name, params) in cases {
+        let mut ind = build(name, &Params::parse(params.iter().copied()).unwrap()).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let mut out = vec![0.0; ind.lines().len()];
+        let col = format!("{case}.{}", ind.lines()[0]);
+        let w = want.get(&col).unwrap_or_else(|| panic!("reference has no column {col}"));
+        let mut first_valid = None;
+        for (i, (_, b)) in bars.iter().enumerate() {
+            ind.next(b, &mut out);
+            let g = out[0];
+            match w[i] {
+                None => assert!(g.is_nan(), "{col} on {}: Backtrader is still warming up, we have {g}", dates[i]),
+                Some(w) => {
+                    first_valid.get_or_insert(i);
+                    let rel = (g - w).abs() / w.abs().max(1e-300);
+                    assert!(g == w || rel <= 1e-9, "{col} on {}: {g} vs Backtrader {w} (rel {rel:e})", dates[i]);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(first_valid.map(|i| i + 1), Some(ind.min_period()), "{case}: min period");
+    }
+    assert!(checked > 1800, "{checked}");
+}
+
 #[test]
 fn bad_names_and_parameters_are_clear_errors() {
+    // sources: a bar indicator takes none; a source is a line or INDICATOR(k=v)[.line]
+    let src = |name: &str, params: &[&str]| build(name, &Params::parse(params.iter().copied()).unwrap()).err().map(|e| e.to_string());
+    let e = src("atr", &["source=hl2"]).unwrap();
+    assert!(e.contains("atr") && e.contains("takes no source"), "{e}");
+    for bad in ["source=median", "source=sma(period=3", "source=sma(period=3)x", "source=(period=3)", "source=sma(period=3)."] {
+        let e = src("sma", &[bad]).unwrap();
+        assert!(e.contains("is not a source"), "{bad}: {e}");
+    }
+    let e = src("sma", &["source=macd().sig"]).unwrap();
+    assert!(e.contains("macd has lines macd, signal, histo"), "{e}");
+    let e = src("sma", &["source=nope(period=3)"]).unwrap();
+    assert!(e.contains("unknown indicator \"nope\""), "{e}");
+    let e = src("sma", &["source=rsi(period=0)"]).unwrap();
+    assert!(e.contains("period"), "{e}");
+    // nesting is bounded (each level a fresh indicator)
+    let mut deep = "sma(period=2)".to_string();
+    for _ in 0..12 {
+        deep = format!("sma(period=2;source={deep})");
+    }
+    let e = src("sma", &[&format!("source={deep}")]).unwrap();
+    assert!(e.contains("is not a source"), "{e}");
+    assert!(src("sma", &["source=sma(period=2;source=sma(period=2))"]).is_none(), "two levels are fine");
     let e = build("smaa", &Params::default()).err().unwrap().to_string();
     assert!(e.contains("unknown indicator \"smaa\"") && e.contains("sma"), "{e}");
     let e = build("sma", &Params::parse(["period=0"]).unwrap()).err().unwrap().to_string();

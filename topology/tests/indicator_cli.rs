@@ -48,26 +48,54 @@ fn indicator_command_reproduces_backtrader_for_every_name() {
             args.extend(["--param", "period=30"]);
         }
         tickflow_ok(&args);
-        let text = std::fs::read_to_string(&out).unwrap();
-        let mut lines = text.lines();
-        let cols: Vec<&str> = lines.next().unwrap().split(',').collect();
-        assert_eq!(cols[0], "open_time");
-        let got: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
-        assert_eq!(got.len(), 255, "{name}");
-        for (ci, line) in cols.iter().enumerate().skip(1) {
-            let rc = header.iter().position(|h| *h == format!("{name}.{line}")).unwrap_or_else(|| panic!("{name}.{line}"));
-            for (g, w) in got.iter().zip(&rows) {
-                match (g[ci].is_empty(), w[rc].is_empty()) {
-                    (true, true) => {}
-                    (false, false) => {
-                        let (g, w): (f64, f64) = (g[ci].parse().unwrap(), w[rc].parse().unwrap());
-                        assert!(g == w || (g - w).abs() / w.abs() <= 1e-9, "{name}.{line} on {}: {g} vs {w}", w);
-                    }
-                    _ => panic!("{name}.{line} on {}: warm-up differs ({:?} vs {:?})", w[0], g[ci], w[rc]),
+        matches_reference(&out, name, &header, &rows);
+    }
+}
+
+/// The indicator file `out` equals the reference columns `<prefix>.<line>` at every bar.
+fn matches_reference(out: &std::path::Path, prefix: &str, header: &[String], rows: &[Vec<String>]) {
+    let text = std::fs::read_to_string(out).unwrap();
+    let mut lines = text.lines();
+    let cols: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(cols[0], "open_time");
+    let got: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(got.len(), 255, "{prefix}");
+    for (ci, line) in cols.iter().enumerate().skip(1) {
+        let rc = header.iter().position(|h| *h == format!("{prefix}.{line}")).unwrap_or_else(|| panic!("{prefix}.{line}"));
+        for (g, w) in got.iter().zip(rows) {
+            match (g[ci].is_empty(), w[rc].is_empty()) {
+                (true, true) => {}
+                (false, false) => {
+                    let (g, w): (f64, f64) = (g[ci].parse().unwrap(), w[rc].parse().unwrap());
+                    assert!(g == w || (g - w).abs() / w.abs() <= 1e-9, "{prefix}.{line} on {}: {g} vs {w}", w);
                 }
+                _ => panic!("{prefix}.{line} on {}: warm-up differs ({:?} vs {:?})", w[0], g[ci], w[rc]),
             }
         }
     }
+}
+
+/// #16: `--param source=` through the command — another line, another indicator's line.
+#[test]
+fn indicator_command_takes_sources_like_backtrader() {
+    let dir = tempfile::tempdir().unwrap();
+    let bars = shared_data().join("backtrader/2006-day-001.txt");
+    let (header, rows) = reference();
+    for (prefix, name, params) in [
+        ("highest_of_high", "highest", &["source=high"][..]),
+        ("sma_of_rsi", "sma", &["period=10", "source=rsi(period=14)"][..]),
+        ("ema_of_macd_signal", "ema", &["period=5", "source=macd(period_me1=12,period_me2=26).signal"][..]),
+    ] {
+        let out = dir.path().join(format!("{prefix}.csv"));
+        let mut args = vec!["indicator", "--bars", bars.to_str().unwrap(), "--name", name, "-o", out.to_str().unwrap()];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        tickflow_ok(&args);
+        matches_reference(&out, prefix, &header, &rows);
+    }
+    let r = tickflow(&["indicator", "--bars", bars.to_str().unwrap(), "--name", "atr", "--param", "source=close", "-o", "/dev/null"]);
+    assert!(!r.status.success() && String::from_utf8_lossy(&r.stderr).contains("takes no source"));
 }
 
 #[test]

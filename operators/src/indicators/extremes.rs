@@ -1,15 +1,16 @@
-//! Highest high and lowest low over a period (Backtrader `Highest(data.high)`, `Lowest(data.low)`).
+//! Highest and lowest value over a period (Backtrader `Highest(data)`, `Lowest(data)`: of the
+//! input line, the close unless `source=` names another — `source=high` is `Highest(data.high)`).
 
 use super::{Indicator, Ohlcv, Window};
 
-/// Highest(period) of the high. Lines: `highest`. Min period: `period`.
+/// Highest(period) of the input line. Lines: `highest`. Min period: `period`.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Highest {
     w: Window,
 }
 
 impl Highest {
-    /// Highest high.
+    /// Highest value of the input.
     pub fn new(period: usize) -> Self {
         Highest { w: Window::new(period) }
     }
@@ -20,7 +21,7 @@ impl Indicator for Highest {
         &["highest"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        self.w.push(bar.high);
+        self.w.push(bar.close);
         out[0] = if self.w.full() { self.w.max() } else { f64::NAN };
     }
     fn min_period(&self) -> usize {
@@ -28,14 +29,14 @@ impl Indicator for Highest {
     }
 }
 
-/// Lowest(period) of the low. Lines: `lowest`. Min period: `period`.
+/// Lowest(period) of the input line. Lines: `lowest`. Min period: `period`.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct Lowest {
     w: Window,
 }
 
 impl Lowest {
-    /// Lowest low.
+    /// Lowest value of the input.
     pub fn new(period: usize) -> Self {
         Lowest { w: Window::new(period) }
     }
@@ -46,7 +47,7 @@ impl Indicator for Lowest {
         &["lowest"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        self.w.push(bar.low);
+        self.w.push(bar.close);
         out[0] = if self.w.full() { self.w.min() } else { f64::NAN };
     }
     fn min_period(&self) -> usize {

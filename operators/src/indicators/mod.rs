@@ -23,6 +23,7 @@ mod momentum;
 mod rsi;
 mod sma;
 mod smma;
+mod source;
 mod stochastic;
 mod williamsr;
 mod wma;
@@ -43,6 +44,7 @@ pub use self::momentum::{Momentum, RateOfChange};
 pub use self::rsi::Rsi;
 pub use self::sma::Sma;
 pub use self::smma::Smma;
+pub use self::source::{Line, Source, Sourced};
 pub use self::stochastic::Stochastic;
 pub use self::williamsr::WilliamsR;
 pub use self::wma::Wma;
@@ -85,6 +87,8 @@ pub trait Indicator: Send {
 #[derive(Clone, Debug, Default)]
 pub struct Params {
     given: BTreeMap<String, f64>,
+    /// `source=` (text: a line or another indicator, [`Source`]).
+    source: Option<String>,
     used: std::cell::RefCell<Vec<ParamInfo>>,
 }
 
@@ -105,15 +109,24 @@ impl Params {
     pub fn parse<'a>(pairs: impl IntoIterator<Item = &'a str>) -> Result<Self, OperatorError> {
         let bad = |param: &str, problem| OperatorError::BadParam { indicator: None, param: param.to_string(), problem };
         let mut given = BTreeMap::new();
+        let mut source = None;
         for p in pairs {
             let (k, v) = p.split_once('=').ok_or_else(|| bad(p, ParamProblem::NotKeyValue))?;
+            if k.trim() == "source" {
+                source = Some(v.trim().to_string());
+                continue;
+            }
             let v: f64 = v.trim().parse().map_err(|_| bad(k, ParamProblem::NotANumber { value: v.to_string() }))?;
             if !v.is_finite() {
                 return Err(bad(k, ParamProblem::NotFinite));
             }
             given.insert(k.trim().to_string(), v);
         }
-        Ok(Params { given, used: Default::default() })
+        Ok(Params { given, source, used: Default::default() })
+    }
+    /// The `source=` given, parsed (`None`: the close).
+    pub fn source(&self) -> Result<Option<Source>, OperatorError> {
+        self.source.as_deref().map(Source::parse).transpose()
     }
     fn note(&self, name: &str, default: f64) {
         self.used.borrow_mut().push(ParamInfo { name: name.to_string(), default });
@@ -157,6 +170,15 @@ pub type Factory = Arc<dyn Fn() -> Box<dyn Indicator> + Send + Sync>;
 /// Reads and checks parameters, returning the [`Factory`] of indicators with them.
 pub type Constructor = fn(&Params) -> Result<Factory, OperatorError>;
 
+/// What an indicator reads from each bar.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Reads {
+    /// One line: the close, or what `source=` names ([`Source`]).
+    Line,
+    /// Several price lines (high, low, close): no `source`.
+    Bar,
+}
+
 /// A registered indicator.
 #[derive(Copy, Clone)]
 pub struct IndicatorSpec {
@@ -166,6 +188,8 @@ pub struct IndicatorSpec {
     pub summary: &'static str,
     /// Checks parameters and returns a factory.
     pub constructor: Constructor,
+    /// What it reads from each bar.
+    pub reads: Reads,
 }
 
 impl std::fmt::Debug for IndicatorSpec {
@@ -179,9 +203,18 @@ fn factory<I: Indicator + 'static>(make: impl Fn() -> I + Send + Sync + 'static)
     Ok(Arc::new(move || Box::new(make()) as Box<dyn Indicator>))
 }
 
+/// An indicator of one input line (the close unless `source=` says otherwise).
 const fn spec(name: &'static str, summary: &'static str, constructor: Constructor) -> IndicatorSpec {
-    IndicatorSpec { name, summary, constructor }
+    IndicatorSpec { name, summary, constructor, reads: Reads::Line }
 }
+
+/// An indicator reading several price lines of each bar.
+const fn bar_spec(name: &'static str, summary: &'static str, constructor: Constructor) -> IndicatorSpec {
+    IndicatorSpec { name, summary, constructor, reads: Reads::Bar }
+}
+
+/// How deep `source=` compositions nest at most.
+const MAX_SOURCE_DEPTH: usize = 8;
 
 /// Every indicator, by name.
 pub const REGISTRY: &[IndicatorSpec] = &[
@@ -213,15 +246,15 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let (n, d) = (p.period("period", 20, 1)?, p.positive("devfactor", 2.0)?);
         factory(move || BollingerBands::new(n, d))
     }),
-    spec("atr", "average true range", |p| {
+    bar_spec("atr", "average true range", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || Atr::new(n))
     }),
-    spec("stochastic", "stochastic oscillator (slow)", |p| {
+    bar_spec("stochastic", "stochastic oscillator (slow)", |p| {
         let (a, b, c) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?);
         factory(move || Stochastic::new(a, b, c))
     }),
-    spec("cci", "commodity channel index", |p| {
+    bar_spec("cci", "commodity channel index", |p| {
         let (n, f) = (p.period("period", 20, 1)?, p.positive("factor", 0.015)?);
         factory(move || Cci::new(n, f))
     }),
@@ -233,19 +266,19 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let n = p.period("period", 12, 1)?;
         factory(move || RateOfChange::new(n))
     }),
-    spec("williamsr", "Williams %R", |p| {
+    bar_spec("williamsr", "Williams %R", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || WilliamsR::new(n))
     }),
-    spec("dm", "directional movement (ADX, ADXR, +DI, −DI)", |p| {
+    bar_spec("dm", "directional movement (ADX, ADXR, +DI, −DI)", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || DirectionalMovement::new(n))
     }),
-    spec("highest", "highest high over `period` bars", |p| {
+    spec("highest", "highest value over `period` bars (of the close, as Backtrader's `Highest(data)`; `source=high` for the highest high)", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || Highest::new(n))
     }),
-    spec("lowest", "lowest low over `period` bars", |p| {
+    spec("lowest", "lowest value over `period` bars (of the close; `source=low` for the lowest low)", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || Lowest::new(n))
     }),
@@ -288,6 +321,10 @@ impl Prepared {
 /// Looks `name` up and checks `params` against it: unknown names, malformed or out-of-range
 /// values and parameters the indicator does not take are errors.
 pub fn prepare(name: &str, params: &Params) -> Result<Prepared, OperatorError> {
+    prepare_at(name, params, 0)
+}
+
+fn prepare_at(name: &str, params: &Params, depth: usize) -> Result<Prepared, OperatorError> {
     let spec = REGISTRY.iter().find(|s| s.name == name).ok_or_else(|| OperatorError::UnknownIndicator { name: name.to_string(), known: names() })?;
     let with_name = |e| match e {
         OperatorError::BadParam { indicator: None, param, problem } => OperatorError::BadParam { indicator: Some(spec.name.to_string()), param, problem },
@@ -296,6 +333,32 @@ pub fn prepare(name: &str, params: &Params) -> Result<Prepared, OperatorError> {
     let make = (spec.constructor)(params).map_err(with_name)?;
     params.check_all_used(name)?;
     let lines = make().lines();
+    let source = params.source().map_err(with_name)?;
+    let make = match source {
+        Some(_) if spec.reads == Reads::Bar => {
+            return Err(with_name(OperatorError::BadParam { indicator: None, param: "source".into(), problem: ParamProblem::NoSource }))
+        }
+        None | Some(Source::Line(Line::Close)) => make,
+        Some(Source::Line(l)) => Arc::new(move || Box::new(Sourced::line(l, make())) as Box<dyn Indicator>),
+        Some(Source::Indicator { name: inner, params: inner_params, line }) => {
+            if depth >= MAX_SOURCE_DEPTH {
+                let value = params.source.clone().unwrap_or_default();
+                return Err(with_name(OperatorError::BadParam { indicator: None, param: "source".into(), problem: ParamProblem::BadSource { value } }));
+            }
+            let src = prepare_at(&inner, &Params::parse(inner_params.iter().map(String::as_str))?, depth + 1)?;
+            let index = match &line {
+                None => 0,
+                Some(l) => src.lines().iter().position(|x| x == l).ok_or_else(|| {
+                    with_name(OperatorError::BadParam {
+                        indicator: None,
+                        param: "source".into(),
+                        problem: ParamProblem::BadSource { value: format!("{inner}(…).{l}: {inner} has lines {}", src.lines().join(", ")) },
+                    })
+                })?,
+            };
+            Arc::new(move || Box::new(Sourced::indicator(src.make(), index, make())) as Box<dyn Indicator>)
+        }
+    };
     Ok(Prepared { name: spec.name, lines, make })
 }
 
@@ -335,11 +398,15 @@ pub fn catalog() -> Vec<IndicatorInfo> {
 
 /// The README's indicator table (Markdown), generated from [`REGISTRY`].
 pub fn markdown_table() -> String {
-    let mut s = String::from("| name | parameters (default) | lines | min. bars | what |\n|---|---|---|---|---|\n");
-    for i in catalog() {
+    let mut s = String::from("| name | input | parameters (default) | lines | min. bars | what |\n|---|---|---|---|---|---|\n");
+    for (i, spec) in catalog().into_iter().zip(REGISTRY) {
         let params = i.params.iter().map(|p| format!("`{}={}`", p.name, p.default)).collect::<Vec<_>>().join(" ");
         let lines = i.lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(" ");
-        s.push_str(&format!("| `{}` | {} | {} | {} | {} |\n", i.name, params, lines, i.min_period, i.summary));
+        let input = match spec.reads {
+            Reads::Line => "`source=close`",
+            Reads::Bar => "high, low, close",
+        };
+        s.push_str(&format!("| `{}` | {input} | {} | {} | {} | {} |\n", i.name, params, lines, i.min_period, i.summary));
     }
     s
 }

@@ -29,8 +29,19 @@ SPECS = [
     ("roc", lambda d: bt.ind.RateOfChange(d, period=12), ["roc"]),
     ("williamsr", lambda d: bt.ind.WilliamsR(d, period=14), ["percR"]),
     ("dm", lambda d: bt.ind.DirectionalMovement(d, period=14), ["adx", "adxr", "plusDI", "minusDI"]),
-    ("highest", lambda d: bt.ind.Highest(d.high, period=14), ["highest"]),
-    ("lowest", lambda d: bt.ind.Lowest(d.low, period=14), ["lowest"]),
+    ("highest", lambda d: bt.ind.Highest(d, period=14), ["highest"]),
+    ("lowest", lambda d: bt.ind.Lowest(d, period=14), ["lowest"]),
+    # input lines and composition (tickflow's `source=`); column prefix = the case's name in
+    # operators/tests/indicators_backtrader.rs
+    ("highest_of_high", lambda d: bt.ind.Highest(d.high, period=14), ["highest"]),
+    ("lowest_of_low", lambda d: bt.ind.Lowest(d.low, period=14), ["lowest"]),
+    ("sma_of_sma", lambda d: bt.ind.SMA(bt.ind.SMA(d, period=30), period=30), ["sma"]),
+    ("sma_of_rsi", lambda d: bt.ind.SMA(bt.ind.RSI(d, period=14), period=10), ["sma"]),
+    ("ema_of_hl2", lambda d: bt.ind.EMA((d.high + d.low) / 2.0, period=20), ["ema"]),
+    ("wma_of_hlc3", lambda d: bt.ind.WMA((d.high + d.low + d.close) / 3.0, period=10), ["wma"]),
+    ("rsi_of_ohlc4", lambda d: bt.ind.RSI((d.open + d.high + d.low + d.close) / 4.0, period=14), ["rsi"]),
+    ("sma_of_volume", lambda d: bt.ind.SMA(d.volume, period=5), ["sma"]),
+    ("ema_of_macd_signal", lambda d: bt.ind.EMA(bt.ind.MACDHisto(d).signal, period=5), ["ema"]),
     ("crossover", lambda d: bt.ind.CrossOver(bt.ind.SMA(d, period=10), bt.ind.SMA(d, period=30)), ["crossover"]),
 ]
 
