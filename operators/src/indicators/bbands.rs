@@ -2,6 +2,7 @@
 //! `top/bot = mid ± devfactor · stddev`, `stddev = sqrt(SMA(x²) − SMA(x)²)` (population).
 
 use super::{fsum, Indicator, Ohlcv, Window};
+use crate::indicators::stddev::stddev;
 
 /// BollingerBands(period, devfactor). Lines: `mid, top, bot`. Min period: `period`.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -27,10 +28,8 @@ impl Indicator for BollingerBands {
             out.iter_mut().for_each(|v| *v = f64::NAN);
             return;
         }
-        let p = self.w.len() as f64;
-        let mid = fsum(self.w.iter()) / p;
-        let meansq = fsum(self.w.iter().map(|x| x.powi(2))) / p;
-        let sd = (meansq - mid.powi(2)).powf(0.5);
+        let mid = fsum(self.w.iter()) / self.w.len() as f64;
+        let sd = stddev(&self.w);
         out[0] = mid;
         out[1] = mid + self.devfactor * sd;
         out[2] = mid - self.devfactor * sd;

@@ -15,6 +15,7 @@ mod bbands;
 mod cci;
 mod core;
 mod crossover;
+mod dema;
 mod dm;
 mod ema;
 mod extremes;
@@ -24,6 +25,7 @@ mod rsi;
 mod sma;
 mod smma;
 mod source;
+mod stddev;
 mod stochastic;
 mod williamsr;
 mod wma;
@@ -36,15 +38,17 @@ pub use self::bbands::BollingerBands;
 pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
+pub use self::dema::{Dema, Tema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
 pub use self::macd::Macd;
-pub use self::momentum::{Momentum, RateOfChange};
+pub use self::momentum::{Momentum, PercentChange, RateOfChange, RateOfChange100};
 pub use self::rsi::Rsi;
 pub use self::sma::Sma;
 pub use self::smma::Smma;
 pub use self::source::{Line, Source, Sourced};
+pub use self::stddev::StdDev;
 pub use self::stochastic::Stochastic;
 pub use self::williamsr::WilliamsR;
 pub use self::wma::Wma;
@@ -282,6 +286,26 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let n = p.period("period", 14, 1)?;
         factory(move || Lowest::new(n))
     }),
+    spec("dema", "double exponential moving average: 2·EMA − EMA(EMA)", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Dema::new(n))
+    }),
+    spec("tema", "triple exponential moving average: 3·EMA − 3·EMA(EMA) + EMA(EMA(EMA))", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Tema::new(n))
+    }),
+    spec("roc100", "rate of change over `period` bars, in percent", |p| {
+        let n = p.period("period", 12, 1)?;
+        factory(move || RateOfChange100::new(n))
+    }),
+    spec("pctchange", "value over the value `period` bars ago, minus 1", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || PercentChange::new(n))
+    }),
+    spec("stddev", "population standard deviation over `period` bars", |p| {
+        let n = p.period("period", 20, 1)?;
+        factory(move || StdDev::new(n))
+    }),
     spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
         let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);
         factory(move || CrossOver::new(f, s))
@@ -428,7 +452,9 @@ mod tests {
         assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && !i.params.is_empty()));
         let cross = c.iter().find(|i| i.name == "crossover").unwrap();
         assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
-        assert!(markdown_table().contains("| `bbands` | `period=20` `devfactor=2` | `mid` `top` `bot` | 20 |"), "{}", markdown_table());
+        let table = markdown_table();
+        assert!(table.contains("| `bbands` | `source=close` | `period=20` `devfactor=2` | `mid` `top` `bot` | 20 |"), "{table}");
+        assert!(table.contains("| `atr` | high, low, close | `period=14` | `atr` | 15 |"), "{table}");
     }
 
     #[test]

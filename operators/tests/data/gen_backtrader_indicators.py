@@ -43,6 +43,11 @@ SPECS = [
     ("sma_of_volume", lambda d: bt.ind.SMA(d.volume, period=5), ["sma"]),
     ("ema_of_macd_signal", lambda d: bt.ind.EMA(bt.ind.MACDHisto(d).signal, period=5), ["ema"]),
     ("crossover", lambda d: bt.ind.CrossOver(bt.ind.SMA(d, period=10), bt.ind.SMA(d, period=30)), ["crossover"]),
+    ("dema", lambda d: bt.ind.DEMA(d, period=30), ["dema"]),
+    ("tema", lambda d: bt.ind.TEMA(d, period=30), ["tema"]),
+    ("roc100", lambda d: bt.ind.RateOfChange100(d, period=12), ["roc100"]),
+    ("pctchange", lambda d: bt.ind.PercentChange(d, period=30), ["pctchange"]),
+    ("stddev", lambda d: bt.ind.StandardDeviation(d, period=20), ["stddev"]),
 ]
 
 
