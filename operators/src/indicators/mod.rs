@@ -16,6 +16,7 @@ mod cci;
 mod core;
 mod crossover;
 mod dema;
+mod derived;
 mod dm;
 mod ema;
 mod extremes;
@@ -39,6 +40,7 @@ pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
+pub use self::derived::{Dpo, Hma, MeanDev, Ppo, Trix, Zlema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
@@ -305,6 +307,30 @@ pub const REGISTRY: &[IndicatorSpec] = &[
     spec("stddev", "population standard deviation over `period` bars", |p| {
         let n = p.period("period", 20, 1)?;
         factory(move || StdDev::new(n))
+    }),
+    spec("hma", "Hull moving average: WMA(2·WMA(period/2) − WMA(period), √period)", |p| {
+        let n = p.period("period", 30, 2)?;
+        factory(move || Hma::new(n))
+    }),
+    spec("zlema", "zero-lag EMA: EMA(2·x − x[−(period−1)/2])", |p| {
+        let n = p.period("period", 30, 1)?;
+        factory(move || Zlema::new(n))
+    }),
+    spec("trix", "rate of change (%) of the triple-smoothed EMA", |p| {
+        let n = p.period("period", 15, 1)?;
+        factory(move || Trix::new(n))
+    }),
+    spec("meandev", "mean absolute deviation around the simple average", |p| {
+        let n = p.period("period", 20, 1)?;
+        factory(move || MeanDev::new(n))
+    }),
+    spec("dpo", "detrended price oscillator: x minus the average period/2 − 1 bars ago", |p| {
+        let n = p.period("period", 20, 1)?;
+        factory(move || Dpo::new(n))
+    }),
+    spec("ppo", "percentage price oscillator (EMA difference over the slow EMA, in %), signal and histogram", |p| {
+        let (a, b, c) = (p.period("period1", 12, 1)?, p.period("period2", 26, 1)?, p.period("period_signal", 9, 1)?);
+        factory(move || Ppo::new(a, b, c))
     }),
     spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
         let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);

@@ -48,6 +48,12 @@ SPECS = [
     ("roc100", lambda d: bt.ind.RateOfChange100(d, period=12), ["roc100"]),
     ("pctchange", lambda d: bt.ind.PercentChange(d, period=30), ["pctchange"]),
     ("stddev", lambda d: bt.ind.StandardDeviation(d, period=20), ["stddev"]),
+    ("hma", lambda d: bt.ind.HullMovingAverage(d, period=30), ["hma"]),
+    ("zlema", lambda d: bt.ind.ZeroLagExponentialMovingAverage(d, period=30), ["zlema"]),
+    ("trix", lambda d: bt.ind.Trix(d, period=15), ["trix"]),
+    ("meandev", lambda d: bt.ind.MeanDeviation(d, period=20), ["meandev"]),
+    ("dpo", lambda d: bt.ind.DetrendedPriceOscillator(d, period=20), ["dpo"]),
+    ("ppo", lambda d: bt.ind.PercentagePriceOscillator(d, period1=12, period2=26, period_signal=9), ["ppo", "signal", "histo"]),
 ]
 
 

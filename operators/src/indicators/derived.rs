@@ -1,0 +1,220 @@
+//! Indicators Backtrader builds from averages of the input (one line each): Hull
+//! (`HMA`), zero-lag EMA (`ZLEMA`), `TRIX`, mean deviation (`MeanDev`), detrended price
+//! oscillator (`DPO`) and the percentage price oscillator (`PPO`, with signal and histogram).
+//! Each folds its parts in Backtrader's order of operations from the same cores as the plain
+//! averages ([`Sma`], [`Ema`], [`Wma`]).
+
+use super::{Ema, Indicator, Ohlcv, Sma, Window, Wma};
+
+/// Feeds `x` to a one-line indicator as a bar; its value (NaN while warming up).
+fn feed(ind: &mut dyn Indicator, x: f64) -> f64 {
+    let mut out = [f64::NAN];
+    ind.next(&Ohlcv { open: x, high: x, low: x, close: x, volume: 0.0 }, &mut out);
+    out[0]
+}
+
+/// Feeds `x` unless it is NaN (a part still warming up); the indicator's value, else NaN.
+fn feed_valid(ind: &mut dyn Indicator, x: f64) -> f64 {
+    if x.is_nan() {
+        f64::NAN
+    } else {
+        feed(ind, x)
+    }
+}
+
+/// HMA(period) = WMA(2·WMA(period ÷ 2) − WMA(period), ⌊√period⌋). Lines: `hma`. Min period:
+/// `period + ⌊√period⌋ − 1`.
+pub struct Hma {
+    half: Wma,
+    full: Wma,
+    outer: Wma,
+    min: usize,
+}
+
+impl Hma {
+    /// HMA of the input (`period` ≥ 2).
+    pub fn new(period: usize) -> Self {
+        let root = ((period as f64).powf(0.5) as usize).max(1);
+        Hma { half: Wma::new((period / 2).max(1)), full: Wma::new(period), outer: Wma::new(root), min: period + root - 1 }
+    }
+}
+
+impl Indicator for Hma {
+    fn lines(&self) -> &'static [&'static str] {
+        &["hma"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let (h, f) = (feed(&mut self.half, bar.close), feed(&mut self.full, bar.close));
+        out[0] = feed_valid(&mut self.outer, 2.0 * h - f);
+    }
+    fn min_period(&self) -> usize {
+        self.min
+    }
+}
+
+/// ZLEMA(period) = EMA(2·x − x[−lag]), `lag = (period − 1) ÷ 2`. Lines: `zlema`. Min period:
+/// `period + lag`.
+pub struct Zlema {
+    w: Window,
+    ema: Ema,
+    period: usize,
+}
+
+impl Zlema {
+    /// ZLEMA of the input.
+    pub fn new(period: usize) -> Self {
+        Zlema { w: Window::new((period - 1) / 2 + 1), ema: Ema::new(period), period }
+    }
+}
+
+impl Indicator for Zlema {
+    fn lines(&self) -> &'static [&'static str] {
+        &["zlema"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.w.push(bar.close);
+        let x = match (self.w.full(), self.w.ago(self.w.len() - 1)) {
+            (true, Some(old)) => 2.0 * bar.close - old,
+            _ => f64::NAN,
+        };
+        out[0] = feed_valid(&mut self.ema, x);
+    }
+    fn min_period(&self) -> usize {
+        self.period + self.w.len() - 1
+    }
+}
+
+/// TRIX(period) = 100·(ema3 ÷ ema3[−1] − 1), `ema3` the EMA of the EMA of the EMA. Lines:
+/// `trix`. Min period: `3·period − 1`.
+pub struct Trix {
+    emas: [Ema; 3],
+    prev: Option<f64>,
+    period: usize,
+}
+
+impl Trix {
+    /// TRIX of the input.
+    pub fn new(period: usize) -> Self {
+        Trix { emas: [Ema::new(period), Ema::new(period), Ema::new(period)], prev: None, period }
+    }
+}
+
+impl Indicator for Trix {
+    fn lines(&self) -> &'static [&'static str] {
+        &["trix"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let [a, b, c] = &mut self.emas;
+        let e3 = feed_valid(c, feed_valid(b, feed(a, bar.close)));
+        out[0] = match self.prev {
+            Some(p) if !e3.is_nan() => 100.0 * (e3 / p - 1.0),
+            _ => f64::NAN,
+        };
+        if !e3.is_nan() {
+            self.prev = Some(e3);
+        }
+    }
+    fn min_period(&self) -> usize {
+        3 * self.period - 1
+    }
+}
+
+/// MeanDev(period) = SMA(|x − SMA(x)|). Lines: `meandev`. Min period: `2·period − 1`.
+pub struct MeanDev {
+    mean: Sma,
+    dev: Sma,
+    period: usize,
+}
+
+impl MeanDev {
+    /// Mean absolute deviation of the input around its average.
+    pub fn new(period: usize) -> Self {
+        MeanDev { mean: Sma::new(period), dev: Sma::new(period), period }
+    }
+}
+
+impl Indicator for MeanDev {
+    fn lines(&self) -> &'static [&'static str] {
+        &["meandev"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let m = feed(&mut self.mean, bar.close);
+        out[0] = feed_valid(&mut self.dev, (bar.close - m).abs());
+    }
+    fn min_period(&self) -> usize {
+        2 * self.period - 1
+    }
+}
+
+/// DPO(period) = x − SMA(x)[−(period ÷ 2 − 1)] (Backtrader's `ma(-period // 2 + 1)`: the
+/// average `⌈period ÷ 2⌉ − 1` bars ago). Lines: `dpo`. Min period: `period + that lag`.
+pub struct Dpo {
+    ma: Sma,
+    past: Window,
+    period: usize,
+}
+
+impl Dpo {
+    /// DPO of the input.
+    pub fn new(period: usize) -> Self {
+        // Python: -period // 2 + 1 (floor division of the negative period)
+        let lag = (-(period as i64)).div_euclid(2) + 1;
+        let lag = (-lag).max(0) as usize;
+        Dpo { ma: Sma::new(period), past: Window::new(lag + 1), period }
+    }
+}
+
+impl Indicator for Dpo {
+    fn lines(&self) -> &'static [&'static str] {
+        &["dpo"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let m = feed(&mut self.ma, bar.close);
+        if m.is_nan() {
+            out[0] = f64::NAN;
+            return;
+        }
+        self.past.push(m);
+        out[0] = match (self.past.full(), self.past.ago(self.past.len() - 1)) {
+            (true, Some(old)) => bar.close - old,
+            _ => f64::NAN,
+        };
+    }
+    fn min_period(&self) -> usize {
+        self.period + self.past.len() - 1
+    }
+}
+
+/// PPO(period1, period2, period_signal): `ppo = 100·(EMA1 − EMA2) ÷ EMA2`, `signal =
+/// EMA(ppo)`, `histo = ppo − signal`. Lines: `ppo, signal, histo`. Min period:
+/// `max(period1, period2) + period_signal − 1`.
+pub struct Ppo {
+    fast: Ema,
+    slow: Ema,
+    signal: Ema,
+    min: usize,
+}
+
+impl Ppo {
+    /// PPO of the input.
+    pub fn new(period1: usize, period2: usize, period_signal: usize) -> Self {
+        Ppo { fast: Ema::new(period1), slow: Ema::new(period2), signal: Ema::new(period_signal), min: period1.max(period2) + period_signal - 1 }
+    }
+}
+
+impl Indicator for Ppo {
+    fn lines(&self) -> &'static [&'static str] {
+        &["ppo", "signal", "histo"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let (a, b) = (feed(&mut self.fast, bar.close), feed(&mut self.slow, bar.close));
+        let ppo = if a.is_nan() || b.is_nan() { f64::NAN } else { 100.0 * (a - b) / b };
+        let signal = feed_valid(&mut self.signal, ppo);
+        out[0] = ppo;
+        out[1] = signal;
+        out[2] = ppo - signal;
+    }
+    fn min_period(&self) -> usize {
+        self.min
+    }
+}
