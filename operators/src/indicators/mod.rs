@@ -22,6 +22,7 @@ mod ema;
 mod extremes;
 mod macd;
 mod momentum;
+mod oscillators;
 mod rsi;
 mod sma;
 mod smma;
@@ -46,6 +47,7 @@ pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
 pub use self::macd::Macd;
 pub use self::momentum::{Momentum, PercentChange, RateOfChange, RateOfChange100};
+pub use self::oscillators::{AccDecOscillator, AwesomeOscillator, PrettyGoodOscillator, UltimateOscillator, Vortex, WilliamsAd};
 pub use self::rsi::Rsi;
 pub use self::sma::Sma;
 pub use self::smma::Smma;
@@ -332,6 +334,30 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let (a, b, c) = (p.period("period1", 12, 1)?, p.period("period2", 26, 1)?, p.period("period_signal", 9, 1)?);
         factory(move || Ppo::new(a, b, c))
     }),
+    bar_spec("ao", "awesome oscillator: SMA(fast) − SMA(slow) of the median price (high + low) / 2", |p| {
+        let (f, s) = (p.period("fast", 5, 1)?, p.period("slow", 34, 1)?);
+        factory(move || AwesomeOscillator::new(f, s))
+    }),
+    bar_spec("accde", "acceleration/deceleration: the awesome oscillator minus its SMA", |p| {
+        let n = p.period("period", 5, 1)?;
+        factory(move || AccDecOscillator::new(n))
+    }),
+    bar_spec("uo", "ultimate oscillator over three periods", |p| {
+        let (a, b, c) = (p.period("p1", 7, 1)?, p.period("p2", 14, 1)?, p.period("p3", 28, 1)?);
+        factory(move || UltimateOscillator::new(a, b, c))
+    }),
+    bar_spec("vortex", "vortex indicator (VI+, VI−)", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Vortex::new(n))
+    }),
+    bar_spec("williamsad", "Williams accumulation/distribution", |p| {
+        let _ = p;
+        factory(WilliamsAd::new)
+    }),
+    bar_spec("pgo", "pretty good oscillator: (close − SMA) / ATR", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || PrettyGoodOscillator::new(n))
+    }),
     spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
         let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);
         factory(move || CrossOver::new(f, s))
@@ -475,7 +501,7 @@ mod tests {
         }
         let c = catalog();
         assert_eq!(c.len(), REGISTRY.len());
-        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && !i.params.is_empty()));
+        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && (i.params.is_empty() == (i.name == "williamsad"))), "{c:?}");
         let cross = c.iter().find(|i| i.name == "crossover").unwrap();
         assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
         let table = markdown_table();

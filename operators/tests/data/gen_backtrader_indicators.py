@@ -54,6 +54,12 @@ SPECS = [
     ("meandev", lambda d: bt.ind.MeanDeviation(d, period=20), ["meandev"]),
     ("dpo", lambda d: bt.ind.DetrendedPriceOscillator(d, period=20), ["dpo"]),
     ("ppo", lambda d: bt.ind.PercentagePriceOscillator(d, period1=12, period2=26, period_signal=9), ["ppo", "signal", "histo"]),
+    ("ao", lambda d: bt.ind.AwesomeOscillator(d, fast=5, slow=34), ["ao"]),
+    ("accde", lambda d: bt.ind.AccelerationDecelerationOscillator(d, period=5), ["accde"]),
+    ("uo", lambda d: bt.ind.UltimateOscillator(d, p1=7, p2=14, p3=28), ["uo"]),
+    ("vortex", lambda d: bt.ind.Vortex(d, period=14), ["vi_plus", "vi_minus"]),
+    ("williamsad", lambda d: bt.ind.WilliamsAD(d), ["ad"]),
+    ("pgo", lambda d: bt.ind.PrettyGoodOscillator(d, period=14), ["pgo"]),
 ]
 
 
