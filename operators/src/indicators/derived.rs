@@ -1,10 +1,11 @@
 //! Indicators Backtrader builds from averages of the input (one line each): Hull
 //! (`HMA`), zero-lag EMA (`ZLEMA`), `TRIX`, mean deviation (`MeanDev`), detrended price
-//! oscillator (`DPO`) and the percentage price oscillator (`PPO`, with signal and histogram).
+//! oscillator (`DPO`), the percentage price oscillator (`PPO`, with signal and histogram), the
+//! true strength index (`TSI`) and Know Sure Thing (`KST`).
 //! Each folds its parts in Backtrader's order of operations from the same cores as the plain
 //! averages ([`Sma`], [`Ema`], [`Wma`]).
 
-use super::{Ema, Indicator, Ohlcv, Sma, Window, Wma};
+use super::{Ema, Indicator, Ohlcv, RateOfChange100, Sma, Window, Wma};
 
 /// Feeds `x` to a one-line indicator as a bar; its value (NaN while warming up).
 fn feed(ind: &mut dyn Indicator, x: f64) -> f64 {
@@ -216,5 +217,84 @@ impl Indicator for Ppo {
     }
     fn min_period(&self) -> usize {
         self.min
+    }
+}
+
+/// TSI(period1, period2, pchange) = 100·EMA(EMA(Δ, period1), period2) ÷ EMA(EMA(|Δ|, period1),
+/// period2), Δ = x − x[−pchange]. Lines: `tsi`. Min period: `pchange + period1 + period2 − 1`.
+pub struct Tsi {
+    past: Window,
+    num: [Ema; 2],
+    den: [Ema; 2],
+    min: usize,
+}
+
+impl Tsi {
+    /// TSI of the input.
+    pub fn new(period1: usize, period2: usize, pchange: usize) -> Self {
+        Tsi {
+            past: Window::new(pchange + 1),
+            num: [Ema::new(period1), Ema::new(period2)],
+            den: [Ema::new(period1), Ema::new(period2)],
+            min: pchange + period1 + period2 - 1,
+        }
+    }
+}
+
+impl Indicator for Tsi {
+    fn lines(&self) -> &'static [&'static str] {
+        &["tsi"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.past.push(bar.close);
+        let pc = match (self.past.full(), self.past.ago(self.past.len() - 1)) {
+            (true, Some(old)) => bar.close - old,
+            _ => f64::NAN,
+        };
+        let [n1, n2] = &mut self.num;
+        let [d1, d2] = &mut self.den;
+        let num = feed_valid(n2, feed_valid(n1, pc));
+        let den = feed_valid(d2, feed_valid(d1, pc.abs()));
+        out[0] = 100.0 * (num / den);
+    }
+    fn min_period(&self) -> usize {
+        self.min
+    }
+}
+
+/// KST: `kst = 1·SMA(ROC100(10), 10) + 2·SMA(ROC100(15), 10) + 3·SMA(ROC100(20), 10) +
+/// 4·SMA(ROC100(30), 10)` (Backtrader's defaults, parameters `rp1…rp4`, `rma1…rma4`), `signal =
+/// SMA(kst, rsignal)`. Lines: `kst, signal`.
+pub struct Kst {
+    parts: Vec<(RateOfChange100, Sma, f64)>,
+    signal: Sma,
+    min: (usize, usize),
+}
+
+impl Kst {
+    /// KST of the input: four (ROC period, SMA period) pairs and the signal's period.
+    pub fn new(rp: [usize; 4], rma: [usize; 4], rsignal: usize) -> Self {
+        let parts: Vec<_> = rp.iter().zip(rma).zip([1.0, 2.0, 3.0, 4.0]).map(|((r, m), f)| (RateOfChange100::new(*r), Sma::new(m), f)).collect();
+        let kst_min = rp.iter().zip(rma).map(|(r, m)| r + m).max().unwrap_or(1);
+        Kst { parts, signal: Sma::new(rsignal), min: (kst_min, kst_min + rsignal - 1) }
+    }
+}
+
+impl Indicator for Kst {
+    fn lines(&self) -> &'static [&'static str] {
+        &["kst", "signal"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        // Python's sum(): 0 + f1·r1 + f2·r2 + …, left to right
+        let mut kst = 0.0;
+        for (roc, ma, f) in &mut self.parts {
+            let r = feed(roc, bar.close);
+            kst += *f * feed_valid(ma, r);
+        }
+        out[0] = kst;
+        out[1] = feed_valid(&mut self.signal, kst);
+    }
+    fn min_period(&self) -> usize {
+        self.min.1
     }
 }

@@ -41,14 +41,14 @@ pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
-pub use self::derived::{Dpo, Hma, MeanDev, Ppo, Trix, Zlema};
+pub use self::derived::{Dpo, Hma, Kst, MeanDev, Ppo, Trix, Tsi, Zlema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
 pub use self::macd::Macd;
 pub use self::momentum::{Momentum, PercentChange, RateOfChange, RateOfChange100};
-pub use self::oscillators::{AccDecOscillator, AwesomeOscillator, PrettyGoodOscillator, UltimateOscillator, Vortex, WilliamsAd};
-pub use self::rsi::Rsi;
+pub use self::oscillators::{AccDecOscillator, Aroon, AwesomeOscillator, PrettyGoodOscillator, UltimateOscillator, Vortex, WilliamsAd};
+pub use self::rsi::{Rmi, Rsi};
 pub use self::sma::Sma;
 pub use self::smma::Smma;
 pub use self::source::{Line, Source, Sourced};
@@ -357,6 +357,28 @@ pub const REGISTRY: &[IndicatorSpec] = &[
     bar_spec("pgo", "pretty good oscillator: (close − SMA) / ATR", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || PrettyGoodOscillator::new(n))
+    }),
+    spec("rmi", "relative momentum index: the RSI of moves against the value `lookback` bars ago", |p| {
+        let (n, l) = (p.period("period", 20, 1)?, p.period("lookback", 5, 1)?);
+        factory(move || Rmi::new(n, l))
+    }),
+    spec("tsi", "true strength index: double-smoothed momentum over its double-smoothed size, in %", |p| {
+        let (a, b, c) = (p.period("period1", 25, 1)?, p.period("period2", 13, 1)?, p.period("pchange", 1, 1)?);
+        factory(move || Tsi::new(a, b, c))
+    }),
+    spec("kst", "Know Sure Thing: weighted SMAs of four rates of change, and its signal", |p| {
+        let rp = [p.period("rp1", 10, 1)?, p.period("rp2", 15, 1)?, p.period("rp3", 20, 1)?, p.period("rp4", 30, 1)?];
+        let rma = [p.period("rma1", 10, 1)?, p.period("rma2", 10, 1)?, p.period("rma3", 10, 1)?, p.period("rma4", 10, 1)?];
+        let rs = p.period("rsignal", 9, 1)?;
+        factory(move || Kst::new(rp, rma, rs))
+    }),
+    bar_spec("aroon", "Aroon up and down: how recent the highest high and lowest low are", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Aroon::up_down(n))
+    }),
+    bar_spec("aroonosc", "Aroon oscillator: Aroon up minus Aroon down", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || Aroon::oscillator(n))
     }),
     spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
         let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);

@@ -1,8 +1,8 @@
 //! Oscillators Backtrader builds from the bar's high, low and close: the awesome oscillator
 //! (`AwesomeOscillator`) and its acceleration/deceleration (`AccDecOsc`), the ultimate
 //! oscillator (`UltimateOscillator`), the vortex indicator (`Vortex`), Williams'
-//! accumulation/distribution (`WilliamsAD`) and the pretty good oscillator
-//! (`PrettyGoodOscillator`). Sums are exactly rounded (`math.fsum`, as Backtrader's `SumN`).
+//! accumulation/distribution (`WilliamsAD`), the pretty good oscillator
+//! (`PrettyGoodOscillator`) and Aroon (`AroonUpDown`, `AroonOscillator`). Sums are exactly rounded (`math.fsum`, as Backtrader's `SumN`).
 
 use super::{fsum, Atr, Indicator, Ohlcv, Sma, Window};
 
@@ -247,6 +247,64 @@ impl Indicator for PrettyGoodOscillator {
         let mut a = [f64::NAN];
         self.atr.next(bar, &mut a);
         out[0] = (bar.close - m) / a[0];
+    }
+    fn min_period(&self) -> usize {
+        self.period + 1
+    }
+}
+
+/// The index, counted back from the newest (0), of the newest occurrence of the window's
+/// extreme (Backtrader's `FindFirstIndexHighest`/`Lowest`).
+fn newest_index_of(w: &Window, extreme: f64) -> f64 {
+    let n = w.len();
+    (0..n).find(|&i| w.ago(i) == Some(extreme)).map_or(f64::NAN, |i| i as f64)
+}
+
+/// Aroon(period): `aroonup = 100/period · (period − bars since the highest high)`, `aroondown`
+/// likewise for the lowest low, over `period + 1` bars. Lines: `aroonup, aroondown` (or
+/// `aroonosc` = up − down). Min period: `period + 1`.
+pub struct Aroon {
+    highs: Window,
+    lows: Window,
+    period: usize,
+    oscillator: bool,
+}
+
+impl Aroon {
+    /// Aroon up and down.
+    pub fn up_down(period: usize) -> Self {
+        Aroon { highs: Window::new(period + 1), lows: Window::new(period + 1), period, oscillator: false }
+    }
+    /// The Aroon oscillator.
+    pub fn oscillator(period: usize) -> Self {
+        Aroon { oscillator: true, ..Self::up_down(period) }
+    }
+}
+
+impl Indicator for Aroon {
+    fn lines(&self) -> &'static [&'static str] {
+        if self.oscillator {
+            &["aroonosc"]
+        } else {
+            &["aroonup", "aroondown"]
+        }
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.highs.push(bar.high);
+        self.lows.push(bar.low);
+        let (up, down) = if self.highs.full() {
+            let p = self.period as f64;
+            let (hh, ll) = (newest_index_of(&self.highs, self.highs.max()), newest_index_of(&self.lows, self.lows.min()));
+            ((100.0 / p) * (p - hh), (100.0 / p) * (p - ll))
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        if self.oscillator {
+            out[0] = up - down;
+        } else {
+            out[0] = up;
+            out[1] = down;
+        }
     }
     fn min_period(&self) -> usize {
         self.period + 1

@@ -60,6 +60,11 @@ SPECS = [
     ("vortex", lambda d: bt.ind.Vortex(d, period=14), ["vi_plus", "vi_minus"]),
     ("williamsad", lambda d: bt.ind.WilliamsAD(d), ["ad"]),
     ("pgo", lambda d: bt.ind.PrettyGoodOscillator(d, period=14), ["pgo"]),
+    ("rmi", lambda d: bt.ind.RelativeMomentumIndex(d, period=20, lookback=5), ["rmi"]),
+    ("tsi", lambda d: bt.ind.TrueStrengthIndicator(d, period1=25, period2=13, pchange=1), ["tsi"]),
+    ("kst", lambda d: bt.ind.KnowSureThing(d), ["kst", "signal"]),
+    ("aroon", lambda d: bt.ind.AroonUpDown(d, period=14), ["aroonup", "aroondown"]),
+    ("aroonosc", lambda d: bt.ind.AroonOscillator(d, period=14), ["aroonosc"]),
 ]
 
 
