@@ -1,11 +1,12 @@
 //! Indicators Backtrader builds from averages of the input (one line each): Hull
 //! (`HMA`), zero-lag EMA (`ZLEMA`), `TRIX`, mean deviation (`MeanDev`), detrended price
 //! oscillator (`DPO`), the percentage price oscillator (`PPO`, with signal and histogram), the
-//! true strength index (`TSI`) and Know Sure Thing (`KST`).
+//! true strength index (`TSI`), Know Sure Thing (`KST`), Kaufman's adaptive moving average
+//! (`KAMA`), the SMA envelope (`SMAEnvelope`) and the momentum oscillator (`MomentumOscillator`).
 //! Each folds its parts in Backtrader's order of operations from the same cores as the plain
 //! averages ([`Sma`], [`Ema`], [`Wma`]).
 
-use super::{Ema, Indicator, Ohlcv, RateOfChange100, Sma, Window, Wma};
+use super::{fsum, Ema, Indicator, Ohlcv, RateOfChange100, Sma, Window, Wma};
 
 /// Feeds `x` to a one-line indicator as a bar; its value (NaN while warming up).
 fn feed(ind: &mut dyn Indicator, x: f64) -> f64 {
@@ -296,5 +297,109 @@ impl Indicator for Kst {
     }
     fn min_period(&self) -> usize {
         self.min.1
+    }
+}
+
+/// KAMA(period, fast, slow): exponential smoothing with the dynamic factor `sc = (er·(2/(fast+1) −
+/// 2/(slow+1)) + 2/(slow+1))²`, `er = |x − x[−period]| ÷ Σ|x − x[−1]|` over `period` moves;
+/// seeded, as Backtrader's `ExponentialSmoothingDynamic`, with the average of the `period`
+/// inputs up to the first bar the factor exists. Lines: `kama`. Min period: `period + 1`.
+pub struct Kama {
+    w: Window,
+    moves: Window,
+    fast: f64,
+    slow: f64,
+    value: Option<f64>,
+    period: usize,
+}
+
+impl Kama {
+    /// KAMA of the input.
+    pub fn new(period: usize, fast: usize, slow: usize) -> Self {
+        Kama { w: Window::new(period + 1), moves: Window::new(period), fast: 2.0 / (fast as f64 + 1.0), slow: 2.0 / (slow as f64 + 1.0), value: None, period }
+    }
+}
+
+impl Indicator for Kama {
+    fn lines(&self) -> &'static [&'static str] {
+        &["kama"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let x = bar.close;
+        if let Some(prev) = self.w.ago(0) {
+            self.moves.push((x - prev).abs());
+        }
+        self.w.push(x);
+        out[0] = f64::NAN;
+        let Some(old) = self.w.ago(self.period).filter(|_| self.w.full() && self.moves.full()) else { return };
+        let er = ((x - old) / fsum(self.moves.iter())).abs();
+        let sc = (er * (self.fast - self.slow) + self.slow).powi(2);
+        let v = match self.value {
+            // the seed: the average of the last `period` inputs
+            None => fsum((0..self.period).filter_map(|i| self.w.ago(i))) / self.period as f64,
+            Some(prev) => prev * (1.0 - sc) + x * sc,
+        };
+        self.value = Some(v);
+        out[0] = v;
+    }
+    fn min_period(&self) -> usize {
+        self.period + 1
+    }
+}
+
+/// SMAEnvelope(period, perc): `sma`, `top = sma·(1 + perc/100)`, `bot = sma·(1 − perc/100)`.
+/// Lines: `sma, top, bot`. Min period: `period`.
+pub struct SmaEnvelope {
+    sma: Sma,
+    perc: f64,
+}
+
+impl SmaEnvelope {
+    /// The envelope of the input's SMA.
+    pub fn new(period: usize, perc: f64) -> Self {
+        SmaEnvelope { sma: Sma::new(period), perc: perc / 100.0 }
+    }
+}
+
+impl Indicator for SmaEnvelope {
+    fn lines(&self) -> &'static [&'static str] {
+        &["sma", "top", "bot"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let m = feed(&mut self.sma, bar.close);
+        out[0] = m;
+        out[1] = m * (1.0 + self.perc);
+        out[2] = m * (1.0 - self.perc);
+    }
+    fn min_period(&self) -> usize {
+        self.sma.min_period()
+    }
+}
+
+/// MomentumOscillator(period) = 100·(x ÷ x[−period]). Lines: `momosc`. Min period: `period + 1`.
+pub struct MomentumOscillator {
+    w: Window,
+}
+
+impl MomentumOscillator {
+    /// The momentum oscillator of the input.
+    pub fn new(period: usize) -> Self {
+        MomentumOscillator { w: Window::new(period + 1) }
+    }
+}
+
+impl Indicator for MomentumOscillator {
+    fn lines(&self) -> &'static [&'static str] {
+        &["momosc"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.w.push(bar.close);
+        out[0] = match (self.w.full(), self.w.ago(self.w.len() - 1)) {
+            (true, Some(old)) => 100.0 * (bar.close / old),
+            _ => f64::NAN,
+        };
+    }
+    fn min_period(&self) -> usize {
+        self.w.len()
     }
 }

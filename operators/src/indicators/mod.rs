@@ -41,7 +41,7 @@ pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
-pub use self::derived::{Dpo, Hma, Kst, MeanDev, Ppo, Trix, Tsi, Zlema};
+pub use self::derived::{Dpo, Hma, Kama, Kst, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
@@ -371,6 +371,18 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let rma = [p.period("rma1", 10, 1)?, p.period("rma2", 10, 1)?, p.period("rma3", 10, 1)?, p.period("rma4", 10, 1)?];
         let rs = p.period("rsignal", 9, 1)?;
         factory(move || Kst::new(rp, rma, rs))
+    }),
+    spec("kama", "Kaufman's adaptive moving average", |p| {
+        let (n, f, s) = (p.period("period", 30, 1)?, p.period("fast", 2, 1)?, p.period("slow", 30, 1)?);
+        factory(move || Kama::new(n, f, s))
+    }),
+    spec("smaenvelope", "SMA with bands `perc` percent above and below", |p| {
+        let (n, perc) = (p.period("period", 30, 1)?, p.positive("perc", 2.5)?);
+        factory(move || SmaEnvelope::new(n, perc))
+    }),
+    spec("momosc", "momentum oscillator: 100 · value over the value `period` bars ago", |p| {
+        let n = p.period("period", 12, 1)?;
+        factory(move || MomentumOscillator::new(n))
     }),
     bar_spec("aroon", "Aroon up and down: how recent the highest high and lowest low are", |p| {
         let n = p.period("period", 14, 1)?;

@@ -65,6 +65,9 @@ SPECS = [
     ("kst", lambda d: bt.ind.KnowSureThing(d), ["kst", "signal"]),
     ("aroon", lambda d: bt.ind.AroonUpDown(d, period=14), ["aroonup", "aroondown"]),
     ("aroonosc", lambda d: bt.ind.AroonOscillator(d, period=14), ["aroonosc"]),
+    ("kama", lambda d: bt.ind.AdaptiveMovingAverage(d, period=30, fast=2, slow=30), ["kama"]),
+    ("smaenvelope", lambda d: bt.ind.SMAEnvelope(d, period=30, perc=2.5), ["sma", "top", "bot"]),
+    ("momosc", lambda d: bt.ind.MomentumOscillator(d, period=12), ["momosc"]),
 ]
 
 
