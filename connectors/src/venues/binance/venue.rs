@@ -1,5 +1,6 @@
-//! Binance as a [`Venue`]: `aggTrades` history, klines, the `aggTrade` stream (spot and
-//! USDⓈ-M perpetuals).
+//! Binance as a [`Venue`]: `aggTrades` history, klines (traded, mark, index), funding, the
+//! `aggTrade` stream and the `markPrice` funding stream — spot on `api`/`stream`, USDⓈ-M
+//! perpetuals and quarterlies on `fapi`/`fstream`, COIN-M on `dapi`/`dstream`.
 
 use std::time::Duration;
 
@@ -67,7 +68,7 @@ impl Api {
     }
 }
 
-/// Binance: spot, and USDⓈ-M perpetual candles.
+/// Binance: spot, USDⓈ-M and COIN-M perpetuals and quarterly futures.
 pub struct Binance;
 
 impl Venue for Binance {

@@ -1,5 +1,6 @@
-//! Bybit v5 as a [`Venue`]: klines, funding and the `publicTrade` stream of spot pairs and
-//! linear/inverse perpetuals (no REST trade history).
+//! Bybit v5 as a [`Venue`]: klines (traded, mark, index), funding, the `publicTrade` stream and
+//! the `tickers` funding stream of spot pairs and linear/inverse perpetuals and dated futures
+//! (no REST trade history).
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ fn category_of(kind: MarketKind) -> &'static str {
     }
 }
 
-/// Bybit v5 spot.
+/// Bybit v5: spot, linear and inverse perpetuals and dated futures.
 pub struct Bybit;
 
 impl Venue for Bybit {
