@@ -2,7 +2,8 @@
 //! (`HMA`), zero-lag EMA (`ZLEMA`), `TRIX`, mean deviation (`MeanDev`), detrended price
 //! oscillator (`DPO`), the percentage price oscillator (`PPO`, with signal and histogram), the
 //! true strength index (`TSI`), Know Sure Thing (`KST`), Kaufman's adaptive moving average
-//! (`KAMA`), the SMA envelope (`SMAEnvelope`) and the momentum oscillator (`MomentumOscillator`).
+//! (`KAMA`), the SMA envelope (`SMAEnvelope`), the momentum oscillator (`MomentumOscillator`) and
+//! the Laguerre RSI (`LaguerreRSI`).
 //! Each folds its parts in Backtrader's order of operations from the same cores as the plain
 //! averages ([`Sma`], [`Ema`], [`Wma`]).
 
@@ -401,5 +402,55 @@ impl Indicator for MomentumOscillator {
     }
     fn min_period(&self) -> usize {
         self.w.len()
+    }
+}
+
+/// LaguerreRSI(gamma, period): Ehlers' four-stage Laguerre filter of the input, `lrsi = cu ÷ (cu
+/// + cd)` over its stages (1 when flat). As Backtrader's (a `PeriodN`), the filter starts on bar
+/// `period` from zero state. Lines: `lrsi`. Min period: `period`.
+pub struct LaguerreRsi {
+    gamma: f64,
+    l: [f64; 4],
+    seen: usize,
+    period: usize,
+}
+
+impl LaguerreRsi {
+    /// The Laguerre RSI of the input.
+    pub fn new(gamma: f64, period: usize) -> Self {
+        LaguerreRsi { gamma, l: [0.0; 4], seen: 0, period }
+    }
+}
+
+impl Indicator for LaguerreRsi {
+    fn lines(&self) -> &'static [&'static str] {
+        &["lrsi"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.seen += 1;
+        if self.seen < self.period {
+            out[0] = f64::NAN;
+            return;
+        }
+        let g = self.gamma;
+        let [l0_1, l1_1, l2_1, l3_1] = self.l;
+        let l0 = (1.0 - g) * bar.close + g * l0_1;
+        let l1 = -g * l0 + l0_1 + g * l1_1;
+        let l2 = -g * l1 + l1_1 + g * l2_1;
+        let l3 = -g * l2 + l2_1 + g * l3_1;
+        self.l = [l0, l1, l2, l3];
+        let (mut cu, mut cd) = (0.0, 0.0);
+        for (a, b) in [(l0, l1), (l1, l2), (l2, l3)] {
+            if a >= b {
+                cu += a - b;
+            } else {
+                cd += b - a;
+            }
+        }
+        let den = cu + cd;
+        out[0] = if den == 0.0 { 1.0 } else { cu / den };
+    }
+    fn min_period(&self) -> usize {
+        self.period
     }
 }

@@ -41,7 +41,7 @@ pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
-pub use self::derived::{Dpo, Hma, Kama, Kst, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
+pub use self::derived::{Dpo, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
@@ -53,7 +53,7 @@ pub use self::sma::Sma;
 pub use self::smma::Smma;
 pub use self::source::{Line, Source, Sourced};
 pub use self::stddev::StdDev;
-pub use self::stochastic::Stochastic;
+pub use self::stochastic::{Stochastic, StochasticFastFull};
 pub use self::williamsr::WilliamsR;
 pub use self::wma::Wma;
 
@@ -383,6 +383,18 @@ pub const REGISTRY: &[IndicatorSpec] = &[
     spec("momosc", "momentum oscillator: 100 · value over the value `period` bars ago", |p| {
         let n = p.period("period", 12, 1)?;
         factory(move || MomentumOscillator::new(n))
+    }),
+    spec("lrsi", "Laguerre RSI (Ehlers)", |p| {
+        let (g, n) = (p.positive("gamma", 0.5)?, p.period("period", 6, 1)?);
+        factory(move || LaguerreRsi::new(g, n))
+    }),
+    bar_spec("stochasticfast", "fast stochastic: %K and its SMA", |p| {
+        let (a, b) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?);
+        factory(move || StochasticFastFull::fast(a, b))
+    }),
+    bar_spec("stochasticfull", "full stochastic: %K, its SMA and that SMA's SMA", |p| {
+        let (a, b, c) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?);
+        factory(move || StochasticFastFull::full(a, b, c))
     }),
     bar_spec("aroon", "Aroon up and down: how recent the highest high and lowest low are", |p| {
         let n = p.period("period", 14, 1)?;

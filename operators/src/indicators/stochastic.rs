@@ -1,5 +1,7 @@
-//! Slow stochastic (Backtrader `Stochastic`): `k = 100 · (close − LL) / (HH − LL)` over
-//! `period`, `percK = SMA(k, period_dfast)`, `percD = SMA(percK, period_dslow)`.
+//! Stochastics (Backtrader `Stochastic`, `StochasticFast`, `StochasticFull`): `k = 100 · (close −
+//! LL) / (HH − LL)` over `period`, `d = SMA(k, period_dfast)`. The slow one shows `percK = d` and
+//! `percD = SMA(d, period_dslow)`; the fast one `percK = k`, `percD = d`; the full one `k`, `d` and
+//! `percDSlow = SMA(d, period_dslow)`.
 
 use super::{Indicator, Ohlcv, Sma, Window};
 
@@ -38,6 +40,59 @@ impl Indicator for Stochastic {
             out[0] = pk;
             if let Some(pd) = self.d.push(pk) {
                 out[1] = pd;
+            }
+        }
+    }
+    fn min_period(&self) -> usize {
+        self.min
+    }
+}
+
+/// StochasticFast(period, period_dfast) (`fast`) or StochasticFull(period, period_dfast,
+/// period_dslow). Lines: `percK, percD` (full: and `percDSlow`). Min period: `period` for `percK`,
+/// `period + dfast − 1` (full: `+ dslow − 1`) for the last line.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct StochasticFastFull {
+    hi: Window,
+    lo: Window,
+    d: Sma,
+    slow: Option<Sma>,
+    min: usize,
+}
+
+impl StochasticFastFull {
+    /// The fast stochastic.
+    pub fn fast(period: usize, dfast: usize) -> Self {
+        StochasticFastFull { hi: Window::new(period), lo: Window::new(period), d: Sma::new(dfast), slow: None, min: period + dfast - 1 }
+    }
+    /// The full stochastic.
+    pub fn full(period: usize, dfast: usize, dslow: usize) -> Self {
+        StochasticFastFull { slow: Some(Sma::new(dslow)), min: period + dfast + dslow - 2, ..Self::fast(period, dfast) }
+    }
+}
+
+impl Indicator for StochasticFastFull {
+    fn lines(&self) -> &'static [&'static str] {
+        if self.slow.is_some() {
+            &["percK", "percD", "percDSlow"]
+        } else {
+            &["percK", "percD"]
+        }
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        out.iter_mut().for_each(|v| *v = f64::NAN);
+        self.hi.push(bar.high);
+        self.lo.push(bar.low);
+        if !self.hi.full() {
+            return;
+        }
+        let (hh, ll) = (self.hi.max(), self.lo.min());
+        let k = 100.0 * ((bar.close - ll) / (hh - ll));
+        out[0] = k;
+        if let Some(d) = self.d.push(k) {
+            out[1] = d;
+            if let Some(s) = self.slow.as_mut().and_then(|s| s.push(d)) {
+                out[2] = s;
             }
         }
     }

@@ -68,6 +68,9 @@ SPECS = [
     ("kama", lambda d: bt.ind.AdaptiveMovingAverage(d, period=30, fast=2, slow=30), ["kama"]),
     ("smaenvelope", lambda d: bt.ind.SMAEnvelope(d, period=30, perc=2.5), ["sma", "top", "bot"]),
     ("momosc", lambda d: bt.ind.MomentumOscillator(d, period=12), ["momosc"]),
+    ("lrsi", lambda d: bt.ind.LaguerreRSI(d, gamma=0.5, period=6), ["lrsi"]),
+    ("stochasticfast", lambda d: bt.ind.StochasticFast(d, period=14, period_dfast=3), ["percK", "percD"]),
+    ("stochasticfull", lambda d: bt.ind.StochasticFull(d, period=14, period_dfast=3, period_dslow=3), ["percK", "percD", "percDSlow"]),
 ]
 
 
