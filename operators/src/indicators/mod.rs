@@ -20,6 +20,7 @@ mod derived;
 mod dm;
 mod ema;
 mod extremes;
+mod heikinashi;
 mod macd;
 mod momentum;
 mod oscillators;
@@ -45,6 +46,7 @@ pub use self::derived::{Dpo, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscil
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
+pub use self::heikinashi::HeikinAshi;
 pub use self::macd::Macd;
 pub use self::momentum::{Momentum, PercentChange, RateOfChange, RateOfChange100};
 pub use self::oscillators::{AccDecOscillator, Aroon, AwesomeOscillator, PrettyGoodOscillator, UltimateOscillator, Vortex, WilliamsAd};
@@ -396,6 +398,10 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let (a, b, c) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?);
         factory(move || StochasticFastFull::full(a, b, c))
     }),
+    bar_spec("heikinashi", "Heikin-Ashi candles", |p| {
+        let _ = p;
+        factory(HeikinAshi::new)
+    }),
     bar_spec("aroon", "Aroon up and down: how recent the highest high and lowest low are", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || Aroon::up_down(n))
@@ -547,7 +553,7 @@ mod tests {
         }
         let c = catalog();
         assert_eq!(c.len(), REGISTRY.len());
-        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && (i.params.is_empty() == (i.name == "williamsad"))), "{c:?}");
+        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && (i.params.is_empty() == ["williamsad", "heikinashi"].contains(&i.name))), "{c:?}");
         let cross = c.iter().find(|i| i.name == "crossover").unwrap();
         assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
         let table = markdown_table();

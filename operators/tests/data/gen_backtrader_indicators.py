@@ -71,6 +71,7 @@ SPECS = [
     ("lrsi", lambda d: bt.ind.LaguerreRSI(d, gamma=0.5, period=6), ["lrsi"]),
     ("stochasticfast", lambda d: bt.ind.StochasticFast(d, period=14, period_dfast=3), ["percK", "percD"]),
     ("stochasticfull", lambda d: bt.ind.StochasticFull(d, period=14, period_dfast=3, period_dslow=3), ["percK", "percD", "percDSlow"]),
+    ("heikinashi", lambda d: bt.ind.HeikinAshi(d), ["ha_open", "ha_high", "ha_low", "ha_close"]),
 ]
 
 
