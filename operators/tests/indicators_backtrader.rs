@@ -91,7 +91,7 @@ fn every_indicator_matches_backtrader() {
 fn sources_and_compositions_match_backtrader() {
     let bars = bars();
     let (dates, want) = reference();
-    let cases: [(&str, &str, &[&str]); 9] = [
+    let cases: [(&str, &str, &[&str]); 10] = [
         ("highest_of_high", "highest", &["period=14", "source=high"]),
         ("lowest_of_low", "lowest", &["period=14", "source=low"]),
         ("sma_of_sma", "sma", &["period=30", "source=sma(period=30)"]),
@@ -101,24 +101,28 @@ fn sources_and_compositions_match_backtrader() {
         ("rsi_of_ohlc4", "rsi", &["period=14", "source=ohlc4"]),
         ("sma_of_volume", "sma", &["period=5", "source=volume"]),
         ("ema_of_macd_signal", "ema", &["period=5", "source=macd(period_me1=12;period_me2=26;period_signal=9).signal"]),
+        ("envelope_of_ema", "envelope", &["perc=2.5", "source=ema(period=30)"]),
     ];
     let mut checked = 0;
     for (case, name, params) in cases {
         let mut ind = build(name, &Params::parse(params.iter().copied()).unwrap()).unwrap_or_else(|e| panic!("{case}: {e}"));
-        let mut out = vec![0.0; ind.lines().len()];
-        let col = format!("{case}.{}", ind.lines()[0]);
-        let w = want.get(&col).unwrap_or_else(|| panic!("reference has no column {col}"));
+        let lines = ind.lines();
+        let mut out = vec![0.0; lines.len()];
+        let cols: Vec<String> = lines.iter().map(|l| format!("{case}.{l}")).collect();
+        let w: Vec<&Vec<Option<f64>>> = cols.iter().map(|c| want.get(c).unwrap_or_else(|| panic!("reference has no column {c}"))).collect();
         let mut first_valid = None;
         for (i, (_, b)) in bars.iter().enumerate() {
             ind.next(b, &mut out);
-            let g = out[0];
-            match w[i] {
-                None => assert!(g.is_nan(), "{col} on {}: Backtrader is still warming up, we have {g}", dates[i]),
-                Some(w) => {
-                    first_valid.get_or_insert(i);
-                    let rel = (g - w).abs() / w.abs().max(1e-300);
-                    assert!(g == w || rel <= 1e-9, "{col} on {}: {g} vs Backtrader {w} (rel {rel:e})", dates[i]);
-                    checked += 1;
+            for (li, col) in cols.iter().enumerate() {
+                let g = out[li];
+                match w[li][i] {
+                    None => assert!(g.is_nan(), "{col} on {}: Backtrader is still warming up, we have {g}", dates[i]),
+                    Some(w) => {
+                        first_valid.get_or_insert(i);
+                        let rel = (g - w).abs() / w.abs().max(1e-300);
+                        assert!(g == w || rel <= 1e-9, "{col} on {}: {g} vs Backtrader {w} (rel {rel:e})", dates[i]);
+                        checked += 1;
+                    }
                 }
             }
         }

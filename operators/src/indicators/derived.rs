@@ -3,7 +3,7 @@
 //! oscillator (`DPO`), the percentage price oscillator (`PPO`, with signal and histogram), the
 //! true strength index (`TSI`), Know Sure Thing (`KST`), Kaufman's adaptive moving average
 //! (`KAMA`), the SMA envelope (`SMAEnvelope`), the momentum oscillator (`MomentumOscillator`) and
-//! the Laguerre RSI (`LaguerreRSI`).
+//! the Laguerre RSI (`LaguerreRSI`), the envelope of any line (`Envelope`) and `DV2`.
 //! Each folds its parts in Backtrader's order of operations from the same cores as the plain
 //! averages ([`Sma`], [`Ema`], [`Wma`]).
 
@@ -452,5 +452,72 @@ impl Indicator for LaguerreRsi {
     }
     fn min_period(&self) -> usize {
         self.period
+    }
+}
+
+/// Envelope(perc): the input with bands `perc` percent above and below (`source=` makes it the
+/// envelope of an average: `source=ema(period=30)` is Backtrader's `EMAEnvelope`). Lines: `src,
+/// top, bot`. Min period: 1.
+pub struct Envelope {
+    perc: f64,
+}
+
+impl Envelope {
+    /// The envelope of the input.
+    pub fn new(perc: f64) -> Self {
+        Envelope { perc: perc / 100.0 }
+    }
+}
+
+impl Indicator for Envelope {
+    fn lines(&self) -> &'static [&'static str] {
+        &["src", "top", "bot"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let x = bar.close;
+        out[0] = x;
+        out[1] = x * (1.0 + self.perc);
+        out[2] = x * (1.0 - self.perc);
+    }
+    fn min_period(&self) -> usize {
+        1
+    }
+}
+
+/// DV2(period, maperiod): `100 · PercentRank(SMA(close ÷ ((high + low) ÷ 2), maperiod), period)`,
+/// the percent rank being the share of the window's values below its newest. Lines: `dv2`. Min
+/// period: `maperiod + period − 1`.
+pub struct Dv2 {
+    ma: Sma,
+    w: Window,
+    min: usize,
+}
+
+impl Dv2 {
+    /// DV2 of the bars.
+    pub fn new(period: usize, maperiod: usize) -> Self {
+        Dv2 { ma: Sma::new(maperiod), w: Window::new(period), min: maperiod + period - 1 }
+    }
+}
+
+impl Indicator for Dv2 {
+    fn lines(&self) -> &'static [&'static str] {
+        &["dv2"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        let chl = bar.close / ((bar.high + bar.low) / 2.0);
+        let dvu = feed(&mut self.ma, chl);
+        out[0] = f64::NAN;
+        if dvu.is_nan() {
+            return;
+        }
+        self.w.push(dvu);
+        if self.w.full() {
+            let below = fsum(self.w.iter().map(|x| if x < dvu { 1.0 } else { 0.0 }));
+            out[0] = below / self.w.len() as f64 * 100.0;
+        }
+    }
+    fn min_period(&self) -> usize {
+        self.min
     }
 }

@@ -42,7 +42,7 @@ pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
-pub use self::derived::{Dpo, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
+pub use self::derived::{Dpo, Dv2, Envelope, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
 pub use self::dm::DirectionalMovement;
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
@@ -397,6 +397,14 @@ pub const REGISTRY: &[IndicatorSpec] = &[
     bar_spec("stochasticfull", "full stochastic: %K, its SMA and that SMA's SMA", |p| {
         let (a, b, c) = (p.period("period", 14, 1)?, p.period("period_dfast", 3, 1)?, p.period("period_dslow", 3, 1)?);
         factory(move || StochasticFastFull::full(a, b, c))
+    }),
+    spec("envelope", "the input with bands `perc` percent above and below (e.g. of `source=ema(period=30)`)", |p| {
+        let perc = p.positive("perc", 2.5)?;
+        factory(move || Envelope::new(perc))
+    }),
+    bar_spec("dv2", "DV2: percent rank of the smoothed close over the median price", |p| {
+        let (n, m) = (p.period("period", 252, 1)?, p.period("maperiod", 2, 1)?);
+        factory(move || Dv2::new(n, m))
     }),
     bar_spec("heikinashi", "Heikin-Ashi candles", |p| {
         let _ = p;

@@ -72,6 +72,10 @@ SPECS = [
     ("stochasticfast", lambda d: bt.ind.StochasticFast(d, period=14, period_dfast=3), ["percK", "percD"]),
     ("stochasticfull", lambda d: bt.ind.StochasticFull(d, period=14, period_dfast=3, period_dslow=3), ["percK", "percD", "percDSlow"]),
     ("heikinashi", lambda d: bt.ind.HeikinAshi(d), ["ha_open", "ha_high", "ha_low", "ha_close"]),
+    ("envelope", lambda d: bt.ind.Envelope(d, perc=2.5), ["src", "top", "bot"]),
+    ("dv2", lambda d: bt.ind.DV2(d, period=252, maperiod=2), ["dv2"]),
+    # tickflow's envelope of an EMA (source=ema(period=30)); Backtrader's lines ema, top, bot
+    ("envelope_of_ema", lambda d: bt.ind.EMAEnvelope(d, period=30, perc=2.5), ["src", "top", "bot"]),
 ]
 
 
