@@ -394,11 +394,7 @@ impl Indicator for MomentumOscillator {
         &["momosc"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        self.w.push(bar.close);
-        out[0] = match (self.w.full(), self.w.ago(self.w.len() - 1)) {
-            (true, Some(old)) => 100.0 * (bar.close / old),
-            _ => f64::NAN,
-        };
+        out[0] = super::momentum::ago(&mut self.w, bar.close).map_or(f64::NAN, |old| 100.0 * (bar.close / old));
     }
     fn min_period(&self) -> usize {
         self.w.len()

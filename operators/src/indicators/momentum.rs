@@ -22,19 +22,15 @@ impl Indicator for Momentum {
         &["momentum"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        self.w.push(bar.close);
-        out[0] = match (self.w.full(), self.w.ago(self.w.len() - 1)) {
-            (true, Some(old)) => bar.close - old,
-            _ => f64::NAN,
-        };
+        out[0] = ago(&mut self.w, bar.close).map_or(f64::NAN, |old| bar.close - old);
     }
     fn min_period(&self) -> usize {
         self.w.len()
     }
 }
 
-/// The input `period` bars ago, once there is one.
-fn ago(w: &mut Window, x: f64) -> Option<f64> {
+/// Pushes `x`; the input `period` bars ago (the window's oldest), once there is one.
+pub(crate) fn ago(w: &mut Window, x: f64) -> Option<f64> {
     w.push(x);
     if w.full() {
         w.ago(w.len() - 1)
@@ -112,11 +108,7 @@ impl Indicator for RateOfChange {
         &["roc"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        self.w.push(bar.close);
-        out[0] = match (self.w.full(), self.w.ago(self.w.len() - 1)) {
-            (true, Some(old)) => (bar.close - old) / old,
-            _ => f64::NAN,
-        };
+        out[0] = ago(&mut self.w, bar.close).map_or(f64::NAN, |old| (bar.close - old) / old);
     }
     fn min_period(&self) -> usize {
         self.w.len()

@@ -5,6 +5,17 @@
 
 use super::{Indicator, Ohlcv, Sma, Window};
 
+/// `100 · (close − LL) / (HH − LL)` of `bar` once the windows hold `period` highs and lows.
+fn percent_k(hi: &mut Window, lo: &mut Window, bar: &Ohlcv) -> Option<f64> {
+    hi.push(bar.high);
+    lo.push(bar.low);
+    if !hi.full() {
+        return None;
+    }
+    let (hh, ll) = (hi.max(), lo.min());
+    Some(100.0 * ((bar.close - ll) / (hh - ll)))
+}
+
 /// Stochastic(period, period_dfast, period_dslow). Lines: `percK, percD`.
 /// Min period: `period + dfast + dslow − 2`.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -29,13 +40,7 @@ impl Indicator for Stochastic {
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
         out.iter_mut().for_each(|v| *v = f64::NAN);
-        self.hi.push(bar.high);
-        self.lo.push(bar.low);
-        if !self.hi.full() {
-            return;
-        }
-        let (hh, ll) = (self.hi.max(), self.lo.min());
-        let k = 100.0 * ((bar.close - ll) / (hh - ll));
+        let Some(k) = percent_k(&mut self.hi, &mut self.lo, bar) else { return };
         if let Some(pk) = self.k.push(k) {
             out[0] = pk;
             if let Some(pd) = self.d.push(pk) {
@@ -81,13 +86,7 @@ impl Indicator for StochasticFastFull {
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
         out.iter_mut().for_each(|v| *v = f64::NAN);
-        self.hi.push(bar.high);
-        self.lo.push(bar.low);
-        if !self.hi.full() {
-            return;
-        }
-        let (hh, ll) = (self.hi.max(), self.lo.min());
-        let k = 100.0 * ((bar.close - ll) / (hh - ll));
+        let Some(k) = percent_k(&mut self.hi, &mut self.lo, bar) else { return };
         out[0] = k;
         if let Some(d) = self.d.push(k) {
             out[1] = d;
