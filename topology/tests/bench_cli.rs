@@ -52,6 +52,18 @@ fn bench_live_runs_every_session_count() {
     }
 }
 
+/// `bench indicators` on a few bars: a row per registered indicator and the whole library.
+#[test]
+fn bench_indicators_reports_every_registered_indicator() {
+    let out = bench_ok(&["indicators", "--bars", "2000", "--repeat", "1"]);
+    for name in tickflow_operators::indicators::names() {
+        let row = out.lines().find(|l| l.starts_with(&format!("| `{name}` |"))).unwrap_or_else(|| panic!("no row for {name}:\n{out}"));
+        let rate: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert!(rate > 0.0, "{row}");
+    }
+    assert!(out.lines().any(|l| l.starts_with(&format!("| all {} together |", tickflow_operators::indicators::names().len()))), "{out}");
+}
+
 #[test]
 fn the_shipped_binary_has_no_bench_command() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tickflow")).args(["bench", "aggregate"]).output().unwrap();

@@ -22,7 +22,7 @@ pub struct BenchBacktestArgs {
 }
 
 /// Seeded random-walk 1-minute bars.
-fn bench_bars(n: usize) -> Vec<tickflow_model::Bar> {
+pub(crate) fn bench_bars(n: usize) -> Vec<tickflow_model::Bar> {
     use tickflow_model::{Bar, Decimal, Instrument, Timeframe};
     let inst = Instrument::new("synthetic", "BTC/USDT").expect("valid");
     let tf = Timeframe::from_secs(60).expect("valid");

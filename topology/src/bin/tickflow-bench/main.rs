@@ -11,6 +11,7 @@
 
 mod aggregate;
 mod backtest;
+mod indicators;
 mod kafka;
 mod live;
 
@@ -40,6 +41,8 @@ enum BenchCmd {
     Kafka(kafka::BenchKafkaArgs),
     /// Live sessions: trades/s from loopback WebSocket venues through the session engine.
     Live(live::BenchLiveArgs),
+    /// Indicator update throughput: each registered indicator, and the whole library per bar.
+    Indicators(indicators::BenchIndicatorsArgs),
 }
 
 /// Peak resident memory of this process, MiB.
@@ -61,6 +64,7 @@ fn main() {
         BenchCmd::Backtest(b) => backtest::run(&b),
         BenchCmd::Kafka(k) => kafka::run(&k),
         BenchCmd::Live(l) => live::run(&l),
+        BenchCmd::Indicators(i) => indicators::run(&i),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
