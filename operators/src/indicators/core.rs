@@ -147,6 +147,23 @@ impl ExpSmoothing {
     }
 }
 
+/// Feeds `x` to a one-line indicator as a bar (`x` for open, high, low and close, no volume);
+/// its value (NaN while it warms up). Derived indicators build on plain ones this way.
+pub(crate) fn feed(ind: &mut dyn super::Indicator, x: f64) -> f64 {
+    let mut out = [f64::NAN];
+    ind.next(&super::Ohlcv { open: x, high: x, low: x, close: x, volume: 0.0 }, &mut out);
+    out[0]
+}
+
+/// [`feed`], unless `x` is NaN (a part still warming up): then NaN, and the indicator is not fed.
+pub(crate) fn feed_valid(ind: &mut dyn super::Indicator, x: f64) -> f64 {
+    if x.is_nan() {
+        f64::NAN
+    } else {
+        feed(ind, x)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,23 +7,8 @@
 //! Each folds its parts in Backtrader's order of operations from the same cores as the plain
 //! averages ([`Sma`], [`Ema`], [`Wma`]).
 
+use super::core::{feed, feed_valid};
 use super::{fsum, Ema, Indicator, Ohlcv, RateOfChange100, Sma, Window, Wma};
-
-/// Feeds `x` to a one-line indicator as a bar; its value (NaN while warming up).
-fn feed(ind: &mut dyn Indicator, x: f64) -> f64 {
-    let mut out = [f64::NAN];
-    ind.next(&Ohlcv { open: x, high: x, low: x, close: x, volume: 0.0 }, &mut out);
-    out[0]
-}
-
-/// Feeds `x` unless it is NaN (a part still warming up); the indicator's value, else NaN.
-fn feed_valid(ind: &mut dyn Indicator, x: f64) -> f64 {
-    if x.is_nan() {
-        f64::NAN
-    } else {
-        feed(ind, x)
-    }
-}
 
 /// HMA(period) = WMA(2·WMA(period ÷ 2) − WMA(period), ⌊√period⌋). Lines: `hma`. Min period:
 /// `period + ⌊√period⌋ − 1`.

@@ -4,17 +4,8 @@
 //! accumulation/distribution (`WilliamsAD`), the pretty good oscillator
 //! (`PrettyGoodOscillator`) and Aroon (`AroonUpDown`, `AroonOscillator`). Sums are exactly rounded (`math.fsum`, as Backtrader's `SumN`).
 
+use super::core::feed_valid;
 use super::{fsum, Atr, Indicator, Ohlcv, Sma, Window};
-
-/// Feeds `x` to a one-line indicator as a bar; its value (NaN while warming up, or when `x` is).
-fn feed(ind: &mut dyn Indicator, x: f64) -> f64 {
-    if x.is_nan() {
-        return f64::NAN;
-    }
-    let mut out = [f64::NAN];
-    ind.next(&Ohlcv { open: x, high: x, low: x, close: x, volume: 0.0 }, &mut out);
-    out[0]
-}
 
 /// The sum of the last `n` values, once there are `n`.
 struct SumN {
@@ -53,7 +44,7 @@ impl AwesomeOscillator {
     }
     fn value(&mut self, bar: &Ohlcv) -> f64 {
         let median = (bar.high + bar.low) / 2.0;
-        feed(&mut self.fast, median) - feed(&mut self.slow, median)
+        feed_valid(&mut self.fast, median) - feed_valid(&mut self.slow, median)
     }
 }
 
@@ -90,7 +81,7 @@ impl Indicator for AccDecOscillator {
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
         let ao = self.ao.value(bar);
-        out[0] = ao - feed(&mut self.ma, ao);
+        out[0] = ao - feed_valid(&mut self.ma, ao);
     }
     fn min_period(&self) -> usize {
         self.ao.min + self.period - 1
@@ -243,7 +234,7 @@ impl Indicator for PrettyGoodOscillator {
         &["pgo"]
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        let m = feed(&mut self.ma, bar.close);
+        let m = feed_valid(&mut self.ma, bar.close);
         let mut a = [f64::NAN];
         self.atr.next(bar, &mut a);
         out[0] = (bar.close - m) / a[0];
