@@ -215,7 +215,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
     if stored && price == venues::CandlePrice::Trade {
         bail!("--questdb/--publish store mark and index candles (--price mark|index); traded bars reach QuestDB and Kafka from `aggregate`/`run`");
     }
-    let mut stores = if stored { Some(crate::cli::funding_out::PriceCandleStores::open(&a.stores, "tickflow-fetch")?) } else { None };
+    let mut stores = if stored { Some(crate::cli::funding_out::Stores::open(&a.stores, "tickflow-fetch", "price_candles")?) } else { None };
     let mut writer = if existing.is_some() { tickflow_connectors::BarWriter::append(&a.out)? } else { tickflow_connectors::BarWriter::create(&a.out)? };
     let key = api_key(a.api_key_file.as_deref())?.map(Secret::new);
     let mut client = client(venue, &a.symbol);
@@ -225,7 +225,7 @@ fn ohlcv(a: FetchOhlcvArgs) -> Result<()> {
             pb.set_position(((b.open_time.0 - since.0).max(0) / 1_000_000_000) as u64);
         }
         if let Some(s) = stores.as_mut() {
-            s.write(bars, price.name())?;
+            s.price_candles(bars, price.name())?;
         }
         writer.write_all(bars)
     };

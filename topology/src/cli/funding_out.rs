@@ -27,28 +27,26 @@ pub struct FundingStoreArgs {
     pub kafka: crate::cli::kafka::BrokerArgs,
 }
 
-/// The open file and stores.
-pub(crate) struct FundingSinks {
-    writer: FundingWriter,
+/// The stores `FundingStoreArgs` asks for: QuestDB, and a topic of the namespace.
+pub(crate) struct Stores {
     store: Option<QuestDbSink>,
     publish: Option<(KafkaSink, String)>,
 }
 
-impl FundingSinks {
-    /// Creates `out` and connects the stores `a` asks for (`client`: the Kafka client id).
-    pub(crate) fn open(out: &str, a: &FundingStoreArgs, client: &str) -> Result<Self> {
-        let writer = FundingWriter::create(out)?;
+impl Stores {
+    /// Connects the stores `a` asks for (`client`: the Kafka client id; `topic`: the base name of
+    /// the topic published to).
+    pub(crate) fn open(a: &FundingStoreArgs, client: &str, topic: &str) -> Result<Self> {
         let store = match a.questdb.target()? {
             Some(t) => Some(QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?),
             None => None,
         };
-        let publish = if a.publish { Some((KafkaSink::new(&a.kafka.config()?, client)?, a.kafka.topics().name("funding"))) } else { None };
-        Ok(FundingSinks { writer, store, publish })
+        let publish = if a.publish { Some((KafkaSink::new(&a.kafka.config()?, client)?, a.kafka.topics().name(topic))) } else { None };
+        Ok(Stores { store, publish })
     }
 
-    /// Writes `events` (in order) everywhere.
-    pub(crate) fn write(&mut self, events: &[FundingRate]) -> Result<(), tickflow_connectors::ConnectorError> {
-        self.writer.write_all(events)?;
+    /// Writes funding `events` (in order) to both stores.
+    pub(crate) fn funding(&mut self, events: &[FundingRate]) -> Result<(), tickflow_connectors::ConnectorError> {
         if let Some(q) = self.store.as_mut() {
             events.iter().try_for_each(|f| q.funding(f))?;
         }
@@ -58,46 +56,8 @@ impl FundingSinks {
         Ok(())
     }
 
-    /// Pushes what was written so far out (a live stream's events are visible as they settle).
-    pub(crate) fn flush(&mut self) -> Result<(), tickflow_connectors::ConnectorError> {
-        self.writer.flush()?;
-        if let Some(q) = self.store.as_mut() {
-            q.flush()?;
-        }
-        if let Some((k, _)) = self.publish.as_mut() {
-            k.flush(Duration::from_secs(30))?;
-        }
-        Ok(())
-    }
-
-    /// Flushes everything and finishes the file; returns the rows written.
-    pub(crate) fn finish(mut self) -> Result<u64> {
-        self.flush()?;
-        self.writer.finish()?;
-        Ok(self.writer.rows())
-    }
-}
-
-/// The stores of mark and index candles: QuestDB's `price_candles` table and the
-/// `<namespace>.price_candles` topic, as `a` asks.
-pub(crate) struct PriceCandleStores {
-    store: Option<QuestDbSink>,
-    publish: Option<(KafkaSink, String)>,
-}
-
-impl PriceCandleStores {
-    /// Connects the stores `a` asks for (`client`: the Kafka client id).
-    pub(crate) fn open(a: &FundingStoreArgs, client: &str) -> Result<Self> {
-        let store = match a.questdb.target()? {
-            Some(t) => Some(QuestDbSink::connect(&t.conf, t.policy.clone(), crate::telemetry::global().questdb.clone())?),
-            None => None,
-        };
-        let publish = if a.publish { Some((KafkaSink::new(&a.kafka.config()?, client)?, a.kafka.topics().name("price_candles"))) } else { None };
-        Ok(PriceCandleStores { store, publish })
-    }
-
-    /// Writes `bars`, which follow `price` (`mark`, `index`).
-    pub(crate) fn write(&mut self, bars: &[tickflow_model::Bar], price: &'static str) -> Result<(), tickflow_connectors::ConnectorError> {
+    /// Writes mark or index candles (`price`: `mark`, `index`) to both stores.
+    pub(crate) fn price_candles(&mut self, bars: &[tickflow_model::Bar], price: &'static str) -> Result<(), tickflow_connectors::ConnectorError> {
         if let Some(q) = self.store.as_mut() {
             bars.iter().try_for_each(|b| q.price_candle(b, price))?;
         }
@@ -116,5 +76,38 @@ impl PriceCandleStores {
             k.flush(Duration::from_secs(30))?;
         }
         Ok(())
+    }
+}
+
+/// The funding file and the stores.
+pub(crate) struct FundingSinks {
+    writer: FundingWriter,
+    stores: Stores,
+}
+
+impl FundingSinks {
+    /// Creates `out` and connects the stores `a` asks for (`client`: the Kafka client id).
+    pub(crate) fn open(out: &str, a: &FundingStoreArgs, client: &str) -> Result<Self> {
+        let writer = FundingWriter::create(out)?;
+        Ok(FundingSinks { writer, stores: Stores::open(a, client, "funding")? })
+    }
+
+    /// Writes `events` (in order) everywhere.
+    pub(crate) fn write(&mut self, events: &[FundingRate]) -> Result<(), tickflow_connectors::ConnectorError> {
+        self.writer.write_all(events)?;
+        self.stores.funding(events)
+    }
+
+    /// Pushes what was written so far out (a live stream's events are visible as they settle).
+    pub(crate) fn flush(&mut self) -> Result<(), tickflow_connectors::ConnectorError> {
+        self.writer.flush()?;
+        self.stores.flush()
+    }
+
+    /// Flushes everything and finishes the file; returns the rows written.
+    pub(crate) fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.writer.finish()?;
+        Ok(self.writer.rows())
     }
 }
