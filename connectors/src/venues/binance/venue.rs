@@ -121,13 +121,8 @@ impl Venue for Binance {
     /// `amount` does (COIN-M: 100 USD for BTC, 10 USD for the others; USDⓈ-M: the base).
     fn trade_history(&self, req: HistoryRequest) -> Result<Box<dyn TradeHistory>, ConnectorError> {
         let (default, prefix) = Api::of(crate::venues::market_kind("binance", &req.symbol)?).rest();
-        let path = match prefix {
-            "/api/v3" => "/api/v3/aggTrades",
-            "/fapi/v1" => "/fapi/v1/aggTrades",
-            _ => "/dapi/v1/aggTrades",
-        };
         let url = req.rest_url.clone().unwrap_or_else(|| default.into());
-        Ok(Box::new(BinanceHistory::new(req.client, &url, path, &req.symbol, req.since, req.until, req.cursor)?))
+        Ok(Box::new(BinanceHistory::new(req.client, &url, &format!("{prefix}/aggTrades"), &req.symbol, req.since, req.until, req.cursor)?))
     }
     /// Every kind: spot, USDⓈ-M and COIN-M perpetuals and quarterly futures; funding of the
     /// perpetuals.
@@ -285,7 +280,7 @@ pub struct BinanceHistory {
     client: HttpClient,
     base: String,
     /// `/api/v3/aggTrades`, `/fapi/v1/aggTrades` or `/dapi/v1/aggTrades`.
-    path: &'static str,
+    path: String,
     market: String,
     instrument: tickflow_model::Instrument,
     cursor: String,
@@ -295,20 +290,12 @@ pub struct BinanceHistory {
 impl BinanceHistory {
     /// History of `symbol` from `since` (or a saved `cursor`) up to `until`, from `path` at
     /// `base_url`.
-    pub fn new(
-        client: HttpClient,
-        base_url: &str,
-        path: &'static str,
-        symbol: &str,
-        since: Ts,
-        until: Ts,
-        cursor: Option<String>,
-    ) -> Result<Self, ConnectorError> {
+    pub fn new(client: HttpClient, base_url: &str, path: &str, symbol: &str, since: Ts, until: Ts, cursor: Option<String>) -> Result<Self, ConnectorError> {
         let kind = crate::venues::market_kind("binance", symbol)?;
         Ok(BinanceHistory {
             client,
             base: base(base_url).to_string(),
-            path,
+            path: path.to_string(),
             market: super::perp_id(symbol, kind),
             instrument: crate::venues::instrument("binance", "binance", symbol)?,
             cursor: cursor.unwrap_or_else(|| format!("t{}", since.millis())),
