@@ -181,12 +181,17 @@ pub struct Ppo {
     slow: Ema,
     signal: Ema,
     min: usize,
+    short: bool,
 }
 
 impl Ppo {
     /// PPO of the input.
     pub fn new(period1: usize, period2: usize, period_signal: usize) -> Self {
-        Ppo { fast: Ema::new(period1), slow: Ema::new(period2), signal: Ema::new(period_signal), min: period1.max(period2) + period_signal - 1 }
+        Ppo { fast: Ema::new(period1), slow: Ema::new(period2), signal: Ema::new(period_signal), min: period1.max(period2) + period_signal - 1, short: false }
+    }
+    /// Backtrader's `PPOShort`: the difference over the *fast* EMA (as MetaStock).
+    pub fn short(period1: usize, period2: usize, period_signal: usize) -> Self {
+        Ppo { short: true, ..Self::new(period1, period2, period_signal) }
     }
 }
 
@@ -196,7 +201,8 @@ impl Indicator for Ppo {
     }
     fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
         let (a, b) = (feed(&mut self.fast, bar.close), feed(&mut self.slow, bar.close));
-        let ppo = if a.is_nan() || b.is_nan() { f64::NAN } else { 100.0 * (a - b) / b };
+        let den = if self.short { a } else { b };
+        let ppo = if a.is_nan() || b.is_nan() { f64::NAN } else { 100.0 * (a - b) / den };
         let signal = feed_valid(&mut self.signal, ppo);
         out[0] = ppo;
         out[1] = signal;
@@ -204,6 +210,32 @@ impl Indicator for Ppo {
     }
     fn min_period(&self) -> usize {
         self.min
+    }
+}
+
+/// PriceOscillator(period1, period2) = EMA(period1) − EMA(period2), in points (Backtrader's
+/// `PriceOsc`, `APO`). Lines: `po`. Min period: `max(period1, period2)`.
+pub struct PriceOsc {
+    fast: Ema,
+    slow: Ema,
+}
+
+impl PriceOsc {
+    /// The absolute price oscillator of the input.
+    pub fn new(period1: usize, period2: usize) -> Self {
+        PriceOsc { fast: Ema::new(period1), slow: Ema::new(period2) }
+    }
+}
+
+impl Indicator for PriceOsc {
+    fn lines(&self) -> &'static [&'static str] {
+        &["po"]
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        out[0] = feed(&mut self.fast, bar.close) - feed(&mut self.slow, bar.close);
+    }
+    fn min_period(&self) -> usize {
+        self.fast.min_period().max(self.slow.min_period())
     }
 }
 
@@ -330,35 +362,6 @@ impl Indicator for Kama {
     }
     fn min_period(&self) -> usize {
         self.period + 1
-    }
-}
-
-/// SMAEnvelope(period, perc): `sma`, `top = sma·(1 + perc/100)`, `bot = sma·(1 − perc/100)`.
-/// Lines: `sma, top, bot`. Min period: `period`.
-pub struct SmaEnvelope {
-    sma: Sma,
-    perc: f64,
-}
-
-impl SmaEnvelope {
-    /// The envelope of the input's SMA.
-    pub fn new(period: usize, perc: f64) -> Self {
-        SmaEnvelope { sma: Sma::new(period), perc: perc / 100.0 }
-    }
-}
-
-impl Indicator for SmaEnvelope {
-    fn lines(&self) -> &'static [&'static str] {
-        &["sma", "top", "bot"]
-    }
-    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
-        let m = feed(&mut self.sma, bar.close);
-        out[0] = m;
-        out[1] = m * (1.0 + self.perc);
-        out[2] = m * (1.0 - self.perc);
-    }
-    fn min_period(&self) -> usize {
-        self.sma.min_period()
     }
 }
 

@@ -68,3 +68,70 @@ impl Indicator for DirectionalMovement {
         3 * self.period
     }
 }
+
+/// Which lines of [`DirectionalMovement`] a single Backtrader indicator shows.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DmPart {
+    /// `DirectionalIndicator` (`DI`): `plusDI, minusDI`; min period `period + 1`.
+    Di,
+    /// `PlusDirectionalIndicator`: `plusDI`.
+    PlusDi,
+    /// `MinusDirectionalIndicator`: `minusDI`.
+    MinusDi,
+    /// `AverageDirectionalMovementIndex` (`ADX`): `adx`; min period `2 · period`.
+    Adx,
+    /// `AverageDirectionalMovementIndexRating` (`ADXR`): `adx, adxr`; min period `3 · period`.
+    Adxr,
+}
+
+/// One of Backtrader's single directional indicators: the lines of [`DmPart`] of a
+/// [`DirectionalMovement`].
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DirectionalPart {
+    dm: DirectionalMovement,
+    part: DmPart,
+    #[serde(skip)]
+    all: [f64; 4],
+}
+
+impl DirectionalPart {
+    /// The `part` lines of DM(period).
+    pub fn new(part: DmPart, period: usize) -> Self {
+        DirectionalPart { dm: DirectionalMovement::new(period), part, all: [f64::NAN; 4] }
+    }
+    fn picks(&self) -> &'static [usize] {
+        match self.part {
+            DmPart::Di => &[2, 3],
+            DmPart::PlusDi => &[2],
+            DmPart::MinusDi => &[3],
+            DmPart::Adx => &[0],
+            DmPart::Adxr => &[0, 1],
+        }
+    }
+}
+
+impl Indicator for DirectionalPart {
+    fn lines(&self) -> &'static [&'static str] {
+        match self.part {
+            DmPart::Di => &["plusDI", "minusDI"],
+            DmPart::PlusDi => &["plusDI"],
+            DmPart::MinusDi => &["minusDI"],
+            DmPart::Adx => &["adx"],
+            DmPart::Adxr => &["adx", "adxr"],
+        }
+    }
+    fn next(&mut self, bar: &Ohlcv, out: &mut [f64]) {
+        self.dm.next(bar, &mut self.all);
+        for (o, &i) in out.iter_mut().zip(self.picks()) {
+            *o = self.all[i];
+        }
+    }
+    fn min_period(&self) -> usize {
+        let p = self.dm.period;
+        match self.part {
+            DmPart::Di | DmPart::PlusDi | DmPart::MinusDi => p + 1,
+            DmPart::Adx => 2 * p,
+            DmPart::Adxr => 3 * p,
+        }
+    }
+}

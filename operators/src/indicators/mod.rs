@@ -11,6 +11,7 @@
 //! until the indicator's minimum period (Backtrader's `minperiod`) is reached.
 
 mod atr;
+mod basicops;
 mod bbands;
 mod cci;
 mod core;
@@ -20,10 +21,14 @@ mod derived;
 mod dm;
 mod ema;
 mod extremes;
+mod families;
+mod fractal;
 mod heikinashi;
+mod ichimoku;
 mod macd;
 mod momentum;
 mod oscillators;
+mod psar;
 mod rsi;
 mod sma;
 mod smma;
@@ -32,24 +37,30 @@ mod stddev;
 mod stochastic;
 mod williamsr;
 mod wma;
+mod zlind;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use self::atr::Atr;
+pub use self::basicops::{Move, PercentRank, SumN};
 pub use self::bbands::BollingerBands;
 pub use self::cci::Cci;
 pub use self::core::{fsum, ExpSmoothing, Window};
 pub use self::crossover::{CrossOver, CrossSignal};
 pub use self::dema::{Dema, Tema};
-pub use self::derived::{Dpo, Dv2, Envelope, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscillator, Ppo, SmaEnvelope, Trix, Tsi, Zlema};
-pub use self::dm::DirectionalMovement;
+pub use self::derived::{Dpo, Dv2, Envelope, Hma, Kama, Kst, LaguerreRsi, MeanDev, MomentumOscillator, Ppo, PriceOsc, Trix, Tsi, Zlema};
+pub use self::dm::{DirectionalMovement, DirectionalPart, DmPart};
 pub use self::ema::Ema;
 pub use self::extremes::{Highest, Lowest};
+pub use self::families::{MaEnvelope, MaKind, MaOscillator};
+pub use self::fractal::Fractal;
 pub use self::heikinashi::HeikinAshi;
+pub use self::ichimoku::Ichimoku;
 pub use self::macd::Macd;
 pub use self::momentum::{Momentum, PercentChange, RateOfChange, RateOfChange100};
 pub use self::oscillators::{AccDecOscillator, Aroon, AwesomeOscillator, PrettyGoodOscillator, UltimateOscillator, Vortex, WilliamsAd};
+pub use self::psar::ParabolicSar;
 pub use self::rsi::{Rmi, Rsi};
 pub use self::sma::Sma;
 pub use self::smma::Smma;
@@ -58,6 +69,7 @@ pub use self::stddev::StdDev;
 pub use self::stochastic::{Stochastic, StochasticFastFull};
 pub use self::williamsr::WilliamsR;
 pub use self::wma::Wma;
+pub use self::zlind::{Dma, ZeroLag};
 
 use crate::{OperatorError, ParamProblem};
 
@@ -223,6 +235,33 @@ const fn bar_spec(name: &'static str, summary: &'static str, constructor: Constr
     IndicatorSpec { name, summary, constructor, reads: Reads::Bar }
 }
 
+/// An `XOscillator` of the `MaKind` family (`period`; KAMA also `fast`, `slow`).
+fn ma_osc(p: &Params, kind: MaKind) -> Result<Factory, OperatorError> {
+    let (n, f, s) = ma_params(p, kind)?;
+    factory(move || MaOscillator::new(kind, n, f, s))
+}
+
+/// An `XEnvelope` of the `MaKind` family (`period`, `perc`; KAMA also `fast`, `slow`).
+fn ma_envelope(p: &Params, kind: MaKind) -> Result<Factory, OperatorError> {
+    let (n, f, s) = ma_params(p, kind)?;
+    let perc = p.positive("perc", 2.5)?;
+    factory(move || MaEnvelope::new(kind, n, f, s, perc))
+}
+
+fn ma_params(p: &Params, kind: MaKind) -> Result<(usize, usize, usize), OperatorError> {
+    let n = p.period("period", 30, 1)?;
+    Ok(match kind {
+        MaKind::Kama => (n, p.period("fast", 2, 1)?, p.period("slow", 30, 1)?),
+        _ => (n, 2, 30),
+    })
+}
+
+/// A single directional indicator (`period`).
+fn dm_part(p: &Params, part: DmPart) -> Result<Factory, OperatorError> {
+    let n = p.period("period", 14, 1)?;
+    factory(move || DirectionalPart::new(part, n))
+}
+
 /// How deep `source=` compositions nest at most.
 const MAX_SOURCE_DEPTH: usize = 8;
 
@@ -378,10 +417,6 @@ pub const REGISTRY: &[IndicatorSpec] = &[
         let (n, f, s) = (p.period("period", 30, 1)?, p.period("fast", 2, 1)?, p.period("slow", 30, 1)?);
         factory(move || Kama::new(n, f, s))
     }),
-    spec("smaenvelope", "SMA with bands `perc` percent above and below", |p| {
-        let (n, perc) = (p.period("period", 30, 1)?, p.positive("perc", 2.5)?);
-        factory(move || SmaEnvelope::new(n, perc))
-    }),
     spec("momosc", "momentum oscillator: 100 · value over the value `period` bars ago", |p| {
         let n = p.period("period", 12, 1)?;
         factory(move || MomentumOscillator::new(n))
@@ -417,6 +452,79 @@ pub const REGISTRY: &[IndicatorSpec] = &[
     bar_spec("aroonosc", "Aroon oscillator: Aroon up minus Aroon down", |p| {
         let n = p.period("period", 14, 1)?;
         factory(move || Aroon::oscillator(n))
+    }),
+    spec("smaosc", "the input minus its SMA (Backtrader's `SMAOscillator`)", |p| ma_osc(p, MaKind::Sma)),
+    spec("emaosc", "the input minus its EMA", |p| ma_osc(p, MaKind::Ema)),
+    spec("wmaosc", "the input minus its WMA", |p| ma_osc(p, MaKind::Wma)),
+    spec("smmaosc", "the input minus its SMMA", |p| ma_osc(p, MaKind::Smma)),
+    spec("demaosc", "the input minus its DEMA", |p| ma_osc(p, MaKind::Dema)),
+    spec("temaosc", "the input minus its TEMA", |p| ma_osc(p, MaKind::Tema)),
+    spec("kamaosc", "the input minus its KAMA", |p| ma_osc(p, MaKind::Kama)),
+    spec("smaenvelope", "SMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Sma)),
+    spec("emaenvelope", "EMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Ema)),
+    spec("wmaenvelope", "WMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Wma)),
+    spec("smmaenvelope", "SMMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Smma)),
+    spec("demaenvelope", "DEMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Dema)),
+    spec("temaenvelope", "TEMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Tema)),
+    spec("kamaenvelope", "KAMA with bands `perc` percent above and below", |p| ma_envelope(p, MaKind::Kama)),
+    spec("zlind", "zero-lag indicator (Ehlers' error-correcting EMA, `EC`)", |p| {
+        let (n, g) = (p.period("period", 30, 1)?, p.period("gainlimit", 50, 0)?);
+        factory(move || ZeroLag::new(n, g))
+    }),
+    spec("dma", "Dickson moving average: (zero-lag indicator + HMA(hperiod)) / 2", |p| {
+        let (n, g, h) = (p.period("period", 30, 1)?, p.period("gainlimit", 50, 0)?, p.period("hperiod", 7, 2)?);
+        factory(move || Dma::new(n, g, h))
+    }),
+    spec("priceosc", "absolute price oscillator: EMA(period1) − EMA(period2)", |p| {
+        let (a, b) = (p.period("period1", 12, 1)?, p.period("period2", 26, 1)?);
+        factory(move || PriceOsc::new(a, b))
+    }),
+    spec("pposhort", "PPO over the fast EMA (MetaStock's), signal and histogram", |p| {
+        let (a, b, c) = (p.period("period1", 12, 1)?, p.period("period2", 26, 1)?, p.period("period_signal", 9, 1)?);
+        factory(move || Ppo::short(a, b, c))
+    }),
+    spec("rsi_safe", "RSI with `safehigh` when there are no down moves and `safelow` when there are no moves", |p| {
+        let (n, h, l) = (p.period("period", 14, 1)?, p.positive("safehigh", 100.0)?, p.positive("safelow", 50.0)?);
+        factory(move || Rsi::safe(n, h, l))
+    }),
+    spec("sumn", "exactly rounded sum over `period` bars", |p| {
+        let n = p.period("period", 14, 1)?;
+        factory(move || SumN::new(n))
+    }),
+    spec("pctrank", "share of the last `period` values below the newest", |p| {
+        let n = p.period("period", 50, 1)?;
+        factory(move || PercentRank::new(n))
+    }),
+    spec("upmove", "the input minus its previous value", |p| {
+        let _ = p;
+        factory(Move::up)
+    }),
+    spec("downmove", "the previous value minus the input", |p| {
+        let _ = p;
+        factory(Move::down)
+    }),
+    bar_spec("di", "directional indicators +DI and −DI", |p| dm_part(p, DmPart::Di)),
+    bar_spec("plusdi", "directional indicator +DI", |p| dm_part(p, DmPart::PlusDi)),
+    bar_spec("minusdi", "directional indicator −DI", |p| dm_part(p, DmPart::MinusDi)),
+    bar_spec("adx", "average directional movement index", |p| dm_part(p, DmPart::Adx)),
+    bar_spec("adxr", "ADX and its rating (ADX averaged with itself `period` bars ago)", |p| dm_part(p, DmPart::Adxr)),
+    bar_spec("psar", "parabolic stop-and-reverse", |p| {
+        let (n, af, max) = (p.period("period", 2, 2)?, p.positive("af", 0.02)?, p.positive("afmax", 0.2)?);
+        factory(move || ParabolicSar::new(n, af, max))
+    }),
+    bar_spec("ichimoku", "Ichimoku cloud (`chikou_span` causal: this bar's close, Backtrader's line `chikou` bars back)", |p| {
+        let (t, k, s) = (p.period("tenkan", 9, 1)?, p.period("kijun", 26, 1)?, p.period("senkou", 52, 1)?);
+        let (lead, ch) = (p.period("senkou_lead", 26, 0)?, p.period("chikou", 26, 0)?);
+        factory(move || Ichimoku::new(t, k, s, lead, ch))
+    }),
+    bar_spec("fractal", "Williams fractals, emitted on the bar that confirms them (2 bars after the extreme)", |p| {
+        let (n, d) = (p.period("period", 5, 1)?, p.positive("bardist", 0.015)?);
+        let shift = p.period("shift_to_potential_fractal", 2, 0)?;
+        if shift >= n {
+            let problem = ParamProblem::NotAnInteger { min: 0, max: n - 1, got: shift as f64 };
+            return Err(OperatorError::BadParam { indicator: None, param: "shift_to_potential_fractal".into(), problem });
+        }
+        factory(move || Fractal::new(n, d, shift))
     }),
     spec("crossover", "+1/−1 when the fast SMA crosses above/below the slow one, else 0", |p| {
         let (f, s) = (p.period("fast", 10, 1)?, p.period("slow", 30, 1)?);
@@ -561,7 +669,12 @@ mod tests {
         }
         let c = catalog();
         assert_eq!(c.len(), REGISTRY.len());
-        assert!(c.iter().all(|i| !i.lines.is_empty() && i.min_period > 0 && (i.params.is_empty() == ["williamsad", "heikinashi"].contains(&i.name))), "{c:?}");
+        assert!(
+            c.iter().all(|i| !i.lines.is_empty()
+                && i.min_period > 0
+                && (i.params.is_empty() == ["williamsad", "heikinashi", "upmove", "downmove"].contains(&i.name))),
+            "{c:?}"
+        );
         let cross = c.iter().find(|i| i.name == "crossover").unwrap();
         assert_eq!(cross.params, vec![ParamInfo { name: "fast".into(), default: 10.0 }, ParamInfo { name: "slow".into(), default: 30.0 }]);
         let table = markdown_table();

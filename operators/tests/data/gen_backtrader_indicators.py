@@ -76,12 +76,51 @@ SPECS = [
     ("dv2", lambda d: bt.ind.DV2(d, period=252, maperiod=2), ["dv2"]),
     # tickflow's envelope of an EMA (source=ema(period=30)); Backtrader's lines ema, top, bot
     ("envelope_of_ema", lambda d: bt.ind.EMAEnvelope(d, period=30, perc=2.5), ["src", "top", "bot"]),
+    ("smaosc", lambda d: bt.ind.SMAOscillator(d, period=30), ["sma"]),
+    ("emaosc", lambda d: bt.ind.EMAOscillator(d, period=30), ["ema"]),
+    ("wmaosc", lambda d: bt.ind.WMAOscillator(d, period=30), ["wma"]),
+    ("smmaosc", lambda d: bt.ind.SMMAOscillator(d, period=30), ["smma"]),
+    ("demaosc", lambda d: bt.ind.DEMAOscillator(d, period=30), ["dema"]),
+    ("temaosc", lambda d: bt.ind.TEMAOscillator(d, period=30), ["tema"]),
+    ("kamaosc", lambda d: bt.ind.KAMAOscillator(d, period=30, fast=2, slow=30), ["kama"]),
+    ("emaenvelope", lambda d: bt.ind.EMAEnvelope(d, period=30, perc=2.5), ["ema", "top", "bot"]),
+    ("wmaenvelope", lambda d: bt.ind.WMAEnvelope(d, period=30, perc=2.5), ["wma", "top", "bot"]),
+    ("smmaenvelope", lambda d: bt.ind.SMMAEnvelope(d, period=30, perc=2.5), ["smma", "top", "bot"]),
+    ("demaenvelope", lambda d: bt.ind.DEMAEnvelope(d, period=30, perc=2.5), ["dema", "top", "bot"]),
+    ("temaenvelope", lambda d: bt.ind.TEMAEnvelope(d, period=30, perc=2.5), ["tema", "top", "bot"]),
+    ("kamaenvelope", lambda d: bt.ind.KAMAEnvelope(d, period=30, fast=2, slow=30, perc=2.5), ["kama", "top", "bot"]),
+    ("zlind", lambda d: bt.ind.ZeroLagIndicator(d, period=30, gainlimit=50), ["ec"]),
+    ("dma", lambda d: bt.ind.DicksonMovingAverage(d, period=30, gainlimit=50, hperiod=7), ["dma"]),
+    ("priceosc", lambda d: bt.ind.PriceOscillator(d, period1=12, period2=26), ["po"]),
+    ("pposhort", lambda d: bt.ind.PPOShort(d, period1=12, period2=26, period_signal=9), ["ppo", "signal", "histo"]),
+    ("rsi_safe", lambda d: bt.ind.RSI_Safe(d, period=14, safehigh=100.0, safelow=50.0), ["rsi"]),
+    ("sumn", lambda d: bt.ind.SumN(d, period=14), ["sumn"]),
+    ("pctrank", lambda d: bt.ind.PercentRank(d, period=50), ["pctrank"]),
+    ("upmove", lambda d: bt.ind.UpMove(d), ["upmove"]),
+    ("downmove", lambda d: bt.ind.DownMove(d), ["downmove"]),
+    ("di", lambda d: bt.ind.DirectionalIndicator(d, period=14), ["plusDI", "minusDI"]),
+    ("plusdi", lambda d: bt.ind.PlusDirectionalIndicator(d, period=14), ["plusDI"]),
+    ("minusdi", lambda d: bt.ind.MinusDirectionalIndicator(d, period=14), ["minusDI"]),
+    ("adx", lambda d: bt.ind.AverageDirectionalMovementIndex(d, period=14), ["adx"]),
+    ("adxr", lambda d: bt.ind.AverageDirectionalMovementIndexRating(d, period=14), ["adx", "adxr"]),
+    ("psar", lambda d: bt.ind.ParabolicSAR(d, period=2, af=0.02, afmax=0.2), ["psar"]),
+]
+
+# Indicators that write values onto past bars (Backtrader's forward/backward pushes). Their
+# columns come from Backtrader's final line arrays, shifted by `shift` bars to the bar on which a
+# stream can know the value: the cell on bar t is Backtrader's value on bar t - shift.
+SHIFTED = [
+    ("ichimoku", lambda d: bt.ind.Ichimoku(d, tenkan=9, kijun=26, senkou=52, senkou_lead=26, chikou=26),
+     ["tenkan_sen", "kijun_sen", "senkou_span_a", "senkou_span_b", "chikou_span"], [0, 0, 0, 0, 26]),
+    ("fractal", lambda d: bt.studies.Fractal(d, period=5, bardist=0.015, shift_to_potential_fractal=2),
+     ["fractal_bearish", "fractal_bullish"], [2, 2]),
 ]
 
 
 class Record(bt.Strategy):
     def __init__(self):
         self.inds = [(name, fac(self.data), lines) for name, fac, lines in SPECS]
+        self.shifted = [(name, fac(self.data), lines, shifts) for name, fac, lines, shifts in SHIFTED]
         self.rows = []
 
     def prenext(self):
@@ -101,7 +140,15 @@ def main(path):
     cerebro.adddata(bt.feeds.BacktraderCSVData(dataname=path))
     cerebro.addstrategy(Record)
     strat = cerebro.run(runonce=False)[0]
+    n = len(strat.rows)
+    for _name, ind, lines, shifts in strat.shifted:
+        for i, shift in enumerate(shifts):
+            arr = list(ind.lines[i].array)[:n]
+            for t in range(n):
+                v = arr[t - shift] if t - shift >= 0 else None
+                strat.rows[t].append("" if v is None or math.isnan(v) else repr(float(v)))
     header = ["date"] + [f"{name}.{l}" for name, _f, lines in SPECS for l in lines]
+    header += [f"{name}.{l}" for name, _f, lines, _s in SHIFTED for l in lines]
     print(",".join(header))
     for r in strat.rows:
         print(",".join(r))
