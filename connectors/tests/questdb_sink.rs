@@ -121,6 +121,7 @@ fn bar(close: &str, revision: u32, trades: u64) -> Bar {
     let d = |s: &str| s.parse::<Decimal>().unwrap();
     Bar {
         instrument: Instrument::new("kraken", "XRP/ETH").unwrap(),
+        kind: Default::default(),
         timeframe: "1m".parse::<Timeframe>().unwrap(),
         open_time: Ts(1_577_836_800_000_000_000),
         open: d("0.000334"),

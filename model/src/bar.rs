@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Decimal, Instrument, Notional, Timeframe, Trade, Ts};
+use crate::{BarKind, Decimal, Instrument, Notional, Timeframe, Trade, Ts};
 
 /// One OHLCV bar: the trades of one instrument in the window `[open_time, open_time + timeframe)`.
 ///
@@ -10,10 +10,18 @@ use crate::{Decimal, Instrument, Notional, Timeframe, Trade, Ts};
 /// watermark passes its end (`revision` 0); a late trade folded in afterwards re-emits the same
 /// key with `revision` + 1, so downstream stores upsert on the key and keep the highest revision.
 /// A bar with `trades == 0` is a carried (forward-filled) bar: O=H=L=C = previous close.
+///
+/// Information-driven bars ([`BarKind`] other than `Time`) share the type: their key is
+/// `(instrument, kind, open_time, first_trade_id)`, `open_time` being the first trade's event
+/// time and `timeframe` the whole seconds from it that cover the bar's last trade (so
+/// [`Bar::close_time`] is an exclusive upper bound of the bar's trades, not a calendar window).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bar {
     /// Exchange and symbol.
     pub instrument: Instrument,
+    /// What closed the bar (`Time` for calendar windows; absent in older records).
+    #[serde(default)]
+    pub kind: BarKind,
     /// Window length.
     pub timeframe: Timeframe,
     /// Window start (inclusive), epoch-aligned.
@@ -69,6 +77,7 @@ impl Bar {
         let [open, high, low, close] = ohlc;
         Bar {
             instrument,
+            kind: BarKind::Time,
             timeframe,
             open_time,
             open,
@@ -89,9 +98,35 @@ impl Bar {
     pub fn carried(instrument: Instrument, timeframe: Timeframe, open_time: Ts, close: Decimal) -> Bar {
         Bar::from_candle(instrument, timeframe, open_time, [close; 4], Decimal::ZERO, Notional::ZERO)
     }
-    /// Deterministic output order: instrument, timeframe, open time, revision.
-    pub fn sort_key(&self) -> (Instrument, Timeframe, Ts, u32) {
-        (self.instrument, self.timeframe, self.open_time, self.revision)
+    /// The bar's series as one label: the timeframe for time bars (`1m`), the kind for
+    /// information-driven bars (`tick:1000`), `heikinashi:1m` for Heikin-Ashi bars. Stores use it
+    /// where they keep the timeframe (CSV and Parquet `timeframe` column, QuestDB `timeframe`
+    /// symbol, Kafka key), so every kind is its own series there; [`Bar::parse_series`] reads it.
+    pub fn series(&self) -> String {
+        match self.kind {
+            BarKind::Time => self.timeframe.to_string(),
+            BarKind::HeikinAshi => format!("heikinashi:{}", self.timeframe),
+            k => k.to_string(),
+        }
+    }
+    /// Reads a [`Bar::series`] label: the kind and, for time and Heikin-Ashi bars, the timeframe
+    /// (`None` for information-driven bars, whose span is their own).
+    pub fn parse_series(s: &str) -> Result<(BarKind, Option<Timeframe>), crate::ModelError> {
+        if let Some(tf) = s.strip_prefix("heikinashi:") {
+            return Ok((BarKind::HeikinAshi, Some(tf.parse()?)));
+        }
+        if let Ok(tf) = s.parse::<Timeframe>() {
+            return Ok((BarKind::Time, Some(tf)));
+        }
+        match s.parse::<BarKind>()? {
+            BarKind::Time | BarKind::HeikinAshi => Err(crate::ModelError::BarKind { input: s.to_string(), reason: "needs a timeframe" }),
+            k => Ok((k, None)),
+        }
+    }
+    /// Deterministic output order: instrument, kind, timeframe, open time, first trade id (for
+    /// information-driven bars opened on one nanosecond), revision.
+    pub fn sort_key(&self) -> (Instrument, BarKind, Timeframe, Ts, Option<u64>, u32) {
+        (self.instrument, self.kind, self.timeframe, self.open_time, self.first_trade_id, self.revision)
     }
 }
 

@@ -21,6 +21,9 @@ pub enum ModelError {
     /// A timeframe string such as `1m` or `4h` could not be parsed.
     #[error("invalid timeframe {input:?}: {reason}")]
     Timeframe { input: String, reason: &'static str },
+    /// A bar kind such as `tick:1000` or `volume:50` could not be parsed.
+    #[error("invalid bar kind {input:?}: {reason}")]
+    BarKind { input: String, reason: &'static str },
     /// A symbol or exchange name is malformed or too long.
     #[error("invalid {what} {input:?}: {reason}")]
     Name { what: &'static str, input: String, reason: &'static str },
@@ -42,6 +45,7 @@ impl ModelError {
             | ModelError::Overflow { .. }
             | ModelError::Timestamp { .. }
             | ModelError::Timeframe { .. }
+            | ModelError::BarKind { .. }
             | ModelError::Name { .. }
             | ModelError::Side { .. }
             | ModelError::Record(_) => false,

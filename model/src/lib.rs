@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 mod bar;
+mod bar_kind;
 mod decimal;
 pub mod digits;
 mod error;
@@ -20,6 +21,7 @@ mod trade;
 pub mod validate;
 
 pub use bar::{Bar, LateDisposition, LateTrade};
+pub use bar_kind::{parse_bar_kinds, BarKind, Expectation, Measure};
 pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
 pub use error::{clip, clip_to, ModelError, ECHO_MAX};
 pub use funding::FundingRate;

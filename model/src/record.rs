@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Bar, Decimal, Instrument, ModelError, Notional, Side, Timeframe, Trade, Ts};
+use crate::{Bar, BarKind, Decimal, Instrument, ModelError, Notional, Side, Timeframe, Trade, Ts};
 
 /// Schema version written by this build.
 pub const RECORD_VERSION: u32 = 1;
@@ -200,6 +200,9 @@ pub struct BarRecord {
     pub symbol: String,
     /// Timeframe (`1m`, …).
     pub timeframe: Timeframe,
+    /// What closed the bar when not the clock (absent for time bars).
+    #[serde(default, skip_serializing_if = "is_time_kind")]
+    pub kind: BarKind,
     /// Window open, ns.
     pub open_time: i64,
     /// Open.
@@ -230,6 +233,10 @@ pub struct BarRecord {
     pub revision: u32,
 }
 
+fn is_time_kind(k: &BarKind) -> bool {
+    *k == BarKind::Time
+}
+
 impl From<&Bar> for BarRecord {
     fn from(b: &Bar) -> Self {
         BarRecord {
@@ -237,6 +244,7 @@ impl From<&Bar> for BarRecord {
             exchange: b.instrument.exchange().to_string(),
             symbol: b.instrument.symbol().to_string(),
             timeframe: b.timeframe,
+            kind: b.kind,
             open_time: b.open_time.0,
             open: b.open,
             high: b.high,
@@ -267,6 +275,7 @@ impl BarRecord {
         }
         Ok(Bar {
             instrument: Instrument::new(&self.exchange, &self.symbol)?,
+            kind: self.kind,
             timeframe: self.timeframe,
             open_time: Ts(self.open_time),
             open: self.open,

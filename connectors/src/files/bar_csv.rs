@@ -121,6 +121,7 @@ fn parse_tickflow<'a>(
         let open_ms: i64 = f[2].parse().map_err(|_| row_err(ln, format!("open_time {:?} is not epoch milliseconds", tickflow_model::clip(f[2].as_bytes()))))?;
         let bar = Bar {
             instrument,
+            kind: tickflow_model::BarKind::Time,
             timeframe,
             open_time: Ts::checked_from_millis(open_ms).ok_or_else(|| row_err(ln, format!("open_time {open_ms} is out of range")))?,
             open: d(3)?,

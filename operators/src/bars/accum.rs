@@ -138,6 +138,7 @@ impl BarAccum {
         let id = |k: &TradeKey| if k.id == u64::MAX { None } else { Some(k.id) };
         Bar {
             instrument,
+            kind: tickflow_model::BarKind::Time,
             timeframe,
             open_time,
             open: Decimal::from_mantissa(self.open_k.price),

@@ -219,6 +219,7 @@ fn klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts, coi
         }
         out.push(Bar {
             instrument,
+            kind: tickflow_model::BarKind::Time,
             timeframe,
             open_time: super::ms(VENUE, int(0)?)?,
             open: dec(1)?,

@@ -132,6 +132,7 @@ pub fn parse_ohlc(body: &str, exchange: &str, timeframe: Timeframe) -> Result<Ve
         let vwap = dec(&a[5], "vwap")?;
         out.push(Bar {
             instrument: inst,
+            kind: tickflow_model::BarKind::Time,
             timeframe,
             open_time: super::secs(VENUE, t)?,
             open: dec(&a[1], "open")?,

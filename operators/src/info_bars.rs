@@ -1,0 +1,179 @@
+//! `info_bars`: information-driven bars (tick, volume, value, imbalance, run, Renko) from
+//! trades, and `heikin_ashi_bars` from time bars. Thin timely shells over
+//! [`InfoBarBuilder`] and [`HeikinAshiBuilder`].
+//!
+//! ## `info_bars(kinds)`
+//! - **Input**: [`TradeBatch`]es from [`crate::source::trade_source`] (a trade whose event time
+//!   is below its message time is late).
+//! - **Output**: `(bars, late)`: one [`Bar`] per closed bar of each kind (its `kind` set), at
+//!   the time of the trade that closed it; late trades, which no information-driven bar takes
+//!   (a late trade would move every later boundary), with disposition
+//!   [`LateDisposition::TooLate`]. (The job's dataflow reports late trades once, from the time
+//!   bars' late stream.)
+//! - **Partitioning**: exchanged by instrument id, so each instrument's builders live on one
+//!   worker.
+//! - **Frontier rule**: on-time trades wait until the input frontier passes their event time,
+//!   then enter the builders in [`Trade::order_key`] order — so bars are a function of the
+//!   trades alone, for any worker count, batch size or replay speed. Exact duplicates (same
+//!   order key) count once. The operator holds one capability, at the earliest waiting trade.
+//! - **State**: per instrument the waiting trades (bounded by the watermark's lag: trades at or
+//!   above the frontier) and one builder per kind (the open bar and the expectations).
+//!
+//! ## `heikin_ashi_bars()`
+//! - **Input/output**: time bars → their Heikin-Ashi bars (first emissions only; a revision does
+//!   not rewrite the Heikin-Ashi chain), at the same times.
+//! - **Partitioning**: exchanged by instrument; **frontier rule**: bars of one time are taken in
+//!   open-time order, each series' chain in order (bars of a series arrive in time order).
+//! - **State**: per instrument and timeframe the previous Heikin-Ashi open and close.
+//!
+//! # Example
+//!
+//! Five trades into 2-trade bars and 3-unit volume bars:
+//!
+//! ```
+//! use timely::dataflow::operators::capture::Extract;
+//! use timely::dataflow::operators::vec::Map;
+//! use timely::dataflow::operators::{Capture, ToStream};
+//! use tickflow_model::{BarKind, Instrument, Side, Trade, TradeBatch, Ts};
+//! use tickflow_operators::InfoBars;
+//!
+//! let btc = Instrument::new("x", "BTC/USDT").unwrap();
+//! let mut batch = TradeBatch::with_capacity(btc, 5);
+//! for (i, (p, a)) in [("100", "1"), ("101", "2"), ("99", "1"), ("102", "1"), ("98", "4")].iter().enumerate() {
+//!     let t = Trade { instrument: btc, trade_id: Some(i as u64), ts: Ts::from_millis(i as i64), ingest_ts: Ts(0),
+//!                     price: p.parse().unwrap(), amount: a.parse().unwrap(), side: Side::Buy };
+//!     batch.push(&t);
+//! }
+//! let kinds: Vec<BarKind> = vec!["tick:2".parse().unwrap(), "volume:3".parse().unwrap()];
+//! let bars = timely::example(move |scope| {
+//!     let (bars, _late) = vec![batch].to_stream(scope).container::<Vec<_>>().info_bars(kinds);
+//!     bars.map(|b| format!("{} O={} C={} V={}", b.kind, b.open, b.close, b.volume)).capture()
+//! });
+//! let mut got: Vec<String> = bars.extract().into_iter().flat_map(|(_, v)| v).collect();
+//! got.sort();
+//! assert_eq!(got, [
+//!     "tick:2 O=100 C=101 V=3", "tick:2 O=99 C=102 V=2",
+//!     "volume:3 O=100 C=101 V=3", "volume:3 O=98 C=98 V=3", "volume:3 O=99 C=98 V=3",
+//! ]);
+//! ```
+
+use std::collections::BTreeMap;
+
+use tickflow_model::{Bar, BarKind, Instrument, LateDisposition, LateTrade, Timeframe, Trade, TradeBatch, TradeKey, Ts};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::core::OkErr;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+
+use crate::bars::{HeikinAshiBuilder, InfoBarBuilder};
+
+/// Extension trait: information-driven bars from a trade stream.
+pub trait InfoBars<'scope> {
+    /// See the module documentation. `kinds` other than `Time` and `HeikinAshi`.
+    #[allow(clippy::type_complexity)]
+    fn info_bars(self, kinds: Vec<BarKind>) -> (StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>);
+}
+
+/// Extension trait: Heikin-Ashi bars from a time-bar stream.
+pub trait HeikinAshiBars<'scope> {
+    /// See the module documentation.
+    fn heikin_ashi_bars(self) -> StreamVec<'scope, u64, Bar>;
+}
+
+impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
+    fn info_bars(self, kinds: Vec<BarKind>) -> (StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>) {
+        let kinds: Vec<BarKind> = kinds.into_iter().filter(|k| !k.is_time()).collect();
+        let out = self.unary_frontier::<CapacityContainerBuilder<Vec<Result<Bar, LateTrade>>>, _, _, _>(
+            Exchange::new(|b: &TradeBatch| b.instrument.route()),
+            "InfoBars",
+            move |_initial, _info| {
+                let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
+                let mut waiting: BTreeMap<Instrument, BTreeMap<TradeKey, Trade>> = BTreeMap::new();
+                let mut builders: BTreeMap<(Instrument, BarKind), InfoBarBuilder> = BTreeMap::new();
+                let mut bars: Vec<Bar> = Vec::new();
+                let mut closed: Vec<(u64, Bar)> = Vec::new();
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|cap, data| {
+                        let Some(&t) = cap.least() else { return };
+                        let mut late = Vec::new();
+                        for container in data {
+                            for batch in container.iter() {
+                                let w = waiting.entry(batch.instrument).or_default();
+                                for trade in batch.iter() {
+                                    if (trade.ts.0.max(0) as u64) < t {
+                                        late.push(Ok::<_, ()>(LateTrade { trade, watermark: Ts(t as i64), disposition: LateDisposition::TooLate }));
+                                    } else {
+                                        w.insert(trade.order_key(), trade);
+                                    }
+                                }
+                            }
+                            container.clear();
+                        }
+                        if !late.is_empty() {
+                            output.session(&cap.delayed(&t, output.output_index())).give_iterator(late.into_iter().flatten().map(Err));
+                        }
+                        caps.entry(t).or_insert_with(|| cap.delayed(&t, output.output_index()));
+                    });
+                    // release every trade the frontier passed, in order, instrument by instrument
+                    let f = frontier.frontier().as_option().copied();
+                    for (inst, w) in waiting.iter_mut() {
+                        let rest = match f {
+                            Some(f) => w.split_off(&TradeKey { ts: f.min(i64::MAX as u64) as i64, id: 0, price: i128::MIN, amount: i128::MIN }),
+                            None => BTreeMap::new(),
+                        };
+                        let ready = std::mem::replace(w, rest);
+                        for trade in ready.values() {
+                            for kind in &kinds {
+                                let b = builders.entry((*inst, *kind)).or_insert_with(|| InfoBarBuilder::new(*inst, *kind));
+                                b.push(trade, &mut bars);
+                                // sent at the closing trade's time (a waiting trade: covered)
+                                closed.extend(bars.drain(..).map(|b| (trade.ts.0.max(0) as u64, b)));
+                            }
+                        }
+                    }
+                    waiting.retain(|_, w| !w.is_empty());
+                    // send each bar at its closing trade's time (never below a held capability)
+                    closed.sort_by_key(|(t, b)| (*t, b.sort_key()));
+                    for (t, b) in closed.drain(..) {
+                        if let Some(c) = caps.range(..=t).next_back().map(|(_, c)| c.delayed(&t)) {
+                            output.session(&c).give(Ok(b));
+                        } else {
+                            debug_assert!(false, "no capability for bar at {t}");
+                        }
+                    }
+                    // keep one capability, at the earliest waiting trade
+                    let earliest = waiting.values().filter_map(|w| w.keys().next()).map(|k| k.ts.max(0) as u64).min();
+                    let keep = earliest.and_then(|e| caps.range(..=e).next_back().map(|(_, c)| (e, c.delayed(&e))));
+                    caps.clear();
+                    if let Some((e, c)) = keep {
+                        caps.insert(e, c);
+                    }
+                }
+            },
+        );
+        out.ok_err(|r| r)
+    }
+}
+
+impl<'scope> HeikinAshiBars<'scope> for StreamVec<'scope, u64, Bar> {
+    fn heikin_ashi_bars(self) -> StreamVec<'scope, u64, Bar> {
+        self.unary::<CapacityContainerBuilder<Vec<Bar>>, _, _, _>(Exchange::new(|b: &Bar| b.instrument.route()), "HeikinAshiBars", |_cap, _info| {
+            let mut chains: BTreeMap<(Instrument, Timeframe), HeikinAshiBuilder> = BTreeMap::new();
+            let mut stash: Vec<Bar> = Vec::new();
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(&t) = cap.least() else { return };
+                    stash.clear();
+                    for container in data {
+                        stash.extend(container.drain(..).filter(|b| b.kind == BarKind::Time && b.revision == 0));
+                    }
+                    stash.sort_by_key(|b| b.sort_key());
+                    let ha: Vec<Bar> = stash.iter().map(|b| chains.entry((b.instrument, b.timeframe)).or_default().next(b)).collect();
+                    output.session(&cap.delayed(&t, output.output_index())).give_iterator(ha.into_iter());
+                });
+            }
+        })
+    }
+}
