@@ -91,7 +91,8 @@ fn tables_are_created_as_wal_day_partitioned_with_upsert_keys() {
     assert_eq!(s.tables["price_candles"].keys, ["open_time", "exchange", "symbol", "timeframe", "price"]);
     let bars = &s.tables["bars"];
     assert_eq!((bars.designated.as_str(), bars.partition.as_str(), bars.wal), ("open_time", "DAY", true));
-    assert_eq!(bars.keys, ["open_time", "exchange", "symbol", "timeframe"]);
+    // `seq` numbers information-driven bars (several may open on one nanosecond); 0 for time bars
+    assert_eq!(bars.keys, ["open_time", "exchange", "symbol", "timeframe", "seq"]);
     assert_eq!(s.tables["trades"].keys, ["ts", "exchange", "symbol", "trade_id", "side", "price", "amount"]);
 }
 
@@ -136,6 +137,7 @@ fn bar(close: &str, revision: u32, trades: u64) -> Bar {
         first_trade_id: Some(7),
         last_trade_id: None,
         revision,
+        seq: 0,
     }
 }
 

@@ -12,7 +12,7 @@ use crate::{BarKind, Decimal, Instrument, Notional, Timeframe, Trade, Ts};
 /// A bar with `trades == 0` is a carried (forward-filled) bar: O=H=L=C = previous close.
 ///
 /// Information-driven bars ([`BarKind`] other than `Time`) share the type: their key is
-/// `(instrument, kind, open_time, first_trade_id)`, `open_time` being the first trade's event
+/// `(instrument, kind, seq)`, `open_time` being the first trade's event
 /// time and `timeframe` the whole seconds from it that cover the bar's last trade (so
 /// [`Bar::close_time`] is an exclusive upper bound of the bar's trades, not a calendar window).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +50,11 @@ pub struct Bar {
     pub last_trade_id: Option<u64>,
     /// 0 for the first emission of this key, +1 for each revision.
     pub revision: u32,
+    /// Information-driven bars: the bar's number in its series (0, 1, …, per instrument and
+    /// kind) — part of their key, as one trade may close several identical bars (a split
+    /// volume or value bar). 0 for time bars.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl Bar {
@@ -92,6 +97,7 @@ impl Bar {
             first_trade_id: None,
             last_trade_id: None,
             revision: 0,
+            seq: 0,
         }
     }
     /// A carried bar at `open_time`: O=H=L=C=`close`, zero volume.
@@ -102,12 +108,8 @@ impl Bar {
     /// information-driven bars (`tick:1000`), `heikinashi:1m` for Heikin-Ashi bars. Stores use it
     /// where they keep the timeframe (CSV and Parquet `timeframe` column, QuestDB `timeframe`
     /// symbol, Kafka key), so every kind is its own series there; [`Bar::parse_series`] reads it.
-    pub fn series(&self) -> String {
-        match self.kind {
-            BarKind::Time => self.timeframe.to_string(),
-            BarKind::HeikinAshi => format!("heikinashi:{}", self.timeframe),
-            k => k.to_string(),
-        }
+    pub fn series(&self) -> Series {
+        Series { kind: self.kind, timeframe: self.timeframe }
     }
     /// Reads a [`Bar::series`] label: the kind and, for time and Heikin-Ashi bars, the timeframe
     /// (`None` for information-driven bars, whose span is their own).
@@ -123,10 +125,30 @@ impl Bar {
             k => Ok((k, None)),
         }
     }
-    /// Deterministic output order: instrument, kind, timeframe, open time, first trade id (for
-    /// information-driven bars opened on one nanosecond), revision.
-    pub fn sort_key(&self) -> (Instrument, BarKind, Timeframe, Ts, Option<u64>, u32) {
-        (self.instrument, self.kind, self.timeframe, self.open_time, self.first_trade_id, self.revision)
+    /// Deterministic output order: instrument, kind, timeframe (time and Heikin-Ashi bars), open
+    /// time, sequence number (information-driven bars), revision — a total order on keys.
+    pub fn sort_key(&self) -> (Instrument, BarKind, Option<Timeframe>, Ts, u64, u32) {
+        let tf = if self.kind.is_time() { Some(self.timeframe) } else { None };
+        (self.instrument, self.kind, tf, self.open_time, self.seq, self.revision)
+    }
+}
+
+/// A bar's series label ([`Bar::series`]): displays as `1m`, `tick:1000` or `heikinashi:1m`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Series {
+    /// The bar kind.
+    pub kind: BarKind,
+    /// The timeframe (read for time and Heikin-Ashi bars).
+    pub timeframe: Timeframe,
+}
+
+impl std::fmt::Display for Series {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            BarKind::Time => std::fmt::Display::fmt(&self.timeframe, f),
+            BarKind::HeikinAshi => write!(f, "heikinashi:{}", self.timeframe),
+            k => std::fmt::Display::fmt(&k, f),
+        }
     }
 }
 

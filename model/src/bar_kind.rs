@@ -116,7 +116,11 @@ impl FromStr for BarKind {
             "vrb" => BarKind::Run(Measure::Volume, expectation(arg)?),
             "drb" => BarKind::Run(Measure::Value, expectation(arg)?),
             "time" | "heikinashi" => return Err(bad("takes no size")),
-            _ => return Err(bad("unknown bar kind; use time, tick:N, volume:V, value:Q, dollar:Q, tib/vib/dib:T0[:SPAN], trb/vrb/drb:T0[:SPAN], renko:B or heikinashi")),
+            _ => {
+                return Err(bad(
+                    "unknown bar kind; use time, tick:N, volume:V, value:Q, dollar:Q, tib/vib/dib:T0[:SPAN], trb/vrb/drb:T0[:SPAN], renko:B or heikinashi",
+                ))
+            }
         };
         Ok(kind)
     }

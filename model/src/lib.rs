@@ -20,7 +20,7 @@ mod time;
 mod trade;
 pub mod validate;
 
-pub use bar::{Bar, LateDisposition, LateTrade};
+pub use bar::{Bar, LateDisposition, LateTrade, Series};
 pub use bar_kind::{parse_bar_kinds, BarKind, Expectation, Measure};
 pub use decimal::{Decimal, Notional, NOTIONAL_SCALE, ONE, SCALE};
 pub use error::{clip, clip_to, ModelError, ECHO_MAX};

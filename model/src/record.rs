@@ -231,6 +231,13 @@ pub struct BarRecord {
     pub last_trade_id: Option<u64>,
     /// Revision (0 first emission; +1 per late-trade revision).
     pub revision: u32,
+    /// Information-driven bars: the bar's number in its series (absent for time bars).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_time_kind(k: &BarKind) -> bool {
@@ -258,6 +265,7 @@ impl From<&Bar> for BarRecord {
             first_trade_id: b.first_trade_id,
             last_trade_id: b.last_trade_id,
             revision: b.revision,
+            seq: b.seq,
         }
     }
 }
@@ -265,8 +273,15 @@ impl From<&Bar> for BarRecord {
 impl BarRecord {
     /// The record key: `exchange:symbol:timeframe:open_time` — one key per bar, so a compacted
     /// topic keeps each bar's latest revision.
+    ///
+    /// Other bar kinds are their own series: `exchange:symbol:tick:1000:seq` (the bar's number:
+    /// one trade may close several bars), `…:heikinashi:1m:open_time`.
     pub fn key(&self) -> String {
-        format!("{}:{}:{}:{}", self.exchange, self.symbol, self.timeframe, self.open_time)
+        let series = crate::Series { kind: self.kind, timeframe: self.timeframe };
+        match self.kind {
+            BarKind::Time | BarKind::HeikinAshi => format!("{}:{}:{series}:{}", self.exchange, self.symbol, self.open_time),
+            _ => format!("{}:{}:{series}:{}", self.exchange, self.symbol, self.seq),
+        }
     }
     /// The bar.
     pub fn to_bar(&self) -> Result<Bar, ModelError> {
@@ -290,6 +305,7 @@ impl BarRecord {
             first_trade_id: self.first_trade_id,
             last_trade_id: self.last_trade_id,
             revision: self.revision,
+            seq: self.seq,
         })
     }
 }

@@ -6,7 +6,7 @@
 //! - **Input**: [`TradeBatch`]es from [`crate::source::trade_source`] (a trade whose event time
 //!   is below its message time is late).
 //! - **Output**: `(bars, late)`: one [`Bar`] per closed bar of each kind (its `kind` set), at
-//!   the time of the trade that closed it; late trades, which no information-driven bar takes
+//!   the last nanosecond of the second of the trade that closed it; late trades, which no information-driven bar takes
 //!   (a late trade would move every later boundary), with disposition
 //!   [`LateDisposition::TooLate`]. (The job's dataflow reports late trades once, from the time
 //!   bars' late stream.)
@@ -83,6 +83,8 @@ pub trait HeikinAshiBars<'scope> {
 }
 
 impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
+    // bars and late trades share one output (split by `ok_err`); both are ~200-byte values
+    #[allow(clippy::result_large_err)]
     fn info_bars(self, kinds: Vec<BarKind>) -> (StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>) {
         let kinds: Vec<BarKind> = kinds.into_iter().filter(|k| !k.is_time()).collect();
         let out = self.unary_frontier::<CapacityContainerBuilder<Vec<Result<Bar, LateTrade>>>, _, _, _>(
@@ -128,21 +130,29 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                             for kind in &kinds {
                                 let b = builders.entry((*inst, *kind)).or_insert_with(|| InfoBarBuilder::new(*inst, *kind));
                                 b.push(trade, &mut bars);
-                                // sent at the closing trade's time (a waiting trade: covered)
-                                closed.extend(bars.drain(..).map(|b| (trade.ts.0.max(0) as u64, b)));
+                                // sent at the end of the second of the closing trade (a
+                                // waiting trade: a held capability is at or before it)
+                                let at = second_end(trade.ts.0);
+                                closed.extend(bars.drain(..).map(|b| (at, b)));
                             }
                         }
                     }
                     waiting.retain(|_, w| !w.is_empty());
                     // send each bar at its closing trade's time (never below a held capability)
+                    // one session per time (a session per bar would allocate a buffer each)
                     closed.sort_by_key(|(t, b)| (*t, b.sort_key()));
-                    for (t, b) in closed.drain(..) {
+                    let mut i = 0;
+                    while i < closed.len() {
+                        let t = closed[i].0;
+                        let j = i + closed[i..].iter().take_while(|(t2, _)| *t2 == t).count();
                         if let Some(c) = caps.range(..=t).next_back().map(|(_, c)| c.delayed(&t)) {
-                            output.session(&c).give(Ok(b));
+                            output.session(&c).give_iterator(closed[i..j].iter().map(|(_, b)| Ok(*b)));
                         } else {
-                            debug_assert!(false, "no capability for bar at {t}");
+                            debug_assert!(false, "no capability for bars at {t}");
                         }
+                        i = j;
                     }
+                    closed.clear();
                     // keep one capability, at the earliest waiting trade
                     let earliest = waiting.values().filter_map(|w| w.keys().next()).map(|k| k.ts.max(0) as u64).min();
                     let keep = earliest.and_then(|e| caps.range(..=e).next_back().map(|(_, c)| (e, c.delayed(&e))));
@@ -155,6 +165,16 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
         );
         out.ok_err(|r| r)
     }
+}
+
+/// The last nanosecond of the second holding `ts`: information-driven bars closed in one
+/// second share one timestamp (a function of the data alone, so outputs stay identical for any
+/// worker count), instead of one timestamp per closing trade — each distinct time costs progress
+/// messages between workers.
+fn second_end(ts: i64) -> u64 {
+    let s = tickflow_model::NANOS_PER_SEC;
+    let ts = ts.max(0);
+    (ts - ts % s).saturating_add(s - 1) as u64
 }
 
 impl<'scope> HeikinAshiBars<'scope> for StreamVec<'scope, u64, Bar> {

@@ -27,6 +27,8 @@
 //! out_of_orderness = "2s"
 //! allowed_lateness = "1h"
 //! # max_carry_windows = 10000   # a longer gap is counted, not carried bar by bar
+//! # kinds = ["tick:1000", "volume:50", "dollar:1e6", "renko:10", "heikinashi"]
+//! #                             # information-driven and Heikin-Ashi bars beside the time bars
 //!
 //! [sinks]
 //! bars_file = "bars.csv"
@@ -227,6 +229,9 @@ pub struct BarsSection {
     /// fill `carry`: the longest gap (in windows) carried bar by bar; a longer one is counted
     /// (`tickflow_carry_gaps_total`) and left empty.
     pub max_carry_windows: u64,
+    /// Bar kinds beside the time bars (`tick:1000`, `volume:50`, `dollar:1e6`, `tib:100`,
+    /// `renko:10`, `heikinashi`, …; see [`tickflow_model::BarKind`]).
+    pub kinds: Vec<String>,
 }
 
 impl Default for BarsSection {
@@ -238,6 +243,7 @@ impl Default for BarsSection {
             out_of_orderness: default_zero(),
             allowed_lateness: "1h".into(),
             max_carry_windows: tickflow_operators::bars::DEFAULT_MAX_CARRY_WINDOWS,
+            kinds: Vec::new(),
         }
     }
 }
@@ -445,7 +451,7 @@ fn default_sizer() -> String {
 }
 
 /// Keys whose environment override is a comma-separated list.
-const LIST_KEYS: &[&str] = &["files", "symbols", "timeframes", "params", "properties"];
+const LIST_KEYS: &[&str] = &["files", "symbols", "timeframes", "kinds", "params", "properties"];
 
 impl JobConfig {
     /// Reads a topology file and applies the `TICKFLOW__SECTION__KEY` variables of `vars`.

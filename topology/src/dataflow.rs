@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tickflow_connectors::kafka::{BAR_SCHEMA, EQUITY_SCHEMA, FILL_SCHEMA, LATE_SCHEMA, ORDER_SCHEMA};
-use tickflow_model::{Bar, BarRecord, EquityRecord, LateRecord, LateTrade, RunRecord, TradeBatch, RECORD_VERSION};
+use tickflow_model::{Bar, BarKind, BarRecord, EquityRecord, LateRecord, LateTrade, RunRecord, TradeBatch, RECORD_VERSION};
 use tickflow_operators::{trade_source_at, AggregateBars, AggregateState, BarEngine, FeedErrors, PipelineMetrics, SourceBarrier, TradeFeed};
 use tickflow_strategies::{BacktestEvent, BacktestStage};
 use timely::dataflow::operators::vec::Filter;
@@ -176,7 +176,8 @@ fn aggregate<'scope>(
     w: &Wiring,
 ) -> Result<(StreamVec<'scope, u64, Bar>, StreamVec<'scope, u64, LateTrade>)> {
     let Some((barrier, state)) = resumable else {
-        return Ok(trades.aggregate_bars_routed(job.agg.clone(), w.metrics.clone(), job.routing)?);
+        let (bars, late) = trades.clone().aggregate_bars_routed(job.agg.clone(), w.metrics.clone(), job.routing)?;
+        return Ok((more_kinds(trades, bars, &job.bar_kinds), late));
     };
     let (spec, plan) = match (&job.checkpoint, &job.plan) {
         (Some(s), Some(p)) => (s, p),
@@ -193,12 +194,29 @@ fn aggregate<'scope>(
     Ok((bars, late))
 }
 
+/// The time bars with the information-driven bars of `kinds` (from the trades; their late
+/// stream is not taken: the time bars' late stream reports every late trade once) and the
+/// Heikin-Ashi bars of the time bars.
+fn more_kinds<'scope>(trades: StreamVec<'scope, u64, TradeBatch>, bars: StreamVec<'scope, u64, Bar>, kinds: &[BarKind]) -> StreamVec<'scope, u64, Bar> {
+    use tickflow_operators::{HeikinAshiBars, InfoBars};
+    use timely::dataflow::operators::Concat;
+    let info: Vec<BarKind> = kinds.iter().filter(|k| !k.is_time()).copied().collect();
+    let mut all = bars.clone();
+    if !info.is_empty() {
+        all = all.concat(trades.info_bars(info).0);
+    }
+    if kinds.contains(&BarKind::HeikinAshi) {
+        all = all.concat(bars.heikin_ashi_bars());
+    }
+    all
+}
+
 /// Paper trading: the strategy stage on the bars of the strategy's timeframe (first emissions;
 /// each run lives on one worker) and its sinks.
 fn paper(bars: StreamVec<'_, u64, Bar>, pj: &PaperJob, job: &Job, producer: Option<Producer>, w: &Wiring) -> Result<()> {
     let set = &w.sinks;
     let tf = pj.timeframe;
-    let bars = bars.filter(move |b: &Bar| b.timeframe == tf);
+    let bars = bars.filter(move |b: &Bar| b.kind == BarKind::Time && b.timeframe == tf);
     let events = match w.checkpoint.borrow_mut().as_mut() {
         // a checkpointing job: the stage's state is saved with the engine's, restored from the
         // checkpoint (runs re-partitioned over this run's workers), and paused at the end

@@ -143,6 +143,8 @@ pub struct Job {
     pub restore: bool,
     /// Set by the runner: the checkpoint restored and the first boundary.
     pub plan: Option<crate::checkpoint::Plan>,
+    /// Bar kinds beside the time bars (`[bars] kinds`, `--bars`).
+    pub bar_kinds: Vec<tickflow_model::BarKind>,
 }
 
 impl Job {
@@ -165,6 +167,7 @@ impl Job {
             checkpoint: None,
             restore: false,
             plan: None,
+            bar_kinds: Vec::new(),
         }
     }
 }
@@ -357,6 +360,16 @@ impl Job {
             }
             _ => None,
         };
+        let bar_kinds = tickflow_model::parse_bar_kinds(&b.kinds.join(","))?;
+        if bar_kinds.contains(&tickflow_model::BarKind::Time) {
+            bail!("--bars time: time bars are always built (their timeframes are --timeframes)");
+        }
+        if checkpoint.is_some() && !bar_kinds.is_empty() {
+            bail!(
+                "--bars {} with checkpoints: information-driven and Heikin-Ashi bars are not checkpointed yet; run without --group (or with --checkpoint-store off)",
+                b.kinds.join(",")
+            );
+        }
         Ok(Job {
             inputs,
             agg,
@@ -375,6 +388,7 @@ impl Job {
             checkpoint,
             restore: s.resume,
             plan: None,
+            bar_kinds,
         })
     }
 }

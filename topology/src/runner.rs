@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use tickflow_model::{Bar, Timeframe};
+use tickflow_model::Bar;
 use tickflow_operators::{MetricsSnapshot, PipelineMetrics, TradeFeed};
 
 use crate::cluster::ClusterArgs;
@@ -31,8 +31,8 @@ pub struct JobReport {
     pub revisions: u64,
     /// Late-trade records.
     pub late: u64,
-    /// Bars per timeframe (revision 0).
-    pub per_timeframe: Vec<(Timeframe, u64)>,
+    /// Bars per series (revision 0): each timeframe's time bars, then the other bar kinds.
+    pub per_timeframe: Vec<(tickflow_model::Series, u64)>,
     /// Last bars written.
     pub tail: Vec<Bar>,
     /// Wall time.
@@ -158,7 +158,7 @@ pub fn run(job: Job, cluster: &ClusterArgs) -> Result<JobReport> {
             report.bars = s.bars;
             report.revisions = s.revisions;
             report.late = s.late;
-            report.per_timeframe = s.per_tf.into_iter().collect();
+            report.per_timeframe = s.per_tf.into_iter().map(|((kind, timeframe), n)| (tickflow_model::Series { kind, timeframe }, n)).collect();
             report.tail = s.tail.into_iter().collect();
             report.paper =
                 s.paper.into_iter().map(|(r, (sum, o, f))| (paper_ids.get(r as usize).cloned().unwrap_or_default(), sum.unwrap_or_default(), o, f)).collect();

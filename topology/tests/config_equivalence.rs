@@ -69,6 +69,7 @@ fn a_configuration_setting_every_key_survives_the_command_line() {
             out_of_orderness: "5s".into(),
             allowed_lateness: "2h".into(),
             max_carry_windows: 42,
+            kinds: vec!["tick:1000".into(), "dollar:1e6".into()],
         },
         sinks: SinksSection {
             bars_file: s("b.csv"),

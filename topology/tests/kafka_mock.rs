@@ -30,8 +30,10 @@ fn topic_replays_give_the_file_bars_at_every_speed_and_worker_count() {
     let out = tickflow_ok(&["publish", "-i", gen.to_str().unwrap(), "--exchange", "binance", "--topic", "t.trades", "--brokers", &brokers]);
     assert!(out.contains("published 60000 trades"), "{out}");
 
-    // the file path, as the reference
-    let common = ["--timeframes", "1m,5m,1h", "--fill", "carry", "--no-progress"];
+    // the file path, as the reference (with information-driven and Heikin-Ashi bars beside the
+    // time bars: deterministic at every speed and worker count like them)
+    let common =
+        ["--timeframes", "1m,5m,1h", "--fill", "carry", "--no-progress", "--bars", "tick:500,volume:20000,dollar:1000000,vib:2000,trb:1000,renko:1,heikinashi"];
     let by_file = dir.path().join("file.csv");
     let mut args = vec![
         "aggregate",
@@ -51,6 +53,9 @@ fn topic_replays_give_the_file_bars_at_every_speed_and_worker_count() {
     tickflow_ok(&args);
     let want = std::fs::read_to_string(&by_file).unwrap();
     assert!(want.lines().count() > 3000, "{}", want.lines().count());
+    for series in [",tick:500,", ",volume:20000,", ",value:1000000,", ",vib:2000:20,", ",trb:1000:20,", ",renko:1,", ",heikinashi:1m,"] {
+        assert!(want.lines().filter(|l| l.contains(series)).count() > 1, "{series} bars in the reference");
+    }
 
     // (the topic is keyed by instrument, so `--keyed-partitions` may aggregate where it reads)
     for (workers, speed, keyed) in

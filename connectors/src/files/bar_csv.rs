@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use tickflow_model::{Bar, Decimal, Instrument, Notional, Timeframe, Ts};
+use tickflow_model::{Bar, BarKind, Decimal, Instrument, Notional, Timeframe, Ts};
 
 use crate::ConnectorError;
 
@@ -102,7 +102,9 @@ fn parse_tickflow<'a>(
     let col = |n: &str| names.iter().position(|x| x == n);
     let (ex, rev, qv, bv, sv, fid, lid) =
         (col("exchange"), col("revision"), col("quote_volume"), col("buy_volume"), col("sell_volume"), col("first_trade_id"), col("last_trade_id"));
-    let mut latest: BTreeMap<(Instrument, Timeframe, Ts), Bar> = BTreeMap::new();
+    let ct = col("close_time");
+    let mut latest: BTreeMap<(Instrument, BarKind, Timeframe, Ts, u64), Bar> = BTreeMap::new();
+    let mut seqs: BTreeMap<(Instrument, BarKind), u64> = BTreeMap::new();
     for (ln, line) in lines {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() < names.len() {
@@ -117,11 +119,21 @@ fn parse_tickflow<'a>(
             }
         };
         let instrument = Instrument::new(ex.map(|i| f[i]).unwrap_or("unknown"), f[0]).map_err(|e| row_err(ln, e.to_string()))?;
-        let timeframe: Timeframe = f[1].parse().map_err(|e: tickflow_model::ModelError| row_err(ln, e.to_string()))?;
+        // the series: a timeframe (`1m`), or another bar kind (`tick:1000`, `heikinashi:1m`)
+        let (kind, timeframe) = Bar::parse_series(f[1]).map_err(|e| row_err(ln, e.to_string()))?;
         let open_ms: i64 = f[2].parse().map_err(|_| row_err(ln, format!("open_time {:?} is not epoch milliseconds", tickflow_model::clip(f[2].as_bytes()))))?;
+        let timeframe = match timeframe {
+            Some(tf) => tf,
+            // an information-driven bar's span: whole seconds to its close time
+            None => {
+                let close_ms: i64 = ct.and_then(|i| f[i].parse().ok()).unwrap_or(open_ms);
+                let secs = ((close_ms - open_ms).max(0) + 999) / 1000;
+                Timeframe::from_secs(secs.max(1)).map_err(|e| row_err(ln, e.to_string()))?
+            }
+        };
         let bar = Bar {
             instrument,
-            kind: tickflow_model::BarKind::Time,
+            kind,
             timeframe,
             open_time: Ts::checked_from_millis(open_ms).ok_or_else(|| row_err(ln, format!("open_time {open_ms} is out of range")))?,
             open: d(3)?,
@@ -139,8 +151,17 @@ fn parse_tickflow<'a>(
             first_trade_id: opt_u(fid)?,
             last_trade_id: opt_u(lid)?,
             revision: opt_u(rev)?.unwrap_or(0) as u32,
+            // information-driven bars: their number in the series, in file order (the writer
+            // wrote each series in order)
+            seq: if kind.is_time() {
+                0
+            } else {
+                let n = seqs.entry((instrument, kind)).or_insert(0);
+                *n += 1;
+                *n - 1
+            },
         };
-        let key = (bar.instrument, bar.timeframe, bar.open_time);
+        let key = (bar.instrument, bar.kind, bar.timeframe, bar.open_time, bar.seq);
         match latest.get(&key) {
             Some(prev) if prev.revision > bar.revision => {}
             _ => {

@@ -135,7 +135,7 @@ impl BarWriter {
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 b.instrument.symbol(),
-                b.timeframe,
+                b.series(),
                 b.open_time.millis(),
                 b.open,
                 b.high,
@@ -157,7 +157,7 @@ impl BarWriter {
                 let rec = BarRecord {
                     exchange: b.instrument.exchange(),
                     symbol: b.instrument.symbol(),
-                    timeframe: b.timeframe.to_string(),
+                    timeframe: b.series().to_string(),
                     open_time: b.open_time.millis(),
                     close_time: b.close_time().millis(),
                     open: b.open.to_string(),

@@ -684,7 +684,7 @@ impl BarParquet {
             (v("quote_volume", b.quote_volume.mantissa())?, v("buy_volume", b.buy_volume.mantissa())?, v("sell_volume", b.sell_volume.mantissa())?);
         let vwap = b.vwap().map(|x| v("vwap", x.mantissa())).transpose()?;
         self.symbol.append_value(b.instrument.symbol());
-        self.timeframe.append_value(b.timeframe.to_string());
+        self.timeframe.append_value(b.series().to_string());
         self.open_time.append_value(b.open_time.0);
         for (col, m) in self.ohlcv.iter_mut().zip(ohlcv) {
             col.append_value(m);

@@ -66,9 +66,10 @@ impl Table {
             ),
             Table::Bars => (
                 "open_time TIMESTAMP, exchange SYMBOL, symbol SYMBOL, timeframe SYMBOL, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, \
-                 volume DOUBLE, quote_volume DOUBLE, trades LONG, buy_volume DOUBLE, sell_volume DOUBLE, first_trade_id LONG, last_trade_id LONG, revision INT",
+                 volume DOUBLE, quote_volume DOUBLE, trades LONG, buy_volume DOUBLE, sell_volume DOUBLE, first_trade_id LONG, last_trade_id LONG, revision INT, \
+                 seq LONG",
                 "open_time",
-                "open_time, exchange, symbol, timeframe",
+                "open_time, exchange, symbol, timeframe, seq",
             ),
             Table::Orders => (
                 "created TIMESTAMP, run SYMBOL, order_id LONG, exchange SYMBOL, symbol SYMBOL, side SYMBOL, size DOUBLE, kind SYMBOL, price DOUBLE, \
@@ -158,7 +159,8 @@ pub fn trade_row(buf: &mut Buffer, table: &str, t: &Trade) -> R {
 
 /// Appends one `bars` row (a revision has the same key as its bar and overwrites it).
 pub fn bar_row(buf: &mut Buffer, table: &str, b: &Bar) -> R {
-    let tf = b.timeframe.to_string();
+    // the series label: the timeframe of time bars, `tick:1000`, `heikinashi:1m`, … otherwise
+    let tf = b.series().to_string();
     buf.table(table)?
         .symbol("exchange", b.instrument.exchange())?
         .symbol("symbol", b.instrument.symbol())?
@@ -175,6 +177,7 @@ pub fn bar_row(buf: &mut Buffer, table: &str, b: &Bar) -> R {
         .column_i64_opt("first_trade_id", id(b.first_trade_id))?
         .column_i64_opt("last_trade_id", id(b.last_trade_id))?
         .column_i64("revision", i64::from(b.revision))?
+        .column_i64("seq", b.seq.min(i64::MAX as u64) as i64)?
         .at(TimestampNanos::new(b.open_time.0))
 }
 

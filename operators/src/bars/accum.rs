@@ -153,6 +153,7 @@ impl BarAccum {
             first_trade_id: id(&self.open_k),
             last_trade_id: id(&self.close_k),
             revision: 0,
+            seq: 0,
         }
     }
 }

@@ -13,21 +13,27 @@
 //!   `Q ÷ price`, truncated to 9 decimals) closes it, the rest opens the next bar; a trade
 //!   spanning several thresholds emits several bars (each exactly `V`, never a zero-volume
 //!   bar), all opened and closed by that trade. A trade exactly at the threshold closes the bar
-//!   and leaves nothing over. Split pieces count as one trade in each bar they land in.
+//!   and leaves nothing over. Split pieces count as one trade in each bar they land in. A
+//!   trade worth more than [`MAX_BARS_PER_TRADE`] bars (a size far too small for the market)
+//!   closes that many, the last holding the rest of it, so one trade's output stays bounded.
 //! - **imbalance (tib/vib/dib:T0[:SPAN])** — López de Prado's imbalance bars: each trade is
 //!   signed by its taker side (`b = +1` buy, `−1` sell; the venue's flag rather than the tick
 //!   rule) and weighted `v` = 1, its amount or its quote value; the bar closes on the trade at
-//!   which `|Σ b·v| ≥ E[T] · |E[b·v]|`. `E[b·v]` is an EWMA (α = 2 ÷ (SPAN + 1)) over every
-//!   trade so far, this one included; `E[T]` starts at T0 and is an EWMA (same α) of the
-//!   closed bars' trade counts.
+//!   which `|Σ b·v| ≥ E[T] · |E[b·v]|`. `E[T]` starts at T0 and is an EWMA (span SPAN bars,
+//!   α = 2 ÷ (SPAN + 1)) of the closed bars' trade counts; `E[b·v]` is an EWMA over every trade
+//!   so far, this one included, with a span of SPAN · T0 trades (as mlfinlab's
+//!   `expected_imbalance_window`, a per-trade span of a few trades lets the threshold collapse
+//!   to bars of one trade).
 //! - **run (trb/vrb/drb:T0[:SPAN])** — run bars: the bar closes when `max(Σ_buys v, Σ_sells v)
 //!   ≥ E[T] · max(P[b=+1]·E[v | buy], (1 − P[b=+1])·E[v | sell])`, each expectation an EWMA over
-//!   the trades so far (the side's own trades for `E[v | side]`).
+//!   the trades so far (span SPAN · T0; the side's own trades for `E[v | side]`).
 //! - **renko:B** — bricks on a grid anchored at the first trade's price: when a trade's price is
 //!   `k ≥ 1` bricks above (below) the last brick's close, `k` bricks are emitted, each `B` tall
 //!   (open and close on the grid, high/low their range); the first carries the trades since the
 //!   previous brick (their volume, count and ids), the others of the same jump no trades. One
-//!   brick in either direction forms a brick (no two-brick reversal rule).
+//!   brick in either direction forms a brick (no two-brick reversal rule). A jump of more than
+//!   [`MAX_BRICKS_PER_TRADE`] bricks (a brick far too small for the market) emits that many,
+//!   the last spanning the rest of the jump, so one trade's output stays bounded.
 //!
 //! Imbalance and run bars compare `f64` expectations (in a fixed order, so deterministically);
 //! every bar's prices and volumes are exact. A partial bar at the end of the input is not
@@ -63,6 +69,12 @@ use super::accum::BarAccum;
 /// The longest span an information-driven bar's `timeframe` states (Timeframe's own limit).
 const MAX_SPAN_SECS: i64 = 366 * 86_400 * 10;
 
+/// Renko: the most bricks one trade emits (see the module's boundary rules).
+pub const MAX_BRICKS_PER_TRADE: u128 = 1_000;
+
+/// Volume and value bars: the most bars one trade closes (see the module's boundary rules).
+pub const MAX_BARS_PER_TRADE: usize = 1_000;
+
 /// A bar being filled.
 #[derive(Clone, Debug)]
 struct Open {
@@ -77,6 +89,9 @@ struct Open {
 /// Expectations of imbalance and run bars (EWMAs).
 #[derive(Clone, Debug, Default)]
 struct Expect {
+    /// EWMA factor of the bar lengths (span SPAN bars).
+    alpha_bars: f64,
+    /// EWMA factor of the per-trade statistics (span SPAN · T0 trades).
     alpha: f64,
     bar_len: f64,
     signed: Option<f64>,
@@ -101,6 +116,8 @@ pub struct InfoBarBuilder {
     expect: Expect,
     /// Renko: the last brick's close (the first trade's price before any brick).
     anchor: Option<Decimal>,
+    /// Bars emitted so far (the next bar's `seq`).
+    seq: u64,
 }
 
 impl InfoBarBuilder {
@@ -109,10 +126,11 @@ impl InfoBarBuilder {
     pub fn new(instrument: Instrument, kind: BarKind) -> Self {
         let mut expect = Expect::default();
         if let BarKind::Imbalance(_, e) | BarKind::Run(_, e) = kind {
-            expect.alpha = 2.0 / (e.span as f64 + 1.0);
+            expect.alpha_bars = 2.0 / (e.span as f64 + 1.0);
+            expect.alpha = 2.0 / (e.span as f64 * e.expected_ticks as f64 + 1.0);
             expect.bar_len = e.expected_ticks as f64;
         }
-        InfoBarBuilder { instrument, kind, open: None, expect, anchor: None }
+        InfoBarBuilder { instrument, kind, open: None, expect, anchor: None, seq: 0 }
     }
 
     /// Trades in the bar not yet closed.
@@ -169,24 +187,33 @@ impl InfoBarBuilder {
 
     fn close(&mut self, out: &mut Vec<Bar>) {
         if let Some(o) = self.open.take() {
-            out.push(self.bar(&o));
+            let b = self.bar(&o);
+            out.push(b);
         }
     }
 
-    fn bar(&self, o: &Open) -> Bar {
+    /// The next bar of the series from `o` (numbered).
+    fn bar(&mut self, o: &Open) -> Bar {
         // the whole seconds from the first trade that cover the last one
         let secs = ((o.last.0 - o.first.0).max(0) / NANOS_PER_SEC + 1).min(MAX_SPAN_SECS);
         let tf = Timeframe::from_secs(secs).unwrap_or_else(|_| Timeframe::from_secs(1).expect("1s is a timeframe"));
         let mut b = o.acc.to_bar(self.instrument, tf, o.first);
         b.kind = self.kind;
+        b.seq = self.next_seq();
         b
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq - 1
     }
 
     fn push_volume(&mut self, t: &Trade, step: Decimal, out: &mut Vec<Bar>) {
         let mut left = t.amount;
-        loop {
+        for n in 1.. {
             let have = self.open.as_ref().map_or(Decimal::ZERO, |o| o.volume);
-            let room = step.saturating_sub(have);
+            // bounded output: the last bar one trade may close takes the rest of it
+            let room = if n >= MAX_BARS_PER_TRADE { left } else { step.saturating_sub(have) };
             if left < room {
                 if left.mantissa() > 0 {
                     self.add(t, left);
@@ -204,7 +231,13 @@ impl InfoBarBuilder {
 
     fn push_value(&mut self, t: &Trade, step: Notional, out: &mut Vec<Bar>) {
         let mut left = t.amount;
-        loop {
+        for n in 1.. {
+            if n >= MAX_BARS_PER_TRADE {
+                // bounded output: the last bar one trade may close takes the rest of it
+                self.add(t, left);
+                self.close(out);
+                return;
+            }
             let have = self.open.as_ref().map_or(Notional::ZERO, |o| o.value);
             let room = Notional::from_mantissa(step.mantissa().saturating_sub(have.mantissa()));
             let value = t.price.mul_notional(left);
@@ -257,7 +290,7 @@ impl InfoBarBuilder {
         if theta >= threshold {
             let len = self.open_trades() as f64;
             let x = &mut self.expect;
-            x.bar_len = (x.alpha * len + (1.0 - x.alpha) * x.bar_len).max(1.0);
+            x.bar_len = (x.alpha_bars * len + (1.0 - x.alpha_bars) * x.bar_len).max(1.0);
             x.theta = 0.0;
             x.buys = 0.0;
             x.sells = 0.0;
@@ -279,13 +312,17 @@ impl InfoBarBuilder {
         }
         let step = if k > 0 { brick } else { Decimal::from_mantissa(-brick.mantissa()) };
         let mut open = anchor;
-        for i in 0..k.unsigned_abs() {
-            let close = open.saturating_add(step);
+        // memory stays bounded: a jump of more than MAX_BRICKS_PER_TRADE bricks (a brick far too
+        // small for the market) ends in one bar spanning the rest of the jump
+        let n = k.unsigned_abs().min(MAX_BRICKS_PER_TRADE);
+        for i in 0..n {
+            let close = if i + 1 == n { anchor.saturating_add(Decimal::from_mantissa(k.saturating_mul(brick.mantissa()))) } else { open.saturating_add(step) };
             let mut b = match (i, self.open.take()) {
                 (0, Some(o)) => self.bar(&o),
                 _ => {
                     let mut b = Bar::carried(self.instrument, Timeframe::from_secs(1).expect("1s is a timeframe"), t.ts, close);
                     b.kind = self.kind;
+                    b.seq = self.next_seq();
                     b
                 }
             };
@@ -357,7 +394,22 @@ mod tests {
     }
 
     fn show(bars: &[Bar]) -> Vec<String> {
-        bars.iter().map(|b| format!("{} O={} H={} L={} C={} V={} n={} ids={:?}..{:?}", b.open_time.0 / 1_000_000, b.open, b.high, b.low, b.close, b.volume, b.trades, b.first_trade_id, b.last_trade_id)).collect()
+        bars.iter()
+            .map(|b| {
+                format!(
+                    "{} O={} H={} L={} C={} V={} n={} ids={:?}..{:?}",
+                    b.open_time.0 / 1_000_000,
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.trades,
+                    b.first_trade_id,
+                    b.last_trade_id
+                )
+            })
+            .collect()
     }
 
     const B: Side = Side::Buy;
@@ -391,6 +443,16 @@ mod tests {
         );
         assert_eq!(open, 2, "0.5 of trade 2 and trade 3 wait in the open bar");
         assert_eq!(bars[1].sell_volume, "3".parse().unwrap());
+        assert_eq!(bars.iter().map(|b| b.seq).collect::<Vec<_>>(), [0, 1, 2], "numbered: pieces of one trade stay apart");
+        // a size far too small: one trade closes at most MAX_BARS_PER_TRADE bars, the last
+        // holding the rest
+        let (bars, open) = run("volume:0.001", &tape(&[(1, "10", "5", B)]));
+        assert_eq!((bars.len(), open), (MAX_BARS_PER_TRADE, 0));
+        assert_eq!(bars[0].volume.to_string(), "0.001");
+        assert_eq!(bars.last().unwrap().volume.to_string(), "4.001");
+        let (bars, _) = run("value:0.01", &tape(&[(1, "10", "5", B)]));
+        assert_eq!(bars.len(), MAX_BARS_PER_TRADE);
+        assert_eq!(bars.iter().map(|b| b.volume).fold(Decimal::ZERO, |a, v| a.saturating_add(v)).to_string(), "5");
     }
 
     #[test]
@@ -409,14 +471,19 @@ mod tests {
 
     #[test]
     fn imbalance_bars_follow_the_expectation() {
-        // tib:2:1 → α = 1: E[b·v] is the last trade's sign, E[T] the last bar's length.
-        // trade 1 (+): θ=1 ≥ 2·1 no; trade 2 (+): θ=2 ≥ 2 → bar of 2, E[T]=2
-        // trade 3 (−): θ=−1, E=−1 → 1 ≥ 2 no; 4 (+): θ=0, E=+1 → 0 ≥ 2 no; 5 (+): θ=1 no;
-        // 6 (+): θ=2 ≥ 2 → bar of 4, E[T]=4
+        // tib:2:1 → E[T] is the last bar's length (α = 1), E[b·v] an EWMA with α = 2/(1·2 + 1)
+        // trade 1 (+): E=1, θ=1 ≥ 2·1? no; trade 2 (+): E=1, θ=2 ≥ 2 → bar of 2, E[T]=2
+        // trade 3 (−): E=⅔·(−1)+⅓·1=−⅓, θ=−1: 1 ≥ 2·⅓ → bar of 1, E[T]=1
+        // trade 4 (+): E=⅔−⅑=5/9, θ=1 ≥ 5/9 → bar of 1; trades 5, 6 likewise (E → 1, θ=1)
         let t = tape(&[(1, "10", "1", B), (2, "11", "1", B), (3, "10", "1", S), (4, "12", "1", B), (5, "12", "1", B), (6, "13", "1", B)]);
         let (bars, open) = run("tib:2:1", &t);
-        assert_eq!(bars.iter().map(|b| b.trades).collect::<Vec<_>>(), [2, 4]);
+        assert_eq!(bars.iter().map(|b| b.trades).collect::<Vec<_>>(), [2, 1, 1, 1, 1]);
         assert_eq!(open, 0);
+        // a long memory (tib:3:50, per-trade α = 2/151) keeps E[b·v] near 1, so the sell at
+        // trade 3 only delays the close: θ = 1, 2, 1, 2, 3 ≥ 3·0.974 → one bar of 5, trade 6 open
+        let (bars, open) = run("tib:3:50", &t);
+        assert_eq!(bars.iter().map(|b| b.trades).collect::<Vec<_>>(), [5]);
+        assert_eq!(open, 1);
         // run bars, trb:2:1: trade 1 (+) run 1 ≥ 2·max(1·1, 0) no; 2 (+) 2 ≥ 2 → bar
         let (bars, _) = run("trb:2:1", &t[..2]);
         assert_eq!(bars.iter().map(|b| b.trades).collect::<Vec<_>>(), [2]);
@@ -441,6 +508,13 @@ mod tests {
             ]
         );
         assert_eq!(open, 0);
+        // a brick far too small: one trade's jump of 10⁶ bricks is cut at the bound, the last
+        // bar spanning the rest
+        let (bars, _) = run("renko:0.000001", &tape(&[(1, "100", "1", B), (2, "101", "1", B)]));
+        assert_eq!(bars.len() as u128, MAX_BRICKS_PER_TRADE);
+        assert_eq!((bars[0].open.to_string(), bars[0].close.to_string()), ("100".to_string(), "100.000001".to_string()));
+        let last = bars.last().unwrap();
+        assert_eq!((last.open.to_string(), last.close.to_string()), ("100.000999".to_string(), "101".to_string()));
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl ZeroLag {
             return f64::NAN;
         }
         // Backtrader starts from MAXINT (sys.maxsize); a NaN error (no previous ec) never wins
-        let mut least = 9.223_372_036_854_775_807e18;
+        let mut least = i64::MAX as f64;
         let mut best = ema;
         let ec1 = self.prev;
         for g in -self.gainlimit..=self.gainlimit {

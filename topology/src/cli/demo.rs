@@ -68,6 +68,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         checkpoint: None,
         restore: false,
         plan: None,
+        bar_kinds: Vec::new(),
     };
     println!(
         "topology           csv source → watermark (5s disorder) → aggregate 1m,5m,1h (carry, revise) → sorted sinks; {} worker(s) × {} process(es)",

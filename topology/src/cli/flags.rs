@@ -87,6 +87,12 @@ pub struct JobFlags {
     /// Comma-separated timeframes, e.g. 1m,5m,1h [default: 1m].
     #[arg(long)]
     pub timeframes: Option<String>,
+    /// Bars beside the time bars, comma-separated: tick:N (every N trades), volume:V, value:Q
+    /// (or dollar:Q; a crossing trade is split), tib|vib|dib:T0:SPAN (imbalance; T0 the first
+    /// bar's expected trades, SPAN the EWMA span, 20 if left out), trb|vrb|drb:T0:SPAN (run),
+    /// renko:B, heikinashi — e.g. tick:1000,volume:50,dollar:1e6.
+    #[arg(long = "bars")]
+    pub bar_kinds: Option<String>,
     /// Empty windows: none (no bar) or carry (previous close, zero volume) [default: none].
     #[arg(long)]
     pub fill: Option<String>,
@@ -263,6 +269,9 @@ impl JobFlags {
         let b = &mut cfg.bars;
         if let Some(t) = &self.timeframes {
             b.timeframes = list(t);
+        }
+        if let Some(k) = &self.bar_kinds {
+            b.kinds = list(k);
         }
         set(&mut b.fill, &self.fill);
         set(&mut b.late, &self.late);

@@ -142,6 +142,9 @@ pub fn command_line(cfg: &JobConfig) -> Vec<String> {
     push("--max-carry-windows", &b.max_carry_windows.to_string());
     push("--max-instruments", &s.max_instruments.to_string());
     push("--timeframes", &b.timeframes.join(","));
+    if !b.kinds.is_empty() {
+        push("--bars", &b.kinds.join(","));
+    }
     for p in &k.properties {
         push("--kafka-property", p);
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use anyhow::Result;
-use tickflow_model::{Bar, LateTrade, Timeframe};
+use tickflow_model::{Bar, BarKind, LateTrade, Timeframe};
 use tickflow_strategies::{BacktestEvent, Summary};
 
 use super::Sink;
@@ -25,8 +25,8 @@ pub struct Report {
     pub revisions: u64,
     /// Late trades.
     pub late: u64,
-    /// Bars per timeframe (revision 0).
-    pub per_tf: BTreeMap<Timeframe, u64>,
+    /// Bars per series (revision 0): time bars by timeframe, then the other kinds.
+    pub per_tf: BTreeMap<(BarKind, Timeframe), u64>,
     /// The last bars.
     pub tail: VecDeque<Bar>,
     /// Per paper run: its summary, orders and fills.
@@ -53,7 +53,9 @@ impl Sink<Bar> for BarCount {
         for b in records.iter() {
             if b.revision == 0 {
                 s.bars += 1;
-                *s.per_tf.entry(b.timeframe).or_insert(0) += 1;
+                // information-driven bars: one series per kind, whatever each bar's span
+                let tf = if b.kind.is_time() { b.timeframe } else { Timeframe::from_secs(1).unwrap_or(b.timeframe) };
+                *s.per_tf.entry((b.kind, tf)).or_insert(0) += 1;
             } else {
                 s.revisions += 1;
             }

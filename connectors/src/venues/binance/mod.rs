@@ -238,6 +238,7 @@ fn klines(body: &str, instrument: Instrument, timeframe: Timeframe, now: Ts, coi
             first_trade_id: None,
             last_trade_id: None,
             revision: 0,
+            seq: 0,
         });
     }
     Ok(out)

@@ -147,6 +147,7 @@ pub fn parse_ohlc(body: &str, exchange: &str, timeframe: Timeframe) -> Result<Ve
             first_trade_id: None,
             last_trade_id: None,
             revision: 0,
+            seq: 0,
         });
     }
     Ok(out)
