@@ -33,13 +33,13 @@ pub enum Measure {
 }
 
 /// López de Prado's expectation parameters of imbalance and run bars: `expected_ticks` is the
-/// first bar's expected length E₀[T] (later ones use an EWMA of past bar lengths), `span` the
+/// first bar's expected length `E₀[T]` (later ones use an EWMA of past bar lengths), `span` the
 /// EWMA span (α = 2 / (span + 1)) of the bar lengths and of the per-trade statistics.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Expectation {
-    /// E₀[T], in trades (≥ 1).
+    /// `E₀[T]`, in trades (≥ 1).
     pub expected_ticks: u32,
-    /// EWMA span (≥ 1), in bars for E[T] and in trades for the per-trade statistics.
+    /// EWMA span (≥ 1), in bars for `E[T]` and in trades for the per-trade statistics.
     pub span: u32,
 }
 
