@@ -125,6 +125,11 @@ impl Bar {
             k => Ok((k, None)),
         }
     }
+    /// The series the bar belongs to: instrument, kind and — for time and Heikin-Ashi bars — the
+    /// timeframe (an information-driven bar's timeframe is its own span, not its series').
+    pub fn series_key(&self) -> (Instrument, BarKind, Option<Timeframe>) {
+        (self.instrument, self.kind, if self.kind.is_time() { Some(self.timeframe) } else { None })
+    }
     /// Deterministic output order: instrument, kind, timeframe (time and Heikin-Ashi bars), open
     /// time, sequence number (information-driven bars), revision — a total order on keys.
     pub fn sort_key(&self) -> (Instrument, BarKind, Option<Timeframe>, Ts, u64, u32) {

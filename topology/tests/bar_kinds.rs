@@ -150,6 +150,64 @@ fn tick_volume_and_heikin_ashi_bars_equal_an_independent_pass_and_any_worker_cou
         assert_eq!((a.2, a.3), (h.2.max(open).max(close), h.3.min(open).min(close)));
         prev = Some((open, close));
     }
+
+    // indicators over an information-driven series: `--timeframe` selects it by its label, one
+    // row per bar, the SMA of its closes
+    let ind = dir.path().join("sma.csv");
+    let bars_file = dir.path().join("bars-1.csv");
+    let args = [
+        "indicator",
+        "--bars",
+        bars_file.to_str().unwrap(),
+        "--symbol",
+        "XRP/ETH",
+        "--timeframe",
+        "volume:50000",
+        "--name",
+        "sma",
+        "--param",
+        "period=3",
+        "--out",
+        ind.to_str().unwrap(),
+    ];
+    tickflow_ok(&args);
+    let text = std::fs::read_to_string(&ind).unwrap();
+    let got: Vec<(i64, Option<f64>)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, v) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), if v.is_empty() { None } else { Some(v.parse().unwrap()) })
+        })
+        .collect();
+    let vol = series("volume:50000");
+    assert_eq!(got.len(), vol.len(), "one row per volume bar (several bars open on one trade's millisecond)");
+    for (i, ((t, v), b)) in got.iter().zip(&vol).enumerate() {
+        assert_eq!(*t, b.0);
+        let close = |j: usize| vol[j].4 as f64 / 1e9;
+        match v {
+            None => assert!(i < 2),
+            Some(v) => {
+                let want = (close(i - 2) + close(i - 1) + close(i)) / 3.0;
+                assert!((v - want).abs() <= want * 1e-12, "bar {i}: {v} vs {want}");
+            }
+        }
+    }
+    // a kind the file does not hold
+    let e = tickflow_fails(&[
+        "indicator",
+        "--bars",
+        bars_file.to_str().unwrap(),
+        "--symbol",
+        "XRP/ETH",
+        "--timeframe",
+        "tick:7",
+        "--name",
+        "sma",
+        "--out",
+        ind.to_str().unwrap(),
+    ]);
+    assert!(e.contains("no bars"), "{e}");
 }
 
 #[test]

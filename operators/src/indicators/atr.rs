@@ -10,7 +10,7 @@ pub fn true_range(bar: &Ohlcv, prev_close: f64) -> f64 {
 }
 
 /// ATR(period). Lines: `atr`. Min period: `period + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Atr {
     s: ExpSmoothing,
     prev: Option<f64>,

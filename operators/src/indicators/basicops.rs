@@ -6,7 +6,7 @@ use super::core::fsum;
 use super::{Indicator, Ohlcv, Window};
 
 /// SumN(period): `math.fsum` of the last `period` values. Lines: `sumn`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct SumN {
     w: Window,
 }
@@ -33,7 +33,7 @@ impl Indicator for SumN {
 
 /// PercentRank(period): the share of the last `period` values (the newest included) that are
 /// below the newest. Lines: `pctrank`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct PercentRank {
     w: Window,
 }
@@ -60,7 +60,7 @@ impl Indicator for PercentRank {
 }
 
 /// UpMove (`x − x[−1]`) or DownMove (`x[−1] − x`). Lines: `upmove` / `downmove`. Min period: 2.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Move {
     prev: Option<f64>,
     down: bool,

@@ -5,7 +5,7 @@ use super::{fsum, Indicator, Ohlcv, Window};
 use crate::indicators::stddev::stddev;
 
 /// BollingerBands(period, devfactor). Lines: `mid, top, bot`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct BollingerBands {
     w: Window,
     devfactor: f64,

@@ -5,7 +5,7 @@
 use super::{Indicator, Ohlcv, Sma};
 
 /// CCI(period, factor). Lines: `cci`. Min period: `2 · period − 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cci {
     tpmean: Sma,
     meandev: Sma,

@@ -33,7 +33,7 @@ impl CrossSignal {
 
 /// CrossOver of SMA(fast) and SMA(slow) of the close. Lines: `crossover`.
 /// Min period: `max(fast, slow) + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct CrossOver {
     fast: Sma,
     slow: Sma,

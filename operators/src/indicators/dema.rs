@@ -6,7 +6,7 @@
 use super::{ExpSmoothing, Indicator, Ohlcv};
 
 /// EMAs of EMAs: `chain[0]` of the input, `chain[k]` of `chain[k − 1]`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Chain {
     emas: Vec<ExpSmoothing>,
 }
@@ -26,7 +26,7 @@ impl Chain {
 }
 
 /// DEMA(period). Lines: `dema`. Min period: `2·period − 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Dema {
     chain: Chain,
     period: usize,
@@ -57,7 +57,7 @@ impl Indicator for Dema {
 }
 
 /// TEMA(period). Lines: `tema`. Min period: `3·period − 2`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tema {
     chain: Chain,
     period: usize,

@@ -12,6 +12,7 @@ use super::{fsum, Ema, Indicator, Ohlcv, RateOfChange100, Sma, Window, Wma};
 
 /// HMA(period) = WMA(2·WMA(period ÷ 2) − WMA(period), ⌊√period⌋). Lines: `hma`. Min period:
 /// `period + ⌊√period⌋ − 1`.
+#[derive(Clone)]
 pub struct Hma {
     half: Wma,
     full: Wma,
@@ -42,6 +43,7 @@ impl Indicator for Hma {
 
 /// ZLEMA(period) = EMA(2·x − x[−lag]), `lag = (period − 1) ÷ 2`. Lines: `zlema`. Min period:
 /// `period + lag`.
+#[derive(Clone)]
 pub struct Zlema {
     w: Window,
     ema: Ema,
@@ -74,6 +76,7 @@ impl Indicator for Zlema {
 
 /// TRIX(period) = 100·(ema3 ÷ ema3[−1] − 1), `ema3` the EMA of the EMA of the EMA. Lines:
 /// `trix`. Min period: `3·period − 1`.
+#[derive(Clone)]
 pub struct Trix {
     emas: [Ema; 3],
     prev: Option<f64>,
@@ -108,6 +111,7 @@ impl Indicator for Trix {
 }
 
 /// MeanDev(period) = SMA(|x − SMA(x)|). Lines: `meandev`. Min period: `2·period − 1`.
+#[derive(Clone)]
 pub struct MeanDev {
     mean: Sma,
     dev: Sma,
@@ -136,6 +140,7 @@ impl Indicator for MeanDev {
 
 /// DPO(period) = x − SMA(x)[−(period ÷ 2 − 1)] (Backtrader's `ma(-period // 2 + 1)`: the
 /// average `⌈period ÷ 2⌉ − 1` bars ago). Lines: `dpo`. Min period: `period + that lag`.
+#[derive(Clone)]
 pub struct Dpo {
     ma: Sma,
     past: Window,
@@ -176,6 +181,7 @@ impl Indicator for Dpo {
 /// PPO(period1, period2, period_signal): `ppo = 100·(EMA1 − EMA2) ÷ EMA2`, `signal =
 /// EMA(ppo)`, `histo = ppo − signal`. Lines: `ppo, signal, histo`. Min period:
 /// `max(period1, period2) + period_signal − 1`.
+#[derive(Clone)]
 pub struct Ppo {
     fast: Ema,
     slow: Ema,
@@ -215,6 +221,7 @@ impl Indicator for Ppo {
 
 /// PriceOscillator(period1, period2) = EMA(period1) − EMA(period2), in points (Backtrader's
 /// `PriceOsc`, `APO`). Lines: `po`. Min period: `max(period1, period2)`.
+#[derive(Clone)]
 pub struct PriceOsc {
     fast: Ema,
     slow: Ema,
@@ -241,6 +248,7 @@ impl Indicator for PriceOsc {
 
 /// TSI(period1, period2, pchange) = 100·EMA(EMA(Δ, period1), period2) ÷ EMA(EMA(|Δ|, period1),
 /// period2), Δ = x − x[−pchange]. Lines: `tsi`. Min period: `pchange + period1 + period2 − 1`.
+#[derive(Clone)]
 pub struct Tsi {
     past: Window,
     num: [Ema; 2],
@@ -284,6 +292,7 @@ impl Indicator for Tsi {
 /// KST: `kst = 1·SMA(ROC100(10), 10) + 2·SMA(ROC100(15), 10) + 3·SMA(ROC100(20), 10) +
 /// 4·SMA(ROC100(30), 10)` (Backtrader's defaults, parameters `rp1…rp4`, `rma1…rma4`), `signal =
 /// SMA(kst, rsignal)`. Lines: `kst, signal`.
+#[derive(Clone)]
 pub struct Kst {
     parts: Vec<(RateOfChange100, Sma, f64)>,
     signal: Sma,
@@ -322,6 +331,7 @@ impl Indicator for Kst {
 /// 2/(slow+1)) + 2/(slow+1))²`, `er = |x − x[−period]| ÷ Σ|x − x[−1]|` over `period` moves;
 /// seeded, as Backtrader's `ExponentialSmoothingDynamic`, with the average of the `period`
 /// inputs up to the first bar the factor exists. Lines: `kama`. Min period: `period + 1`.
+#[derive(Clone)]
 pub struct Kama {
     w: Window,
     moves: Window,
@@ -366,6 +376,7 @@ impl Indicator for Kama {
 }
 
 /// MomentumOscillator(period) = 100·(x ÷ x[−period]). Lines: `momosc`. Min period: `period + 1`.
+#[derive(Clone)]
 pub struct MomentumOscillator {
     w: Window,
 }
@@ -392,6 +403,7 @@ impl Indicator for MomentumOscillator {
 /// LaguerreRSI(gamma, period): Ehlers' four-stage Laguerre filter of the input, `lrsi = cu ÷ (cu
 /// + cd)` over its stages (1 when flat). As Backtrader's (a `PeriodN`), the filter starts on bar
 /// `period` from zero state. Lines: `lrsi`. Min period: `period`.
+#[derive(Clone)]
 pub struct LaguerreRsi {
     gamma: f64,
     l: [f64; 4],
@@ -442,6 +454,7 @@ impl Indicator for LaguerreRsi {
 /// Envelope(perc): the input with bands `perc` percent above and below (`source=` makes it the
 /// envelope of an average: `source=ema(period=30)` is Backtrader's `EMAEnvelope`). Lines: `src,
 /// top, bot`. Min period: 1.
+#[derive(Clone)]
 pub struct Envelope {
     perc: f64,
 }
@@ -471,6 +484,7 @@ impl Indicator for Envelope {
 /// DV2(period, maperiod): `100 · PercentRank(SMA(close ÷ ((high + low) ÷ 2), maperiod), period)`,
 /// the percent rank being the share of the window's values below its newest. Lines: `dv2`. Min
 /// period: `maperiod + period − 1`.
+#[derive(Clone)]
 pub struct Dv2 {
     ma: Sma,
     w: Window,

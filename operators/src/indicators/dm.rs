@@ -8,7 +8,7 @@ use super::{Atr, ExpSmoothing, Indicator, Ohlcv, Window};
 
 /// DirectionalMovement(period). Lines: `adx, adxr, plusDI, minusDI`.
 /// Min period: `3 · period` (ADXR).
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct DirectionalMovement {
     atr: Atr,
     plus: ExpSmoothing,
@@ -86,7 +86,7 @@ pub enum DmPart {
 
 /// One of Backtrader's single directional indicators: the lines of [`DmPart`] of a
 /// [`DirectionalMovement`].
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct DirectionalPart {
     dm: DirectionalMovement,
     part: DmPart,

@@ -3,7 +3,7 @@
 use super::{ExpSmoothing, Indicator, Ohlcv};
 
 /// EMA(period). Lines: `ema`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Ema {
     s: ExpSmoothing,
     period: usize,

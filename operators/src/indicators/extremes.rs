@@ -4,7 +4,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Highest(period) of the input line. Lines: `highest`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Highest {
     w: Window,
 }
@@ -30,7 +30,7 @@ impl Indicator for Highest {
 }
 
 /// Lowest(period) of the input line. Lines: `lowest`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Lowest {
     w: Window,
 }

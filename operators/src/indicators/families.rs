@@ -65,6 +65,7 @@ impl MaKind {
 
 /// `XOscillator`: the input minus its average. Lines: the average's name. Min period: the
 /// average's.
+#[derive(Clone)]
 pub struct MaOscillator {
     kind: MaKind,
     ma: Box<dyn Indicator>,
@@ -91,6 +92,7 @@ impl Indicator for MaOscillator {
 
 /// `XEnvelope`: the input's average with bands `perc` percent above and below. Lines: the
 /// average's name, `top`, `bot`. Min period: the average's.
+#[derive(Clone)]
 pub struct MaEnvelope {
     kind: MaKind,
     ma: Box<dyn Indicator>,

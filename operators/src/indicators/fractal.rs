@@ -14,6 +14,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Fractal(period, bardist, shift_to_potential_fractal).
+#[derive(Clone)]
 pub struct Fractal {
     highs: Window,
     lows: Window,

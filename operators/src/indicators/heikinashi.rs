@@ -6,7 +6,7 @@
 use super::{Indicator, Ohlcv};
 
 /// HeikinAshi. Lines: `ha_open, ha_high, ha_low, ha_close`. Min period: 2.
-#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct HeikinAshi {
     prev: Option<(f64, f64)>,
 }

@@ -15,6 +15,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Ichimoku(tenkan, kijun, senkou, senkou_lead, chikou).
+#[derive(Clone)]
 pub struct Ichimoku {
     highs: Window,
     lows: Window,

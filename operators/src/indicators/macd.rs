@@ -5,7 +5,7 @@ use super::{ExpSmoothing, Indicator, Ohlcv};
 
 /// MACD(period_me1, period_me2, period_signal). Lines: `macd, signal, histo`.
 /// Min period: `max(me1, me2) + signal - 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Macd {
     me1: ExpSmoothing,
     me2: ExpSmoothing,

@@ -95,8 +95,28 @@ impl Ohlcv {
     }
 }
 
+/// A copy of an indicator's whole state ([`Indicator`]'s supertrait, implemented for every
+/// `Clone` indicator): the indicator stage keeps one per recent bar to recompute from a revised
+/// bar on.
+pub trait IndicatorClone {
+    /// A boxed copy.
+    fn clone_box(&self) -> Box<dyn Indicator>;
+}
+
+impl<T: Indicator + Clone + 'static> IndicatorClone for T {
+    fn clone_box(&self) -> Box<dyn Indicator> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn Indicator> {
+    fn clone(&self) -> Self {
+        self.clone_box()
+    }
+}
+
 /// A streaming indicator over bars.
-pub trait Indicator: Send {
+pub trait Indicator: Send + IndicatorClone {
     /// Output line names (Backtrader's).
     fn lines(&self) -> &'static [&'static str];
     /// Folds the next bar and writes one value per line into `out` (NaN while warming up).

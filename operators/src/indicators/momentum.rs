@@ -5,7 +5,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// Momentum(period). Lines: `momentum`. Min period: `period + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Momentum {
     w: Window,
 }
@@ -41,7 +41,7 @@ pub(crate) fn ago(w: &mut Window, x: f64) -> Option<f64> {
 
 /// RateOfChange100(period): `100 · (x − x[−period]) / x[−period]`. Lines: `roc100`. Min period:
 /// `period + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct RateOfChange100 {
     w: Window,
 }
@@ -66,7 +66,7 @@ impl Indicator for RateOfChange100 {
 }
 
 /// PercentChange(period): `x / x[−period] − 1`. Lines: `pctchange`. Min period: `period + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct PercentChange {
     w: Window,
 }
@@ -91,7 +91,7 @@ impl Indicator for PercentChange {
 }
 
 /// RateOfChange(period). Lines: `roc`. Min period: `period + 1`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct RateOfChange {
     w: Window,
 }

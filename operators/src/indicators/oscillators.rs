@@ -8,6 +8,7 @@ use super::core::feed_valid;
 use super::{fsum, Atr, Indicator, Ohlcv, Sma, Window};
 
 /// The sum of the last `n` values, once there are `n`.
+#[derive(Clone)]
 struct SumN {
     w: Window,
 }
@@ -31,6 +32,7 @@ impl SumN {
 
 /// AO(fast, slow) = SMA(median, fast) − SMA(median, slow), median = (high + low) ÷ 2. Lines: `ao`.
 /// Min period: `max(fast, slow)`.
+#[derive(Clone)]
 pub struct AwesomeOscillator {
     fast: Sma,
     slow: Sma,
@@ -62,6 +64,7 @@ impl Indicator for AwesomeOscillator {
 
 /// AccDecOsc(period) = AO − SMA(AO, period) (AO with its defaults 5 and 34). Lines: `accde`. Min
 /// period: `34 + period − 1`.
+#[derive(Clone)]
 pub struct AccDecOscillator {
     ao: AwesomeOscillator,
     ma: Sma,
@@ -89,7 +92,7 @@ impl Indicator for AccDecOscillator {
 }
 
 /// The previous close, and the true low/high against it.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct PrevClose(Option<f64>);
 
 impl PrevClose {
@@ -103,6 +106,7 @@ impl PrevClose {
 
 /// UltimateOscillator(p1, p2, p3): `100/7 · (4·avg(p1) + 2·avg(p2) + avg(p3))` with `avg(n) =
 /// Σ(close − true low) ÷ Σ(true range)` over `n` bars. Lines: `uo`. Min period: `max(p…) + 1`.
+#[derive(Clone)]
 pub struct UltimateOscillator {
     prev: PrevClose,
     sums: [(SumN, SumN); 3],
@@ -141,6 +145,7 @@ impl Indicator for UltimateOscillator {
 /// Vortex(period): `vi_plus = Σ|high − low[−1]| ÷ Σ TR`, `vi_minus = Σ|low − high[−1]| ÷ Σ TR`,
 /// TR = max(high − low, |high − close[−1]|, |low − close[−1]|). Lines: `vi_plus, vi_minus`. Min
 /// period: `period + 1`.
+#[derive(Clone)]
 pub struct Vortex {
     prev: Option<Ohlcv>,
     plus: SumN,
@@ -180,7 +185,7 @@ impl Indicator for Vortex {
 
 /// WilliamsAD: the running sum of `close − true low` on up days and `close − true high` on down
 /// days. Lines: `ad`. Min period: 2.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct WilliamsAd {
     prev: PrevClose,
     acc: Option<f64>,
@@ -216,6 +221,7 @@ impl Indicator for WilliamsAd {
 }
 
 /// PGO(period) = (close − SMA(close)) ÷ ATR. Lines: `pgo`. Min period: `period + 1`.
+#[derive(Clone)]
 pub struct PrettyGoodOscillator {
     ma: Sma,
     atr: Atr,
@@ -254,6 +260,7 @@ fn newest_index_of(w: &Window, extreme: f64) -> f64 {
 /// Aroon(period): `aroonup = 100/period · (period − bars since the highest high)`, `aroondown`
 /// likewise for the lowest low, over `period + 1` bars. Lines: `aroonup, aroondown` (or
 /// `aroonosc` = up − down). Min period: `period + 1`.
+#[derive(Clone)]
 pub struct Aroon {
     highs: Window,
     lows: Window,

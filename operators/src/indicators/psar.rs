@@ -11,6 +11,7 @@ use super::{Indicator, Ohlcv};
 
 /// ParabolicSAR(period, af, afmax). Lines: `psar` (the SAR in force on the bar). Min period:
 /// `period` (≥ 2; values are computed from the second bar and shown from bar `period`).
+#[derive(Clone)]
 pub struct ParabolicSar {
     period: usize,
     af0: f64,

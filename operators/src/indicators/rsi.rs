@@ -5,7 +5,7 @@
 use super::{ExpSmoothing, Indicator, Ohlcv, Window};
 
 /// RSI(period). Lines: `rsi`. Min period: `period + 1` (`period + lookback` for the RMI).
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rsi {
     up: ExpSmoothing,
     down: ExpSmoothing,
@@ -67,7 +67,7 @@ impl Indicator for Rsi {
 
 /// RMI(period, lookback): the RSI of moves against the value `lookback` bars ago. Lines: `rmi`.
 /// Min period: `period + lookback`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Rmi(Rsi);
 
 impl Rmi {

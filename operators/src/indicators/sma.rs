@@ -7,7 +7,7 @@
 use super::{fsum, Indicator, Ohlcv, Window};
 
 /// SMA(period). Lines: `sma`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sma {
     w: Window,
     sum: f64,

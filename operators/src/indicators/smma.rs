@@ -3,7 +3,7 @@
 use super::{ExpSmoothing, Indicator, Ohlcv};
 
 /// SMMA(period). Lines: `smma`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Smma {
     s: ExpSmoothing,
     period: usize,

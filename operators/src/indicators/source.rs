@@ -153,12 +153,14 @@ impl Source {
 }
 
 /// What feeds a [`Sourced`] indicator.
+#[derive(Clone)]
 enum Input {
     Line(Line),
     Indicator { ind: Box<dyn Indicator>, line: usize, out: Vec<f64> },
 }
 
 /// An indicator fed from a source (see the module documentation).
+#[derive(Clone)]
 pub struct Sourced {
     input: Input,
     inner: Box<dyn Indicator>,

@@ -4,7 +4,7 @@
 use super::{fsum, Indicator, Ohlcv, Window};
 
 /// StdDev(period). Lines: `stddev`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct StdDev {
     w: Window,
 }

@@ -18,7 +18,7 @@ fn percent_k(hi: &mut Window, lo: &mut Window, bar: &Ohlcv) -> Option<f64> {
 
 /// Stochastic(period, period_dfast, period_dslow). Lines: `percK, percD`.
 /// Min period: `period + dfast + dslow − 2`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Stochastic {
     hi: Window,
     lo: Window,
@@ -56,7 +56,7 @@ impl Indicator for Stochastic {
 /// StochasticFast(period, period_dfast) (`fast`) or StochasticFull(period, period_dfast,
 /// period_dslow). Lines: `percK, percD` (full: and `percDSlow`). Min period: `period` for `percK`,
 /// `period + dfast − 1` (full: `+ dslow − 1`) for the last line.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct StochasticFastFull {
     hi: Window,
     lo: Window,

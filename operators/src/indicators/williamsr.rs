@@ -3,7 +3,7 @@
 use super::{Indicator, Ohlcv, Window};
 
 /// WilliamsR(period). Lines: `percR`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct WilliamsR {
     hi: Window,
     lo: Window,

@@ -4,7 +4,7 @@
 use super::{fsum, Indicator, Ohlcv, Window};
 
 /// WMA(period). Lines: `wma`. Min period: `period`.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Wma {
     w: Window,
     coef: f64,

@@ -10,6 +10,7 @@ use super::core::feed;
 use super::{Ema, Hma, Indicator, Ohlcv};
 
 /// ZeroLagIndicator(period, gainlimit). Lines: `ec`. Min period: `period`.
+#[derive(Clone)]
 pub struct ZeroLag {
     ema: Ema,
     alpha: f64,
@@ -62,6 +63,7 @@ impl Indicator for ZeroLag {
 
 /// DicksonMovingAverage(period, gainlimit, hperiod) = (EC + HMA(hperiod)) / 2. Lines: `dma`.
 /// Min period: the larger of the two.
+#[derive(Clone)]
 pub struct Dma {
     ec: ZeroLag,
     hma: Hma,

@@ -30,7 +30,8 @@ pub struct IndicatorArgs {
     /// tickflow bar files, selects one symbol.
     #[arg(long)]
     symbol: Option<String>,
-    /// Timeframe to select from a tickflow bar file holding several.
+    /// Series to select from a tickflow bar file holding several: a timeframe (`1m`) or another
+    /// bar kind (`tick:1000`, `heikinashi:1h`).
     #[arg(long)]
     timeframe: Option<String>,
     /// Exchange id for Backtrader/Yahoo files.
@@ -60,11 +61,11 @@ pub fn run(a: IndicatorArgs) -> Result<()> {
             bars.retain(|b| b.instrument.symbol() == s);
         }
     }
-    if let Some(tf) = &a.timeframe {
-        let tf: tickflow_model::Timeframe = tf.parse()?;
-        bars.retain(|b| b.timeframe == tf);
+    if let Some(series) = &a.timeframe {
+        let (kind, tf) = tickflow_model::Bar::parse_series(series)?;
+        bars.retain(|b| b.kind == kind && tf.is_none_or(|tf| b.timeframe == tf));
     }
-    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| (b.instrument, b.timeframe)).collect();
+    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| b.series_key()).collect();
     if keys.len() > 1 {
         bail!("{} holds {} series; choose one with --symbol and --timeframe", a.bars, keys.len());
     }
@@ -95,7 +96,7 @@ pub fn run(a: IndicatorArgs) -> Result<()> {
             let mut w = writer.take();
             rows.ordered_sink(
                 "IndicatorSink",
-                |r: &IndicatorRow| (r.instrument, r.timeframe, r.open_time),
+                |r: &IndicatorRow| (r.instrument, r.kind, r.open_time, r.seq),
                 move |_t, v| {
                     if let Some(w) = w.as_mut() {
                         for r in v.drain(..) {

@@ -33,6 +33,10 @@ pub struct BenchAggregateArgs {
     dir: Option<String>,
     #[command(flatten)]
     bars: BarArgs,
+    /// Bar kinds built beside the time bars (`tick:1000`, `volume:50`, `dollar:1e6`, …): the cost
+    /// of information-driven bars is the difference to a run without.
+    #[arg(long)]
+    kinds: Option<String>,
     /// In-memory runs exchange trades by instrument (as for an unkeyed input) instead of
     /// aggregating where each symbol's partition is read.
     #[arg(long)]
@@ -113,6 +117,9 @@ pub(crate) fn single(a: &BenchAggregateArgs, spec: &str) -> Result<()> {
     };
     let mut job = AggregateJob::new(inputs, agg, source);
     job.routing = routing;
+    if let Some(k) = &a.kinds {
+        job.bar_kinds = tickflow_model::parse_bar_kinds(k)?;
+    }
     let report = run_aggregate(job, &ClusterArgs { workers, ..Default::default() })?;
     let secs = report.elapsed.as_secs_f64();
     println!(
@@ -151,6 +158,7 @@ fn child(a: &BenchAggregateArgs, spec: &str, trades: u64) -> Result<serde_json::
         ])
         .args(["--out-of-orderness", &a.bars.out_of_orderness, "--allowed-lateness", &a.bars.allowed_lateness, "--symbols", &a.symbols.to_string()])
         .args(a.exchange.then_some("--exchange"))
+        .args(a.kinds.iter().flat_map(|k| ["--kinds", k.as_str()]))
         .output()
         .context("running benchmark child")?;
     if !out.status.success() {
@@ -194,8 +202,13 @@ fn measure(a: &BenchAggregateArgs, spec: &str) -> Result<Measured> {
 
 pub(crate) fn parent(a: &BenchAggregateArgs) -> Result<()> {
     println!(
-        "tickflow-bench aggregate — {} trades, {} symbols, timeframes {}, fill {}, late {}",
-        a.trades, a.symbols, a.bars.timeframes, a.bars.fill, a.bars.late
+        "tickflow-bench aggregate — {} trades, {} symbols, timeframes {}, fill {}, late {}{}",
+        a.trades,
+        a.symbols,
+        a.bars.timeframes,
+        a.bars.fill,
+        a.bars.late,
+        a.kinds.as_ref().map(|k| format!(", and bars {k}")).unwrap_or_default()
     );
     println!("machine: {} logical CPUs", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     // generator alone (the in-memory source's own cost)
