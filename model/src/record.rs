@@ -437,7 +437,8 @@ mod tests {
         let late = LateRecord { v: RECORD_VERSION, late: crate::LateTrade { trade: t, watermark: Ts(3), disposition: crate::LateDisposition::Revised } };
         for (file, value) in [
             ("trade.v1.json", serde_json::to_value(TradeRecord::from(&t)).unwrap()),
-            ("bar.v1.json", serde_json::to_value(BarRecord::from(&b)).unwrap()),
+            // an information-driven bar has every field (a time bar omits `kind` and `seq`)
+            ("bar.v1.json", serde_json::to_value(BarRecord::from(&Bar { kind: crate::BarKind::Tick(1000), seq: 7, ..b })).unwrap()),
             ("order.v1.json", serde_json::to_value(RunRecord::new("r", order)).unwrap()),
             ("fill.v1.json", serde_json::to_value(RunRecord::new("r", fill)).unwrap()),
             ("equity.v1.json", serde_json::to_value(equity).unwrap()),
@@ -463,5 +464,13 @@ mod tests {
             }
             assert_eq!(value["v"], schema["properties"]["v"]["const"], "{file}");
         }
+        let time_bar = serde_json::to_value(BarRecord::from(&b)).unwrap();
+        assert!(time_bar.get("kind").is_none() && time_bar.get("seq").is_none(), "{time_bar}");
+        let back: BarRecord = serde_json::from_value(time_bar).unwrap();
+        assert_eq!(back.to_bar().unwrap(), b);
+        let info = Bar { kind: crate::BarKind::Volume(Decimal::from_int(50)), seq: 3, ..b };
+        let rec = BarRecord::from(&info);
+        assert_eq!(rec.key(), format!("{}:{}:volume:50:3", rec.exchange, rec.symbol));
+        assert_eq!(serde_json::from_str::<BarRecord>(&serde_json::to_string(&rec).unwrap()).unwrap().to_bar().unwrap(), info);
     }
 }

@@ -455,6 +455,44 @@ mod tests {
         assert_eq!(bars.iter().map(|b| b.volume).fold(Decimal::ZERO, |a, v| a.saturating_add(v)).to_string(), "5");
     }
 
+    /// Nautilus's own volume- and value-bar cases (`tests/unit_tests/data/test_aggregation.py`,
+    /// `VolumeBarAggregatorTests`/`ValueBarAggregatorTests`: step 10,000 and 100,000).
+    #[test]
+    fn nautilus_documented_cases() {
+        // at the threshold: 3,000 + 4,000 + 3,000 → one bar of 10,000
+        let (bars, open) = run("volume:10000", &tape(&[(0, "1.00001", "3000", B), (0, "1.00002", "4000", B), (0, "1.00000", "3000", B)]));
+        assert_eq!(show(&bars), ["0 O=1.00001 H=1.00002 L=1 C=1 V=10000 n=3 ids=Some(1)..Some(3)"]);
+        assert_eq!(open, 0);
+        // beyond it: 2,000 + 3,000 + 25,000 → three bars of 10,000, the last two all of trade 3
+        let (bars, open) = run("volume:10000", &tape(&[(0, "1.00001", "2000", B), (0, "1.00002", "3000", B), (0, "1.00000", "25000", B)]));
+        assert_eq!(
+            show(&bars),
+            [
+                "0 O=1.00001 H=1.00002 L=1 C=1 V=10000 n=3 ids=Some(1)..Some(3)",
+                "0 O=1 H=1 L=1 C=1 V=10000 n=1 ids=Some(3)..Some(3)",
+                "0 O=1 H=1 L=1 C=1 V=10000 n=1 ids=Some(3)..Some(3)",
+            ]
+        );
+        assert_eq!(open, 0);
+        // value: 3,000 @ 20.00001, 4,000 @ 20.00002, 5,000 @ 20 → two bars, O/H/L/C as Nautilus;
+        // Nautilus rounds the split amount to the instrument's size precision (volumes 5,000 and
+        // 5,000), tickflow truncates it to 9 decimals (4,999.9965… and 5,000.003…), and 2,000
+        // of trade 3 (40,000) wait in the open bar in both
+        let mut b = InfoBarBuilder::new(inst(), "value:100000".parse().unwrap());
+        let mut bars = Vec::new();
+        for t in tape(&[(0, "20.00001", "3000", B), (0, "20.00002", "4000", B), (0, "20.00000", "5000", B)]) {
+            b.push(&t, &mut bars);
+        }
+        let ohlc: Vec<_> = bars.iter().map(|b| [b.open, b.high, b.low, b.close].map(|d| d.to_string())).collect();
+        assert_eq!(ohlc, [["20.00001", "20.00002", "20.00001", "20.00002"], ["20.00002", "20.00002", "20", "20"]]);
+        for (bar, nautilus) in bars.iter().zip([5000.0, 5000.0]) {
+            assert!((bar.volume.to_f64() - nautilus).abs() < 0.005, "{}", bar.volume);
+            assert!((bar.quote_volume.to_f64() - 100_000.0).abs() < 1e-3, "{}", bar.quote_volume);
+        }
+        let open_value = b.open.as_ref().map(|o| o.value.to_f64()).unwrap();
+        assert!((open_value - 40_000.0).abs() < 0.2, "{open_value}"); // 40,000.11: the truncations carried
+    }
+
     #[test]
     fn value_bars_split_by_quote_value() {
         // Q = 100: trade 1 is worth 50, trade 2 (price 25, amount 6) is worth 150: 2 of it fill
