@@ -92,7 +92,8 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
             "InfoBars",
             move |_initial, _info| {
                 let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
-                let mut waiting: BTreeMap<Instrument, BTreeMap<TradeKey, Trade>> = BTreeMap::new();
+                // per instrument, the on-time trades not yet released
+                let mut waiting: BTreeMap<Instrument, Pending> = BTreeMap::new();
                 let mut builders: BTreeMap<(Instrument, BarKind), InfoBarBuilder> = BTreeMap::new();
                 let mut bars: Vec<Bar> = Vec::new();
                 let mut closed: Vec<(u64, Bar)> = Vec::new();
@@ -107,7 +108,7 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                                     if (trade.ts.0.max(0) as u64) < t {
                                         late.push(Ok::<_, ()>(LateTrade { trade, watermark: Ts(t as i64), disposition: LateDisposition::TooLate }));
                                     } else {
-                                        w.insert(trade.order_key(), trade);
+                                        w.push(trade);
                                     }
                                 }
                             }
@@ -121,12 +122,15 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                     // release every trade the frontier passed, in order, instrument by instrument
                     let f = frontier.frontier().as_option().copied();
                     for (inst, w) in waiting.iter_mut() {
-                        let rest = match f {
-                            Some(f) => w.split_off(&TradeKey { ts: f.min(i64::MAX as u64) as i64, id: 0, price: i128::MIN, amount: i128::MIN }),
-                            None => BTreeMap::new(),
-                        };
-                        let ready = std::mem::replace(w, rest);
-                        for trade in ready.values() {
+                        let ready = w.release(f);
+                        let mut last: Option<TradeKey> = None;
+                        for trade in ready {
+                            // exact duplicates (same order key) count once
+                            let k = trade.order_key();
+                            if last.replace(k) == Some(k) {
+                                continue;
+                            }
+                            let trade = &trade;
                             for kind in &kinds {
                                 let b = builders.entry((*inst, *kind)).or_insert_with(|| InfoBarBuilder::new(*inst, *kind));
                                 b.push(trade, &mut bars);
@@ -137,7 +141,7 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                             }
                         }
                     }
-                    waiting.retain(|_, w| !w.is_empty());
+                    waiting.retain(|_, w| !w.trades.is_empty());
                     // send each bar at its closing trade's time (never below a held capability)
                     // one session per time (a session per bar would allocate a buffer each)
                     closed.sort_by_key(|(t, b)| (*t, b.sort_key()));
@@ -154,7 +158,7 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                     }
                     closed.clear();
                     // keep one capability, at the earliest waiting trade
-                    let earliest = waiting.values().filter_map(|w| w.keys().next()).map(|k| k.ts.max(0) as u64).min();
+                    let earliest = waiting.values().map(|w| w.min_ts.max(0) as u64).min();
                     let keep = earliest.and_then(|e| caps.range(..=e).next_back().map(|(_, c)| (e, c.delayed(&e))));
                     caps.clear();
                     if let Some((e, c)) = keep {
@@ -164,6 +168,47 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
             },
         );
         out.ok_err(|r| r)
+    }
+}
+
+/// One instrument's on-time trades waiting for the frontier: in arrival order, which is mostly
+/// their order (so sorting is rare), with their least event time (the capability to hold).
+#[derive(Default)]
+struct Pending {
+    /// (a deque: releasing a prefix of a long backlog must not move the rest)
+    trades: std::collections::VecDeque<Trade>,
+    sorted: bool,
+    min_ts: i64,
+}
+
+impl Pending {
+    fn push(&mut self, t: Trade) {
+        match self.trades.back() {
+            None => {
+                self.sorted = true;
+                self.min_ts = t.ts.0;
+            }
+            Some(last) => {
+                self.sorted &= last.order_key() <= t.order_key();
+                self.min_ts = self.min_ts.min(t.ts.0);
+            }
+        }
+        self.trades.push_back(t);
+    }
+
+    /// The trades the frontier `f` passed (all at the end of the input), in order.
+    fn release(&mut self, f: Option<u64>) -> std::collections::vec_deque::Drain<'_, Trade> {
+        if !self.sorted {
+            self.trades.make_contiguous().sort_unstable_by_key(Trade::order_key);
+            self.sorted = true;
+        }
+        let cut = match f {
+            Some(f) => self.trades.partition_point(|t| (t.ts.0.max(0) as u64) < f),
+            None => self.trades.len(),
+        };
+        // what stays is sorted: its first trade is the least
+        self.min_ts = self.trades.get(cut).map_or(i64::MAX, |t| t.ts.0);
+        self.trades.drain(..cut)
     }
 }
 
