@@ -150,6 +150,28 @@ pub struct Registered {
     pub about: &'static str,
     /// Builds it.
     pub build: Constructor,
+    /// The indicators it reads, for reports: (indicator name, its parameters as `indicator
+    /// parameter = strategy parameter`, drawn over the candles or in a pane below).
+    pub plots: &'static [Plot],
+}
+
+/// An indicator a strategy reads, as a report draws it ([`Registered::plots`]).
+pub struct Plot {
+    /// A registered indicator (`tickflow_operators::indicators::REGISTRY`).
+    pub indicator: &'static str,
+    /// Its parameters, each from a strategy parameter: `("period", "fast")`.
+    pub params: &'static [(&'static str, &'static str)],
+    /// Over the candles (prices) rather than in a pane below (oscillators).
+    pub overlay: bool,
+}
+
+impl Registered {
+    /// The indicators of [`Self::plots`] with `given` parameters (else the defaults), as
+    /// `(indicator, k=v pairs, overlay)`.
+    pub fn plot_specs(&self, given: &StrategyParams) -> Vec<(&'static str, Vec<String>, bool)> {
+        let args = Args { given, defaults: self.params };
+        self.plots.iter().map(|p| (p.indicator, p.params.iter().map(|(k, from)| format!("{k}={}", args.value(from))).collect(), p.overlay)).collect()
+    }
 }
 
 /// The parameters a constructor reads: the given value, else the registered default.
@@ -185,30 +207,45 @@ pub const REGISTRY: &[Registered] = &[
         params: &[("fast", 10.0), ("slow", 30.0)],
         about: "long only: buy when SMA(fast) crosses above SMA(slow), close when it crosses below",
         build: |p| Ok(Box::new(SmaCross::new(p.period("fast")?, p.period("slow")?)?)),
+        plots: &[
+            Plot { indicator: "sma", params: &[("period", "fast")], overlay: true },
+            Plot { indicator: "sma", params: &[("period", "slow")], overlay: true },
+        ],
     },
     Registered {
         name: "rsi_reversion",
         params: &[("period", 14.0), ("lower", 30.0), ("upper", 70.0)],
         about: "long only: buy when RSI(period) falls below lower, close when it rises above upper",
         build: |p| Ok(Box::new(RsiReversion::new(p.period("period")?, p.positive("lower")?, p.positive("upper")?)?)),
+        plots: &[Plot { indicator: "rsi", params: &[("period", "period")], overlay: false }],
     },
     Registered {
         name: "bollinger_breakout",
         params: &[("period", 20.0), ("devfactor", 2.0)],
         about: "long only: buy when the close breaks above the top band, close when it falls below the middle band",
         build: |p| Ok(Box::new(BollingerBreakout::new(p.period("period")?, p.positive("devfactor")?))),
+        plots: &[Plot { indicator: "bbands", params: &[("period", "period"), ("devfactor", "devfactor")], overlay: true }],
     },
     Registered {
         name: "macd_trend",
         params: &[("period_me1", 12.0), ("period_me2", 26.0), ("period_signal", 9.0)],
         about: "long only: buy when MACD crosses above its signal line, close when it crosses below",
         build: |p| Ok(Box::new(MacdTrend::new(p.period("period_me1")?, p.period("period_me2")?, p.period("period_signal")?))),
+        plots: &[Plot {
+            indicator: "macd",
+            params: &[("period_me1", "period_me1"), ("period_me2", "period_me2"), ("period_signal", "period_signal")],
+            overlay: false,
+        }],
     },
     Registered {
         name: "bracket_cross",
         params: &[("fast", 10.0), ("slow", 30.0), ("stop", 0.05), ("limit", 0.10)],
         about: "SMA-cross entries with a stop-loss `stop` below and a take-profit `limit` above the signal close (fractions)",
         build: |p| Ok(Box::new(BracketCross::new(p.period("fast")?, p.period("slow")?, p.positive("stop")?, p.positive("limit")?)?)),
+        plots: &[
+            Plot { indicator: "sma", params: &[("period", "fast")], overlay: true },
+            Plot { indicator: "sma", params: &[("period", "slow")], overlay: true },
+        ],
     },
 ];
 
@@ -250,5 +287,28 @@ mod error_tests {
             assert_eq!(e.is_retryable(), retry, "{e}");
         }
         assert!(build("nope", &StrategyParams::default()).err().unwrap().to_string().contains("known: sma_cross"));
+    }
+}
+
+#[cfg(test)]
+mod plot_tests {
+    use super::*;
+
+    #[test]
+    fn every_plot_is_a_registered_indicator_with_the_strategy_parameters() {
+        for r in REGISTRY {
+            assert!(!r.plots.is_empty(), "{} draws no indicator", r.name);
+            let given = StrategyParams::parse(["fast=7", "period=9"]).unwrap_or_default();
+            for (name, params, _) in r.plot_specs(&given) {
+                let p = tickflow_operators::indicators::Params::parse(params.iter().map(String::as_str)).unwrap();
+                tickflow_operators::indicators::prepare(name, &p).unwrap_or_else(|e| panic!("{}: {name} {params:?}: {e}", r.name));
+                for (k, from) in r.plots.iter().flat_map(|p| p.params.iter()) {
+                    assert!(r.params.iter().any(|(n, _)| n == from), "{}: plot parameter {k} reads unknown {from}", r.name);
+                }
+            }
+        }
+        let sma = REGISTRY.iter().find(|r| r.name == "sma_cross").unwrap();
+        let specs = sma.plot_specs(&StrategyParams::parse(["fast=7"]).unwrap());
+        assert_eq!(specs.iter().map(|s| s.1.clone()).collect::<Vec<_>>(), [vec!["period=7".to_string()], vec!["period=30".to_string()]]);
     }
 }

@@ -22,6 +22,7 @@ pub mod feeds;
 pub mod job;
 pub mod paper;
 pub mod progress;
+pub mod report;
 pub mod runner;
 pub mod shutdown;
 pub mod sim;

@@ -87,6 +87,10 @@ pub struct BacktestArgs {
     /// Output directory.
     #[arg(long, default_value = "tickflow-backtest")]
     pub(crate) out_dir: String,
+    /// Also write a self-contained HTML report of the reported run (candles with its fills and
+    /// indicators, equity, drawdown, analyzers, trades; `--bars` input, CSV tables).
+    #[arg(long)]
+    pub(crate) report: Option<String>,
     /// Format of the output tables (orders, fills, trades, equity, leaderboards): csv or
     /// parquet (exact Decimal128, Timestamp(ns, UTC); summary.json stays JSON).
     #[arg(long, default_value = "csv")]
@@ -169,6 +173,10 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     std::fs::create_dir_all(&a.out_dir).with_context(|| format!("creating {}", a.out_dir))?;
     let runs = Arc::new(runs);
     let bars = Arc::new(bars);
+    let report_bars = bars.clone();
+    if a.report.is_some() && a.bars.is_none() {
+        bail!("--report draws the bars of --bars FILE (aggregate trades to a bar file first)");
+    }
     // trades to aggregate into bars in the dataflow: a file, or every partition of a Kafka topic
     // (input p is read by worker p % n, as in `aggregate`)
     let inputs: Vec<InputSpec> = match (&a.trades, &a.kafka_topic) {
@@ -318,7 +326,7 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         // the sweep's views, not the single re-run's
         return write_views(Path::new(&dir), &views, format);
     }
-    report(&a, &runs, results, views, start.elapsed())
+    report(&a, &runs, results, views, start.elapsed(), &report_bars)
 }
 
 fn metric(s: &Summary, by: &str) -> f64 {
@@ -398,7 +406,7 @@ fn table_format(a: &BacktestArgs) -> Result<TableFormat> {
     a.format.parse().map_err(|e: String| anyhow!("--format {e}"))
 }
 
-fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration) -> Result<()> {
+fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, views: Views, elapsed: std::time::Duration, bars: &[Bar]) -> Result<()> {
     let mut ranked: Vec<(u32, &RunOut)> = results.iter().filter(|(_, r)| r.summary.is_some()).map(|(k, v)| (*k, v)).collect();
     if ranked.len() != runs.len() {
         bail!("{} of {} runs produced a summary", ranked.len(), runs.len());
@@ -412,6 +420,13 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     let (best_id, best) = ranked[0];
     let format = table_format(a)?;
     write_run(dir, best, &runs[best_id as usize], format)?;
+    // what the run read, for `tickflow report --from`
+    if let Some(b) = &a.bars {
+        let p = dir.join("summary.json");
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
+        v["input"] = serde_json::json!({"bars": b, "symbol": a.symbol, "timeframe": a.timeframe, "exchange": a.exchange});
+        std::fs::write(&p, serde_json::to_string_pretty(&v)?.replace(": Infinity", ": null") + "\n")?;
+    }
     if a.publish {
         publish_run(a, best, &runs[best_id as usize])?;
     }
@@ -442,5 +457,9 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     println!("elapsed            {:>14.3} s", elapsed.as_secs_f64());
     let x = format.extension();
     println!("written to         {}/ (orders.{x} fills.{x} trades.{x} equity.{x} summary.json leaderboard_live.{x} fill_totals.{x})", a.out_dir);
+    if let Some(out) = &a.report {
+        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
+        crate::cli::report::write(out, &crate::cli::report::backtest_report(dir, &summary, bars, a.symbol.as_deref())?)?;
+    }
     Ok(())
 }

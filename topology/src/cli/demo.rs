@@ -124,6 +124,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         funding: None,
         format: "csv".into(),
         rank_by: "sharpe".into(),
+        report: Some(dir.join("report.html").to_string_lossy().into_owned()),
         out_dir,
         symbol: None,
         exchange: "file".into(),

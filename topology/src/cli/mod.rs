@@ -12,6 +12,7 @@ pub mod indicator;
 pub mod ingest;
 pub mod kafka;
 pub mod questdb;
+pub mod report;
 pub mod run;
 pub mod stream;
 pub mod verify;
@@ -58,6 +59,9 @@ enum Cmd {
     /// Compute an indicator over a bar file.
     #[command(disable_help_flag = true)]
     Indicator(crate::cli::indicator::IndicatorArgs),
+    /// A self-contained HTML report (opens offline): a backtest's output directory, or a bar
+    /// file's candles.
+    Report(crate::cli::report::ReportArgs),
     /// Write a seeded synthetic trade tape (CSV or Parquet).
     #[command(disable_help_flag = true)]
     Generate(GenerateArgs),
@@ -222,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Generate(g) => generate(g),
         Cmd::Convert(c) => convert(c),
         Cmd::Indicator(i) => crate::cli::indicator::run(i),
+        Cmd::Report(r) => crate::cli::report::run(r),
         Cmd::Backtest(b) => crate::cli::backtest::run(b),
         Cmd::Fetch(f) => crate::cli::fetch::run(f),
         Cmd::Verify(v) => crate::cli::verify::run(v),

@@ -1,0 +1,234 @@
+//! `tickflow report`: the HTML report of a backtest's output directory, or the candle view of a
+//! bar file ([`crate::report`]).
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use tickflow_model::Bar;
+
+use crate::report::{candles, decimate, flatten_stats, indicator_lines, render, FillMark, ReportData, MAX_EQUITY_POINTS};
+
+/// Flags of `report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// A backtest's output directory (`backtest --out-dir`, CSV tables): fills, equity, trades
+    /// and analyzers over its bars (`--bars`, else the file its summary names).
+    #[arg(long = "from")]
+    pub from: Option<String>,
+    /// Bar file (tickflow bar CSV or Parquet, Backtrader/Yahoo CSV): the candles.
+    #[arg(long)]
+    pub bars: Option<String>,
+    /// Symbol to draw (a file may hold several; Backtrader/Yahoo files: the name to give).
+    #[arg(long)]
+    pub symbol: Option<String>,
+    /// Series to draw from a file holding several: a timeframe (`1m`) or a bar kind.
+    #[arg(long)]
+    pub timeframe: Option<String>,
+    /// Exchange id for files without one.
+    #[arg(long, default_value = "file")]
+    pub exchange: String,
+    /// Output HTML file.
+    #[arg(short = 'o', long)]
+    pub out: String,
+}
+
+/// Runs the command.
+pub fn run(a: ReportArgs) -> Result<()> {
+    let data = match &a.from {
+        Some(dir) => {
+            let summary = read_summary(Path::new(dir))?;
+            let bars_path = match (&a.bars, summary.pointer("/input/bars").and_then(|v| v.as_str())) {
+                (Some(b), _) => b.clone(),
+                (None, Some(b)) => b.to_string(),
+                (None, None) => bail!("{dir}/summary.json names no bar file: give --bars"),
+            };
+            let symbol = a.symbol.clone().or_else(|| summary.pointer("/input/symbol").and_then(|v| v.as_str()).map(String::from));
+            let timeframe = a.timeframe.clone().or_else(|| summary.pointer("/input/timeframe").and_then(|v| v.as_str()).map(String::from));
+            // as the backtest read them: the timeframe selects only from a file of several
+            let mut bars = load_bars(&bars_path, None, None, &a.exchange).or_else(|_| load_bars(&bars_path, None, timeframe.as_deref(), &a.exchange))?;
+            if let (Some(tf), true) = (timeframe.as_deref(), a.timeframe.is_some()) {
+                bars = load_bars(&bars_path, None, Some(tf), &a.exchange)?;
+            }
+            backtest_report(Path::new(dir), &summary, &bars, symbol.as_deref())?
+        }
+        None => {
+            let Some(path) = &a.bars else { bail!("give --from DIR (a backtest's output) or --bars FILE") };
+            let bars = load_bars(path, a.symbol.as_deref(), a.timeframe.as_deref(), &a.exchange)?;
+            bar_report(path, &bars)
+        }
+    };
+    write(&a.out, &data)
+}
+
+/// Writes the page and prints what it holds.
+pub fn write(out: &str, data: &ReportData) -> Result<()> {
+    let html = render(data)?;
+    std::fs::write(out, &html).with_context(|| format!("writing {out}"))?;
+    println!("report             {out} ({} bars, {} fills, {:.1} MiB)", data.candles.len(), data.fills.len(), html.len() as f64 / 1048576.0);
+    Ok(())
+}
+
+/// One series of a bar file (the latest revision of each bar); with `symbol` `None`, a file of
+/// several instruments keeps them all (a backtest's report picks one).
+pub fn load_bars(path: &str, symbol: Option<&str>, series: Option<&str>, exchange: &str) -> Result<Vec<Bar>> {
+    let default_symbol = symbol.map(String::from).unwrap_or_else(|| crate::bars_in::default_symbol(path));
+    let mut bars = tickflow_connectors::read_bars(path, exchange, &default_symbol)?;
+    if let Some(s) = symbol {
+        let s = s.to_ascii_uppercase();
+        if bars.iter().any(|b| b.instrument.symbol() == s) {
+            bars.retain(|b| b.instrument.symbol() == s);
+        }
+    }
+    if let Some(series) = series {
+        let (kind, tf) = Bar::parse_series(series)?;
+        bars.retain(|b| b.kind == kind && tf.is_none_or(|tf| b.timeframe == tf));
+    }
+    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| (b.kind, b.series_key().2)).collect();
+    if keys.len() > 1 {
+        bail!("{path} holds {} series; choose one with --symbol and --timeframe", keys.len());
+    }
+    if bars.is_empty() {
+        bail!("{path} holds no bars{}", series.map(|s| format!(" of {s}")).unwrap_or_default());
+    }
+    bars.sort_by_key(|b| b.sort_key());
+    Ok(bars)
+}
+
+/// The candle view of a bar file: revised bars outlined, carried bars grey.
+pub fn bar_report(path: &str, bars: &[Bar]) -> ReportData {
+    let b0 = &bars[0];
+    let carried = bars.iter().filter(|b| b.is_carried()).count();
+    let revised = bars.iter().filter(|b| b.revision > 0).count();
+    let mut notes = Vec::new();
+    if carried + revised > 0 {
+        notes.push(format!("{carried} carried bars (no trades: grey), {revised} revised bars (a late trade changed them: orange outline)."));
+    }
+    ReportData {
+        title: format!(
+            "{} {} — {}",
+            b0.instrument.symbol(),
+            b0.series(),
+            Path::new(path).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+        ),
+        subtitle: span(bars),
+        candles: candles(bars),
+        stats: vec![
+            ("bars".into(), bars.len().to_string()),
+            ("carried".into(), carried.to_string()),
+            ("revised".into(), revised.to_string()),
+            ("exchange".into(), b0.instrument.exchange().to_string()),
+        ],
+        notes,
+        ..Default::default()
+    }
+}
+
+fn span(bars: &[Bar]) -> String {
+    let (first, last) = (&bars[0], &bars[bars.len() - 1]);
+    format!("{} {} · {} → {} · {} bars", first.instrument.exchange(), first.instrument.symbol(), first.open_time, last.open_time, bars.len())
+}
+
+fn read_summary(dir: &Path) -> Result<serde_json::Value> {
+    let p = dir.join("summary.json");
+    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {} (a backtest's --out-dir?)", p.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", p.display()))
+}
+
+/// Reads a CSV table of the backtest directory (`name.csv`) as a header and rows.
+fn table(dir: &Path, name: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let p = dir.join(format!("{name}.csv"));
+    if !p.exists() && dir.join(format!("{name}.parquet")).exists() {
+        bail!("{}: reports read the CSV tables (run the backtest with --format csv)", dir.display());
+    }
+    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap_or_default().split(',').map(String::from).collect();
+    let rows = lines.filter(|l| !l.is_empty()).map(|l| l.split(',').map(String::from).collect()).collect();
+    Ok((header, rows))
+}
+
+fn col(header: &[String], name: &str, file: &str) -> Result<usize> {
+    header.iter().position(|h| h == name).with_context(|| format!("{file}.csv has no {name} column"))
+}
+
+/// The report of a backtest directory over its bars: the candles of `symbol` (else of the first
+/// instrument filled, else the first in the file) with that instrument's fills.
+pub fn backtest_report(dir: &Path, summary: &serde_json::Value, all_bars: &[Bar], symbol: Option<&str>) -> Result<ReportData> {
+    let num = |s: &str, what: &str| s.parse::<f64>().with_context(|| format!("{what}: {s:?} is not a number"));
+    let (h, rows) = table(dir, "fills")?;
+    let (t, sym, side, price, size) =
+        (col(&h, "time", "fills")?, col(&h, "symbol", "fills")?, col(&h, "side", "fills")?, col(&h, "price", "fills")?, col(&h, "size", "fills")?);
+    let instruments: std::collections::BTreeSet<String> = all_bars.iter().map(|b| b.instrument.symbol().to_string()).collect();
+    let drawn = match symbol {
+        Some(s) => s.to_ascii_uppercase(),
+        None => rows.first().map(|r| r[sym].clone()).or_else(|| instruments.iter().next().cloned()).unwrap_or_default(),
+    };
+    let bars: Vec<Bar> = all_bars.iter().filter(|b| b.instrument.symbol() == drawn).copied().collect();
+    if bars.is_empty() {
+        bail!("no bars of {drawn} (the file holds {})", instruments.iter().cloned().collect::<Vec<_>>().join(", "));
+    }
+    let bars = &bars[..];
+    let fills = rows
+        .iter()
+        .filter(|r| r[sym] == drawn)
+        .map(|r| {
+            Ok(FillMark {
+                time: r[t].parse().context("fills time")?,
+                side: r[side].clone(),
+                price: num(&r[price], "fill price")?,
+                size: num(&r[size], "fill size")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let (h, rows) = table(dir, "equity")?;
+    let (t, v) = (col(&h, "time", "equity")?, col(&h, "value", "equity")?);
+    let equity = rows.iter().map(|r| Ok((r[t].parse::<i64>().context("equity time")?, num(&r[v], "equity value")?))).collect::<Result<Vec<_>>>()?;
+    let (h, rows) = table(dir, "trades")?;
+    let mut trades = vec![h];
+    trades.extend(rows);
+    let strategy = summary.get("strategy").and_then(|v| v.as_str()).unwrap_or("");
+    let mut lines = Vec::new();
+    if let Some(reg) = tickflow_strategies::REGISTRY.iter().find(|r| r.name == strategy) {
+        let mut given = tickflow_strategies::StrategyParams::default();
+        if let Some(p) = summary.get("params").and_then(|v| v.as_object()) {
+            for (k, v) in p {
+                if let Some(x) = v.as_f64() {
+                    given.set(k, x);
+                }
+            }
+        }
+        for (name, params, overlay) in reg.plot_specs(&given) {
+            lines.extend(indicator_lines(bars, name, &params, overlay)?);
+        }
+    }
+    let params: Vec<String> =
+        summary.get("params").and_then(|v| v.as_object()).map(|m| m.iter().map(|(k, v)| format!("{k}={v}")).collect()).unwrap_or_default();
+    let mut notes = Vec::new();
+    if instruments.len() > 1 {
+        notes.push(format!(
+            "The run traded {} instruments; drawn: {drawn} (`tickflow report --from {} --symbol …` for another). Equity, analyzers and trades are the whole run's.",
+            instruments.len(),
+            dir.display()
+        ));
+    }
+    let equity_points = equity.len();
+    let shown = decimate(&equity, MAX_EQUITY_POINTS);
+    if shown.len() < equity_points {
+        notes.push(format!("Equity decimated for display: {} of {equity_points} points (each bucket's first, lowest, highest and last).", shown.len()));
+    }
+    let mut stats = flatten_stats(summary.get("summary").unwrap_or(&serde_json::Value::Null));
+    stats.insert(0, ("strategy".into(), format!("{strategy} {}", params.join(" "))));
+    Ok(ReportData {
+        title: format!("{strategy} {}", params.join(" ")),
+        subtitle: span(bars),
+        candles: candles(bars),
+        fills,
+        lines,
+        equity: shown,
+        equity_points,
+        stats,
+        trades,
+        notes,
+    })
+}
