@@ -17,8 +17,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::{Decimal, ModelError};
 
 /// What each trade adds to an imbalance or a run.
@@ -171,18 +169,7 @@ impl fmt::Display for BarKind {
     }
 }
 
-impl Serialize for BarKind {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for BarKind {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_text!(BarKind);
 
 /// Parses a comma-separated list of bar kinds (`"tick:1000,volume:50,dollar:1e6,renko:10"`),
 /// sorted and de-duplicated.

@@ -6,6 +6,25 @@
 
 #![warn(missing_docs)]
 
+/// serde as the type's text (`Display` / `FromStr`): `1m`, `tick:1000`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! serde_as_text {
+    ($t:ty) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = std::borrow::Cow::<str>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
 mod bar;
 mod bar_kind;
 mod decimal;

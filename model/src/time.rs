@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 
@@ -337,17 +337,7 @@ impl fmt::Debug for Timeframe {
         fmt::Display::fmt(self, f)
     }
 }
-impl Serialize for Timeframe {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-impl<'de> Deserialize<'de> for Timeframe {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<str>::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
+crate::serde_as_text!(Timeframe);
 
 /// Parses a comma-separated list of timeframes (`"1m,5m,1h"`), sorted and de-duplicated.
 pub fn parse_timeframes(s: &str) -> Result<Vec<Timeframe>, ModelError> {

@@ -110,7 +110,8 @@ fn the_backtrader_reference_report_draws_every_bar_fill_and_trade() {
     let (a, b) = (std::fs::read(&page).unwrap(), std::fs::read(&again).unwrap());
     assert!(a == b, "two runs gave different reports");
     let from = dir.path().join("from.html");
-    tickflow_ok(&["report", "--from", out.to_str().unwrap(), "--out", from.to_str().unwrap()]);
+    let orcl = shared_data().join("backtrader/orcl-1995-2014.txt");
+    tickflow_ok(&["report", "--from", out.to_str().unwrap(), "--bars", orcl.to_str().unwrap(), "--out", from.to_str().unwrap()]);
     assert!(std::fs::read(&from).unwrap() == a, "report --from differs from backtest --report");
     // self-contained: no URL the browser would fetch
     let html = String::from_utf8(a).unwrap();

@@ -420,13 +420,6 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     let (best_id, best) = ranked[0];
     let format = table_format(a)?;
     write_run(dir, best, &runs[best_id as usize], format)?;
-    // what the run read, for `tickflow report --from`
-    if let Some(b) = &a.bars {
-        let p = dir.join("summary.json");
-        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p)?)?;
-        v["input"] = serde_json::json!({"bars": b, "symbol": a.symbol, "timeframe": a.timeframe, "exchange": a.exchange});
-        std::fs::write(&p, serde_json::to_string_pretty(&v)?.replace(": Infinity", ": null") + "\n")?;
-    }
     if a.publish {
         publish_run(a, best, &runs[best_id as usize])?;
     }

@@ -13,7 +13,8 @@ use crate::report::{candles, decimate, flatten_stats, indicator_lines, render, F
 #[derive(Args)]
 pub struct ReportArgs {
     /// A backtest's output directory (`backtest --out-dir`, CSV tables): fills, equity, trades
-    /// and analyzers over its bars (`--bars`, else the file its summary names).
+    /// and analyzers over its bars (`--bars`, the file the backtest read; an output directory is
+    /// the same for any input, so it does not name it).
     #[arg(long = "from")]
     pub from: Option<String>,
     /// Bar file (tickflow bar CSV or Parquet, Backtrader/Yahoo CSV): the candles.
@@ -38,19 +39,9 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let data = match &a.from {
         Some(dir) => {
             let summary = read_summary(Path::new(dir))?;
-            let bars_path = match (&a.bars, summary.pointer("/input/bars").and_then(|v| v.as_str())) {
-                (Some(b), _) => b.clone(),
-                (None, Some(b)) => b.to_string(),
-                (None, None) => bail!("{dir}/summary.json names no bar file: give --bars"),
-            };
-            let symbol = a.symbol.clone().or_else(|| summary.pointer("/input/symbol").and_then(|v| v.as_str()).map(String::from));
-            let timeframe = a.timeframe.clone().or_else(|| summary.pointer("/input/timeframe").and_then(|v| v.as_str()).map(String::from));
-            // as the backtest read them: the timeframe selects only from a file of several
-            let mut bars = load_bars(&bars_path, None, None, &a.exchange).or_else(|_| load_bars(&bars_path, None, timeframe.as_deref(), &a.exchange))?;
-            if let (Some(tf), true) = (timeframe.as_deref(), a.timeframe.is_some()) {
-                bars = load_bars(&bars_path, None, Some(tf), &a.exchange)?;
-            }
-            backtest_report(Path::new(dir), &summary, &bars, symbol.as_deref())?
+            let Some(bars_path) = &a.bars else { bail!("--from {dir} needs --bars FILE: the bar file the backtest read") };
+            let bars = load_bars(bars_path, None, a.timeframe.as_deref(), &a.exchange)?;
+            backtest_report(Path::new(dir), &summary, &bars, a.symbol.as_deref())?
         }
         None => {
             let Some(path) = &a.bars else { bail!("give --from DIR (a backtest's output) or --bars FILE") };
