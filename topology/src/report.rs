@@ -74,6 +74,10 @@ pub struct ReportData {
     pub trades: Vec<Vec<String>>,
     /// Notes shown under the chart (decimation, carried bars).
     pub notes: Vec<String>,
+    /// A sweep's leaderboard (`leaderboard.csv`): header, then rows; empty for a single run.
+    pub leaderboard: Vec<Vec<String>>,
+    /// The swept parameters (leaderboard columns), the first two span the heatmap.
+    pub sweep_params: Vec<String>,
 }
 
 /// The candle rows of `bars` (one series, in time order).
@@ -183,7 +187,7 @@ table{border-collapse:collapse;font-size:12.5px;width:100%}th,td{padding:3px 8px
 th{cursor:pointer;background:#f6f7f9;position:sticky;top:0}td:first-child,th:first-child{text-align:left}#stats td{white-space:normal}
 .scroll{max-height:420px;overflow:auto;border:1px solid #e3e6ec;border-radius:4px}
 h2{font-size:15px;margin:0 0 6px}footer{margin-top:24px;color:#8a93a5;font-size:11px}
-#tf-status{display:none}
+#tf-status{display:none}#sweep{margin-top:20px}#tf-heatmap td{text-align:center;min-width:56px}
 "#;
 
 const SCRIPT: &str = r#"
@@ -271,6 +275,52 @@ const SCRIPT: &str = r#"
     }
   }
   status.trades = Math.max(0, data.trades.length - 1);
+  // a sweep: the leaderboard, and a heatmap of a metric over the first two swept parameters
+  status.leaderboard = Math.max(0, data.leaderboard.length - 1);
+  status.heatmap_cells = 0;
+  if (data.leaderboard.length > 1) {
+    const box = document.getElementById('sweep');
+    const hdr = data.leaderboard[0], rows = data.leaderboard.slice(1);
+    const h2 = document.createElement('h2'); h2.textContent = `Sweep: ${rows.length} runs`; box.appendChild(h2);
+    const metrics = hdr.filter(h => h !== 'rank' && !data.sweep_params.includes(h));
+    const [px, py] = data.sweep_params;
+    if (px !== undefined && py !== undefined) {
+      const sel = document.createElement('select'); sel.id = 'tf-metric';
+      metrics.forEach(m => { const o = document.createElement('option'); o.value = m; o.textContent = m; if (m === 'sharpe') o.selected = true; sel.appendChild(o); });
+      const label = document.createElement('p'); label.textContent = `heatmap of `; label.appendChild(sel); label.append(` over ${px} (columns) × ${py} (rows); the best run per cell when more parameters were swept`);
+      box.appendChild(label);
+      const table = document.createElement('table'); table.id = 'tf-heatmap'; box.appendChild(table);
+      const num = v => Number(v);
+      const xs = [...new Set(rows.map(r => r[hdr.indexOf(px)]))].sort((a, b) => num(a) - num(b));
+      const ys = [...new Set(rows.map(r => r[hdr.indexOf(py)]))].sort((a, b) => num(a) - num(b));
+      const draw = () => {
+        const m = hdr.indexOf(sel.value), ix = hdr.indexOf(px), iy = hdr.indexOf(py);
+        const low = sel.value === 'max_drawdown_pct';
+        const cell = new Map();
+        for (const r of rows) { const k = r[ix] + '|' + r[iy], v = num(r[m]); if (!Number.isFinite(v)) continue; const old = cell.get(k); if (old === undefined || (low ? v < old : v > old)) cell.set(k, v); }
+        const vals = [...cell.values()], lo = Math.min(...vals), hi = Math.max(...vals);
+        table.textContent = '';
+        const head = table.insertRow(); head.insertCell().textContent = `${py} \\ ${px}`; xs.forEach(x => head.insertCell().textContent = x);
+        let n = 0;
+        for (const y of ys) {
+          const tr = table.insertRow(); tr.insertCell().textContent = y;
+          for (const x of xs) {
+            const td = tr.insertCell(), v = cell.get(x + '|' + y);
+            if (v === undefined) continue;
+            n += 1; td.textContent = Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(4);
+            let f = hi > lo ? (v - lo) / (hi - lo) : 0.5; if (low) f = 1 - f;
+            td.style.background = `hsl(${Math.round(120 * f)},65%,${Math.round(85 - 20 * f)}%)`;
+          }
+        }
+        status.heatmap_cells = n;
+      };
+      sel.onchange = draw; draw();
+    }
+    const lb = document.createElement('table'); lb.id = 'tf-leaderboard';
+    const wrap = document.createElement('div'); wrap.className = 'scroll'; wrap.appendChild(lb); box.appendChild(wrap);
+    const hr = lb.createTHead().insertRow(); hdr.forEach(h => { const th = document.createElement('th'); th.textContent = h; hr.appendChild(th); });
+    const body = lb.createTBody(); rows.forEach(r => { const tr = body.insertRow(); r.forEach(v => tr.insertCell().textContent = v); });
+  }
   status.requests = performance.getEntriesByType('resource').length;
   document.getElementById('tf-status').textContent = JSON.stringify(status);
 })();
@@ -294,7 +344,7 @@ pub fn render(d: &ReportData) -> Result<String> {
     }
     let _ = write!(
         h,
-        "<div class=\"grid\">\n<div><h2>Analyzers</h2><div class=\"scroll\"><table id=\"stats\"></table></div></div>\n<div><h2>Trades ({})</h2><div class=\"scroll\"><table id=\"trades\"></table></div></div>\n</div>\n<footer>tickflow report · charts: TradingView Lightweight Charts™ v{LIGHTWEIGHT_CHARTS_VERSION} (Apache-2.0; licence embedded below)</footer>\n<pre id=\"tf-status\"></pre>\n",
+        "<div class=\"grid\">\n<div><h2>Analyzers</h2><div class=\"scroll\"><table id=\"stats\"></table></div></div>\n<div><h2>Trades ({})</h2><div class=\"scroll\"><table id=\"trades\"></table></div></div>\n</div>\n<div id=\"sweep\"></div>\n<footer>tickflow report · charts: TradingView Lightweight Charts™ v{LIGHTWEIGHT_CHARTS_VERSION} (Apache-2.0; licence embedded below)</footer>\n<pre id=\"tf-status\"></pre>\n",
         d.trades.len().saturating_sub(1)
     );
     let _ = write!(h, "<!--\n{}\n-->\n", LIGHTWEIGHT_CHARTS_LICENSE.replace("--", "- -"));

@@ -184,3 +184,43 @@ fn the_demo_ends_with_a_report_to_open() {
     let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("backtest/summary.json")).unwrap()).unwrap();
     assert_eq!(status["equity_last"].as_f64().unwrap(), summary["summary"]["final_value"].as_str().unwrap().parse::<f64>().unwrap());
 }
+
+#[test]
+fn a_sweep_report_has_its_leaderboard_and_heatmap() {
+    let Some(chrome) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let page = dir.path().join("sweep.html");
+    orcl_sma_backtest(&["--param", "fast=5..15:5", "--param", "slow=20,30", "--out-dir", out.to_str().unwrap(), "--report", page.to_str().unwrap()]);
+    let (status, console) = render(&chrome, &page, Some(&artifacts().join("sweep.png")));
+    assert_clean(&status, &console);
+    // 3 × 2 runs: every one in the leaderboard, one heatmap cell per (fast, slow)
+    assert_eq!(status["leaderboard"], 6);
+    assert_eq!(status["heatmap_cells"], 6);
+    assert_eq!(status["leaderboard"], rows(&out.join("leaderboard.csv")));
+    // the drawn run is the best one
+    let board = std::fs::read_to_string(out.join("leaderboard.csv")).unwrap();
+    let best: f64 = board.lines().nth(1).unwrap().split(',').nth(3).unwrap().parse().unwrap();
+    assert_eq!(status["equity_last"].as_f64().unwrap(), best);
+    // a later single run of other parameters in the same directory does not show the stale
+    // sweep (the board is shown when its best row is the drawn run)
+    let single = dir.path().join("single.html");
+    let bars = shared_data().join("backtrader/orcl-1995-2014.txt");
+    tickflow_ok(&[
+        "backtest",
+        "--bars",
+        bars.to_str().unwrap(),
+        "--strategy",
+        "sma_cross",
+        "--param",
+        "fast=7",
+        "--param",
+        "slow=25",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--report",
+        single.to_str().unwrap(),
+    ]);
+    let (status, _) = render(&chrome, &single, None);
+    assert_eq!(status["leaderboard"], 0);
+}

@@ -208,6 +208,24 @@ pub fn backtest_report(dir: &Path, summary: &serde_json::Value, all_bars: &[Bar]
     if shown.len() < equity_points {
         notes.push(format!("Equity decimated for display: {} of {equity_points} points (each bucket's first, lowest, highest and last).", shown.len()));
     }
+    // a sweep: its leaderboard (the swept parameters are the columns between rank and the metrics)
+    let (mut leaderboard, mut sweep_params) = (Vec::new(), Vec::new());
+    if dir.join("leaderboard.csv").exists() {
+        let (h, rows) = table(dir, "leaderboard")?;
+        let end = col(&h, "final_value", "leaderboard")?;
+        // only this run's sweep: its best row holds the run's parameters (not a stale file)
+        let ours = rows.first().is_some_and(|best| {
+            h[1..end]
+                .iter()
+                .zip(&best[1..end])
+                .all(|(k, v)| summary.pointer(&format!("/params/{k}")).and_then(|x| x.as_f64()).zip(v.parse::<f64>().ok()).is_some_and(|(a, b)| a == b))
+        });
+        if ours {
+            sweep_params = h[1..end].to_vec();
+            leaderboard = vec![h];
+            leaderboard.extend(rows);
+        }
+    }
     let mut stats = flatten_stats(summary.get("summary").unwrap_or(&serde_json::Value::Null));
     stats.insert(0, ("strategy".into(), format!("{strategy} {}", params.join(" "))));
     Ok(ReportData {
@@ -221,5 +239,7 @@ pub fn backtest_report(dir: &Path, summary: &serde_json::Value, all_bars: &[Bar]
         stats,
         trades,
         notes,
+        leaderboard,
+        sweep_params,
     })
 }
