@@ -113,6 +113,9 @@ fn the_backtrader_reference_report_draws_every_bar_fill_and_trade() {
     let orcl = shared_data().join("backtrader/orcl-1995-2014.txt");
     tickflow_ok(&["report", "--from", out.to_str().unwrap(), "--bars", orcl.to_str().unwrap(), "--out", from.to_str().unwrap()]);
     assert!(std::fs::read(&from).unwrap() == a, "report --from differs from backtest --report");
+    // --from alone: the bar file recorded by backtest --report
+    tickflow_ok(&["report", "--from", out.to_str().unwrap(), "--out", from.to_str().unwrap()]);
+    assert!(std::fs::read(&from).unwrap() == a, "report --from (recorded bars) differs");
     // self-contained: no URL the browser would fetch
     let html = String::from_utf8(a).unwrap();
     for needle in ["src=\"http", "href=\"http", "<link ", "@import", "fetch(", "XMLHttpRequest"] {

@@ -451,6 +451,12 @@ fn report(a: &BacktestArgs, runs: &[RunSpec], results: BTreeMap<u32, RunOut>, vi
     let x = format.extension();
     println!("written to         {}/ (orders.{x} fills.{x} trades.{x} equity.{x} summary.json leaderboard_live.{x} fill_totals.{x})", a.out_dir);
     if let Some(out) = &a.report {
+        // what the report drew, so `tickflow report --from DIR` finds the bars again (written only
+        // with --report: the tables stay the same for any input)
+        if let Some(b) = &a.bars {
+            let input = serde_json::json!({"bars": b, "exchange": a.exchange, "timeframe": a.timeframe, "symbol": a.symbol});
+            std::fs::write(dir.join(crate::cli::report::REPORT_INPUT), serde_json::to_string_pretty(&input)? + "\n")?;
+        }
         let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json"))?)?;
         crate::cli::report::write(out, &crate::cli::report::backtest_report(dir, &summary, bars, a.symbol.as_deref())?)?;
     }

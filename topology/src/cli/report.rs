@@ -9,6 +9,10 @@ use tickflow_model::Bar;
 
 use crate::report::{candles, decimate, flatten_stats, indicator_lines, render, FillMark, ReportData, MAX_EQUITY_POINTS};
 
+/// The file `backtest --report` leaves in its output directory: the bar file it read (and its
+/// exchange, timeframe, symbol), for `report --from DIR` without `--bars`.
+pub const REPORT_INPUT: &str = "report-input.json";
+
 /// Flags of `report`.
 #[derive(Args)]
 pub struct ReportArgs {
@@ -39,9 +43,19 @@ pub fn run(a: ReportArgs) -> Result<()> {
     let data = match &a.from {
         Some(dir) => {
             let summary = read_summary(Path::new(dir))?;
-            let Some(bars_path) = &a.bars else { bail!("--from {dir} needs --bars FILE: the bar file the backtest read") };
-            let bars = load_bars(bars_path, None, a.timeframe.as_deref(), &a.exchange)?;
-            backtest_report(Path::new(dir), &summary, &bars, a.symbol.as_deref())?
+            let input: Option<serde_json::Value> = std::fs::read_to_string(Path::new(dir).join(REPORT_INPUT)).ok().and_then(|t| serde_json::from_str(&t).ok());
+            let recorded = |k: &str| input.as_ref().and_then(|v| v.get(k)).and_then(|v| v.as_str()).map(String::from);
+            let Some(bars_path) = a.bars.clone().or_else(|| recorded("bars")) else {
+                bail!("--from {dir} needs --bars FILE: the bar file the backtest read (backtest --report records it)")
+            };
+            let exchange = if a.bars.is_none() { recorded("exchange").unwrap_or_else(|| a.exchange.clone()) } else { a.exchange.clone() };
+            let symbol = a.symbol.clone().or_else(|| recorded("symbol"));
+            let bars = match &a.timeframe {
+                Some(tf) => load_bars(&bars_path, None, Some(tf), &exchange)?,
+                // as the backtest read them: its timeframe selects only from a file of several
+                None => load_bars(&bars_path, None, None, &exchange).or_else(|_| load_bars(&bars_path, None, recorded("timeframe").as_deref(), &exchange))?,
+            };
+            backtest_report(Path::new(dir), &summary, &bars, symbol.as_deref())?
         }
         None => {
             let Some(path) = &a.bars else { bail!("give --from DIR (a backtest's output) or --bars FILE") };
