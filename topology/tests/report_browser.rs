@@ -227,3 +227,30 @@ fn a_sweep_report_has_its_leaderboard_and_heatmap() {
     let (status, _) = render(&chrome, &single, None);
     assert_eq!(status["leaderboard"], 0);
 }
+
+#[test]
+fn a_backtest_over_trades_reports_the_bars_it_built() {
+    let Some(chrome) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("tape.csv");
+    tickflow_ok(&["generate", "--out", tape.to_str().unwrap(), "--trades", "200000", "--symbols", "BTC/USDT"]);
+    let bars = dir.path().join("bars.csv");
+    tickflow_ok(&["aggregate", "-i", tape.to_str().unwrap(), "--timeframes", "1m", "--out", bars.to_str().unwrap(), "--no-progress"]);
+    let common = ["--strategy", "sma_cross", "--param", "fast=5", "--param", "slow=20", "--commission", "0.001", "--sizer", "percent:50"];
+    let (from_trades, from_bars) = (dir.path().join("t.html"), dir.path().join("b.html"));
+    let mut args = vec!["backtest", "--trades", tape.to_str().unwrap(), "--timeframe", "1m", "-w", "2", "--out-dir"];
+    let out_t = dir.path().join("t");
+    args.extend([out_t.to_str().unwrap(), "--report", from_trades.to_str().unwrap()]);
+    args.extend(common);
+    tickflow_ok(&args);
+    let out_b = dir.path().join("b");
+    let mut args = vec!["backtest", "--bars", bars.to_str().unwrap(), "--out-dir", out_b.to_str().unwrap(), "--report", from_bars.to_str().unwrap()];
+    args.extend(common);
+    tickflow_ok(&args);
+    // the bars built in the dataflow are the bar file's: the same page, byte for byte
+    assert!(std::fs::read(&from_trades).unwrap() == std::fs::read(&from_bars).unwrap(), "the report over trades differs from the one over their bars");
+    let (status, console) = render(&chrome, &from_trades, None);
+    assert_clean(&status, &console);
+    assert_eq!(status["candles"], rows(&bars));
+    assert_eq!(status["markers"], rows(&out_t.join("fills.csv")));
+}

@@ -174,9 +174,10 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let runs = Arc::new(runs);
     let bars = Arc::new(bars);
     let report_bars = bars.clone();
-    if a.report.is_some() && a.bars.is_none() {
-        bail!("--report draws the bars of --bars FILE (aggregate trades to a bar file first)");
+    if a.report.is_some() && a.bars.is_none() && a.trades.is_none() {
+        bail!("--report draws the bars of --bars FILE or --trades FILE (a topic: aggregate to a bar file first)");
     }
+    let keep_bars = a.report.is_some() && a.trades.is_some();
     // trades to aggregate into bars in the dataflow: a file, or every partition of a Kafka topic
     // (input p is read by worker p % n, as in `aggregate`)
     let inputs: Vec<InputSpec> = match (&a.trades, &a.kafka_topic) {
@@ -202,11 +203,13 @@ pub fn run(a: BacktestArgs) -> Result<()> {
     let runs2 = runs.clone();
     let detailed = runs.len() == 1;
     let start = std::time::Instant::now();
-    type WorkerOut = Option<(BTreeMap<u32, RunOut>, Views)>;
+    type WorkerOut = Option<(BTreeMap<u32, RunOut>, Views, Vec<Bar>)>;
     let guards = timely::execute(a.cluster.timely_config()?, move |worker| -> Result<WorkerOut, String> {
         let (index, peers) = (worker.index(), worker.peers());
         let collected: Rc<RefCell<BTreeMap<u32, RunOut>>> = Rc::new(RefCell::new(BTreeMap::new()));
         let views: Rc<RefCell<Views>> = Rc::new(RefCell::new(Views::default()));
+        // `--trades … --report`: the bars built in the dataflow, gathered for the report
+        let built: Rc<RefCell<Vec<Bar>>> = Rc::new(RefCell::new(Vec::new()));
         let mut input = crate::bars_in::BarInput::new();
         let errors: tickflow_operators::FeedErrors = Rc::new(RefCell::new(Vec::new()));
         worker.dataflow::<u64, _, _>(|scope| -> Result<(), String> {
@@ -231,6 +234,10 @@ pub fn run(a: BacktestArgs) -> Result<()> {
                 }
                 false => input.to_stream(scope),
             };
+            if keep_bars && from_trades {
+                let b = built.clone();
+                bar_stream.clone().ordered_sink("ReportBars", |x: &Bar| x.sort_key(), move |_t, v| b.borrow_mut().append(v));
+            }
             let events = bar_stream.backtest(runs2.clone()).map_err(|e| e.to_string())?;
             // differential views, maintained incrementally; their final state is kept
             let v = views.clone();
@@ -299,17 +306,33 @@ pub fn run(a: BacktestArgs) -> Result<()> {
         if let Some(e) = errors.borrow().first() {
             return Err(e.to_string());
         }
-        Ok(if index == 0 { Some((std::mem::take(&mut *collected.borrow_mut()), std::mem::take(&mut *views.borrow_mut()))) } else { None })
+        Ok(if index == 0 {
+            Some((std::mem::take(&mut *collected.borrow_mut()), std::mem::take(&mut *views.borrow_mut()), std::mem::take(&mut *built.borrow_mut())))
+        } else {
+            None
+        })
     })
     .map_err(|e| anyhow!("starting timely: {e}"))?;
     let mut results = BTreeMap::new();
     let mut views = Views::default();
+    let mut built: Vec<Bar> = Vec::new();
     for r in guards.join() {
-        if let Some((m, v)) = r.map_err(|e| anyhow!(e))?.map_err(|e| anyhow!(e))? {
+        if let Some((m, v, b)) = r.map_err(|e| anyhow!(e))?.map_err(|e| anyhow!(e))? {
             results = m;
             views = v;
+            built = b;
         }
     }
+    // the latest revision of each bar built from the trades
+    built.sort_by_key(|b| b.sort_key());
+    let mut latest: Vec<Bar> = Vec::with_capacity(built.len());
+    for b in built {
+        match latest.last_mut() {
+            Some(l) if l.series_key() == b.series_key() && l.open_time == b.open_time => *l = b,
+            _ => latest.push(b),
+        }
+    }
+    let report_bars: Arc<Vec<Bar>> = if report_bars.is_empty() { Arc::new(latest) } else { report_bars };
     if a.cluster.process != 0 {
         return Ok(());
     }
