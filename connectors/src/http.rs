@@ -300,9 +300,11 @@ mod tests {
         }
         let t = times.lock().unwrap().clone();
         assert_eq!(t.len(), 6);
-        // requests i and i + 2 are at least a window apart; nothing else is constrained
+        // requests i and i + 2 are a window apart (as the client sent them; the server's arrival
+        // times jitter by scheduling on a loaded machine — one CI run saw 289 ms — so allow 60
+        // ms; without the budget the gap is a few ms); nothing else is constrained
         for i in 0..4 {
-            assert!(t[i + 2].duration_since(t[i]) >= Duration::from_millis(290), "{i}: {:?}", t[i + 2].duration_since(t[i]));
+            assert!(t[i + 2].duration_since(t[i]) >= Duration::from_millis(240), "{i}: {:?}", t[i + 2].duration_since(t[i]));
         }
         assert!(c.stats.throttled >= 2, "{:?}", c.stats);
         // light requests fit eight to a window: no waiting
