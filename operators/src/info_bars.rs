@@ -106,7 +106,7 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                                 let w = waiting.entry(batch.instrument).or_default();
                                 for trade in batch.iter() {
                                     if (trade.ts.0.max(0) as u64) < t {
-                                        late.push(Ok::<_, ()>(LateTrade { trade, watermark: Ts(t as i64), disposition: LateDisposition::TooLate }));
+                                        late.push(LateTrade { trade, watermark: Ts(t as i64), disposition: LateDisposition::TooLate });
                                     } else {
                                         w.push(trade);
                                     }
@@ -115,7 +115,7 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                             container.clear();
                         }
                         if !late.is_empty() {
-                            output.session(&cap.delayed(&t, output.output_index())).give_iterator(late.into_iter().flatten().map(Err));
+                            output.session(&cap.delayed(&t, output.output_index())).give_iterator(late.into_iter().map(Err));
                         }
                         caps.entry(t).or_insert_with(|| cap.delayed(&t, output.output_index()));
                     });
@@ -130,19 +130,17 @@ impl<'scope> InfoBars<'scope> for StreamVec<'scope, u64, TradeBatch> {
                             if last.replace(k) == Some(k) {
                                 continue;
                             }
-                            let trade = &trade;
+                            // bars it closes are sent at the end of its second (a waiting trade:
+                            // a held capability is at or before it)
+                            let at = second_end(trade.ts.0);
                             for kind in &kinds {
                                 let b = builders.entry((*inst, *kind)).or_insert_with(|| InfoBarBuilder::new(*inst, *kind));
-                                b.push(trade, &mut bars);
-                                // sent at the end of the second of the closing trade (a
-                                // waiting trade: a held capability is at or before it)
-                                let at = second_end(trade.ts.0);
+                                b.push(&trade, &mut bars);
                                 closed.extend(bars.drain(..).map(|b| (at, b)));
                             }
                         }
                     }
                     waiting.retain(|_, w| !w.trades.is_empty());
-                    // send each bar at its closing trade's time (never below a held capability)
                     // one session per time (a session per bar would allocate a buffer each)
                     closed.sort_by_key(|(t, b)| (*t, b.sort_key()));
                     let mut i = 0;

@@ -15,6 +15,32 @@ pub fn default_symbol(path: &str) -> String {
     format!("{}/USD", if base.is_empty() { "DATA".to_string() } else { base.to_ascii_uppercase() })
 }
 
+/// One series of a bar file (the latest revision of each bar); with `symbol` `None`, a file of
+/// several instruments keeps them all (a backtest's report picks one).
+pub fn load_bars(path: &str, symbol: Option<&str>, series: Option<&str>, exchange: &str) -> Result<Vec<Bar>> {
+    let default_symbol = symbol.map(String::from).unwrap_or_else(|| default_symbol(path));
+    let mut bars = tickflow_connectors::read_bars(path, exchange, &default_symbol)?;
+    if let Some(s) = symbol {
+        let s = s.to_ascii_uppercase();
+        if bars.iter().any(|b| b.instrument.symbol() == s) {
+            bars.retain(|b| b.instrument.symbol() == s);
+        }
+    }
+    if let Some(series) = series {
+        let (kind, tf) = Bar::parse_series(series)?;
+        bars.retain(|b| b.kind == kind && tf.is_none_or(|tf| b.timeframe == tf));
+    }
+    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| (b.kind, b.series_key().2)).collect();
+    if keys.len() > 1 {
+        bail!("{path} holds {} series; choose one with --symbol and --timeframe", keys.len());
+    }
+    if bars.is_empty() {
+        bail!("{path} holds no bars{}", series.map(|s| format!(" of {s}")).unwrap_or_default());
+    }
+    bars.sort_by_key(|b| b.sort_key());
+    Ok(bars)
+}
+
 /// The timely time at which a bar is fed: its close time − 1 ns (it is final then).
 pub fn bar_time(b: &Bar) -> Result<u64> {
     let t = b.close_time().0 - 1;

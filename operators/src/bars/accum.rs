@@ -133,6 +133,27 @@ impl BarAccum {
         self.count += o.count;
     }
 
+    /// Trades folded in.
+    pub fn trades(&self) -> u64 {
+        self.count
+    }
+    /// Σ amount.
+    pub fn volume(&self) -> Decimal {
+        self.volume
+    }
+    /// Σ price·amount.
+    pub fn quote_volume(&self) -> Notional {
+        self.quote_volume
+    }
+    /// Event time of the first trade (by [`Trade::order_key`]).
+    pub fn first_ts(&self) -> Ts {
+        Ts(self.open_k.ts)
+    }
+    /// Event time of the last trade.
+    pub fn last_ts(&self) -> Ts {
+        Ts(self.close_k.ts)
+    }
+
     /// The bar (revision 0).
     pub fn to_bar(&self, instrument: Instrument, timeframe: Timeframe, open_time: Ts) -> Bar {
         let id = |k: &TradeKey| if k.id == u64::MAX { None } else { Some(k.id) };

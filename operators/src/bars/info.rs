@@ -62,7 +62,7 @@
 //! assert_eq!(b.open_trades(), 2);
 //! ```
 
-use tickflow_model::{Bar, BarKind, Decimal, Expectation, Instrument, Measure, Notional, Side, Timeframe, Trade, Ts, NANOS_PER_SEC};
+use tickflow_model::{Bar, BarKind, Decimal, Instrument, Measure, Notional, Side, Timeframe, Trade, NANOS_PER_SEC};
 
 use super::accum::BarAccum;
 
@@ -74,17 +74,6 @@ pub const MAX_BRICKS_PER_TRADE: u128 = 1_000;
 
 /// Volume and value bars: the most bars one trade closes (see the module's boundary rules).
 pub const MAX_BARS_PER_TRADE: usize = 1_000;
-
-/// A bar being filled.
-#[derive(Clone, Debug)]
-struct Open {
-    acc: BarAccum,
-    first: Ts,
-    last: Ts,
-    trades: u64,
-    volume: Decimal,
-    value: Notional,
-}
 
 /// Expectations of imbalance and run bars (EWMAs).
 #[derive(Clone, Debug, Default)]
@@ -112,7 +101,8 @@ fn ewma(prev: Option<f64>, x: f64, alpha: f64) -> f64 {
 pub struct InfoBarBuilder {
     instrument: Instrument,
     kind: BarKind,
-    open: Option<Open>,
+    /// The bar being filled.
+    open: Option<BarAccum>,
     expect: Expect,
     /// Renko: the last brick's close (the first trade's price before any brick).
     anchor: Option<Decimal>,
@@ -135,7 +125,7 @@ impl InfoBarBuilder {
 
     /// Trades in the bar not yet closed.
     pub fn open_trades(&self) -> u64 {
-        self.open.as_ref().map_or(0, |o| o.trades)
+        self.open.as_ref().map_or(0, BarAccum::trades)
     }
 
     /// The kind built.
@@ -154,10 +144,10 @@ impl InfoBarBuilder {
             }
             BarKind::Volume(step) => self.push_volume(t, step, out),
             BarKind::Value(step) => self.push_value(t, Notional::from_mantissa(step.mantissa().saturating_mul(tickflow_model::ONE)), out),
-            BarKind::Imbalance(m, e) => self.push_imbalance(t, m, e, false, out),
-            BarKind::Run(m, e) => self.push_imbalance(t, m, e, true, out),
+            BarKind::Imbalance(m, _) => self.push_imbalance(t, m, false, out),
+            BarKind::Run(m, _) => self.push_imbalance(t, m, true, out),
             BarKind::Renko(brick) => self.push_renko(t, brick, out),
-            // not built from trades (see `heikin_ashi`)
+            // not built from trades (see `HeikinAshiBuilder`)
             BarKind::Time | BarKind::HeikinAshi => {}
         }
     }
@@ -165,23 +155,8 @@ impl InfoBarBuilder {
     fn add(&mut self, t: &Trade, amount: Decimal) {
         let k = t.order_key();
         match &mut self.open {
-            Some(o) => {
-                o.acc.add_parts(k, t.price, amount, t.side);
-                o.last = t.ts;
-                o.trades += 1;
-                o.volume = o.volume.saturating_add(amount);
-                o.value = o.value.saturating_add(t.price.mul_notional(amount));
-            }
-            None => {
-                self.open = Some(Open {
-                    acc: BarAccum::from_parts(k, t.price, amount, t.side),
-                    first: t.ts,
-                    last: t.ts,
-                    trades: 1,
-                    volume: amount,
-                    value: t.price.mul_notional(amount),
-                })
-            }
+            Some(o) => o.add_parts(k, t.price, amount, t.side),
+            None => self.open = Some(BarAccum::from_parts(k, t.price, amount, t.side)),
         }
     }
 
@@ -193,11 +168,11 @@ impl InfoBarBuilder {
     }
 
     /// The next bar of the series from `o` (numbered).
-    fn bar(&mut self, o: &Open) -> Bar {
+    fn bar(&mut self, o: &BarAccum) -> Bar {
         // the whole seconds from the first trade that cover the last one
-        let secs = ((o.last.0 - o.first.0).max(0) / NANOS_PER_SEC + 1).min(MAX_SPAN_SECS);
+        let secs = ((o.last_ts().0 - o.first_ts().0).max(0) / NANOS_PER_SEC + 1).min(MAX_SPAN_SECS);
         let tf = Timeframe::from_secs(secs).unwrap_or_else(|_| Timeframe::from_secs(1).expect("1s is a timeframe"));
-        let mut b = o.acc.to_bar(self.instrument, tf, o.first);
+        let mut b = o.to_bar(self.instrument, tf, o.first_ts());
         b.kind = self.kind;
         b.seq = self.next_seq();
         b
@@ -211,7 +186,7 @@ impl InfoBarBuilder {
     fn push_volume(&mut self, t: &Trade, step: Decimal, out: &mut Vec<Bar>) {
         let mut left = t.amount;
         for n in 1.. {
-            let have = self.open.as_ref().map_or(Decimal::ZERO, |o| o.volume);
+            let have = self.open.as_ref().map_or(Decimal::ZERO, BarAccum::volume);
             // bounded output: the last bar one trade may close takes the rest of it
             let room = if n >= MAX_BARS_PER_TRADE { left } else { step.saturating_sub(have) };
             if left < room {
@@ -238,7 +213,7 @@ impl InfoBarBuilder {
                 self.close(out);
                 return;
             }
-            let have = self.open.as_ref().map_or(Notional::ZERO, |o| o.value);
+            let have = self.open.as_ref().map_or(Notional::ZERO, BarAccum::quote_volume);
             let room = Notional::from_mantissa(step.mantissa().saturating_sub(have.mantissa()));
             let value = t.price.mul_notional(left);
             if value.mantissa() < room.mantissa() {
@@ -247,10 +222,9 @@ impl InfoBarBuilder {
                 }
                 return;
             }
-            // the amount that fills the bar (truncated); at least one unit of the last digit so a
-            // threshold below one lot's value still moves on
+            // the amount that fills the bar (truncated); the whole rest when that rounds to
+            // nothing (a threshold below one lot's value), so the trade still moves on
             let part = room.div_to_decimal(t.price).filter(|p| p.mantissa() > 0 && *p <= left).unwrap_or(left);
-            let part = if part.mantissa() == 0 { left } else { part };
             self.add(t, part);
             self.close(out);
             left = left.saturating_sub(part);
@@ -260,8 +234,8 @@ impl InfoBarBuilder {
         }
     }
 
-    fn push_imbalance(&mut self, t: &Trade, m: Measure, e: Expectation, run: bool, out: &mut Vec<Bar>) {
-        let _ = e;
+    /// Imbalance (`run` false) and run bars; the expectations' parameters are in `self.expect`.
+    fn push_imbalance(&mut self, t: &Trade, m: Measure, run: bool, out: &mut Vec<Bar>) {
         self.add(t, t.amount);
         let b = if t.side == Side::Buy { 1.0 } else { -1.0 };
         let v = match m {
@@ -363,6 +337,8 @@ impl HeikinAshiBuilder {
 
 #[cfg(test)]
 mod tests {
+    use tickflow_model::Ts;
+
     use super::*;
 
     fn inst() -> Instrument {
@@ -489,7 +465,7 @@ mod tests {
             assert!((bar.volume.to_f64() - nautilus).abs() < 0.005, "{}", bar.volume);
             assert!((bar.quote_volume.to_f64() - 100_000.0).abs() < 1e-3, "{}", bar.quote_volume);
         }
-        let open_value = b.open.as_ref().map(|o| o.value.to_f64()).unwrap();
+        let open_value = b.open.as_ref().map(|o| o.quote_volume().to_f64()).unwrap();
         assert!((open_value - 40_000.0).abs() < 0.2, "{open_value}"); // 40,000.11: the truncations carried
     }
 

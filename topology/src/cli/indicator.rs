@@ -53,24 +53,10 @@ fn name_help() -> String {
 pub fn run(a: IndicatorArgs) -> Result<()> {
     let params = Params::parse(a.params.iter().map(String::as_str))?;
     tickflow_operators::indicators::prepare(&a.name, &params)?; // clear errors before any work
-    let symbol = a.symbol.clone().unwrap_or_else(|| crate::bars_in::default_symbol(&a.bars));
-    let mut bars = tickflow_connectors::read_bars(&a.bars, &a.exchange, &symbol)?;
-    if let Some(s) = &a.symbol {
-        let s = s.to_ascii_uppercase();
-        if bars.iter().any(|b| b.instrument.symbol() == s) {
-            bars.retain(|b| b.instrument.symbol() == s);
-        }
-    }
-    if let Some(series) = &a.timeframe {
-        let (kind, tf) = tickflow_model::Bar::parse_series(series)?;
-        bars.retain(|b| b.kind == kind && tf.is_none_or(|tf| b.timeframe == tf));
-    }
-    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| b.series_key()).collect();
-    if keys.len() > 1 {
-        bail!("{} holds {} series; choose one with --symbol and --timeframe", a.bars, keys.len());
-    }
-    if bars.is_empty() {
-        bail!("{} holds no bars", a.bars);
+    let bars = crate::bars_in::load_bars(&a.bars, a.symbol.as_deref(), a.timeframe.as_deref(), &a.exchange)?;
+    let instruments: std::collections::BTreeSet<_> = bars.iter().map(|b| b.instrument).collect();
+    if instruments.len() > 1 {
+        bail!("{} holds {} series; choose one with --symbol and --timeframe", a.bars, instruments.len());
     }
     if tickflow_connectors::wants_parquet(&a.out) {
         bail!("{}: the indicator output is CSV; name it .csv", a.out);

@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use tickflow_model::Bar;
 
+use crate::bars_in::load_bars;
 use crate::report::{candles, decimate, flatten_stats, indicator_lines, render, FillMark, ReportData, MAX_EQUITY_POINTS};
 
 /// The file `backtest --report` leaves in its output directory: the bar file it read (and its
@@ -72,32 +73,6 @@ pub fn write(out: &str, data: &ReportData) -> Result<()> {
     std::fs::write(out, &html).with_context(|| format!("writing {out}"))?;
     println!("report             {out} ({} bars, {} fills, {:.1} MiB)", data.candles.len(), data.fills.len(), html.len() as f64 / 1048576.0);
     Ok(())
-}
-
-/// One series of a bar file (the latest revision of each bar); with `symbol` `None`, a file of
-/// several instruments keeps them all (a backtest's report picks one).
-pub fn load_bars(path: &str, symbol: Option<&str>, series: Option<&str>, exchange: &str) -> Result<Vec<Bar>> {
-    let default_symbol = symbol.map(String::from).unwrap_or_else(|| crate::bars_in::default_symbol(path));
-    let mut bars = tickflow_connectors::read_bars(path, exchange, &default_symbol)?;
-    if let Some(s) = symbol {
-        let s = s.to_ascii_uppercase();
-        if bars.iter().any(|b| b.instrument.symbol() == s) {
-            bars.retain(|b| b.instrument.symbol() == s);
-        }
-    }
-    if let Some(series) = series {
-        let (kind, tf) = Bar::parse_series(series)?;
-        bars.retain(|b| b.kind == kind && tf.is_none_or(|tf| b.timeframe == tf));
-    }
-    let keys: std::collections::BTreeSet<_> = bars.iter().map(|b| (b.kind, b.series_key().2)).collect();
-    if keys.len() > 1 {
-        bail!("{path} holds {} series; choose one with --symbol and --timeframe", keys.len());
-    }
-    if bars.is_empty() {
-        bail!("{path} holds no bars{}", series.map(|s| format!(" of {s}")).unwrap_or_default());
-    }
-    bars.sort_by_key(|b| b.sort_key());
-    Ok(bars)
 }
 
 /// The candle view of a bar file: revised bars outlined, carried bars grey.
